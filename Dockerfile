@@ -1,0 +1,13 @@
+# One image holds the worker, the starter CLI and the agency simulator.
+FROM golang:1.26.8-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -o /out/ ./worker ./starter ./agencysim/cmd/agencysim
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/ /usr/local/bin/
+USER 65532:65532
+ENTRYPOINT ["worker"]

@@ -1,0 +1,26 @@
+# loanflow: the demo and the test suite. See README.md.
+GO ?= go
+
+.PHONY: demo test unit services worker starter build vet
+
+## demo: embedded Temporal + Web UI + simulated agencies, local Postgres and Redis; submits a batch and serves the UI until Ctrl-C
+demo: services
+	$(GO) run ./worker -dev -demo 200 -demo-rate 25
+
+## test: every test, unit and integration (needs Postgres and Redis; started if installed)
+test: services
+	$(GO) vet ./...
+	$(GO) test -count=1 -race -timeout 20m ./...
+
+## unit: the fast tests only, no services needed
+unit:
+	$(GO) test -count=1 -short ./...
+
+services:
+	@./scripts/services.sh
+
+build:
+	$(GO) build -o bin/ ./worker ./starter ./agencysim/cmd/agencysim
+
+vet:
+	$(GO) vet ./...

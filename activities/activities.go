@@ -1,0 +1,126 @@
+// Package activities holds loanflow's Temporal activities. LoanActivities run
+// on the "loan" task queue and touch Postgres; AgencyActivities run on each
+// agency's own task queue and call that agency over HTTP.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"loanflow/agency"
+	"loanflow/loan"
+	"loanflow/store"
+)
+
+// Error types of non-retryable activity failures, as seen by the workflow.
+const (
+	ErrTypeApplicationConflict = "ApplicationConflict"
+	ErrTypeTerminalConflict    = "TerminalConflict"
+	ErrTypeAgencyRejected      = "AgencyRejected"
+	ErrTypeInvalidInput        = "InvalidInput"
+)
+
+// LoanActivities persist applications and their outcomes.
+type LoanActivities struct {
+	Store *store.Store
+}
+
+// SaveApplicationInput is the input of SaveApplication.
+type SaveApplicationInput struct {
+	Application loan.Application `json:"application"`
+	WorkflowID  string           `json:"workflow_id"`
+}
+
+// SaveApplication records the application, idempotently by application id.
+// The same id with different content is a non-retryable conflict.
+func (a *LoanActivities) SaveApplication(ctx context.Context, in SaveApplicationInput) error {
+	if err := in.Application.Validate(); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
+	}
+	err := a.Store.SaveApplication(ctx, in.Application, in.WorkflowID)
+	if errors.Is(err, store.ErrApplicationConflict) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeApplicationConflict, err)
+	}
+	return err
+}
+
+// SaveOutcome records the credit reports, the decision and the final status
+// in one transaction. Repeating it is harmless; contradicting a stored
+// terminal status is a non-retryable conflict.
+func (a *LoanActivities) SaveOutcome(ctx context.Context, res loan.Result) error {
+	err := a.Store.SaveOutcome(ctx, res)
+	switch {
+	case errors.Is(err, store.ErrTerminalConflict):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeTerminalConflict, err)
+	case errors.Is(err, store.ErrInvalidResult):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
+	}
+	return err
+}
+
+// AgencyRequest asks one agency about one customer.
+type AgencyRequest struct {
+	Agency        agency.Name `json:"agency"`
+	CustomerID    string      `json:"customer_id"`
+	ApplicationID string      `json:"application_id"`
+}
+
+// AgencyActivities call the external agencies. Each agency's worker runs them
+// on that agency's task queue, so the queue is the agency's pipeline.
+type AgencyActivities struct {
+	Agencies *agency.Client
+}
+
+// FetchCreditScore asks a credit bureau (KCB or NICE) for the customer's score.
+func (a *AgencyActivities) FetchCreditScore(ctx context.Context, req AgencyRequest) (loan.CreditScore, error) {
+	s, err := a.Agencies.CreditScore(ctx, req.Agency, req.CustomerID, req.ApplicationID)
+	if err != nil {
+		return loan.CreditScore{}, activityError(ctx, req, err)
+	}
+	return s, nil
+}
+
+// FetchFinancials asks MyData or app scraping for the customer's debts and income.
+func (a *AgencyActivities) FetchFinancials(ctx context.Context, req AgencyRequest) (loan.Financials, error) {
+	f, err := a.Agencies.Financials(ctx, req.Agency, req.CustomerID, req.ApplicationID)
+	if err != nil {
+		return loan.Financials{}, activityError(ctx, req, err)
+	}
+	return f, nil
+}
+
+// activityError turns an agency failure into what Temporal should do with it:
+// client errors and invalid data are final; overload honours Retry-After.
+func activityError(ctx context.Context, req AgencyRequest, err error) error {
+	// The message carries the whole story; a cause would repeat it in
+	// every nested failure shown in the Web UI.
+	msg := fmt.Sprintf("application %s: %v", req.ApplicationID, err)
+	var ce *agency.CallError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	if !ce.Retryable() {
+		return temporal.NewNonRetryableApplicationError(msg, ErrTypeAgencyRejected, nil)
+	}
+	activity.GetLogger(ctx).Warn("agency call failed; will retry", "agency", req.Agency, "class", string(ce.Class), "error", err)
+	return temporal.NewApplicationErrorWithOptions(msg, "Agency"+classTitle(ce.Class), temporal.ApplicationErrorOptions{
+		NextRetryDelay: ce.RetryAfter,
+	})
+}
+
+func classTitle(c agency.Class) string {
+	switch c {
+	case agency.ClassOverload:
+		return "Overload"
+	case agency.ClassTimeout:
+		return "Timeout"
+	case agency.ClassAgencyError:
+		return "Error"
+	default:
+		return "Unavailable"
+	}
+}

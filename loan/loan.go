@@ -1,0 +1,136 @@
+// Package loan holds the loan application's data types and the validation of
+// an application's input. Money is int64 won: KRW has no minor unit.
+package loan
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+)
+
+// Product limits of the personal-loan product.
+const (
+	MinAmount     int64 = 1_000_000   // won
+	MaxAmount     int64 = 100_000_000 // won
+	MinTermMonths       = 6
+	MaxTermMonths       = 120
+)
+
+var (
+	customerIDPattern    = regexp.MustCompile(`^C[0-9]{8}$`)
+	applicationIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
+
+// Application is what a customer submits.
+type Application struct {
+	ApplicationID string `json:"application_id"`
+	CustomerID    string `json:"customer_id"`
+	Amount        int64  `json:"amount"` // requested principal, won
+	TermMonths    int    `json:"term_months"`
+}
+
+// FieldError says which input field is wrong, what it held and what is accepted.
+type FieldError struct {
+	Field    string
+	Value    string
+	Accepted string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("invalid %s %s: accepted %s", e.Field, e.Value, e.Accepted)
+}
+
+// Validate checks an application against the product's rules and returns the
+// first *FieldError found.
+func (a Application) Validate() error {
+	if !applicationIDPattern.MatchString(a.ApplicationID) {
+		return &FieldError{"application_id", strconv.Quote(a.ApplicationID),
+			"1 to 64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit"}
+	}
+	if !customerIDPattern.MatchString(a.CustomerID) {
+		return &FieldError{"customer_id", strconv.Quote(a.CustomerID), `"C" followed by 8 digits, e.g. C00012345`}
+	}
+	if a.Amount < MinAmount || a.Amount > MaxAmount {
+		return &FieldError{"amount", strconv.FormatInt(a.Amount, 10),
+			fmt.Sprintf("%d to %d won", MinAmount, MaxAmount)}
+	}
+	if a.TermMonths < MinTermMonths || a.TermMonths > MaxTermMonths {
+		return &FieldError{"term_months", strconv.Itoa(a.TermMonths),
+			fmt.Sprintf("%d to %d months", MinTermMonths, MaxTermMonths)}
+	}
+	return nil
+}
+
+// CreditScore is one bureau's score for a customer.
+type CreditScore struct {
+	Agency   string `json:"agency"`    // "kcb" or "nice"
+	Score    int    `json:"score"`     // 1..1000, higher is better
+	ReportID string `json:"report_id"` // the bureau's reference for the inquiry
+}
+
+// Financials are a customer's existing debts and income, from MyData or app scraping.
+type Financials struct {
+	Source            string `json:"source"`              // "mydata" or "scraping"
+	AnnualIncome      int64  `json:"annual_income"`       // won
+	TotalDebt         int64  `json:"total_debt"`          // outstanding principal, won
+	AnnualDebtService int64  `json:"annual_debt_service"` // principal and interest due per year on existing debt, won
+	ReportID          string `json:"report_id"`
+}
+
+// Status is an application's lifecycle state, as shown in the LoanStatus search attribute.
+type Status string
+
+// Application statuses. APPROVED, REJECTED and FAILED are terminal.
+const (
+	StatusReceived       Status = "RECEIVED"
+	StatusCheckingCredit Status = "CHECKING_CREDIT"
+	StatusUnderwriting   Status = "UNDERWRITING"
+	StatusApproved       Status = "APPROVED"
+	StatusRejected       Status = "REJECTED"
+	StatusFailed         Status = "FAILED"
+)
+
+// Reason codes of a decision.
+const (
+	ReasonApproved = "APPROVED"
+	// ReasonApprovedReduced: approved for less than requested, to keep DSR under the ceiling.
+	ReasonApprovedReduced = "APPROVED_REDUCED"
+	ReasonScoreTooLow     = "SCORE_TOO_LOW"
+	ReasonDSRTooHigh      = "DSR_TOO_HIGH"
+	ReasonAgencyFailed    = "AGENCY_FAILED"
+	ReasonNoIncome        = "NO_INCOME"
+)
+
+// Decision is the underwriting outcome.
+type Decision struct {
+	Approved        bool   `json:"approved"`
+	Reason          string `json:"reason"`
+	CombinedScore   int    `json:"combined_score"`
+	DSRBasisPoints  int    `json:"dsr_bp"`          // DSR at the approved (or requested, if rejected) amount; 4000 = 40%
+	RateBasisPoints int    `json:"rate_bp"`         // annual interest rate; 650 = 6.50%
+	ApprovedAmount  int64  `json:"approved_amount"` // won; 0 when rejected
+	MonthlyPayment  int64  `json:"monthly_payment"` // won; 0 when rejected
+}
+
+// Result is what LoanApplicationWorkflow returns.
+type Result struct {
+	ApplicationID string        `json:"application_id"`
+	Status        Status        `json:"status"`
+	Decision      *Decision     `json:"decision,omitempty"`
+	Scores        []CreditScore `json:"scores,omitempty"`
+	Financials    *Financials   `json:"financials,omitempty"`
+	CreditPath    string        `json:"credit_path,omitempty"` // MYDATA or SCRAPING
+	Error         string        `json:"error,omitempty"`
+}
+
+// Reason is the decision's reason code, or AGENCY_FAILED when the credit
+// check failed before a decision could be made.
+func (r Result) Reason() string {
+	if r.Decision != nil {
+		return r.Decision.Reason
+	}
+	if r.Status == StatusFailed {
+		return ReasonAgencyFailed
+	}
+	return ""
+}

@@ -1,0 +1,5 @@
+BEGIN;
+DROP TABLE IF EXISTS decisions;
+DROP TABLE IF EXISTS credit_reports;
+DROP TABLE IF EXISTS applications;
+COMMIT;

@@ -1,0 +1,49 @@
+package service
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"loanflow/agency"
+	"loanflow/config"
+)
+
+// ConfigFromEnv reads DATABASE_URL, REDIS_URL, the agency URLs
+// (AGENCY_BASE_URL, or AGENCY_<NAME>_URL per agency),
+// LOANFLOW_AGENCY_CONCURRENCY and the TEMPORAL_* variables.
+func ConfigFromEnv() (Config, error) {
+	t, err := config.TemporalFromEnv()
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Config{
+		Temporal:    t,
+		DatabaseURL: config.EnvOr("DATABASE_URL", config.DefaultDatabaseURL),
+		RedisURL:    config.EnvOr("REDIS_URL", config.DefaultRedisURL),
+	}
+	if base := os.Getenv("AGENCY_BASE_URL"); base != "" {
+		cfg.AgencyURLs = agency.URLsFromBase(base)
+	}
+	for _, n := range agency.All {
+		key := "AGENCY_" + strings.ToUpper(string(n)) + "_URL"
+		if v := os.Getenv(key); v != "" {
+			if cfg.AgencyURLs == nil {
+				cfg.AgencyURLs = map[agency.Name]string{}
+			}
+			cfg.AgencyURLs[n] = v
+		}
+	}
+	if cfg.AgencyURLs != nil && len(cfg.AgencyURLs) != len(agency.All) {
+		return cfg, fmt.Errorf("agency URLs: got %d of %d; set AGENCY_BASE_URL or all of AGENCY_KCB_URL, AGENCY_NICE_URL, AGENCY_MYDATA_URL, AGENCY_SCRAPING_URL", len(cfg.AgencyURLs), len(agency.All))
+	}
+	if v := os.Getenv("LOANFLOW_AGENCY_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return cfg, fmt.Errorf("LOANFLOW_AGENCY_CONCURRENCY=%q: accepted a whole number from 1 to 1000", v)
+		}
+		cfg.AgencyConcurrency = n
+	}
+	return cfg, nil
+}

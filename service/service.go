@@ -1,0 +1,285 @@
+// Package service wires loanflow's parts together: Temporal (embedded or
+// remote), Postgres with its migrations, Redis, the agencies (simulated or
+// real), and the workers of the loan and agency task queues. The worker
+// command, the demo and the end-to-end tests all start loanflow through it.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/redis/go-redis/v9"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"loanflow/activities"
+	"loanflow/agency"
+	"loanflow/agencysim"
+	"loanflow/config"
+	"loanflow/devstack"
+	"loanflow/migrations"
+	"loanflow/store"
+	"loanflow/workflows"
+)
+
+// SearchAttributes are the custom search attributes the Web UI filters loans by.
+var SearchAttributes = map[string]enumspb.IndexedValueType{
+	"CustomerId":      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"LoanStatus":      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"CreditPath":      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"RequestedAmount": enumspb.INDEXED_VALUE_TYPE_INT,
+}
+
+// Config says what to connect to and what to embed.
+type Config struct {
+	Temporal    config.Temporal
+	DatabaseURL string
+	RedisURL    string
+	// AgencyURLs are the agencies' base URLs; in dev mode, empty means
+	// "serve the simulated agencies in this process".
+	AgencyURLs map[agency.Name]string
+	// AgencyConcurrency caps in-flight calls per agency per worker process.
+	AgencyConcurrency int
+
+	// Dev embeds what is not configured: a Temporal server with the Web UI
+	// (unless Temporal.Address is set) and the simulated agencies (unless
+	// AgencyURLs is set). It also creates the database if it is missing.
+	Dev            bool
+	FrontendPort   int    // embedded frontend port; 0 = any free port
+	UIPort         int    // embedded Web UI port; 0 = any free port, -1 = no UI
+	TemporalDBFile string // embedded server's SQLite file; empty = in memory
+	AgencySimAddr  string // simulated agencies' listen address; default 127.0.0.1:0
+	AgencySim      map[agency.Name]agencysim.Config
+
+	Logger *slog.Logger
+}
+
+// Env is a connected loanflow: clients of every backing service, plus what
+// dev mode embedded.
+type Env struct {
+	Config   Config
+	Client   client.Client
+	Store    *store.Store
+	Redis    *redis.Client
+	Agencies *agency.Client
+	Stack    *devstack.Stack   // embedded Temporal, or nil
+	Sim      *agencysim.Server // simulated agencies, or nil
+	SimURL   string
+	UIURL    string
+	Logger   *slog.Logger
+
+	closers []func()
+}
+
+// Setup connects to (or, in dev mode, starts) everything loanflow needs and
+// brings the schema up to date. On error, whatever was started is stopped.
+func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.AgencyConcurrency <= 0 {
+		cfg.AgencyConcurrency = 16
+	}
+	e := &Env{Config: cfg, Logger: cfg.Logger, UIURL: cfg.Temporal.UIURL}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	log := cfg.Logger
+
+	if cfg.Dev && cfg.Temporal.Address == "" {
+		t0 := time.Now()
+		e.Stack, err = devstack.Start(ctx, devstack.Options{
+			FrontendPort:     cfg.FrontendPort,
+			UIPort:           cfg.UIPort,
+			Namespace:        cfg.Temporal.Namespace,
+			DatabaseFile:     cfg.TemporalDBFile,
+			SearchAttributes: SearchAttributes,
+			Logger:           log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start embedded temporal: %w", err)
+		}
+		e.closers = append(e.closers, e.Stack.Stop)
+		cfg.Temporal.Address = e.Stack.Address
+		e.UIURL = e.Stack.UIAddress
+		log.Info("embedded temporal started", "address", e.Stack.Address, "ui", e.Stack.UIAddress, "took", time.Since(t0).Round(time.Millisecond))
+	}
+	e.Config.Temporal = cfg.Temporal
+
+	if len(cfg.AgencyURLs) == 0 {
+		if !cfg.Dev {
+			return nil, errors.New("no agency URLs: set AGENCY_BASE_URL (or AGENCY_KCB_URL, AGENCY_NICE_URL, AGENCY_MYDATA_URL, AGENCY_SCRAPING_URL), or run in dev mode")
+		}
+		addr := cfg.AgencySimAddr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		e.Sim = agencysim.New(cfg.AgencySim)
+		e.Sim.SetLogger(log)
+		// The simulator lives until Close, not until Setup's context ends.
+		base, stop, err := e.Sim.Start(context.Background(), addr)
+		if err != nil {
+			return nil, fmt.Errorf("start simulated agencies on %s: %w", addr, err)
+		}
+		e.closers = append(e.closers, func() { _ = stop() })
+		e.SimURL = base
+		cfg.AgencyURLs = agency.URLsFromBase(base)
+		log.Info("simulated agencies started", "url", base)
+	}
+	e.Agencies, err = agency.NewClient(agency.ClientConfig{URLs: cfg.AgencyURLs})
+	if err != nil {
+		return nil, err
+	}
+
+	if cfg.Dev {
+		if err := ensureDatabase(ctx, cfg.DatabaseURL, log); err != nil {
+			return nil, err
+		}
+	}
+	if err := migrations.Up(ctx, cfg.DatabaseURL); err != nil {
+		return nil, fmt.Errorf("migrate %s: %w", redactURL(cfg.DatabaseURL), err)
+	}
+	e.Store, err = store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, e.Store.Close)
+	if err := migrations.Validate(ctx, e.Store.Pool()); err != nil {
+		return nil, fmt.Errorf("refusing to start: %w", err)
+	}
+
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL %q: %w", cfg.RedisURL, err)
+	}
+	e.Redis = redis.NewClient(ropts)
+	e.closers = append(e.closers, func() { _ = e.Redis.Close() })
+	if err := e.Redis.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("connect to Redis at %s (set REDIS_URL): %w", redactURL(cfg.RedisURL), err)
+	}
+
+	e.Client, err = cfg.Temporal.Dial(log)
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, e.Client.Close)
+	if e.Stack == nil {
+		if err := registerSearchAttributes(ctx, e.Client, cfg.Temporal.Namespace, log); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// Close stops everything Setup started, in reverse order.
+func (e *Env) Close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+	e.closers = nil
+}
+
+// WorkflowURL is the Web UI link of a run.
+func (e *Env) WorkflowURL(workflowID, runID string) string {
+	return config.WorkflowURL(e.UIURL, e.Config.Temporal.Namespace, workflowID, runID)
+}
+
+// StartWorkers starts the worker of the loan queue and one worker per agency
+// queue. The returned function stops them all.
+func (e *Env) StartWorkers() (stop func(), err error) {
+	var started []worker.Worker
+	stop = func() {
+		for _, w := range started {
+			w.Stop()
+		}
+	}
+	lw := worker.New(e.Client, workflows.TaskQueue, worker.Options{})
+	lw.RegisterWorkflow(workflows.LoanApplicationWorkflow)
+	lw.RegisterActivity(&activities.LoanActivities{Store: e.Store})
+	if err := lw.Start(); err != nil {
+		return nil, fmt.Errorf("start worker on task queue %s: %w", workflows.TaskQueue, err)
+	}
+	started = append(started, lw)
+	acts := &activities.AgencyActivities{Agencies: e.Agencies}
+	for _, n := range agency.All {
+		w := worker.New(e.Client, n.TaskQueue(), worker.Options{
+			MaxConcurrentActivityExecutionSize: e.Config.AgencyConcurrency,
+		})
+		w.RegisterActivity(acts)
+		if err := w.Start(); err != nil {
+			stop()
+			return nil, fmt.Errorf("start worker on task queue %s: %w", n.TaskQueue(), err)
+		}
+		started = append(started, w)
+	}
+	return stop, nil
+}
+
+func registerSearchAttributes(ctx context.Context, c client.Client, namespace string, log *slog.Logger) error {
+	_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace:        namespace,
+		SearchAttributes: SearchAttributes,
+	})
+	var exists *serviceerror.AlreadyExists
+	var denied *serviceerror.PermissionDenied
+	switch {
+	case err == nil, errors.As(err, &exists):
+		return nil
+	case errors.As(err, &denied):
+		// Temporal Cloud keys may not manage search attributes; an operator
+		// adds them once with the cloud tooling.
+		log.Warn("cannot register search attributes; add them to the namespace by hand", "namespace", namespace, "attributes", "CustomerId, LoanStatus, CreditPath (Keyword), RequestedAmount (Int)", "error", err)
+		return nil
+	default:
+		return fmt.Errorf("register search attributes in namespace %s: %w", namespace, err)
+	}
+}
+
+// ensureDatabase creates the database of a local dev URL when it does not exist.
+func ensureDatabase(ctx context.Context, dbURL string, log *slog.Logger) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" {
+		return fmt.Errorf("connect to Postgres at %s (set DATABASE_URL): %w", redactURL(dbURL), err)
+	}
+	u, perr := url.Parse(dbURL)
+	if perr != nil {
+		return fmt.Errorf("DATABASE_URL is not a URL: %w", perr)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	admin, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return fmt.Errorf("connect to Postgres to create database %s: %w", name, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	log.Info("created database", "name", name)
+	return nil
+}
+
+// redactURL hides a password in a connection URL before it reaches a log or an error.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,213 @@
+// Command starter submits loan applications to loanflow and reads their status.
+//
+//	starter apply --customer C00012345 --amount 30000000 --term 36 [--id ID] [--wait]
+//	starter load --count 200 --rate 20
+//	starter status ID
+//
+// Bad input exits with status 2 and a message naming the field.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"loanflow/config"
+	"loanflow/loadgen"
+	"loanflow/loan"
+	"loanflow/workflows"
+)
+
+// usageError is bad input: it exits with status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	cancel()
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, "starter:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "starter:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  starter apply --customer C00012345 --amount 30000000 --term 36 [--id ID] [--wait]
+  starter load --count N --rate R [--customers K]
+  starter status ID
+
+Temporal is reached through TEMPORAL_ADDRESS (default 127.0.0.1:7233) and
+TEMPORAL_NAMESPACE (default "default"); TEMPORAL_UI_URL is used for links.`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"no command given\n" + usage}
+	}
+	switch args[0] {
+	case "apply":
+		return apply(ctx, args[1:], stdout, stderr)
+	case "load":
+		return load(ctx, args[1:], stdout, stderr)
+	case "status":
+		return status(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		return usageError{fmt.Sprintf("unknown command %q: accepted apply, load or status\n%s", args[0], usage)}
+	}
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError{"help requested"}
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+// dial connects with the TEMPORAL_* settings.
+func dial() (client.Client, config.Temporal, error) {
+	t, err := config.TemporalFromEnv()
+	if err != nil {
+		return nil, t, usageError{err.Error()}
+	}
+	c, err := t.Dial(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return c, t, err
+}
+
+func apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("apply", stderr)
+	app := loan.Application{}
+	fs.StringVar(&app.ApplicationID, "id", "", "application id (default: generated)")
+	fs.StringVar(&app.CustomerID, "customer", "", `customer id, "C" followed by 8 digits`)
+	fs.Int64Var(&app.Amount, "amount", 0, fmt.Sprintf("requested amount in won, %d to %d", loan.MinAmount, loan.MaxAmount))
+	fs.IntVar(&app.TermMonths, "term", 36, fmt.Sprintf("term in months, %d to %d", loan.MinTermMonths, loan.MaxTermMonths))
+	wait := fs.Bool("wait", false, "wait for the decision and print it")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if app.ApplicationID == "" {
+		app.ApplicationID = newID()
+	}
+	if err := app.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	c, t, err := dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	run, err := loadgen.Start(ctx, c, app, workflows.Options{})
+	if err != nil {
+		return fmt.Errorf("start application %s: %w", app.ApplicationID, err)
+	}
+	fmt.Fprintf(stdout, "application: %s\nworkflow id: %s\nweb ui:      %s\n", app.ApplicationID, run.GetID(), t.WorkflowURL(run.GetID(), run.GetRunID()))
+	if !*wait {
+		return nil
+	}
+	var res loan.Result
+	if err := run.Get(ctx, &res); err != nil {
+		return fmt.Errorf("application %s: %w", app.ApplicationID, err)
+	}
+	return printResult(stdout, res)
+}
+
+func load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("load", stderr)
+	var o loadgen.Options
+	fs.IntVar(&o.Count, "count", 100, "applications to start")
+	fs.Float64Var(&o.Rate, "rate", 20, "applications started per second")
+	fs.IntVar(&o.Customers, "customers", 0, "distinct customers (default: one per application)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := o.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	c, t, err := dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	o.Progress = stderr
+	sum, err := loadgen.Run(ctx, c, o)
+	sum.Print(stdout)
+	fmt.Fprintf(stdout, "web ui:       %s\n", config.ListURL(t.UIURL, t.Namespace, `WorkflowType="LoanApplicationWorkflow"`))
+	return err
+}
+
+func status(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{fmt.Sprintf("status takes one application or workflow id, got %d arguments", fs.NArg())}
+	}
+	id := fs.Arg(0)
+	if !strings.HasPrefix(id, "loan-") {
+		id = workflows.WorkflowID(id)
+	}
+	c, t, err := dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := c.QueryWorkflow(qctx, id, "", workflows.StatusQuery)
+	if err != nil {
+		return fmt.Errorf("query status of %s: %w", id, err)
+	}
+	var res loan.Result
+	if err := v.Get(&res); err != nil {
+		return fmt.Errorf("decode status of %s: %w", id, err)
+	}
+	fmt.Fprintf(stdout, "web ui: %s\n", t.WorkflowURL(id, ""))
+	return printResult(stdout, res)
+}
+
+func printResult(w io.Writer, res loan.Result) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "app-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Bad input is refused before anything is dialled or written, with a
+// message naming the field and what is accepted, as a usage error (exit 2).
+func TestApplyRefusesBadInput(t *testing.T) {
+	tests := []struct {
+		args  []string
+		field string
+	}{
+		{[]string{"--customer", "C00012345", "--amount", "0"}, "amount"},
+		{[]string{"--customer", "C00012345", "--amount", "-100"}, "amount"},
+		{[]string{"--customer", "C00012345", "--amount", "100000001"}, "amount"},
+		{[]string{"--customer", "C00012345", "--amount", "5000000", "--term", "5"}, "term_months"},
+		{[]string{"--customer", "C00012345", "--amount", "5000000", "--term", "121"}, "term_months"},
+		{[]string{"--customer", "12345", "--amount", "5000000"}, "customer_id"},
+		{[]string{"--amount", "5000000"}, "customer_id"},
+		{[]string{"--customer", "C00012345", "--amount", "lots"}, "amount"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Setenv("TEMPORAL_ADDRESS", "127.0.0.1:1") // nothing listens: a dial would fail differently
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), append([]string{"apply"}, tc.args...), &out, &errOut)
+			var ue usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("want a usage error (exit 2), got %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("error %q does not name %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestLoadRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"--count", "0"}, {"--rate", "0"}, {"--rate", "-3"}} {
+		err := run(context.Background(), append([]string{"load"}, args...), &bytes.Buffer{}, &bytes.Buffer{})
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), strings.TrimPrefix(args[0], "--")) {
+			t.Fatalf("load %v: want a usage error naming the flag, got %v", args, err)
+		}
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	err := run(context.Background(), []string{"frobnicate"}, &bytes.Buffer{}, &bytes.Buffer{})
+	var ue usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "frobnicate") {
+		t.Fatalf("want a usage error naming the command, got %v", err)
+	}
+}

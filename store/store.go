@@ -1,0 +1,448 @@
+// Package store is the one small type through which loanflow reaches
+// Postgres: applications, the agencies' answers and underwriting decisions.
+// Every write is idempotent by application id, because Temporal retries
+// activities and a customer may submit the same application twice.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"loanflow/loan"
+)
+
+// ErrNotFound means no application has the id asked for.
+var ErrNotFound = errors.New("application not found")
+
+// ErrApplicationConflict means an application id is already stored with a
+// different customer, amount or term.
+var ErrApplicationConflict = errors.New("application id already used with different content")
+
+// ErrTerminalConflict means the application already has a terminal status or a
+// decision that differs from the one being written. The stored one stands.
+var ErrTerminalConflict = errors.New("application already decided differently")
+
+// ErrInvalidResult marks a result that contradicts itself; retrying cannot fix it.
+var ErrInvalidResult = errors.New("invalid result")
+
+// defaultMaxConns is the pool size when DATABASE_URL does not set
+// pool_max_conns. pgxpool's own default (the CPU count, at least 4) is too few
+// for a worker running dozens of activities on a 2-core machine.
+const defaultMaxConns = 16
+
+// opTimeout bounds each Store call, so a stuck Postgres fails an activity
+// attempt (which Temporal retries) instead of holding a worker slot.
+const opTimeout = 10 * time.Second
+
+// terminal lists the statuses after which an application never changes.
+var terminal = []string{string(loan.StatusApproved), string(loan.StatusRejected), string(loan.StatusFailed)}
+
+func isTerminal(s loan.Status) bool { return slices.Contains(terminal, string(s)) }
+
+// Store reads and writes loanflow's Postgres tables through a connection pool.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to Postgres at databaseURL (the DATABASE_URL setting) and
+// checks the connection with a ping.
+func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", scrub(err, databaseURL))
+	}
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = opTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open Postgres pool for %s: %w", where(cfg), err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to Postgres at %s (check DATABASE_URL): %w", where(cfg), err)
+	}
+	return New(pool), nil
+}
+
+// scrubbedError hides a password that an error's text may repeat.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrub removes databaseURL's password from err's text. pgx redacts
+// passwords only on a best-effort basis, and a URL too broken to parse may
+// hide one anywhere, so then only a fixed message is kept.
+func scrub(err error, databaseURL string) error {
+	msg := err.Error()
+	u, perr := url.Parse(databaseURL)
+	if perr != nil && strings.Contains(databaseURL, "://") {
+		return &scrubbedError{"not a valid URL; expected postgres://user:password@host:port/dbname", err}
+	}
+	if perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+			msg = strings.ReplaceAll(msg, url.UserPassword("", p).String()[1:], "xxxxx")
+		}
+	}
+	return &scrubbedError{msg, err}
+}
+
+// where names the server and database, never the password.
+func where(cfg *pgxpool.Config) string {
+	u := url.URL{Scheme: "postgres", User: url.User(cfg.ConnConfig.User),
+		Host: fmt.Sprintf("%s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port), Path: "/" + cfg.ConnConfig.Database}
+	return u.String()
+}
+
+// New wraps a pool the caller has opened; Close closes it.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool returns the underlying pool, for schema checks and tests.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool, waiting for connections in use to be released.
+func (s *Store) Close() { s.pool.Close() }
+
+// SaveApplication stores a newly received application with status RECEIVED.
+// Saving the same application again is a no-op success; saving an id already
+// stored with a different customer, amount or term returns an error wrapping
+// ErrApplicationConflict, and the stored application is left as it was.
+func (s *Store) SaveApplication(ctx context.Context, app loan.Application, workflowID string) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO applications (application_id, customer_id, amount, term_months, status, workflow_id)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (application_id) DO NOTHING`,
+		app.ApplicationID, app.CustomerID, app.Amount, app.TermMonths, loan.StatusReceived, workflowID)
+	if err != nil {
+		return fmt.Errorf("save application %s: %w", app.ApplicationID, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var stored loan.Application
+	err = s.pool.QueryRow(ctx, `
+		SELECT application_id, customer_id, amount, term_months FROM applications WHERE application_id = $1`,
+		app.ApplicationID).Scan(&stored.ApplicationID, &stored.CustomerID, &stored.Amount, &stored.TermMonths)
+	if err != nil {
+		return fmt.Errorf("save application %s: read the stored one: %w", app.ApplicationID, err)
+	}
+	var diffs []string
+	if stored.CustomerID != app.CustomerID {
+		diffs = append(diffs, fmt.Sprintf("customer_id stored %s, given %s", stored.CustomerID, app.CustomerID))
+	}
+	if stored.Amount != app.Amount {
+		diffs = append(diffs, fmt.Sprintf("amount stored %d, given %d", stored.Amount, app.Amount))
+	}
+	if stored.TermMonths != app.TermMonths {
+		diffs = append(diffs, fmt.Sprintf("term_months stored %d, given %d", stored.TermMonths, app.TermMonths))
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("save application %s: %w: %s", app.ApplicationID, ErrApplicationConflict, strings.Join(diffs, ", "))
+	}
+	return nil
+}
+
+// SetStatus records an application's progress. Once the application is in a
+// terminal status (APPROVED, REJECTED, FAILED) it no longer moves: a
+// non-terminal or identical status is ignored, so a late or replayed update is
+// harmless, and a different terminal status returns an error wrapping
+// ErrTerminalConflict. A missing application returns an error wrapping
+// ErrNotFound.
+func (s *Store) SetStatus(ctx context.Context, applicationID string, status loan.Status) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var stored loan.Status
+		// FOR UPDATE orders this against a concurrent SaveOutcome.
+		err := tx.QueryRow(ctx, `SELECT status FROM applications WHERE application_id = $1 FOR UPDATE`,
+			applicationID).Scan(&stored)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock application: %w", err)
+		}
+		switch {
+		case stored == status:
+			return nil
+		case isTerminal(stored) && isTerminal(status):
+			return fmt.Errorf("%w: stored status is %s", ErrTerminalConflict, stored)
+		case isTerminal(stored):
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE applications SET status = $2, updated_at = now() WHERE application_id = $1`,
+			applicationID, status); err != nil {
+			return fmt.Errorf("update application: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set status of application %s to %s: %w", applicationID, status, err)
+	}
+	return nil
+}
+
+// SaveOutcome records what the workflow learned and decided, in one
+// transaction: a credit_reports row per score and one for the financials, the
+// decision if there is one, and the application's status, credit path and
+// error. Running it again with the same result changes nothing. A stored
+// terminal status or decision that differs from res is never overwritten: the
+// call returns an error wrapping ErrTerminalConflict and writes nothing.
+func (s *Store) SaveOutcome(ctx context.Context, res loan.Result) error {
+	if err := checkResult(res); err != nil {
+		return fmt.Errorf("save outcome of application %s: %w", res.ApplicationID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var stored loan.Status
+		// FOR UPDATE serialises concurrent outcomes for one application.
+		err := tx.QueryRow(ctx, `SELECT status FROM applications WHERE application_id = $1 FOR UPDATE`,
+			res.ApplicationID).Scan(&stored)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock application: %w", err)
+		}
+		if isTerminal(stored) {
+			// Already decided: a repeat may confirm, never change, what is stored.
+			if stored != res.Status {
+				return fmt.Errorf("%w: stored status is %s, given %s", ErrTerminalConflict, stored, res.Status)
+			}
+			return sameDecision(ctx, tx, res)
+		}
+
+		for _, sc := range res.Scores {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO credit_reports (application_id, agency, score, report_id)
+				VALUES ($1, $2, $3, $4)
+				ON CONFLICT (application_id, agency) DO NOTHING`,
+				res.ApplicationID, sc.Agency, sc.Score, nullable(sc.ReportID)); err != nil {
+				return fmt.Errorf("insert %s score: %w", sc.Agency, err)
+			}
+		}
+		if f := res.Financials; f != nil {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO credit_reports (application_id, agency, annual_income, total_debt, annual_debt_service, report_id)
+				VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (application_id, agency) DO NOTHING`,
+				res.ApplicationID, f.Source, f.AnnualIncome, f.TotalDebt, f.AnnualDebtService, nullable(f.ReportID)); err != nil {
+				return fmt.Errorf("insert %s financials: %w", f.Source, err)
+			}
+		}
+
+		if d := res.Decision; d != nil {
+			tag, err := tx.Exec(ctx, `
+				INSERT INTO decisions (application_id, approved, reason, combined_score, dsr_bp, rate_bp,
+				                       approved_amount, monthly_payment)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+				ON CONFLICT (application_id) DO NOTHING`,
+				res.ApplicationID, d.Approved, d.Reason, d.CombinedScore, d.DSRBasisPoints, d.RateBasisPoints,
+				d.ApprovedAmount, d.MonthlyPayment)
+			if err != nil {
+				return fmt.Errorf("insert decision: %w", err)
+			}
+			if tag.RowsAffected() == 0 {
+				if err := sameDecision(ctx, tx, res); err != nil {
+					return err
+				}
+			}
+		}
+
+		if _, err := tx.Exec(ctx, `
+			UPDATE applications SET status = $2, credit_path = $3, error = $4, updated_at = now()
+			WHERE application_id = $1`,
+			res.ApplicationID, res.Status, nullable(res.CreditPath), nullable(res.Error)); err != nil {
+			return fmt.Errorf("update application: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save outcome of application %s: %w", res.ApplicationID, err)
+	}
+	return nil
+}
+
+// sameDecision returns an error wrapping ErrTerminalConflict when res carries
+// a decision that differs from the stored one (or none is stored).
+func sameDecision(ctx context.Context, tx pgx.Tx, res loan.Result) error {
+	if res.Decision == nil {
+		return nil
+	}
+	old, err := decision(ctx, tx, res.ApplicationID)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%w: no decision stored, given %+v", ErrTerminalConflict, *res.Decision)
+	}
+	if err != nil {
+		return err
+	}
+	if *old != *res.Decision {
+		return fmt.Errorf("%w: stored decision %+v, given %+v", ErrTerminalConflict, *old, *res.Decision)
+	}
+	return nil
+}
+
+// checkResult refuses results that contradict themselves, since a stored
+// APPROVED status is what disbursement acts on.
+func checkResult(res loan.Result) error {
+	switch {
+	case res.Status == "":
+		return fmt.Errorf("%w: no status", ErrInvalidResult)
+	case res.Status == loan.StatusApproved && (res.Decision == nil || !res.Decision.Approved):
+		return fmt.Errorf("%w: status APPROVED needs an approving decision", ErrInvalidResult)
+	case res.Status == loan.StatusRejected && res.Decision != nil && res.Decision.Approved:
+		return fmt.Errorf("%w: status REJECTED with an approving decision", ErrInvalidResult)
+	}
+	return nil
+}
+
+// Report is one agency's answer stored for an application: a bureau's score
+// or the customer's financials.
+type Report struct {
+	Agency     string
+	Score      *loan.CreditScore // set for a credit bureau's answer
+	Financials *loan.Financials  // set for MyData or app scraping
+	FetchedAt  time.Time
+}
+
+// ApplicationRecord is everything stored about one application.
+type ApplicationRecord struct {
+	loan.Application
+	Status     loan.Status
+	CreditPath string
+	Error      string
+	WorkflowID string
+	Decision   *loan.Decision // nil until decided
+	Reports    []Report       // in the order they were stored
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// GetApplication returns everything stored about an application, or an error
+// wrapping ErrNotFound.
+func (s *Store) GetApplication(ctx context.Context, id string) (ApplicationRecord, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	var r ApplicationRecord
+	// Repeatable read, so the three queries see one state.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error {
+			var creditPath, errText *string
+			err := tx.QueryRow(ctx, `
+				SELECT application_id, customer_id, amount, term_months, status, credit_path, error,
+				       workflow_id, created_at, updated_at
+				FROM applications WHERE application_id = $1`, id).Scan(
+				&r.ApplicationID, &r.CustomerID, &r.Amount, &r.TermMonths, &r.Status, &creditPath, &errText,
+				&r.WorkflowID, &r.CreatedAt, &r.UpdatedAt)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("read application: %w", err)
+			}
+			r.CreditPath, r.Error = deref(creditPath), deref(errText)
+
+			r.Decision, err = decision(ctx, tx, id)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+
+			rows, err := tx.Query(ctx, `
+				SELECT agency, score, annual_income, total_debt, annual_debt_service, report_id, fetched_at
+				FROM credit_reports WHERE application_id = $1 ORDER BY id`, id)
+			if err != nil {
+				return fmt.Errorf("read credit reports: %w", err)
+			}
+			var (
+				rep                       Report
+				score                     *int
+				income, debt, debtService *int64
+				reportID                  *string
+			)
+			_, err = pgx.ForEachRow(rows, []any{&rep.Agency, &score, &income, &debt, &debtService, &reportID, &rep.FetchedAt},
+				func() error {
+					out := Report{Agency: rep.Agency, FetchedAt: rep.FetchedAt}
+					if score != nil {
+						out.Score = &loan.CreditScore{Agency: rep.Agency, Score: *score, ReportID: deref(reportID)}
+					} else {
+						out.Financials = &loan.Financials{Source: rep.Agency, AnnualIncome: deref(income),
+							TotalDebt: deref(debt), AnnualDebtService: deref(debtService), ReportID: deref(reportID)}
+					}
+					r.Reports = append(r.Reports, out)
+					return nil
+				})
+			if err != nil {
+				return fmt.Errorf("read credit reports: %w", err)
+			}
+			return nil
+		})
+	if err != nil {
+		return ApplicationRecord{}, fmt.Errorf("get application %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// decision reads an application's decision, or returns ErrNotFound.
+func decision(ctx context.Context, tx pgx.Tx, id string) (*loan.Decision, error) {
+	var d loan.Decision
+	err := tx.QueryRow(ctx, `
+		SELECT approved, reason, combined_score, dsr_bp, rate_bp, approved_amount, monthly_payment
+		FROM decisions WHERE application_id = $1`, id).Scan(
+		&d.Approved, &d.Reason, &d.CombinedScore, &d.DSRBasisPoints, &d.RateBasisPoints,
+		&d.ApprovedAmount, &d.MonthlyPayment)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read decision: %w", err)
+	}
+	return &d, nil
+}
+
+// CountApplications returns how many applications are stored.
+func (s *Store) CountApplications(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM applications`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count applications: %w", err)
+	}
+	return n, nil
+}
+
+// nullable stores an empty string as NULL.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
