@@ -149,10 +149,11 @@ func Up(ctx context.Context, databaseURL string) (err error) {
 		}
 	}()
 
-	// Checked before m.Up so the refusal says what to do; m.Up checks dirty
-	// again under the lock, and a newer version shows up there as a missing file.
-	if err := refuse(m, last); err != nil {
-		return fmt.Errorf("migrate up: %w", err)
+	// A newer version is refused before m.Up so the message says what to do.
+	// Dirty is left to m.Up, which checks it under the advisory lock: read
+	// here, it would also catch another starter's migration in progress.
+	if v, _, verr := m.Version(); verr == nil && v > last {
+		return fmt.Errorf("migrate up: %w", newerError(v, last))
 	}
 	err = m.Up()
 	switch {
