@@ -24,3 +24,8 @@ build:
 
 vet:
 	$(GO) vet ./...
+
+.PHONY: bench-disburse
+## bench-disburse: disbursements/s with and without the Redis lock, many customers vs one hot customer (real Postgres and Redis; own database, dropped after)
+bench-disburse: services
+	$(GO) run ./bench/disburse

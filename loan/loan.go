@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // Product limits of the personal-loan product.
@@ -80,15 +81,31 @@ type Financials struct {
 // Status is an application's lifecycle state, as shown in the LoanStatus search attribute.
 type Status string
 
-// Application statuses. APPROVED, REJECTED and FAILED are terminal.
+// Application statuses. RECEIVED, CHECKING_CREDIT and UNDERWRITING are
+// progress; APPROVED means decided and waiting for disbursement, and moves
+// only to DISBURSED, CANCELLED or (when booking it would exceed the
+// customer's exposure limit) REJECTED. DISBURSED, REJECTED, FAILED and
+// CANCELLED are final: nothing leaves them.
 const (
 	StatusReceived       Status = "RECEIVED"
 	StatusCheckingCredit Status = "CHECKING_CREDIT"
 	StatusUnderwriting   Status = "UNDERWRITING"
 	StatusApproved       Status = "APPROVED"
+	StatusDisbursed      Status = "DISBURSED"
 	StatusRejected       Status = "REJECTED"
 	StatusFailed         Status = "FAILED"
+	StatusCancelled      Status = "CANCELLED"
 )
+
+// Final reports whether nothing may follow s: DISBURSED, REJECTED, FAILED or
+// CANCELLED.
+func (s Status) Final() bool {
+	switch s {
+	case StatusDisbursed, StatusRejected, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
 
 // Reason codes of a decision.
 const (
@@ -99,6 +116,12 @@ const (
 	ReasonDSRTooHigh      = "DSR_TOO_HIGH"
 	ReasonAgencyFailed    = "AGENCY_FAILED"
 	ReasonNoIncome        = "NO_INCOME"
+	// ReasonExposureLimitExceeded: approved by underwriting, but booking the
+	// loan would take the customer's outstanding exposure past their limit.
+	ReasonExposureLimitExceeded = "EXPOSURE_LIMIT_EXCEEDED"
+	// ReasonCancelled: the cancel signal arrived before disbursement; the
+	// caller's own words are in Result.StatusDetail.
+	ReasonCancelled = "CANCELLED"
 )
 
 // Decision is the underwriting outcome.
@@ -112,6 +135,15 @@ type Decision struct {
 	MonthlyPayment  int64  `json:"monthly_payment"` // won; 0 when rejected
 }
 
+// Disbursement is the loan booked against the customer's exposure and paid
+// out for an approved application.
+type Disbursement struct {
+	LoanID         int64     `json:"loan_id"`
+	Amount         int64     `json:"amount"`          // principal disbursed, won
+	MonthlyPayment int64     `json:"monthly_payment"` // won
+	DisbursedAt    time.Time `json:"disbursed_at"`
+}
+
 // Result is what LoanApplicationWorkflow returns.
 type Result struct {
 	ApplicationID string        `json:"application_id"`
@@ -121,11 +153,24 @@ type Result struct {
 	Financials    *Financials   `json:"financials,omitempty"`
 	CreditPath    string        `json:"credit_path,omitempty"` // MYDATA or SCRAPING
 	Error         string        `json:"error,omitempty"`
+	// StatusReason is the reason code of a status reached after (or instead
+	// of) the decision: EXPOSURE_LIMIT_EXCEEDED or CANCELLED. It overrides
+	// the decision's reason in Reason.
+	StatusReason string `json:"status_reason,omitempty"`
+	// StatusDetail says more about StatusReason: the exposure figures, or
+	// the reason given with the cancel signal.
+	StatusDetail string `json:"status_detail,omitempty"`
+	// Disbursement is set once the loan is disbursed.
+	Disbursement *Disbursement `json:"disbursement,omitempty"`
 }
 
-// Reason is the decision's reason code, or AGENCY_FAILED when the credit
-// check failed before a decision could be made.
+// Reason is the status's own reason code when it has one (a cancellation, or
+// an exposure limit hit at disbursement), else the decision's reason code, or
+// AGENCY_FAILED when the credit check failed before a decision could be made.
 func (r Result) Reason() string {
+	if r.StatusReason != "" {
+		return r.StatusReason
+	}
 	if r.Decision != nil {
 		return r.Decision.Reason
 	}

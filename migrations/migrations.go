@@ -34,6 +34,7 @@ var required = map[string][]string{
 	"applications": {
 		"application_id", "customer_id", "amount", "term_months", "status",
 		"credit_path", "error", "workflow_id", "created_at", "updated_at",
+		"status_reason", "status_detail",
 	},
 	"credit_reports": {
 		"id", "application_id", "agency", "score", "annual_income", "total_debt",
@@ -42,6 +43,13 @@ var required = map[string][]string{
 	"decisions": {
 		"application_id", "approved", "reason", "combined_score", "dsr_bp", "rate_bp",
 		"approved_amount", "monthly_payment", "decided_at",
+	},
+	"customers": {
+		"customer_id", "exposure_limit", "exposure", "version", "last_fence", "created_at", "updated_at",
+	},
+	"loans": {
+		"loan_id", "application_id", "customer_id", "principal", "rate_bp", "term_months",
+		"monthly_payment", "status", "fencing_token", "created_at", "disbursed_at",
 	},
 }
 

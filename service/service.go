@@ -208,6 +208,11 @@ func (e *Env) StartWorkers() (stop func(), err error) {
 	lw := worker.New(e.Client, workflows.TaskQueue, worker.Options{})
 	lw.RegisterWorkflow(workflows.LoanApplicationWorkflow)
 	lw.RegisterActivity(&activities.LoanActivities{Store: e.Store})
+	da, err := e.disburseActivities()
+	if err != nil {
+		return nil, err
+	}
+	lw.RegisterActivity(da)
 	if err := lw.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", workflows.TaskQueue, err)
 	}

@@ -26,8 +26,9 @@ var ErrNotFound = errors.New("application not found")
 // different customer, amount or term.
 var ErrApplicationConflict = errors.New("application id already used with different content")
 
-// ErrTerminalConflict means the application already has a terminal status or a
-// decision that differs from the one being written. The stored one stands.
+// ErrTerminalConflict means the application already has a decided status or
+// a decision that the one being written contradicts, or that status cannot
+// move to the one given. The stored one stands.
 var ErrTerminalConflict = errors.New("application already decided differently")
 
 // ErrInvalidResult marks a result that contradicts itself; retrying cannot fix it.
@@ -42,10 +43,48 @@ const defaultMaxConns = 16
 // attempt (which Temporal retries) instead of holding a worker slot.
 const opTimeout = 10 * time.Second
 
-// terminal lists the statuses after which an application never changes.
-var terminal = []string{string(loan.StatusApproved), string(loan.StatusRejected), string(loan.StatusFailed)}
+// progress lists the statuses of an application that is still being decided.
+var progress = []loan.Status{loan.StatusReceived, loan.StatusCheckingCredit, loan.StatusUnderwriting}
 
-func isTerminal(s loan.Status) bool { return slices.Contains(terminal, string(s)) }
+func isProgress(s loan.Status) bool { return slices.Contains(progress, s) }
+
+// transition says what writing status next (with reason code reason) over
+// the stored status does: nothing (a repeat, or a step the application has
+// already passed), a move, or an error wrapping ErrTerminalConflict.
+//
+//	progress  -> progress, APPROVED, REJECTED, FAILED, CANCELLED
+//	APPROVED  -> DISBURSED, CANCELLED, REJECTED (EXPOSURE_LIMIT_EXCEEDED only)
+//	final     -> nothing
+//
+// A late progress update is ignored once decided, and so is APPROVED once
+// DISBURSED: a rerun of a disbursed application walks through APPROVED again
+// and then finds its loan already booked.
+func transition(stored, next loan.Status, reason string) (move bool, err error) {
+	exposure := next == loan.StatusRejected && reason == loan.ReasonExposureLimitExceeded
+	switch {
+	case stored == next:
+		return false, nil
+	case isProgress(next) && !isProgress(stored):
+		return false, nil
+	case stored == loan.StatusDisbursed && next == loan.StatusApproved:
+		return false, nil
+	case isProgress(stored):
+		if next == loan.StatusDisbursed || exposure {
+			return false, fmt.Errorf("%w: stored status is %s, given %s (%s), which only follows APPROVED",
+				ErrTerminalConflict, stored, next, reason)
+		}
+		return true, nil
+	case stored == loan.StatusApproved:
+		if next == loan.StatusDisbursed || next == loan.StatusCancelled || exposure {
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: stored status is APPROVED, given %s; APPROVED moves only to DISBURSED, CANCELLED or REJECTED for %s",
+			ErrTerminalConflict, next, loan.ReasonExposureLimitExceeded)
+	case stored.Final():
+		return false, fmt.Errorf("%w: stored status is %s, which is final; given %s", ErrTerminalConflict, stored, next)
+	}
+	return false, fmt.Errorf("%w: stored status %q is unknown; given %s", ErrTerminalConflict, stored, next)
+}
 
 // Store reads and writes loanflow's Postgres tables through a connection pool.
 type Store struct {
@@ -162,11 +201,12 @@ func (s *Store) SaveApplication(ctx context.Context, app loan.Application, workf
 	return nil
 }
 
-// SetStatus records an application's progress. Once the application is in a
-// terminal status (APPROVED, REJECTED, FAILED) it no longer moves: a
-// non-terminal or identical status is ignored, so a late or replayed update is
-// harmless, and a different terminal status returns an error wrapping
-// ErrTerminalConflict. A missing application returns an error wrapping
+// SetStatus records an application's progress. Once decided (APPROVED or a
+// final status) a progress status or a repeat is ignored, so a late or
+// replayed update is harmless. APPROVED may still move to DISBURSED or
+// CANCELLED; any other change of a decided status returns an error wrapping
+// ErrTerminalConflict (REJECTED after APPROVED needs its reason code, so only
+// SaveOutcome can write it). A missing application returns an error wrapping
 // ErrNotFound.
 func (s *Store) SetStatus(ctx context.Context, applicationID string, status loan.Status) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -182,13 +222,9 @@ func (s *Store) SetStatus(ctx context.Context, applicationID string, status loan
 		if err != nil {
 			return fmt.Errorf("lock application: %w", err)
 		}
-		switch {
-		case stored == status:
-			return nil
-		case isTerminal(stored) && isTerminal(status):
-			return fmt.Errorf("%w: stored status is %s", ErrTerminalConflict, stored)
-		case isTerminal(stored):
-			return nil
+		move, err := transition(stored, status, "")
+		if err != nil || !move {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE applications SET status = $2, updated_at = now() WHERE application_id = $1`,
 			applicationID, status); err != nil {
@@ -204,10 +240,13 @@ func (s *Store) SetStatus(ctx context.Context, applicationID string, status loan
 
 // SaveOutcome records what the workflow learned and decided, in one
 // transaction: a credit_reports row per score and one for the financials, the
-// decision if there is one, and the application's status, credit path and
-// error. Running it again with the same result changes nothing. A stored
-// terminal status or decision that differs from res is never overwritten: the
-// call returns an error wrapping ErrTerminalConflict and writes nothing.
+// decision if there is one, and the application's status, status reason,
+// credit path and error. Running it again with the same result changes
+// nothing. It follows the status rules of transition: an APPROVED
+// application moves on to DISBURSED, CANCELLED or REJECTED for
+// EXPOSURE_LIMIT_EXCEEDED, and a final status never changes. A status or
+// decision that contradicts the stored one is never written: the call
+// returns an error wrapping ErrTerminalConflict and writes nothing.
 func (s *Store) SaveOutcome(ctx context.Context, res loan.Result) error {
 	if err := checkResult(res); err != nil {
 		return fmt.Errorf("save outcome of application %s: %w", res.ApplicationID, err)
@@ -225,11 +264,13 @@ func (s *Store) SaveOutcome(ctx context.Context, res loan.Result) error {
 		if err != nil {
 			return fmt.Errorf("lock application: %w", err)
 		}
-		if isTerminal(stored) {
-			// Already decided: a repeat may confirm, never change, what is stored.
-			if stored != res.Status {
-				return fmt.Errorf("%w: stored status is %s, given %s", ErrTerminalConflict, stored, res.Status)
-			}
+		move, err := transition(stored, res.Status, res.StatusReason)
+		if err != nil {
+			return err
+		}
+		if !move {
+			// A repeat, or a step already passed: it may confirm, never
+			// change, what is stored.
 			return sameDecision(ctx, tx, res)
 		}
 
@@ -271,9 +312,11 @@ func (s *Store) SaveOutcome(ctx context.Context, res loan.Result) error {
 		}
 
 		if _, err := tx.Exec(ctx, `
-			UPDATE applications SET status = $2, credit_path = $3, error = $4, updated_at = now()
+			UPDATE applications SET status = $2, credit_path = $3, error = $4,
+			       status_reason = $5, status_detail = $6, updated_at = now()
 			WHERE application_id = $1`,
-			res.ApplicationID, res.Status, nullable(res.CreditPath), nullable(res.Error)); err != nil {
+			res.ApplicationID, res.Status, nullable(res.CreditPath), nullable(res.Error),
+			nullable(res.StatusReason), nullable(res.StatusDetail)); err != nil {
 			return fmt.Errorf("update application: %w", err)
 		}
 		return nil
@@ -306,13 +349,21 @@ func sameDecision(ctx context.Context, tx pgx.Tx, res loan.Result) error {
 // checkResult refuses results that contradict themselves, since a stored
 // APPROVED status is what disbursement acts on.
 func checkResult(res loan.Result) error {
+	approving := res.Decision != nil && res.Decision.Approved
+	exposure := res.StatusReason == loan.ReasonExposureLimitExceeded
 	switch {
 	case res.Status == "":
 		return fmt.Errorf("%w: no status", ErrInvalidResult)
-	case res.Status == loan.StatusApproved && (res.Decision == nil || !res.Decision.Approved):
+	case res.Status == loan.StatusApproved && !approving:
 		return fmt.Errorf("%w: status APPROVED needs an approving decision", ErrInvalidResult)
-	case res.Status == loan.StatusRejected && res.Decision != nil && res.Decision.Approved:
-		return fmt.Errorf("%w: status REJECTED with an approving decision", ErrInvalidResult)
+	case res.Status == loan.StatusDisbursed && (!approving || res.Disbursement == nil):
+		return fmt.Errorf("%w: status DISBURSED needs an approving decision and a disbursement", ErrInvalidResult)
+	case res.Status == loan.StatusRejected && approving && !exposure:
+		return fmt.Errorf("%w: status REJECTED with an approving decision needs status reason %s", ErrInvalidResult, loan.ReasonExposureLimitExceeded)
+	case exposure && (res.Status != loan.StatusRejected || !approving):
+		return fmt.Errorf("%w: status reason %s needs status REJECTED and an approving decision", ErrInvalidResult, loan.ReasonExposureLimitExceeded)
+	case (res.Status == loan.StatusCancelled) != (res.StatusReason == loan.ReasonCancelled):
+		return fmt.Errorf("%w: status %s with status reason %q: CANCELLED and reason %s go together", ErrInvalidResult, res.Status, res.StatusReason, loan.ReasonCancelled)
 	}
 	return nil
 }
@@ -332,11 +383,15 @@ type ApplicationRecord struct {
 	Status     loan.Status
 	CreditPath string
 	Error      string
-	WorkflowID string
-	Decision   *loan.Decision // nil until decided
-	Reports    []Report       // in the order they were stored
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// StatusReason and StatusDetail explain a status reached after the
+	// decision (see loan.Result); empty otherwise.
+	StatusReason string
+	StatusDetail string
+	WorkflowID   string
+	Decision     *loan.Decision // nil until decided
+	Reports      []Report       // in the order they were stored
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // GetApplication returns everything stored about an application, or an error
@@ -348,13 +403,13 @@ func (s *Store) GetApplication(ctx context.Context, id string) (ApplicationRecor
 	// Repeatable read, so the three queries see one state.
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
 		func(tx pgx.Tx) error {
-			var creditPath, errText *string
+			var creditPath, errText, statusReason, statusDetail *string
 			err := tx.QueryRow(ctx, `
 				SELECT application_id, customer_id, amount, term_months, status, credit_path, error,
-				       workflow_id, created_at, updated_at
+				       status_reason, status_detail, workflow_id, created_at, updated_at
 				FROM applications WHERE application_id = $1`, id).Scan(
 				&r.ApplicationID, &r.CustomerID, &r.Amount, &r.TermMonths, &r.Status, &creditPath, &errText,
-				&r.WorkflowID, &r.CreatedAt, &r.UpdatedAt)
+				&statusReason, &statusDetail, &r.WorkflowID, &r.CreatedAt, &r.UpdatedAt)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return ErrNotFound
 			}
@@ -362,6 +417,7 @@ func (s *Store) GetApplication(ctx context.Context, id string) (ApplicationRecor
 				return fmt.Errorf("read application: %w", err)
 			}
 			r.CreditPath, r.Error = deref(creditPath), deref(errText)
+			r.StatusReason, r.StatusDetail = deref(statusReason), deref(statusDetail)
 
 			r.Decision, err = decision(ctx, tx, id)
 			if err != nil && !errors.Is(err, ErrNotFound) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -21,6 +22,17 @@ const TaskQueue = "loan"
 
 // StatusQuery is the query that returns an application's current loan.Result.
 const StatusQuery = "status"
+
+// CancelSignal is the signal that cancels an application, with a
+// CancelRequest. It is honoured until the disbursement starts: the
+// application then ends CANCELLED and no money moves. A cancel that arrives
+// later (or after a rejection) is logged and ignored.
+const CancelSignal = "cancel"
+
+// CancelRequest is the payload of CancelSignal.
+type CancelRequest struct {
+	Reason string `json:"reason"` // free text, kept as the application's status detail
+}
 
 // Credit paths: where the customer's debts and income came from.
 const (
@@ -57,11 +69,15 @@ type Input struct {
 const (
 	defaultAgencyScheduleToClose = 2 * time.Minute
 	agencyStartToClose           = 10 * time.Second
+	// disburseStartToClose covers the customer lock's wait (5 s by default)
+	// and a few booking transactions, with room to spare.
+	disburseStartToClose = 30 * time.Second
 )
 
 // LoanApplicationWorkflow runs one application: validate, persist, ask the
-// bureaus and MyData in parallel on their own task queues, underwrite, and
-// persist the decision.
+// bureaus and MyData in parallel on their own task queues, underwrite,
+// persist the decision and, when approved and not cancelled, disburse the
+// loan.
 func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error) {
 	app := in.Application
 	logger := workflow.GetLogger(ctx)
@@ -87,6 +103,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		logger.Warn("upsert search attributes failed", "error", err)
 	}
 
+	cancel := newCancellation(ctx)
 	var la *activities.LoanActivities
 	dbCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,
@@ -97,9 +114,30 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 			// Postgres outages are waited out; conflicts are final (non-retryable).
 		},
 	})
+	// finish persists res as the final outcome. A cancel arriving from here
+	// on is too late.
+	finish := func() (loan.Result, error) {
+		cancel.close(string(res.Status))
+		if err := workflow.ExecuteActivity(dbCtx, la.SaveOutcome, res).Get(ctx, nil); err != nil {
+			return res, fmt.Errorf("save outcome of %s: %w", app.ApplicationID, err)
+		}
+		setStatus(res.Status)
+		logger.Info("application finished", "application_id", app.ApplicationID, "status", res.Status, "reason", res.Reason())
+		cancel.poll() // logs any that arrived while saving
+		return res, nil
+	}
+	cancelled := func() (loan.Result, error) {
+		res.Status, res.StatusReason, res.StatusDetail = loan.StatusCancelled, loan.ReasonCancelled, cancel.req.Reason
+		logger.Info("application cancelled", "application_id", app.ApplicationID, "reason", cancel.req.Reason)
+		return finish()
+	}
+
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
 	if err := workflow.ExecuteActivity(dbCtx, la.SaveApplication, activities.SaveApplicationInput{Application: app, WorkflowID: wfID}).Get(ctx, nil); err != nil {
 		return res, fmt.Errorf("save application %s: %w", app.ApplicationID, err)
+	}
+	if cancel.poll() {
+		return cancelled()
 	}
 
 	setStatus(loan.StatusCheckingCredit)
@@ -107,35 +145,124 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 	if err := workflow.UpsertTypedSearchAttributes(ctx, CreditPathKey.ValueSet(res.CreditPath)); err != nil {
 		logger.Warn("upsert CreditPath failed", "error", err)
 	}
-	scores, fin, err := checkCredit(ctx, in, res.CreditPath)
+	scores, fin, err := checkCredit(ctx, in, res.CreditPath, cancel)
+	if cancel.poll() {
+		return cancelled()
+	}
 	if err != nil {
 		logger.Error("credit check failed for good", "application_id", app.ApplicationID, "error", err)
 		res.Status = loan.StatusFailed
 		res.Error = err.Error()
-	} else {
-		res.Scores, res.Financials = scores, &fin
-		setStatus(loan.StatusUnderwriting)
-		d, err := underwriting.Decide(app, scores, fin, underwriting.DefaultPolicy())
-		if err != nil {
-			return res, temporal.NewNonRetryableApplicationError(err.Error(), "UnderwritingError", err)
-		}
-		res.Decision = &d
+		return finish()
+	}
+	res.Scores, res.Financials = scores, &fin
+	setStatus(loan.StatusUnderwriting)
+	d, err := underwriting.Decide(app, scores, fin, underwriting.DefaultPolicy())
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), "UnderwritingError", err)
+	}
+	res.Decision = &d
+	if !d.Approved {
 		res.Status = loan.StatusRejected
-		if d.Approved {
-			res.Status = loan.StatusApproved
-		}
+		return finish()
 	}
+
+	// Approved: stored as APPROVED first, so the database never holds a loan
+	// for an application it does not know was approved.
+	res.Status = loan.StatusApproved
 	if err := workflow.ExecuteActivity(dbCtx, la.SaveOutcome, res).Get(ctx, nil); err != nil {
-		return res, fmt.Errorf("save outcome of %s: %w", app.ApplicationID, err)
+		return res, fmt.Errorf("save approval of %s: %w", app.ApplicationID, err)
 	}
-	setStatus(res.Status)
-	logger.Info("application finished", "application_id", app.ApplicationID, "status", res.Status, "reason", res.Reason())
-	return res, nil
+	setStatus(loan.StatusApproved)
+	// The last moment a cancel is honoured: once Disburse is scheduled, the
+	// money may move at any instant and nothing can call it back.
+	if cancel.poll() {
+		return cancelled()
+	}
+	cancel.close("disbursement started")
+
+	var da *activities.DisburseActivities
+	disburseCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: disburseStartToClose,
+		// No ScheduleToClose: Disburse is idempotent, and an approved loan
+		// must reach a definite outcome, so it is retried until it has one.
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    500 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+			// Lock not acquired or lost, a stale fence and exhausted
+			// version conflicts are retried; these are not.
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeLoanConflict},
+		},
+	})
+	var dr activities.DisburseResult
+	err = workflow.ExecuteActivity(disburseCtx, da.Disburse, activities.DisburseInput{
+		ApplicationID: app.ApplicationID, CustomerID: app.CustomerID, Amount: d.ApprovedAmount,
+		RateBasisPoints: d.RateBasisPoints, TermMonths: app.TermMonths, MonthlyPayment: d.MonthlyPayment,
+	}).Get(ctx, &dr)
+	if err != nil {
+		logger.Error("disbursement failed for good", "application_id", app.ApplicationID, "error", err)
+		return res, fmt.Errorf("disburse %s: %w", app.ApplicationID, err)
+	}
+	if dr.Disbursement != nil {
+		res.Status, res.Disbursement = loan.StatusDisbursed, dr.Disbursement
+	} else {
+		res.Status, res.StatusReason, res.StatusDetail = loan.StatusRejected, dr.RefusedReason, dr.Detail
+	}
+	return finish()
+}
+
+// cancellation follows CancelSignal. It is read only at the workflow's
+// blocking points, in the main coroutine (and by checkCredit's selector), so
+// every signal delivered before a check is seen by that check.
+type cancellation struct {
+	ch     workflow.ReceiveChannel
+	req    *CancelRequest // the first cancel honoured; nil if none
+	closed string         // what made later cancels too late; "" while open
+	logger log.Logger
+}
+
+func newCancellation(ctx workflow.Context) *cancellation {
+	return &cancellation{ch: workflow.GetSignalChannel(ctx, CancelSignal), logger: workflow.GetLogger(ctx)}
+}
+
+// record honours r, or logs why it is ignored.
+func (c *cancellation) record(r CancelRequest) {
+	switch {
+	case c.closed != "":
+		c.logger.Info("cancel ignored: too late", "after", c.closed, "reason", r.Reason)
+	case c.req != nil:
+		c.logger.Info("cancel ignored: already cancelled", "reason", r.Reason)
+	default:
+		c.req = &r
+	}
+}
+
+// poll reads every cancel delivered so far and reports whether the
+// application is cancelled.
+func (c *cancellation) poll() bool {
+	var r CancelRequest
+	for c.ch.ReceiveAsync(&r) {
+		c.record(r)
+		r = CancelRequest{}
+	}
+	return c.req != nil
+}
+
+// close makes every later cancel too late (logged and ignored), and logs
+// those already delivered.
+func (c *cancellation) close(why string) {
+	if c.closed == "" {
+		c.closed = why
+	}
+	c.poll()
 }
 
 // checkCredit asks both bureaus and the financials source in parallel, each
-// on its agency's task queue, and waits for all three.
-func checkCredit(ctx workflow.Context, in Input, creditPath string) ([]loan.CreditScore, loan.Financials, error) {
+// on its agency's task queue, and waits for all three. A cancel arriving
+// meanwhile cancels the calls, so a cancelled application stops costing the
+// agencies capacity at once.
+func checkCredit(ctx workflow.Context, in Input, creditPath string, cancel *cancellation) ([]loan.CreditScore, loan.Financials, error) {
 	app := in.Application
 	var aa *activities.AgencyActivities
 	req := func(n agency.Name) activities.AgencyRequest {
@@ -145,19 +272,31 @@ func checkCredit(ctx workflow.Context, in Input, creditPath string) ([]loan.Cred
 	if creditPath == CreditPathScraping {
 		finSource = agency.Scraping
 	}
-	kcb := workflow.ExecuteActivity(agencyCtx(ctx, agency.KCB, in.Options), aa.FetchCreditScore, req(agency.KCB))
-	nice := workflow.ExecuteActivity(agencyCtx(ctx, agency.NICE, in.Options), aa.FetchCreditScore, req(agency.NICE))
-	fin := workflow.ExecuteActivity(agencyCtx(ctx, finSource, in.Options), aa.FetchFinancials, req(finSource))
+	callCtx, stop := workflow.WithCancel(ctx)
+	defer stop()
+	kcb := workflow.ExecuteActivity(agencyCtx(callCtx, agency.KCB, in.Options), aa.FetchCreditScore, req(agency.KCB))
+	nice := workflow.ExecuteActivity(agencyCtx(callCtx, agency.NICE, in.Options), aa.FetchCreditScore, req(agency.NICE))
+	fin := workflow.ExecuteActivity(agencyCtx(callCtx, finSource, in.Options), aa.FetchFinancials, req(finSource))
 
 	var ks, ns loan.CreditScore
 	var f loan.Financials
-	// Wait for all three even when one fails, so no call is left running
-	// unobserved; report every failure.
-	errs := errors.Join(
-		labelled("kcb", kcb.Get(ctx, &ks)),
-		labelled("nice", nice.Get(ctx, &ns)),
-		labelled(string(finSource), fin.Get(ctx, &f)),
-	)
+	var kErr, nErr, fErr error
+	pending := 3
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(kcb, func(fu workflow.Future) { kErr = fu.Get(ctx, &ks); pending-- })
+	sel.AddFuture(nice, func(fu workflow.Future) { nErr = fu.Get(ctx, &ns); pending-- })
+	sel.AddFuture(fin, func(fu workflow.Future) { fErr = fu.Get(ctx, &f); pending-- })
+	sel.AddReceive(cancel.ch, func(workflow.ReceiveChannel, bool) {
+		if cancel.poll() {
+			stop()
+		}
+	})
+	// Wait for all three even when one fails or the application is
+	// cancelled, so no call is left running unobserved; report every failure.
+	for pending > 0 {
+		sel.Select(ctx)
+	}
+	errs := errors.Join(labelled("kcb", kErr), labelled("nice", nErr), labelled(string(finSource), fErr))
 	if errs != nil {
 		return nil, loan.Financials{}, errs
 	}
