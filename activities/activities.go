@@ -95,32 +95,26 @@ func (a *AgencyActivities) FetchFinancials(ctx context.Context, req AgencyReques
 
 // activityError turns an agency failure into what Temporal should do with it:
 // client errors and invalid data are final; overload honours Retry-After.
+//
+// The statistics interceptor classes each call with agency.Classify on the
+// error returned here, so the class must survive the conversion: a retryable
+// failure's type is the class name itself (e.g. "overload"); a final one keeps
+// the type ErrTypeAgencyRejected, which the workflow's retry policy knows, and
+// carries the *agency.CallError as its cause.
 func activityError(ctx context.Context, req AgencyRequest, err error) error {
-	// The message carries the whole story; a cause would repeat it in
-	// every nested failure shown in the Web UI.
-	msg := fmt.Sprintf("application %s: %v", req.ApplicationID, err)
 	var ce *agency.CallError
 	if !errors.As(err, &ce) {
 		return err
 	}
 	if !ce.Retryable() {
-		return temporal.NewNonRetryableApplicationError(msg, ErrTypeAgencyRejected, nil)
+		// The cause holds the story; the message only adds the application.
+		return temporal.NewNonRetryableApplicationError("application "+req.ApplicationID, ErrTypeAgencyRejected, err)
 	}
 	activity.GetLogger(ctx).Warn("agency call failed; will retry", "agency", req.Agency, "class", string(ce.Class), "error", err)
-	return temporal.NewApplicationErrorWithOptions(msg, "Agency"+classTitle(ce.Class), temporal.ApplicationErrorOptions{
+	// The message carries the whole story; a cause would repeat it in
+	// every nested failure shown in the Web UI.
+	msg := fmt.Sprintf("application %s: %v", req.ApplicationID, err)
+	return temporal.NewApplicationErrorWithOptions(msg, string(ce.Class), temporal.ApplicationErrorOptions{
 		NextRetryDelay: ce.RetryAfter,
 	})
-}
-
-func classTitle(c agency.Class) string {
-	switch c {
-	case agency.ClassOverload:
-		return "Overload"
-	case agency.ClassTimeout:
-		return "Timeout"
-	case agency.ClassAgencyError:
-		return "Error"
-	default:
-		return "Unavailable"
-	}
 }

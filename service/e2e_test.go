@@ -17,24 +17,32 @@ import (
 
 // startDev brings up the embedded Temporal server, the simulated agencies
 // over HTTP, a fresh Postgres database and a Redis prefix, and the workers.
-func startDev(t *testing.T) *service.Env {
+func startDev(t *testing.T) *service.Env { return startDevWith(t, nil) }
+
+func startDevWith(t *testing.T, adjust func(*service.Config)) *service.Env {
 	t.Helper()
 	testenv.Short(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	env, err := service.Setup(ctx, service.Config{
+	_, prefix := testenv.Redis(t)
+	cfg := service.Config{
 		Temporal:    config.Temporal{Namespace: "default"},
 		DatabaseURL: testenv.Postgres(t),
 		RedisURL:    testenv.RedisURL(),
+		RedisPrefix: prefix,
 		Dev:         true,
 		UIPort:      -1,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	env, err := service.Setup(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(env.Close)
-	stop, err := env.StartWorkers()
+	stop, err := env.StartWorkers(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,8 @@ import (
 	"loanflow/ledger"
 )
 
-// RedisPrefix starts the Redis keys of the customer locks
+// RedisPrefix is the default start of every Redis key loanflow writes: call
+// statistics, limits, worker membership and customer locks
 // (e.g. "loanflow:lock:{customer:C00000001}").
 const RedisPrefix = "loanflow:"
 
@@ -21,7 +22,7 @@ const EnvDefaultExposureLimit = "LOANFLOW_DEFAULT_EXPOSURE_LIMIT"
 // disburseActivities builds the Disburse activity of the loan queue: a
 // ledger over the worker's Postgres pool, locking customers in its Redis.
 func (e *Env) disburseActivities() (*activities.DisburseActivities, error) {
-	opts := ledger.Options{Lock: dlock.Options{Prefix: RedisPrefix}}
+	opts := ledger.Options{Lock: dlock.Options{Prefix: e.Config.RedisPrefix}}
 	if v := os.Getenv(EnvDefaultExposureLimit); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {

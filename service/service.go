@@ -21,12 +21,15 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"google.golang.org/grpc"
 
 	"loanflow/activities"
 	"loanflow/agency"
 	"loanflow/agencysim"
+	"loanflow/callstats"
 	"loanflow/config"
 	"loanflow/devstack"
+	"loanflow/flowcontrol"
 	"loanflow/migrations"
 	"loanflow/store"
 	"loanflow/workflows"
@@ -48,8 +51,21 @@ type Config struct {
 	// AgencyURLs are the agencies' base URLs; in dev mode, empty means
 	// "serve the simulated agencies in this process".
 	AgencyURLs map[agency.Name]string
-	// AgencyConcurrency caps in-flight calls per agency per worker process.
+	// AgencyConcurrency is each agency's starting global concurrency limit,
+	// until the flow controller sets one.
 	AgencyConcurrency int
+	// RedisPrefix starts every Redis key loanflow writes (default "loanflow:").
+	RedisPrefix string
+	// WorkerID names this process among the agencies' live workers (default:
+	// host, pid and a random suffix).
+	WorkerID string
+	// Flow configures the flow controller (default: every agency with
+	// flowcontrol's defaults, starting at AgencyConcurrency).
+	Flow flowcontrol.Config
+	// NoController leaves starting the flow controller to other processes.
+	NoController bool
+	// MetricsHandler receives the Temporal SDK's metrics (default none).
+	MetricsHandler client.MetricsHandler
 
 	// Dev embeds what is not configured: a Temporal server with the Web UI
 	// (unless Temporal.Address is set) and the simulated agencies (unless
@@ -74,9 +90,12 @@ type Env struct {
 	Agencies *agency.Client
 	Stack    *devstack.Stack   // embedded Temporal, or nil
 	Sim      *agencysim.Server // simulated agencies, or nil
-	SimURL   string
-	UIURL    string
-	Logger   *slog.Logger
+	Stats    *callstats.Recorder
+
+	suppliers map[string]*flowcontrol.SlotSupplier
+	SimURL    string
+	UIURL     string
+	Logger    *slog.Logger
 
 	closers []func()
 }
@@ -89,6 +108,18 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 	}
 	if cfg.AgencyConcurrency <= 0 {
 		cfg.AgencyConcurrency = 16
+	}
+	if cfg.RedisPrefix == "" {
+		cfg.RedisPrefix = RedisPrefix
+	}
+	if cfg.WorkerID == "" {
+		cfg.WorkerID = workerID()
+	}
+	if cfg.Flow.Agencies == nil {
+		cfg.Flow = flowConfig(cfg.AgencyConcurrency)
+	}
+	if err := cfg.Flow.Validate(); err != nil {
+		return nil, err
 	}
 	e := &Env{Config: cfg, Logger: cfg.Logger, UIURL: cfg.Temporal.UIURL}
 	defer func() {
@@ -116,8 +147,6 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 		e.UIURL = e.Stack.UIAddress
 		log.Info("embedded temporal started", "address", e.Stack.Address, "ui", e.Stack.UIAddress, "took", time.Since(t0).Round(time.Millisecond))
 	}
-	e.Config.Temporal = cfg.Temporal
-
 	if len(cfg.AgencyURLs) == 0 {
 		if !cfg.Dev {
 			return nil, errors.New("no agency URLs: set AGENCY_BASE_URL (or AGENCY_KCB_URL, AGENCY_NICE_URL, AGENCY_MYDATA_URL, AGENCY_SCRAPING_URL), or run in dev mode")
@@ -170,11 +199,23 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 		return nil, fmt.Errorf("connect to Redis at %s (set REDIS_URL): %w", redactURL(cfg.RedisURL), err)
 	}
 
-	e.Client, err = cfg.Temporal.Dial(log)
+	e.Stats, err = callstats.NewRecorder(e.Redis, callstats.RecorderOptions{Prefix: cfg.RedisPrefix, Logger: log})
 	if err != nil {
 		return nil, err
 	}
+	copts, err := cfg.Temporal.ClientOptions(log)
+	if err != nil {
+		return nil, err
+	}
+	copts.MetricsHandler = cfg.MetricsHandler
+	// Lets the statistics measure a retried call's queue wait from its own attempt.
+	copts.ConnectionOptions.DialOptions = append(copts.ConnectionOptions.DialOptions, grpc.WithChainUnaryInterceptor(e.Stats.PollInterceptor()))
+	e.Client, err = client.Dial(copts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s; set TEMPORAL_ADDRESS): %w", copts.HostPort, copts.Namespace, err)
+	}
 	e.closers = append(e.closers, e.Client.Close)
+	e.Config = cfg
 	if e.Stack == nil {
 		if err := registerSearchAttributes(ctx, e.Client, cfg.Temporal.Namespace, log); err != nil {
 			return nil, err
@@ -197,17 +238,42 @@ func (e *Env) WorkflowURL(workflowID, runID string) string {
 }
 
 // StartWorkers starts the worker of the loan queue and one worker per agency
-// queue. The returned function stops them all.
-func (e *Env) StartWorkers() (stop func(), err error) {
+// queue, whose pools follow the flow controller's limits, and makes sure the
+// controller runs. The returned function stops them all.
+func (e *Env) StartWorkers(ctx context.Context) (stop func(), err error) {
 	var started []worker.Worker
+	mctx, cancelMembership := context.WithCancel(context.Background())
+	membershipDone := make(chan struct{})
 	stop = func() {
 		for _, w := range started {
 			w.Stop()
 		}
+		cancelMembership()
+		<-membershipDone
 	}
+	suppliers, membership, err := e.agencyWorkers()
+	if err != nil {
+		close(membershipDone)
+		return nil, err
+	}
+	e.suppliers = suppliers
+	go func() {
+		defer close(membershipDone)
+		if err := membership.Run(mctx); err != nil && !errors.Is(err, context.Canceled) {
+			e.Logger.Error("agency pool membership stopped", "error", err)
+		}
+	}()
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+
 	lw := worker.New(e.Client, workflows.TaskQueue, worker.Options{})
 	lw.RegisterWorkflow(workflows.LoanApplicationWorkflow)
+	lw.RegisterWorkflow(workflows.FlowControllerWorkflow)
 	lw.RegisterActivity(&activities.LoanActivities{Store: e.Store})
+	lw.RegisterActivity(e.controllerActivities())
 	da, err := e.disburseActivities()
 	if err != nil {
 		return nil, err
@@ -219,15 +285,21 @@ func (e *Env) StartWorkers() (stop func(), err error) {
 	started = append(started, lw)
 	acts := &activities.AgencyActivities{Agencies: e.Agencies}
 	for _, n := range agency.All {
-		w := worker.New(e.Client, n.TaskQueue(), worker.Options{
-			MaxConcurrentActivityExecutionSize: e.Config.AgencyConcurrency,
-		})
+		opts, err := e.agencyWorkerOptions(suppliers[string(n)])
+		if err != nil {
+			return nil, err
+		}
+		w := worker.New(e.Client, n.TaskQueue(), opts)
 		w.RegisterActivity(acts)
 		if err := w.Start(); err != nil {
-			stop()
 			return nil, fmt.Errorf("start worker on task queue %s: %w", n.TaskQueue(), err)
 		}
 		started = append(started, w)
+	}
+	if !e.Config.NoController {
+		if err := e.EnsureController(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return stop, nil
 }

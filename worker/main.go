@@ -15,8 +15,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"loanflow/config"
 	"loanflow/loadgen"
+	"loanflow/metrics"
 	"loanflow/service"
 )
 
@@ -35,6 +39,7 @@ func run() int {
 		demo         = flag.Int("demo", 0, "after start, submit this many applications and print a summary")
 		demoRate     = flag.Float64("demo-rate", 25, "applications per second of the -demo batch")
 		logLevel     = flag.String("log-level", "info", "debug, info, warn or error")
+		metricsAddr  = flag.String("metrics-addr", "127.0.0.1:9464", "listen address of the Prometheus /metrics endpoint (empty disables it)")
 	)
 	flag.Parse()
 	levelSet := false
@@ -57,6 +62,10 @@ func run() int {
 	}
 	cfg.Dev, cfg.FrontendPort, cfg.UIPort, cfg.TemporalDBFile, cfg.AgencySimAddr = *dev, *frontendPort, *uiPort, *temporalDB, *simAddr
 	cfg.Logger = log
+	reg := prometheus.NewRegistry()
+	sdkMetrics := metrics.NewSDKHandler()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), sdkMetrics)
+	cfg.MetricsHandler = sdkMetrics
 	if *demo > 0 {
 		if err := (loadgen.Options{Count: *demo, Rate: *demoRate}).Validate(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -72,12 +81,24 @@ func run() int {
 		return 1
 	}
 	defer env.Close()
-	stop, err := env.StartWorkers()
+	stop, err := env.StartWorkers(ctx)
 	if err != nil {
 		log.Error("start workers", "error", err)
 		return 1
 	}
 	defer stop()
+	if err := env.RegisterMetrics(reg); err != nil {
+		log.Error("metrics", "error", err)
+		return 1
+	}
+	if *metricsAddr != "" {
+		stopMetrics, err := metrics.Serve(*metricsAddr, reg, log)
+		if err != nil {
+			log.Error("metrics endpoint", "addr", *metricsAddr, "error", err)
+			return 1
+		}
+		defer stopMetrics()
+	}
 	ns := env.Config.Temporal.Namespace
 	log.Info("loanflow worker running", "temporal", env.Config.Temporal.Address, "namespace", ns, "ui", env.UIURL, "ready_after", time.Since(begin).Round(time.Millisecond))
 	fmt.Printf("\nTemporal Web UI: %s (ready %s after start)\n", config.ListURL(env.UIURL, ns, ""), time.Since(begin).Round(time.Millisecond))
@@ -93,7 +114,7 @@ func run() int {
 			o := sum.Outcomes[0]
 			fmt.Printf("one run:        %s\n", env.WorkflowURL(o.WorkflowID, ""))
 		}
-		fmt.Printf("approved loans: %s\n", config.ListURL(env.UIURL, ns, `LoanStatus="APPROVED"`))
+		fmt.Printf("disbursed loans: %s\n", config.ListURL(env.UIURL, ns, `LoanStatus="DISBURSED"`))
 		fmt.Printf("all loans:      %s\n", config.ListURL(env.UIURL, ns, `WorkflowType="LoanApplicationWorkflow"`))
 	}
 	fmt.Println("serving until Ctrl-C")

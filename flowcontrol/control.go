@@ -1,0 +1,479 @@
+package flowcontrol
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+)
+
+// Observation is one agency's statistics over one control period. Client
+// errors (4xx other than 429) are left out: they say nothing about the
+// agency's condition.
+type Observation struct {
+	// Calls counts the calls that ended in the period; OK, Overload (429/503),
+	// AgencyErrors (other 5xx, transport failures) and Timeouts break it down.
+	Calls, OK, Overload, AgencyErrors, Timeouts int64
+	// LatencyP50 and LatencyP90 are the agency latency of the calls that
+	// completed in the period.
+	LatencyP50, LatencyP90 time.Duration
+	// LatencyMean is their exact mean latency. When set it is the latency
+	// signal instead of LatencyP50: it is exact where percentiles read from
+	// log buckets are quantised, and it is the latency of Little's law. Set
+	// it always or never; the baseline is relearned when the signal changes.
+	LatencyMean time.Duration
+	// QueueWaitP90 is how long tasks waited in the agency's task queue before
+	// a worker took them: the backlog, i.e. demand.
+	QueueWaitP90 time.Duration
+	// InFlight is the number of calls running at the agency, summed over the
+	// live workers, when the period was sampled.
+	InFlight int
+	// Period is the length of the period (0 means Config.Period); Now is its
+	// end.
+	Period time.Duration
+	Now    time.Time
+}
+
+// Probe records a latency cut whose effect is still to be checked: if the
+// latency does not fall with the limit, the agency has become slower rather
+// than overloaded, and the cut is undone.
+type Probe struct {
+	From    float64       `json:"from"`
+	To      float64       `json:"to"`
+	Latency time.Duration `json:"latency"`
+	Ratio   float64       `json:"ratio"`
+	Age     int           `json:"age"`
+}
+
+// Relearned records a baseline raised because the agency seemed slower. If
+// the latency is above tolerance again once the limit is restored, the
+// latency was queueing after all, and the old baseline comes back: without
+// this check a misread probe would raise the baseline again and again.
+type Relearned struct {
+	Old time.Duration `json:"old"`
+	Age int           `json:"age"`
+}
+
+// AgencyState is what the controller remembers about one agency between
+// steps.
+type AgencyState struct {
+	// Limit is the agency's global concurrency limit, kept as a float so that
+	// small proportional changes accumulate; decisions round it.
+	Limit float64 `json:"limit"`
+	// Baseline is the learned latency of the agency when it is not queueing,
+	// of the signal named by BaselineSignal ("mean" or "p50").
+	Baseline       time.Duration `json:"baseline"`
+	BaselineSignal string        `json:"baseline_signal,omitempty"`
+	// BaselinePeriods counts the periods that made the first baseline, up to
+	// warmupPeriods, and BaselineSamples the calls in them.
+	BaselinePeriods int   `json:"baseline_periods"`
+	BaselineSamples int64 `json:"baseline_samples"`
+	// Periods counts the periods observed.
+	Periods int64 `json:"periods"`
+	// Capacity is the limit at which the agency was last seen at capacity
+	// (0 when never): the limit climbs back to it quickly after a failure cut.
+	Capacity float64 `json:"capacity"`
+	// HighWater is the highest capacity seen, lowered whenever a latency cut
+	// proves the agency cannot take that much any more. When the agency stops
+	// queueing at an unchanged limit, its capacity has come back, and the
+	// limit jumps back toward HighWater instead of probing for it.
+	HighWater float64 `json:"high_water"`
+	// Cooldown counts the periods left in which the limit may not grow.
+	Cooldown int `json:"cooldown"`
+	// Streak counts consecutive increases; each one doubles the next step.
+	Streak int `json:"streak"`
+	// Saturated counts consecutive periods held at capacity at one limit.
+	Saturated int `json:"saturated"`
+	// Probe is a latency cut waiting to be checked, nil when none is.
+	Probe *Probe `json:"probe,omitempty"`
+	// Relearned is a baseline relearned after a probe, waiting to be
+	// confirmed, nil when none is.
+	Relearned *Relearned `json:"relearned,omitempty"`
+	// Rule names the rule the last step applied (see the package doc).
+	Rule string `json:"rule,omitempty"`
+	// The last period's signals, kept for the audit trail.
+	LatencyRatio float64 `json:"latency_ratio"`
+	FailureRate  float64 `json:"failure_rate"`
+	Goodput      float64 `json:"goodput"`
+}
+
+// State is the controller's memory, carried from one Step to the next. It is
+// plain data, so it can be JSON-encoded into a workflow's state and its
+// continue-as-new input.
+type State struct {
+	Agencies map[string]AgencyState `json:"agencies,omitempty"`
+	Steps    int64                  `json:"steps"`
+	Now      time.Time              `json:"now"`
+}
+
+// Resume starts a State from limits persisted earlier (ReadLimits), clamped to
+// each agency's bounds, so a new controller run continues from where the last
+// one left off instead of from InitialLimit. Each limit is taken as the last
+// capacity seen; the baselines are learned again.
+func Resume(limits map[string]int, cfg Config) State {
+	st := State{Agencies: make(map[string]AgencyState, len(limits))}
+	for a, l := range limits {
+		c := cfg.agency(a)
+		l := clamp(float64(l), c)
+		st.Agencies[a] = AgencyState{Limit: l, Capacity: l, HighWater: l}
+	}
+	return st
+}
+
+// Decision is one agency's outcome of one Step. Limit may equal Previous.
+type Decision struct {
+	Agency   string `json:"agency"`
+	Limit    int    `json:"limit"`
+	Previous int    `json:"previous"`
+	// Reason says which rule applied and with which numbers, e.g.
+	// "overload 12.0% > 1.0%: to goodput×baseline 14.2 (x0.71)".
+	Reason string `json:"reason"`
+}
+
+// Shape of the control law that is not worth a knob.
+const (
+	incFraction   = 1.0 / 3 // grow only while latency is within this share of the tolerance margin
+	minStep       = 0.05    // additive step as a fraction of the limit (at least 1)
+	maxStreak     = 3       // the additive step doubles at most 3 times: ×8
+	maxStep       = 0.15    // but stays within 15% of the limit (at least 1)
+	nearCapacity  = 0.1     // and does not double within 10% of the last capacity
+	searchFactor  = 1.5     // growth while no saturation has been seen yet
+	regrowMargin  = 0.05    // jump back toward HighWater while more than 5% below it
+	maxLatencyCut = 0.5     // a latency cut keeps at least half the limit
+	failureCut    = 0.9     // a failure cut removes at least 10%
+	minFailures   = 2       // one failure in a handful of calls is not a rate
+	baselineDown  = 0.3     // how fast the baseline follows lower latency
+	warmupPeriods = 3       // periods averaged into the first baseline
+	baselineDrift = 0.05    // how fast it follows higher latency while unloaded
+	busyFraction  = 0.9     // in flight at 90% of the limit counts as demand
+	noiseSigmas   = 2.5     // thresholds widen by this many standard errors
+	defaultSigma  = 0.25    // lognormal sigma assumed when p90 is unknown
+)
+
+// Step runs one control period: for every agency that is configured,
+// observed or remembered, it updates the state and decides the new limit.
+// It is pure and deterministic (agencies are visited in name order, time
+// comes from the observations), so a Temporal workflow may call it directly.
+// The input state is not modified.
+func Step(st State, obs map[string]Observation, cfg Config) (State, []Decision) {
+	names := make(map[string]struct{}, len(cfg.Agencies)+len(obs)+len(st.Agencies))
+	for a := range cfg.Agencies {
+		names[a] = struct{}{}
+	}
+	for a := range obs {
+		names[a] = struct{}{}
+	}
+	for a := range st.Agencies {
+		names[a] = struct{}{}
+	}
+	sorted := make([]string, 0, len(names))
+	for a := range names {
+		sorted = append(sorted, a)
+	}
+	sort.Strings(sorted)
+
+	next := State{Agencies: make(map[string]AgencyState, len(sorted)), Steps: st.Steps + 1, Now: st.Now}
+	decisions := make([]Decision, 0, len(sorted))
+	for _, a := range sorted {
+		c := cfg.agency(a)
+		o, observed := obs[a]
+		if observed && o.Now.After(next.Now) {
+			next.Now = o.Now
+		}
+		s, had := st.Agencies[a]
+		if !had || s.Limit <= 0 {
+			s = AgencyState{Limit: float64(c.InitialLimit)}
+		}
+		prev := roundLimit(s.Limit)
+		s, reason := stepAgency(s, o, observed, c, cfg.Period)
+		s.Limit = clamp(s.Limit, c)
+		next.Agencies[a] = s
+		decisions = append(decisions, Decision{Agency: a, Limit: roundLimit(s.Limit), Previous: prev, Reason: reason})
+	}
+	return next, decisions
+}
+
+// The rules, as recorded in AgencyState.Rule.
+const (
+	ruleNoData     = "no-data"
+	ruleLearn      = "hold-learn"
+	ruleCutFailure = "cut-failure"
+	ruleNotLoad    = "hold-not-load"
+	ruleRelearn    = "relearn"
+	ruleCutLatency = "cut-latency"
+	ruleWaitCut    = "hold-wait-cut"
+	ruleNotOurs    = "hold-not-ours"
+	ruleIdle       = "hold-idle"
+	ruleSettle     = "hold-settle"
+	ruleAtCapacity = "hold-capacity"
+	ruleFewSamples = "grow-few-samples"
+	ruleRecover    = "recover"
+	ruleRegrow     = "regrow"
+	ruleSearch     = "search"
+	ruleGrow       = "grow"
+	ruleWaitGrow   = "hold-wait-grow"
+)
+
+// stepAgency applies the control law to one agency; see the package doc.
+func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, period time.Duration) (_ AgencyState, reason string) {
+	s.Limit = clamp(s.Limit, c) // the bounds may have changed since the last step
+	if s.Cooldown > 0 {
+		s.Cooldown--
+	}
+	if s.Probe != nil {
+		p := *s.Probe // the input state shares the pointer
+		p.Age++
+		s.Probe = &p
+	}
+	if s.Relearned != nil {
+		r := *s.Relearned
+		r.Age++
+		s.Relearned = &r
+	}
+	lastRule, saturated := s.Rule, s.Saturated
+	s.Saturated = 0
+	if !observed {
+		s.Streak, s.Rule = 0, ruleNoData
+		return s, "hold: no statistics"
+	}
+	if o.Period > 0 {
+		period = o.Period
+	}
+	s.Periods++
+
+	limit := s.Limit
+	failures := o.Overload + o.AgencyErrors + o.Timeouts
+	failRate := 0.0
+	if o.Calls > 0 {
+		failRate = float64(failures) / float64(o.Calls)
+	}
+	goodput := float64(o.OK) / period.Seconds()
+	s.FailureRate, s.Goodput = failRate, goodput
+
+	lat, signal := o.LatencyMean, "mean"
+	if lat <= 0 {
+		lat, signal = o.LatencyP50, "p50"
+	}
+	latOK := o.OK >= c.MinSamples && lat > 0
+	demand := o.QueueWaitP90 >= c.BacklogQueueWait ||
+		(o.InFlight > 0 && float64(o.InFlight) >= busyFraction*float64(roundLimit(limit)))
+
+	// The sampling noise of the period's latency, as a fraction, estimated
+	// from the spread of the calls (lognormal: p90/p50 = e^(1.28σ)); the
+	// thresholds below widen by it.
+	noise := 0.0
+	if latOK {
+		sigma := defaultSigma
+		if o.LatencyP50 > 0 && o.LatencyP90 > o.LatencyP50 {
+			sigma = math.Log(float64(o.LatencyP90)/float64(o.LatencyP50)) / 1.2816
+		}
+		sigma = min(max(sigma, 0.05), 1)
+		noise = noiseSigmas * sigma / math.Sqrt(float64(o.OK))
+	}
+	// Learn the baseline. The first one is the mean of a few periods during
+	// which the limit holds (at InitialLimit, meant to be below capacity),
+	// leaving out the very first period: after a cold start only the calls
+	// short enough to end within it are seen. Then it follows a
+	// significantly lower latency quickly (following every lower reading
+	// would settle on the low end of the noise), and a higher one only
+	// slowly and only while our own load cannot be the cause.
+	if latOK && s.BaselineSignal != signal {
+		s.Baseline, s.BaselineSignal, s.BaselinePeriods, s.BaselineSamples = 0, signal, 0, 0
+	}
+	if latOK && s.Periods > 1 {
+		switch {
+		case s.BaselinePeriods < warmupPeriods:
+			n := s.BaselineSamples + o.OK
+			s.Baseline = time.Duration((float64(s.Baseline)*float64(s.BaselineSamples) + float64(lat)*float64(o.OK)) / float64(n))
+			s.BaselinePeriods++
+			s.BaselineSamples = n
+		case float64(lat) < float64(s.Baseline)*(1-noise/noiseSigmas):
+			s.Baseline -= time.Duration(baselineDown * float64(s.Baseline-lat))
+		case lat > s.Baseline && !demand && failRate <= c.FailureTarget && 2*o.InFlight < roundLimit(limit):
+			s.Baseline += time.Duration(baselineDrift * float64(lat-s.Baseline))
+		}
+	}
+	ratio := 0.0
+	warm := s.BaselinePeriods >= warmupPeriods
+	if latOK && warm {
+		ratio = float64(lat) / float64(s.Baseline)
+	}
+	// Check a relearned baseline once the restored limit has had time to
+	// show.
+	if s.Relearned != nil && s.Relearned.Age >= c.SettlePeriods && latOK {
+		if ratio > c.LatencyTolerance+noise {
+			reverted := fmt.Sprintf("baseline %s reverted to %s (latency rose with the restored limit); ",
+				s.Baseline.Round(time.Microsecond), s.Relearned.Old.Round(time.Microsecond))
+			defer func() { reason = reverted + reason }()
+			s.Baseline = s.Relearned.Old
+			ratio = float64(lat) / float64(s.Baseline)
+		}
+		s.Relearned = nil
+	}
+	s.LatencyRatio = ratio
+	growBelow := 1 + max((c.LatencyTolerance-1)*incFraction, noise)
+	cutAbove := c.LatencyTolerance + noise
+	// Room is 1 while the latency is at the baseline and 0 at growBelow.
+	room := 0.0
+	if latOK {
+		room = min(max((growBelow-ratio)/((growBelow-1)/2), 0), 1)
+	}
+	// Little's law: the concurrency the agency served, had every call taken
+	// the baseline latency. At saturation this is its capacity.
+	estimate := 0.0
+	if s.Baseline > 0 {
+		estimate = goodput * s.Baseline.Seconds()
+	}
+	// Without a baseline the latency says nothing yet: only failures count.
+	sampled := latOK
+	latOK = latOK && warm
+
+	// 1. Failures caused by load: cut at once to what the agency delivered.
+	if failRate > c.FailureTarget && failures >= minFailures {
+		s.Streak = 0
+		if o.Overload == 0 && latOK && ratio <= growBelow {
+			s.Rule = ruleNotLoad
+			return s, fmt.Sprintf("hold: failures %.1f%% but latency normal and no overload answers: not load", 100*failRate)
+		}
+		target := estimate * c.Headroom
+		next := min(limit, target)
+		if s.Cooldown == 0 {
+			next = min(next, limit*failureCut)
+		}
+		next = max(next, float64(c.MinLimit))
+		s.Limit, s.Cooldown, s.Probe, s.Rule = next, c.SettlePeriods, nil, ruleCutFailure
+		return s, fmt.Sprintf("%s %.1f%% > %.1f%%: to goodput×baseline %.1f (x%.2f)",
+			failureKind(o), 100*failRate, 100*c.FailureTarget, target, next/limit)
+	}
+
+	// 2. Check the last latency cut: if the latency did not fall with the
+	// limit, the agency got slower; relearn the baseline and undo the cut.
+	if s.Probe != nil && s.Probe.Age >= c.SettlePeriods {
+		p := *s.Probe
+		applied := o.InFlight <= roundLimit(p.To)+1
+		if latOK && applied {
+			s.Probe = nil
+			// Queueing latency falls with the limit. Latency that stayed
+			// put was not ours; latency that rose means something else
+			// changed meanwhile, and proves nothing either way.
+			expected := min(1-1/p.Ratio, 1-p.To/p.From)
+			observed := 1 - float64(lat)/float64(p.Latency)
+			if ratio > cutAbove && math.Abs(observed) < expected/2 && expected > noise && s.Relearned == nil {
+				old := s.Baseline
+				s.Baseline = lat
+				s.Relearned = &Relearned{Old: old}
+				s.Limit = max(limit, p.From)
+				s.Cooldown, s.Streak, s.Rule = 0, 0, ruleRelearn
+				return s, fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
+					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond))
+			}
+		} else if s.Probe.Age > c.SettlePeriods+2 {
+			s.Probe = nil // never took effect or no samples: forget it
+		}
+	}
+
+	// 3. Latency above tolerance: the agency is queueing our calls. Cut to
+	// the Little's-law estimate, by at most half.
+	if latOK && ratio > cutAbove {
+		s.Streak = 0
+		if s.Probe != nil {
+			s.Rule = ruleWaitCut
+			return s, fmt.Sprintf("hold: latency %.2f× baseline, waiting for the last cut to show", ratio)
+		}
+		target := max(estimate*c.Headroom, float64(c.MinLimit))
+		next := max(target, limit*maxLatencyCut)
+		if next >= limit-0.5 {
+			s.Rule = ruleNotOurs
+			return s, fmt.Sprintf("hold: latency %.2f× baseline but goodput×baseline %.1f is not below the limit", ratio, estimate)
+		}
+		s.Probe = &Probe{From: limit, To: next, Latency: lat, Ratio: ratio}
+		if s.HighWater > 0 {
+			s.HighWater = min(s.HighWater, limit)
+		}
+		s.Limit, s.Capacity, s.Cooldown, s.Rule = next, next, c.SettlePeriods, ruleCutLatency
+		return s, fmt.Sprintf("latency %.2f× baseline %s > %.2f: to goodput×baseline %.1f (x%.2f)",
+			ratio, s.Baseline.Round(time.Microsecond), cutAbove, target, next/limit)
+	}
+
+	// 4. Grow while healthy and there is demand.
+	switch {
+	case !warm && sampled:
+		s.Streak, s.Rule = 0, ruleLearn
+		return s, fmt.Sprintf("hold: learning the baseline latency (%d of %d periods)", s.BaselinePeriods, warmupPeriods)
+	case !demand:
+		s.Streak, s.Rule = 0, ruleIdle
+		return s, "hold: no backlog"
+	case s.Cooldown > 0:
+		s.Streak, s.Rule = 0, ruleSettle
+		return s, fmt.Sprintf("hold: settling after a decrease (%d more)", s.Cooldown)
+	case !latOK:
+		s.Limit = limit + 1
+		s.Streak, s.Rule = 0, ruleFewSamples
+		return s, fmt.Sprintf("backlog, %d samples (< %d): +1", o.OK, c.MinSamples)
+	case room == 0:
+		s.Streak, s.Capacity, s.HighWater, s.Rule = 0, limit, max(s.HighWater, limit), ruleAtCapacity
+		s.Saturated = saturated + 1
+		return s, fmt.Sprintf("hold: at capacity (latency %.2f× baseline)", ratio)
+	case s.Capacity > 0 && limit < 0.9*s.Capacity:
+		s.Limit = min(s.Capacity, max(2*limit, limit+(s.Capacity-limit)/2))
+		s.Streak, s.Rule = 0, ruleRecover
+		return s, fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", s.Capacity, s.Limit/limit)
+	case room >= 0.5 && s.HighWater > (1+regrowMargin)*limit &&
+		(lastRule == ruleAtCapacity && saturated >= c.SettlePeriods || lastRule == ruleRegrow):
+		// The queue this limit caused for a while has vanished without a
+		// change of ours: the agency's capacity came back.
+		s.Limit = limit + (s.HighWater-limit)/2
+		s.Capacity = max(s.Capacity, s.Limit) // so later steps know they are near it
+		s.Streak, s.Rule = 0, ruleRegrow
+		return s, fmt.Sprintf("healthy, backlog, queue gone at capacity: halfway to earlier capacity %.1f", s.HighWater)
+	case s.Capacity == 0 && room >= 0.5:
+		s.Limit = limit * searchFactor
+		s.Streak, s.Rule = 0, ruleSearch
+		return s, fmt.Sprintf("healthy, backlog, capacity not yet seen: x%.1f", searchFactor)
+	}
+	near := limit <= (1+nearCapacity)*s.Capacity
+	if near && lastRule == ruleGrow {
+		// Near capacity one step is enough to make the agency queue; let it
+		// show before taking another.
+		s.Streak, s.Rule = 0, ruleWaitGrow
+		return s, "hold: waiting for the last increase to show"
+	}
+	// Beyond the last capacity seen, the step doubles with each consecutive
+	// increase, so a capacity that grew is found in a few periods. Near it,
+	// and as the latency nears the growth threshold, the step stays small:
+	// that is where the agency starts to queue, and the limit should
+	// approach it gently rather than overshoot while the last increase is
+	// still on its way to the statistics.
+	step := max(1, minStep*limit)
+	if !near {
+		step *= float64(int(1) << min(s.Streak, maxStreak))
+	}
+	step = min(step, max(1, maxStep*limit)) * room
+	s.Limit = limit + step
+	if room > 0.5 {
+		s.Streak++
+	} else {
+		s.Streak = 0
+	}
+	s.Rule = ruleGrow
+	return s, fmt.Sprintf("healthy, backlog: +%.1f", step)
+}
+
+func failureKind(o Observation) string {
+	switch {
+	case o.Overload >= o.AgencyErrors && o.Overload >= o.Timeouts:
+		return "overload"
+	case o.Timeouts >= o.AgencyErrors:
+		return "timeouts"
+	}
+	return "agency errors"
+}
+
+func clamp(l float64, c AgencyConfig) float64 {
+	if math.IsNaN(l) {
+		return float64(c.InitialLimit)
+	}
+	return min(max(l, float64(c.MinLimit)), float64(c.MaxLimit))
+}
+
+func roundLimit(l float64) int { return int(math.Round(l)) }

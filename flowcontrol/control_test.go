@@ -1,0 +1,419 @@
+package flowcontrol
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	agencyA = "kcb"
+	svc     = 20 * time.Millisecond // the fluid agency's service time
+)
+
+// fluid is a deterministic, averaged model of agencysim's agency: capacity C
+// in service, service time S inflated past capacity, a queue of Q, and
+// everything beyond answered 503 at once. The pool always has a backlog, so
+// it keeps the limit in flight.
+type fluid struct {
+	C    int
+	S    time.Duration
+	Q    int
+	Down bool
+}
+
+func (f fluid) observe(limit int) Observation {
+	o := Observation{Period: time.Second, InFlight: limit, QueueWaitP90: 2 * time.Second}
+	if f.Down {
+		o.Calls, o.Overload = 1000, 1000
+		return o
+	}
+	l, c := float64(limit), float64(f.C)
+	present := min(l, c+float64(f.Q))
+	infl := 1.0
+	if present > c {
+		infl = 1 + 0.5*(present-c)/c
+	}
+	throughput := min(present, c) / (f.S.Seconds() * infl) // per second
+	lat := time.Duration(float64(time.Second) * present / throughput)
+	o.OK = int64(throughput)
+	o.Overload = int64(max(l-present, 0) * 100) // rejected at once, so retried often
+	o.Calls = o.OK + o.Overload
+	o.LatencyMean, o.LatencyP50, o.LatencyP90 = lat, lat, lat*138/100
+	return o
+}
+
+// warm is an agency state past warm-up, with a 20 ms baseline, that last
+// saw the agency at capacity at limit.
+func warm(limit float64) AgencyState {
+	return AgencyState{Limit: limit, Baseline: svc, BaselineSignal: "mean", BaselinePeriods: warmupPeriods,
+		BaselineSamples: 3000, Periods: 10, Capacity: limit, HighWater: limit}
+}
+
+func state(s AgencyState) State { return State{Agencies: map[string]AgencyState{agencyA: s}} }
+
+func cfgWith(f func(*AgencyConfig)) Config {
+	c := DefaultConfig(agencyA)
+	ac := c.Agencies[agencyA]
+	if f != nil {
+		f(&ac)
+	}
+	c.Agencies[agencyA] = ac
+	return c
+}
+
+func step1(t *testing.T, st State, o Observation, cfg Config) (State, Decision) {
+	t.Helper()
+	next, ds := Step(st, map[string]Observation{agencyA: o}, cfg)
+	if len(ds) != 1 || ds[0].Agency != agencyA {
+		t.Fatalf("decisions %+v, want one for %s", ds, agencyA)
+	}
+	return next, ds[0]
+}
+
+// healthy is a period at limit 10 with a backlog and baseline latency.
+func healthy() Observation { return fluid{C: 20, S: svc, Q: 40}.observe(10) }
+
+func TestStepSinglePeriod(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		st     AgencyState
+		obs    func() Observation
+		cfg    func(*AgencyConfig)
+		check  func(d Decision) bool
+		reason string // a substring the reason must contain
+	}{
+		{
+			name: "rises when healthy with demand", st: warm(10), obs: healthy,
+			check: func(d Decision) bool { return d.Limit > d.Previous }, reason: "healthy, backlog",
+		},
+		{
+			name: "holds with no demand", st: warm(10),
+			obs: func() Observation {
+				o := healthy()
+				o.InFlight, o.QueueWaitP90 = 3, time.Millisecond
+				return o
+			},
+			check: func(d Decision) bool { return d.Limit == 10 }, reason: "hold: no backlog",
+		},
+		{
+			name: "backs off under overload", st: warm(30),
+			obs:   func() Observation { return fluid{C: 10, S: svc, Q: 5}.observe(30) },
+			check: func(d Decision) bool { return d.Limit <= 27 }, reason: "overload",
+		},
+		{
+			name: "cuts when the agency queues", st: warm(30),
+			obs:   func() Observation { return fluid{C: 20, S: svc, Q: 40}.observe(30) },
+			check: func(d Decision) bool { return d.Limit >= 15 && d.Limit < 25 }, reason: "latency",
+		},
+		{
+			name: "holds in the band at capacity", st: warm(21),
+			obs:   func() Observation { return fluid{C: 20, S: svc, Q: 40}.observe(21) },
+			check: func(d Decision) bool { return d.Limit == 21 }, reason: "at capacity",
+		},
+		{
+			name: "respects the maximum", st: warm(12), obs: healthy,
+			cfg:   func(c *AgencyConfig) { c.MaxLimit = 12 },
+			check: func(d Decision) bool { return d.Limit == 12 },
+		},
+		{
+			name: "respects the minimum", st: warm(2),
+			obs:   func() Observation { return fluid{Down: true}.observe(2) },
+			cfg:   func(c *AgencyConfig) { c.MinLimit = 2 },
+			check: func(d Decision) bool { return d.Limit == 2 }, reason: "overload",
+		},
+		{
+			name: "clamps a limit outside new bounds", st: warm(50), obs: healthy,
+			cfg:   func(c *AgencyConfig) { c.MaxLimit = 40 },
+			check: func(d Decision) bool { return d.Previous == 50 && d.Limit == 40 },
+		},
+		{
+			name: "errors that are not load hold", st: warm(10),
+			obs: func() Observation {
+				o := healthy()
+				o.AgencyErrors = o.OK / 20
+				o.Calls += o.AgencyErrors
+				return o
+			},
+			check: func(d Decision) bool { return d.Limit == 10 }, reason: "not load",
+		},
+		{
+			name: "learns the baseline before growing", st: AgencyState{Limit: 10}, obs: healthy,
+			check: func(d Decision) bool { return d.Limit == 10 }, reason: "learning the baseline",
+		},
+		{
+			name: "few samples grow by one", st: warm(10),
+			obs: func() Observation {
+				o := healthy()
+				o.OK, o.Calls = 3, 3
+				return o
+			},
+			check: func(d Decision) bool { return d.Limit == 11 }, reason: "samples",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, d := step1(t, state(tc.st), tc.obs(), cfgWith(tc.cfg))
+			if !tc.check(d) || !strings.Contains(d.Reason, tc.reason) {
+				t.Fatalf("decision %+v", d)
+			}
+		})
+	}
+}
+
+func TestStepMissingObservationHolds(t *testing.T) {
+	cfg := DefaultConfig(agencyA, "nice")
+	st := State{Agencies: map[string]AgencyState{agencyA: warm(10), "nice": warm(7)}}
+	_, ds := Step(st, map[string]Observation{agencyA: healthy()}, cfg)
+	if len(ds) != 2 || ds[0].Agency != agencyA || ds[1].Agency != "nice" {
+		t.Fatalf("decisions %+v, want kcb then nice", ds)
+	}
+	if ds[1].Limit != 7 || ds[1].Previous != 7 || ds[1].Reason != "hold: no statistics" {
+		t.Fatalf("nice: %+v, want a hold at 7", ds[1])
+	}
+	// An observed agency that is not configured gets the defaults.
+	_, ds = Step(State{}, map[string]Observation{"other": healthy()}, DefaultConfig())
+	if len(ds) != 1 || ds[0].Limit != DefaultAgencyConfig().InitialLimit {
+		t.Fatalf("unconfigured agency: %+v, want a decision at the default initial limit", ds)
+	}
+}
+
+// loop runs Step against a fluid agency that changes with the step number,
+// and returns the limit decided at each step.
+func loop(t *testing.T, st State, cfg Config, steps int, agency func(step int) fluid) (State, []Decision) {
+	t.Helper()
+	var out []Decision
+	limit := roundLimit(st.Agencies[agencyA].Limit)
+	if limit == 0 {
+		limit = cfg.Agencies[agencyA].InitialLimit
+	}
+	for i := range steps {
+		var d Decision
+		st, d = step1(t, st, agency(i).observe(limit), cfg)
+		limit = d.Limit
+		out = append(out, d)
+	}
+	return st, out
+}
+
+func limitsOf(ds []Decision) []int {
+	out := make([]int, len(ds))
+	for i, d := range ds {
+		out[i] = d.Limit
+	}
+	return out
+}
+
+func within(ds []Decision, lo, hi int) bool {
+	for _, d := range ds {
+		if d.Limit < lo || d.Limit > hi {
+			return false
+		}
+	}
+	return true
+}
+
+func firstWithin(ds []Decision, lo, hi int) int {
+	for i := range ds {
+		if within(ds[i:], lo, hi) {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestStepClosedLoop(t *testing.T) {
+	base := fluid{C: 20, S: svc, Q: 40}
+	cfg := DefaultConfig(agencyA)
+	for _, tc := range []struct {
+		name   string
+		st     AgencyState
+		steps  int
+		agency func(i int) fluid
+		check  func(ds []Decision) error
+	}{
+		{
+			name: "stable at steady state", st: warm(20), steps: 50,
+			agency: func(int) fluid { return base },
+			check: func(ds []Decision) error {
+				if !within(ds, 18, 22) {
+					return fmt.Errorf("left ±10%% of capacity 20")
+				}
+				return nil
+			},
+		},
+		{
+			name: "converges from a cold start", st: AgencyState{}, steps: 30,
+			agency: func(int) fluid { return base },
+			check: func(ds []Decision) error {
+				if i := firstWithin(ds, 18, 22); i < 0 || i > 10 {
+					return fmt.Errorf("within ±10%% of 20 for good from step %d, want ≤ 10", i)
+				}
+				return nil
+			},
+		},
+		{
+			name: "recovers after an outage", st: warm(20), steps: 40,
+			agency: func(i int) fluid {
+				if i >= 10 && i < 15 {
+					return fluid{Down: true}
+				}
+				return base
+			},
+			check: func(ds []Decision) error {
+				if ds[11].Limit != 1 {
+					return fmt.Errorf("limit %d one step into the outage, want the minimum 1", ds[11].Limit)
+				}
+				if i := firstWithin(ds[15:], 18, 22); i < 0 || i > 6 {
+					return fmt.Errorf("back within ±10%% of 20 for good %d steps after the outage, want ≤ 6", i)
+				}
+				return nil
+			},
+		},
+		{
+			name: "follows capacity down and back up", st: warm(20), steps: 60,
+			agency: func(i int) fluid {
+				if i >= 20 && i < 40 {
+					return fluid{C: 10, S: svc, Q: 40}
+				}
+				return base
+			},
+			check: func(ds []Decision) error {
+				if i := firstWithin(ds[20:40], 9, 11); i < 0 || i > 5 {
+					return fmt.Errorf("within ±10%% of 10 for good %d steps after the drop, want ≤ 5", i)
+				}
+				if i := firstWithin(ds[40:], 18, 22); i < 0 || i > 5 {
+					return fmt.Errorf("within ±10%% of 20 for good %d steps after the return, want ≤ 5", i)
+				}
+				return nil
+			},
+		},
+		{
+			name: "relearns a slower agency instead of starving it", st: warm(20), steps: 40,
+			agency: func(i int) fluid {
+				if i >= 10 {
+					return fluid{C: 20, S: 2 * svc, Q: 40}
+				}
+				return base
+			},
+			check: func(ds []Decision) error {
+				if i := firstWithin(ds[10:], 18, 22); i < 0 || i > 5 {
+					return fmt.Errorf("back within ±10%% of 20 for good %d steps after the slowdown, want ≤ 5", i)
+				}
+				return nil
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, ds := loop(t, state(tc.st), cfg, tc.steps, tc.agency)
+			if err := tc.check(ds); err != nil {
+				for i, d := range ds {
+					t.Logf("step %2d: %3d  %s", i, d.Limit, d.Reason)
+				}
+				t.Fatalf("%v; limits %v", err, limitsOf(ds))
+			}
+			if tc.name == "relearns a slower agency instead of starving it" {
+				if b := st.Agencies[agencyA].Baseline; b < 35*time.Millisecond || b > 45*time.Millisecond {
+					t.Fatalf("baseline %s after the slowdown, want about 40ms", b)
+				}
+			}
+		})
+	}
+}
+
+// TestStepIsPureAndSerialisable checks what a Temporal workflow relies on:
+// Step does not modify its input, gives the same answer twice, and a state
+// that went through JSON (continue-as-new) continues identically.
+func TestStepIsPureAndSerialisable(t *testing.T) {
+	cfg := DefaultConfig(agencyA, "nice")
+	agency := func(i int) fluid {
+		if i%17 > 12 {
+			return fluid{C: 8, S: svc, Q: 4}
+		}
+		return fluid{C: 20, S: svc, Q: 40}
+	}
+	st := State{}
+	for i := range 60 {
+		obs := map[string]Observation{
+			agencyA: agency(i).observe(roundLimit(st.Agencies[agencyA].Limit)),
+			"nice":  fluid{C: 15, S: 2 * svc, Q: 30}.observe(roundLimit(st.Agencies["nice"].Limit)),
+		}
+		for a, o := range obs {
+			o.Now = time.Unix(1700000000+int64(i), 0).UTC()
+			obs[a] = o
+		}
+		before, _ := json.Marshal(st)
+		next1, ds1 := Step(st, obs, cfg)
+		after, _ := json.Marshal(st)
+		if string(before) != string(after) {
+			t.Fatalf("step %d modified its input state", i)
+		}
+		next2, ds2 := Step(st, obs, cfg)
+		if !reflect.DeepEqual(ds1, ds2) || !reflect.DeepEqual(next1, next2) {
+			t.Fatalf("step %d is not deterministic", i)
+		}
+		var viaJSON State
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &viaJSON); err != nil {
+			t.Fatal(err)
+		}
+		next3, ds3 := Step(viaJSON, obs, cfg)
+		if !reflect.DeepEqual(ds1, ds3) {
+			t.Fatalf("step %d after a JSON round trip decided %+v, want %+v", i, ds3, ds1)
+		}
+		n1, _ := json.Marshal(next1)
+		n3, _ := json.Marshal(next3)
+		if string(n1) != string(n3) {
+			t.Fatalf("step %d after a JSON round trip: state %s, want %s", i, n3, n1)
+		}
+		st = next1
+	}
+	if st.Steps != 60 || !st.Now.Equal(time.Unix(1700000059, 0)) {
+		t.Fatalf("steps %d now %s, want 60 and the last observation's time", st.Steps, st.Now)
+	}
+}
+
+func TestResume(t *testing.T) {
+	cfg := cfgWith(func(c *AgencyConfig) { c.MaxLimit = 30 })
+	st := Resume(map[string]int{agencyA: 50, "nice": 12}, cfg)
+	if l := st.Agencies[agencyA].Limit; l != 30 {
+		t.Fatalf("resumed kcb at %v, want it clamped to 30", l)
+	}
+	_, d := step1(t, State{Agencies: map[string]AgencyState{agencyA: st.Agencies["nice"]}}, healthy(), cfg)
+	if d.Previous != 12 || d.Limit != 12 {
+		t.Fatalf("first step after resume: %+v, want a hold at 12 while the baseline is learned", d)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig(agencyA).Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	for _, tc := range []struct {
+		mod  func(*AgencyConfig)
+		want string
+	}{
+		{func(c *AgencyConfig) { c.MinLimit = 0 }, "min_limit 0: accepted 1 or more"},
+		{func(c *AgencyConfig) { c.MaxLimit = 0 }, "max_limit 0"},
+		{func(c *AgencyConfig) { c.InitialLimit = 1000 }, "initial_limit 1000"},
+		{func(c *AgencyConfig) { c.LatencyTolerance = 1 }, "latency_tolerance 1: accepted more than 1"},
+		{func(c *AgencyConfig) { c.FailureTarget = 1 }, "failure_target 1"},
+		{func(c *AgencyConfig) { c.Headroom = 0.5 }, "headroom 0.5"},
+		{func(c *AgencyConfig) { c.BacklogQueueWait = 0 }, "backlog_queue_wait 0s"},
+		{func(c *AgencyConfig) { c.SettlePeriods = 0 }, "settle_periods 0"},
+		{func(c *AgencyConfig) { c.MinSamples = 0 }, "min_samples 0"},
+	} {
+		err := cfgWith(tc.mod).Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "agency kcb") {
+			t.Errorf("Validate() = %v, want an error naming agency kcb and %q", err, tc.want)
+		}
+	}
+	if err := (Config{Agencies: map[string]AgencyConfig{}}).Validate(); err == nil || !strings.Contains(err.Error(), "period 0s") {
+		t.Errorf("Validate() with no period = %v, want an error naming the period", err)
+	}
+}

@@ -1,0 +1,556 @@
+// Package flowsim is a deterministic discrete-time simulation of one agency
+// behind a concurrency-limited pool, for tuning and testing the flow
+// controller without Temporal or Redis.
+//
+// The agency follows agencysim's capacity model: Capacity calls in service,
+// lognormal service time around a median, a bounded FIFO queue whose
+// requests are answered 503 when it is full or when they waited longer than
+// QueueTimeout, and service time inflated by 1 + InflationPerOverload ×
+// (present − Capacity)/Capacity for a request that starts while more are
+// present than the capacity. The client abandons a call after ClientTimeout.
+//
+// In front of it sits the pool (the agency's task queue and worker slots):
+// calls arrive as a Poisson process at the offered load, wait in an
+// unbounded backlog, and are sent while fewer than the pool's limit are in
+// flight. A Policy sets the limit: fixed, the oracle (always the true
+// capacity, changed the instant it changes), or flowcontrol.Step run every
+// control period on the period's statistics, its decision applied after an
+// actuation delay as the workers' heartbeat would.
+//
+// Time advances in ticks (1 ms by default); the random source is seeded, so
+// a run is reproducible.
+package flowsim
+
+import (
+	"container/heap"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"loanflow/flowcontrol"
+)
+
+// Agency is the simulated agency's capacity model, with agencysim's meaning.
+type Agency struct {
+	Capacity             int
+	MedianServiceTime    time.Duration
+	Jitter               float64
+	QueueLimit           int
+	QueueTimeout         time.Duration
+	InflationPerOverload float64
+}
+
+// Bureau is agencysim's default model of KCB and NICE: capacity 20, median
+// 20 ms, jitter 0.25, queue 40 with a 500 ms timeout, inflation 0.5.
+func Bureau() Agency {
+	return Agency{Capacity: 20, MedianServiceTime: 20 * time.Millisecond, Jitter: 0.25,
+		QueueLimit: 40, QueueTimeout: 500 * time.Millisecond, InflationPerOverload: 0.5}
+}
+
+// Scraping is agencysim's default model of app scraping: capacity 10,
+// median 120 ms, jitter 0.5, queue 20 with a 2 s timeout, inflation 1.
+func Scraping() Agency {
+	return Agency{Capacity: 10, MedianServiceTime: 120 * time.Millisecond, Jitter: 0.5,
+		QueueLimit: 20, QueueTimeout: 2 * time.Second, InflationPerOverload: 1}
+}
+
+// NominalRate is the agency's nominal throughput, Capacity/MedianServiceTime,
+// in calls per second.
+func (a Agency) NominalRate() float64 {
+	return float64(a.Capacity) / a.MedianServiceTime.Seconds()
+}
+
+// Scenario is what happens to the agency and its load over one run.
+type Scenario struct {
+	Name   string
+	Agency Agency
+	// Duration is the length of the run; the measurement covers
+	// [MeasureFrom, Duration).
+	Duration, MeasureFrom time.Duration
+	// Load is the offered load in calls per second at time t.
+	Load func(t time.Duration) float64
+	// Capacity (at least 1) and ServiceFactor change the agency at time t;
+	// nil keeps Agency.Capacity and a factor of 1.
+	Capacity      func(t time.Duration) int
+	ServiceFactor func(t time.Duration) float64
+	// Steps are the instants the agency or the load changes; convergence is
+	// measured after each.
+	Steps []time.Duration
+	// ClientTimeout abandons a call that has not been answered; 0 means
+	// 500 ms.
+	ClientTimeout time.Duration
+	// Tick is the time step; 0 means 1 ms.
+	Tick time.Duration
+	// QuantizeLatency reports p50 and p90 as callstats reads them back from
+	// its log buckets (the geometric middle of a bucket ~24.6% wide) instead
+	// of exactly.
+	QuantizeLatency bool
+	// NoMean leaves Observation.LatencyMean unset, so the controller must use
+	// the p50.
+	NoMean bool
+	Seed   uint64
+}
+
+// Policy decides the pool's limit.
+type Policy struct {
+	Name string
+	// Oracle sizes the pool to the agency's true capacity at every tick.
+	Oracle bool
+	// Fixed is a constant limit, used when Oracle is false and Controller
+	// is nil.
+	Fixed int
+	// Controller runs flowcontrol.Step every Controller.Period for the agency
+	// named Agency (any name will do).
+	Controller *flowcontrol.Config
+	// ActuationDelay is the time between a decision and the pool following
+	// it.
+	ActuationDelay time.Duration
+	// Window is how many control periods each observation covers, ending
+	// now (a sliding window, as a controller may read from callstats); 0
+	// means 1.
+	Window int
+}
+
+// agencyName is the name the simulation observes its agency under.
+const agencyName = "agency"
+
+// Sample is the simulation's state at the end of one control period (or
+// second, without a controller).
+type Sample struct {
+	T         time.Duration
+	Limit     int // in effect at T
+	InFlight  int
+	Capacity  int
+	OK        int64 // in the period
+	Errors    int64 // 503s and abandoned calls in the period
+	LatencyMs float64
+	Reason    string
+}
+
+// Result is the outcome of one run over the measured window.
+type Result struct {
+	Scenario, Policy string
+	// OK counts successful calls; Overload the agency's 503s; Abandoned the
+	// calls the client gave up on. Calls still in flight at the end count in
+	// none.
+	OK, Overload, Abandoned int64
+	// Goodput is OK per second.
+	Goodput float64
+	// ErrorRate is (Overload + Abandoned) / calls ended, as the agency sees it.
+	ErrorRate float64
+	// LatencyP50 and LatencyP99 are the application latency (backlog wait plus
+	// agency latency) of the successful calls.
+	LatencyP50, LatencyP99 time.Duration
+	// Convergence is, for each of the scenario's steps, the time until the
+	// limit came within 10% (at least 1) of the capacity and stayed there
+	// until the next step; -1 when it never did. The limit is sampled at the
+	// end of each period, so a figure is the end of the first period from
+	// which it stayed in the band, and 0 means it never left the band.
+	Convergence []time.Duration
+	Trace       []Sample
+}
+
+// outcome of one call.
+type outcome int8
+
+const (
+	outOK outcome = iota
+	outOverload
+	outAbandoned
+)
+
+type call struct {
+	arrived, sent, deadline int64 // ticks
+	endAt                   int64 // ticks, when in service
+	abandon                 bool  // in service but the client gives up at deadline first
+}
+
+// events is a min-heap of in-service calls by the tick they leave.
+type events []*call
+
+func (e events) Len() int           { return len(e) }
+func (e events) Less(i, j int) bool { return e.at(i) < e.at(j) }
+func (e events) Swap(i, j int)      { e[i], e[j] = e[j], e[i] }
+func (e *events) Push(x any)        { *e = append(*e, x.(*call)) }
+func (e *events) Pop() any {
+	old := *e
+	c := old[len(old)-1]
+	*e = old[:len(old)-1]
+	return c
+}
+func (e events) at(i int) int64 {
+	if e[i].abandon {
+		return e[i].deadline
+	}
+	return e[i].endAt
+}
+
+// fifo is a queue of calls that reuses its backing array.
+type fifo struct {
+	items []*call
+	head  int
+}
+
+func (q *fifo) push(c *call) { q.items = append(q.items, c) }
+func (q *fifo) len() int     { return len(q.items) - q.head }
+func (q *fifo) front() *call { return q.items[q.head] }
+func (q *fifo) pop() *call {
+	c := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head > 1024 && q.head*2 > len(q.items) {
+		q.items = append(q.items[:0], q.items[q.head:]...)
+		q.head = 0
+	}
+	return c
+}
+
+// period accumulates one control period's statistics.
+type period struct {
+	ok, overload, abandoned int64
+	latencies               []time.Duration
+	waits                   []time.Duration
+}
+
+// Run simulates one scenario under one policy.
+func Run(sc Scenario, p Policy) (Result, error) {
+	if err := validate(sc, p); err != nil {
+		return Result{}, err
+	}
+	tick := sc.Tick
+	if tick <= 0 {
+		tick = time.Millisecond
+	}
+	clientTimeout := sc.ClientTimeout
+	if clientTimeout <= 0 {
+		clientTimeout = 500 * time.Millisecond
+	}
+	ticks := func(d time.Duration) int64 { return int64(d / tick) }
+	at := func(n int64) time.Duration { return time.Duration(n) * tick }
+	capacity := func(n int64) int {
+		if sc.Capacity != nil {
+			return sc.Capacity(at(n))
+		}
+		return sc.Agency.Capacity
+	}
+	factor := func(n int64) float64 {
+		if sc.ServiceFactor != nil {
+			return sc.ServiceFactor(at(n))
+		}
+		return 1
+	}
+
+	rng := rand.New(rand.NewPCG(sc.Seed, sc.Seed^0x9e3779b97f4a7c15))
+	res := Result{Scenario: sc.Name, Policy: p.Name}
+	var (
+		backlog, queue fifo
+		inService      events
+		poolInFlight   int
+		limit          int
+		pending        []pendingLimit
+		st             flowcontrol.State
+		cur            period
+		history        []period // the previous Window-1 periods, oldest first
+		okLat          []time.Duration
+		secOK, secErr  int64
+		reason         string
+		nextArrival    = 0.0 // seconds; the first arrival is at once
+		end            = ticks(sc.Duration)
+		from           = ticks(sc.MeasureFrom)
+		ctlEvery       = int64(0)
+	)
+	switch {
+	case p.Oracle:
+		limit = capacity(0)
+	case p.Controller != nil:
+		ctlEvery = ticks(p.Controller.Period)
+		limit = p.Controller.Agencies[agencyName].InitialLimit
+		if limit == 0 {
+			limit = flowcontrol.DefaultAgencyConfig().InitialLimit
+		}
+	default:
+		limit = p.Fixed
+	}
+	sampleEvery := ctlEvery
+	if sampleEvery == 0 {
+		sampleEvery = ticks(time.Second)
+	}
+
+	finish := func(c *call, out outcome, now int64) {
+		poolInFlight--
+		switch out {
+		case outOK:
+			cur.ok++
+			cur.latencies = append(cur.latencies, at(now-c.sent))
+			secOK++
+		case outOverload:
+			cur.overload++
+			secErr++
+		case outAbandoned:
+			cur.abandoned++
+			secErr++
+		}
+		if now < from {
+			return
+		}
+		switch out {
+		case outOK:
+			res.OK++
+			okLat = append(okLat, at(now-c.arrived))
+		case outOverload:
+			res.Overload++
+		case outAbandoned:
+			res.Abandoned++
+		}
+	}
+	serve := func(c *call, now int64, present int) {
+		capNow := capacity(now)
+		z := min(max(rng.NormFloat64(), -4), 4)
+		d := float64(sc.Agency.MedianServiceTime) * math.Exp(sc.Agency.Jitter*z) * factor(now)
+		if over := present - capNow; over > 0 && sc.Agency.InflationPerOverload > 0 {
+			d *= 1 + sc.Agency.InflationPerOverload*float64(over)/float64(capNow)
+		}
+		c.endAt = now + max(1, int64(math.Round(d/float64(tick))))
+		c.abandon = c.deadline < c.endAt
+		heap.Push(&inService, c)
+	}
+
+	for now := int64(0); now < end; now++ {
+		// The limit: the oracle follows the capacity at once; decisions take
+		// effect after the actuation delay.
+		if p.Oracle {
+			limit = capacity(now)
+		}
+		for len(pending) > 0 && pending[0].at <= now {
+			limit = pending[0].limit
+			pending = pending[1:]
+		}
+		// Calls leaving service.
+		for inService.Len() > 0 && inService.at(0) <= now {
+			c := heap.Pop(&inService).(*call)
+			if c.abandon {
+				finish(c, outAbandoned, now)
+			} else {
+				finish(c, outOK, now)
+			}
+		}
+		// Queued calls that waited too long: the client's timeout or the
+		// agency's, whichever comes first (both are FIFO in send order).
+		queueDeadline := ticks(sc.Agency.QueueTimeout)
+		for queue.len() > 0 {
+			c := queue.front()
+			switch {
+			case c.deadline <= now && c.deadline <= c.sent+queueDeadline:
+				queue.pop()
+				finish(c, outAbandoned, now)
+				continue
+			case c.sent+queueDeadline <= now:
+				queue.pop()
+				finish(c, outOverload, now)
+				continue
+			}
+			break
+		}
+		// Free agency slots go to queued calls in arrival order.
+		for capNow := capacity(now); inService.Len() < capNow && queue.len() > 0; {
+			c := queue.pop()
+			serve(c, now, inService.Len()+1+queue.len())
+		}
+		// Arrivals: a Poisson process at the offered load; with no load,
+		// look again next tick.
+		for nextArrival <= at(now).Seconds() {
+			rate := sc.Load(at(now))
+			if rate <= 0 {
+				nextArrival = at(now + 1).Seconds()
+				break
+			}
+			backlog.push(&call{arrived: now})
+			nextArrival += rng.ExpFloat64() / rate
+		}
+		// The pool sends while below its limit.
+		for poolInFlight < limit && backlog.len() > 0 {
+			c := backlog.pop()
+			c.sent = now
+			c.deadline = now + ticks(clientTimeout)
+			poolInFlight++
+			cur.waits = append(cur.waits, at(now-c.arrived))
+			switch capNow := capacity(now); {
+			case inService.Len() < capNow && queue.len() == 0:
+				serve(c, now, inService.Len()+1)
+			case queue.len() < sc.Agency.QueueLimit:
+				queue.push(c)
+			default:
+				finish(c, outOverload, now)
+			}
+		}
+		// The end of a control period.
+		if (now+1)%sampleEvery == 0 {
+			t := at(now + 1)
+			if p.Controller != nil {
+				win := merge(history, cur)
+				o := observe(&win, sc, backlog, now, at, poolInFlight, at(sampleEvery)*time.Duration(len(history)+1), t)
+				var ds []flowcontrol.Decision
+				st, ds = flowcontrol.Step(st, map[string]flowcontrol.Observation{agencyName: o}, *p.Controller)
+				d := ds[0]
+				reason = d.Reason
+				pending = append(pending, pendingLimit{at: now + 1 + ticks(p.ActuationDelay), limit: d.Limit})
+			}
+			lat := 0.0
+			if len(cur.latencies) > 0 {
+				lat = float64(mean(cur.latencies)) / float64(time.Millisecond)
+			}
+			res.Trace = append(res.Trace, Sample{T: t, Limit: limit, InFlight: poolInFlight, Capacity: capacity(now),
+				OK: secOK, Errors: secErr, LatencyMs: lat, Reason: reason})
+			secOK, secErr = 0, 0
+			if p.Window > 1 {
+				history = append(history, cur)
+				if len(history) > p.Window-1 {
+					history = history[1:]
+				}
+				cur = period{}
+			} else {
+				cur = period{latencies: cur.latencies[:0], waits: cur.waits[:0]}
+			}
+		}
+	}
+
+	window := (sc.Duration - sc.MeasureFrom).Seconds()
+	res.Goodput = float64(res.OK) / window
+	if ended := res.OK + res.Overload + res.Abandoned; ended > 0 {
+		res.ErrorRate = float64(res.Overload+res.Abandoned) / float64(ended)
+	}
+	slices.Sort(okLat)
+	res.LatencyP50, res.LatencyP99 = quantile(okLat, 0.5), quantile(okLat, 0.99)
+	res.Convergence = convergence(res.Trace, sc)
+	return res, nil
+}
+
+type pendingLimit struct {
+	at    int64
+	limit int
+}
+
+// merge returns the statistics of the periods together, in new slices.
+func merge(history []period, cur period) period {
+	if len(history) == 0 {
+		return cur
+	}
+	var m period
+	for _, p := range append(slices.Clone(history), cur) {
+		m.ok += p.ok
+		m.overload += p.overload
+		m.abandoned += p.abandoned
+		m.latencies = append(m.latencies, p.latencies...)
+		m.waits = append(m.waits, p.waits...)
+	}
+	return m
+}
+
+// observe turns a period's counters into the controller's Observation.
+func observe(cur *period, sc Scenario, backlog fifo, now int64, at func(int64) time.Duration,
+	inFlight int, length, end time.Duration) flowcontrol.Observation {
+	o := flowcontrol.Observation{
+		Calls:    cur.ok + cur.overload + cur.abandoned,
+		OK:       cur.ok,
+		Overload: cur.overload,
+		Timeouts: cur.abandoned,
+		InFlight: inFlight,
+		Period:   length,
+		Now:      time.Unix(0, 0).Add(end),
+	}
+	slices.Sort(cur.latencies)
+	o.LatencyP50, o.LatencyP90 = quantile(cur.latencies, 0.5), quantile(cur.latencies, 0.9)
+	if sc.QuantizeLatency {
+		o.LatencyP50, o.LatencyP90 = quantize(o.LatencyP50), quantize(o.LatencyP90)
+	}
+	if !sc.NoMean && len(cur.latencies) > 0 {
+		o.LatencyMean = mean(cur.latencies)
+	}
+	waits := cur.waits
+	if backlog.len() > 0 { // calls still waiting count with their wait so far
+		waits = append(waits, at(now-backlog.front().arrived))
+	}
+	slices.Sort(waits)
+	o.QueueWaitP90 = quantile(waits, 0.9)
+	return o
+}
+
+// quantize reads d back as callstats does: the geometric middle of its log
+// bucket, buckets growing by 60000^(1/50) from 1 ms.
+func quantize(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d
+	}
+	const growth = 1.246129062952
+	i := math.Floor(math.Log(float64(d)/float64(time.Millisecond)) / math.Log(growth))
+	lo := float64(time.Millisecond) * math.Pow(growth, i)
+	return time.Duration(lo * math.Sqrt(growth))
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func mean(ds []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(len(ds))
+}
+
+// convergence measures, after each step, when the limit entered the band
+// around the capacity for good (until the next step or the end).
+func convergence(trace []Sample, sc Scenario) []time.Duration {
+	out := make([]time.Duration, 0, len(sc.Steps))
+	for i, s := range sc.Steps {
+		stop := sc.Duration
+		if i+1 < len(sc.Steps) {
+			stop = sc.Steps[i+1]
+		}
+		entered := time.Duration(-1)
+		first := true
+		for _, x := range trace {
+			if x.T <= s || x.T > stop {
+				continue
+			}
+			band := max(0.1*float64(x.Capacity), 1)
+			switch {
+			case math.Abs(float64(x.Limit-x.Capacity)) > band:
+				entered = -1
+			case first: // never left the band
+				entered = 0
+			case entered < 0:
+				entered = x.T - s
+			}
+			first = false
+		}
+		out = append(out, entered)
+	}
+	return out
+}
+
+func validate(sc Scenario, p Policy) error {
+	a := sc.Agency
+	switch {
+	case sc.Load == nil:
+		return fmt.Errorf("scenario %s: load is nil: accepted a function of time", sc.Name)
+	case sc.Duration <= 0 || sc.MeasureFrom < 0 || sc.MeasureFrom >= sc.Duration:
+		return fmt.Errorf("scenario %s: measure from %s to %s: accepted 0 ≤ from < duration", sc.Name, sc.MeasureFrom, sc.Duration)
+	case a.Capacity < 1 || a.MedianServiceTime <= 0 || a.QueueLimit < 0 || a.QueueTimeout <= 0:
+		return fmt.Errorf("scenario %s: agency %+v: accepted capacity ≥ 1, median and queue timeout > 0, queue limit ≥ 0", sc.Name, a)
+	case !p.Oracle && p.Controller == nil && p.Fixed < 1:
+		return fmt.Errorf("policy %s: fixed %d: accepted 1 or more, or oracle, or a controller", p.Name, p.Fixed)
+	case p.Controller != nil:
+		if err := p.Controller.Validate(); err != nil {
+			return fmt.Errorf("policy %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+package flowcontrol
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"loanflow/internal/testenv"
+)
+
+const (
+	testHeartbeat = 100 * time.Millisecond
+	testTTL       = 500 * time.Millisecond
+	testAgency    = "kcb"
+)
+
+// member is one simulated worker process.
+type member struct {
+	m      *Membership
+	s      *SlotSupplier
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run has returned
+	err    error         // Run's result, once done is closed
+}
+
+// stop ends the member's Run; crash leaves its registration behind.
+func (w *member) stop(t *testing.T, crash bool) {
+	t.Helper()
+	w.m.skipDeregister = crash
+	w.cancel()
+	<-w.done
+	if w.err != nil {
+		t.Fatalf("run: %v", w.err)
+	}
+}
+
+func startMember(t *testing.T, rdb redis.UniversalClient, prefix, id string, defaults map[string]int) *member {
+	t.Helper()
+	s := NewSlotSupplier(1)
+	m, err := NewMembership(rdb, MembershipOptions{Prefix: prefix, WorkerID: id, TTL: testTTL, Heartbeat: testHeartbeat,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, map[string]*SlotSupplier{testAgency: s}, defaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &member{m: m, s: s, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		w.err = m.Run(ctx)
+		close(w.done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-w.done
+	})
+	return w
+}
+
+// eventually polls cond until it holds or timeout passes, and returns how
+// long it took.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func limits(ws []*member) []int {
+	out := make([]int, len(ws))
+	for i, w := range ws {
+		out[i] = w.s.Limit()
+	}
+	return out
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+
+func TestMembershipSharesSumToGlobalLimit(t *testing.T) {
+	testenv.Short(t)
+	for _, tc := range []struct {
+		workers int
+		want    []int // shares in worker-id order
+	}{
+		{1, []int{10}},
+		{2, []int{5, 5}},
+		{3, []int{4, 3, 3}},
+	} {
+		t.Run(fmt.Sprintf("%d workers", tc.workers), func(t *testing.T) {
+			rdb, prefix := testenv.Redis(t)
+			ctx := context.Background()
+			if err := WriteLimits(ctx, rdb, prefix, map[string]int{testAgency: 10}); err != nil {
+				t.Fatal(err)
+			}
+			var ws []*member
+			for i := range tc.workers {
+				ws = append(ws, startMember(t, rdb, prefix, fmt.Sprintf("worker-%d", i), nil))
+			}
+			eventually(t, 2*time.Second, fmt.Sprintf("shares %v", tc.want), func() bool {
+				return slices.Equal(limits(ws), tc.want)
+			})
+			if got := sum(limits(ws)); got != 10 {
+				t.Fatalf("shares %v sum to %d, want 10", limits(ws), got)
+			}
+		})
+	}
+}
+
+func TestMembershipNewLimitReachesSuppliersWithinTwoHeartbeats(t *testing.T) {
+	testenv.Short(t)
+	rdb, prefix := testenv.Redis(t)
+	ctx := context.Background()
+	ws := []*member{
+		startMember(t, rdb, prefix, "a", map[string]int{testAgency: 6}),
+		startMember(t, rdb, prefix, "b", map[string]int{testAgency: 6}),
+	}
+	// Without a limit in Redis the default is shared.
+	eventually(t, 2*time.Second, "default 6 shared as 3+3", func() bool { return slices.Equal(limits(ws), []int{3, 3}) })
+
+	if err := WriteLimits(ctx, rdb, prefix, map[string]int{testAgency: 21}); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 2*testHeartbeat+50*time.Millisecond, "limit 21 shared as 11+10",
+		func() bool { return slices.Equal(limits(ws), []int{11, 10}) })
+	t.Logf("new limit reached both suppliers in %s (heartbeat %s)", took.Round(time.Millisecond), testHeartbeat)
+
+	got, err := ReadLimits(ctx, rdb, prefix, []string{testAgency, "nice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{testAgency: 21}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ReadLimits = %v, want %v (nice absent)", got, want)
+	}
+}
+
+func TestMembershipCrashedWorkerShareReturnsWithinTTL(t *testing.T) {
+	testenv.Short(t)
+	rdb, prefix := testenv.Redis(t)
+	if err := WriteLimits(context.Background(), rdb, prefix, map[string]int{testAgency: 9}); err != nil {
+		t.Fatal(err)
+	}
+	a := startMember(t, rdb, prefix, "a", nil)
+	b := startMember(t, rdb, prefix, "b", nil)
+	c := startMember(t, rdb, prefix, "c", nil)
+	eventually(t, 2*time.Second, "3+3+3", func() bool { return slices.Equal(limits([]*member{a, b, c}), []int{3, 3, 3}) })
+
+	// A crash leaves the registration until it expires.
+	c.stop(t, true)
+	time.Sleep(2 * testHeartbeat)
+	if got := limits([]*member{a, b}); !slices.Equal(got, []int{3, 3}) {
+		t.Fatalf("right after the crash: shares %v, want [3 3] until the TTL passes", got)
+	}
+	took := eventually(t, testTTL+2*testHeartbeat, "5+4 after the crash", func() bool {
+		return slices.Equal(limits([]*member{a, b}), []int{5, 4})
+	})
+	t.Logf("crashed worker's share returned in %s (TTL %s, heartbeat %s)", (took + 2*testHeartbeat).Round(time.Millisecond), testTTL, testHeartbeat)
+
+	// A clean stop gives the share back on the others' next heartbeat.
+	b.stop(t, false)
+	eventually(t, 2*testHeartbeat+50*time.Millisecond, "9 after a clean stop", func() bool { return a.s.Limit() == 9 })
+}
+
+func TestMembershipRoundsUpBelowOnePerWorker(t *testing.T) {
+	testenv.Short(t)
+	rdb, prefix := testenv.Redis(t)
+	if err := WriteLimits(context.Background(), rdb, prefix, map[string]int{testAgency: 2}); err != nil {
+		t.Fatal(err)
+	}
+	ws := []*member{startMember(t, rdb, prefix, "a", nil), startMember(t, rdb, prefix, "b", nil), startMember(t, rdb, prefix, "c", nil)}
+	// 2 over 3 workers: 1, 1, 0 → every worker keeps at least 1.
+	eventually(t, 2*time.Second, "1+1+1", func() bool { return slices.Equal(limits(ws), []int{1, 1, 1}) })
+}
+
+func TestReadInFlightSumsLiveWorkers(t *testing.T) {
+	testenv.Short(t)
+	rdb, prefix := testenv.Redis(t)
+	ctx := context.Background()
+	if err := WriteLimits(ctx, rdb, prefix, map[string]int{testAgency: 10}); err != nil {
+		t.Fatal(err)
+	}
+	a := startMember(t, rdb, prefix, "a", nil)
+	b := startMember(t, rdb, prefix, "b", nil)
+	eventually(t, 2*time.Second, "5+5", func() bool { return slices.Equal(limits([]*member{a, b}), []int{5, 5}) })
+	run := func(s *SlotSupplier, n int) {
+		for range n {
+			p := s.TryReserveSlot(nil)
+			if p == nil {
+				t.Fatal("no permit")
+			}
+			s.MarkSlotUsed(usedInfo{p: p})
+		}
+	}
+	run(a.s, 3)
+	run(b.s, 4)
+	eventually(t, 2*time.Second, "in flight 7", func() bool {
+		n, err := ReadInFlight(ctx, rdb, prefix, testAgency)
+		return err == nil && n == 7
+	})
+	// A crashed worker's calls stop counting once its registration expires.
+	b.stop(t, true)
+	eventually(t, testTTL+2*testHeartbeat, "in flight 3 after the crash", func() bool {
+		n, err := ReadInFlight(ctx, rdb, prefix, testAgency)
+		return err == nil && n == 3
+	})
+	if n, err := ReadInFlight(ctx, rdb, prefix, "nice"); err != nil || n != 0 {
+		t.Fatalf("ReadInFlight of an agency without workers = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func TestMembershipOptionsValidated(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer rdb.Close()
+	sup := map[string]*SlotSupplier{testAgency: NewSlotSupplier(1)}
+	for _, tc := range []struct {
+		name string
+		opts MembershipOptions
+		sup  map[string]*SlotSupplier
+		def  map[string]int
+		want string
+	}{
+		{"no worker id", MembershipOptions{}, sup, nil, "worker id is empty"},
+		{"brace in prefix", MembershipOptions{WorkerID: "w", Prefix: "a{b}:"}, sup, nil, `prefix "a{b}:"`},
+		{"ttl below heartbeat", MembershipOptions{WorkerID: "w", TTL: time.Second, Heartbeat: 2 * time.Second}, sup, nil, "ttl 1s"},
+		{"no suppliers", MembershipOptions{WorkerID: "w"}, nil, nil, "no slot suppliers"},
+		{"bad agency", MembershipOptions{WorkerID: "w"}, map[string]*SlotSupplier{"k{x}": NewSlotSupplier(1)}, nil, `agency name "k{x}"`},
+		{"bad default", MembershipOptions{WorkerID: "w"}, sup, map[string]int{testAgency: 0}, "default limit 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewMembership(rdb, tc.opts, tc.sup, tc.def)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewMembership error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestShareOf(t *testing.T) {
+	for _, tc := range []struct {
+		global int
+		self   string
+		ids    []string
+		want   int
+	}{
+		{10, "a", []string{"a"}, 10},
+		{10, "a", []string{"c", "b", "a"}, 4},
+		{10, "b", []string{"c", "b", "a"}, 3},
+		{10, "c", []string{"c", "b", "a"}, 3},
+		{11, "b", []string{"a", "b", "c"}, 4},
+		{0, "a", []string{"a", "b"}, 1},
+		{10, "z", []string{"a"}, 5}, // not registered yet: counted as one more, last
+	} {
+		if got := shareOf(tc.global, tc.self, slices.Clone(tc.ids)); got != tc.want {
+			t.Errorf("shareOf(%d, %s, %v) = %d, want %d", tc.global, tc.self, tc.ids, got, tc.want)
+		}
+	}
+}
