@@ -8,17 +8,21 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"loanflow/agency"
+	"loanflow/breaker"
 	"loanflow/callstats"
 	"loanflow/flowcontrol"
+	"loanflow/store"
 )
 
 // ControllerActivities are the flow controller's reads and writes: call
 // statistics and live in-flight counts in, concurrency limits out. They run
 // as local activities of FlowControllerWorkflow.
 type ControllerActivities struct {
-	Stats  *callstats.Recorder
-	Redis  redis.UniversalClient
-	Prefix string // Redis key prefix shared with the workers
+	Stats    *callstats.Recorder
+	Redis    redis.UniversalClient
+	Prefix   string // Redis key prefix shared with the workers
+	Breakers *breaker.Store
+	Events   *store.Store // breaker_events; nil skips recording
 }
 
 // ObserveInput names the agencies to observe and the control period.
@@ -92,4 +96,37 @@ func Observation(w callstats.Window, inFlight int, now time.Time) flowcontrol.Ob
 	}
 	o.Calls = o.OK + o.Overload + o.AgencyErrors + o.Timeouts
 	return o
+}
+
+// ApplyBreakersInput carries the breaker states to publish and the
+// transitions to record.
+type ApplyBreakersInput struct {
+	Statuses []breaker.Status     `json:"statuses"`
+	Events   []store.BreakerEvent `json:"events,omitempty"`
+}
+
+// ApplyBreakers records the transitions in Postgres (breaker_events) and then
+// publishes the states in Redis, where workflows read them.
+func (a *ControllerActivities) ApplyBreakers(ctx context.Context, in ApplyBreakersInput) error {
+	if a.Events != nil {
+		if err := a.Events.RecordBreakerEvents(ctx, in.Events); err != nil {
+			return err
+		}
+	}
+	return a.Breakers.Write(ctx, in.Statuses)
+}
+
+// BreakerActivities let workflows read breaker states as a local activity,
+// so the routing each application took is recorded in its history.
+type BreakerActivities struct {
+	Breakers *breaker.Store
+}
+
+// ReadBreakers returns every agency's breaker and the loan product's entry breaker.
+func (a *BreakerActivities) ReadBreakers(ctx context.Context) (map[string]breaker.Status, error) {
+	names := []string{breaker.Entry}
+	for _, n := range agency.All {
+		names = append(names, string(n))
+	}
+	return a.Breakers.Read(ctx, names)
 }

@@ -120,7 +120,9 @@ type Period struct {
 	Now         time.Time
 	Calls       int64
 	FailureRate float64 // agency failures / calls
-	AtFloor     bool    // the pool is already at its minimum limit
+	// AtFloor: shrinking the pool cannot help any more, because it is at
+	// its minimum limit or because the failures are not caused by load.
+	AtFloor bool
 }
 
 // Transition records a state change.
@@ -150,6 +152,11 @@ func (m Machine) Step(p Period, c Config) (Machine, *Transition) {
 		m = NewMachine(p.Now)
 	}
 	enough := p.Calls >= c.MinCalls
+	if m.State == HalfOpen {
+		// Half open, only the probe fraction reaches the agency: every
+		// call is evidence.
+		enough = p.Calls >= 1
+	}
 	failing := enough && p.FailureRate > c.FailureThreshold
 	healthy := enough && 1-p.FailureRate >= c.RecoverySuccessRate
 	from := m.State

@@ -119,6 +119,12 @@ const (
 	// ReasonExposureLimitExceeded: approved by underwriting, but booking the
 	// loan would take the customer's outstanding exposure past their limit.
 	ReasonExposureLimitExceeded = "EXPOSURE_LIMIT_EXCEEDED"
+	// ReasonLoanProductUnavailable: refused at entry while a mandatory
+	// credit bureau's breaker is open; no agency was called.
+	ReasonLoanProductUnavailable = "LOAN_PRODUCT_UNAVAILABLE"
+	// ReasonCreditBureauUnavailable: a mandatory bureau stayed unavailable
+	// past the workflow's bounded wait (Options.BureauWait).
+	ReasonCreditBureauUnavailable = "CREDIT_BUREAU_UNAVAILABLE"
 	// ReasonCancelled: the cancel signal arrived before disbursement; the
 	// caller's own words are in Result.StatusDetail.
 	ReasonCancelled = "CANCELLED"

@@ -47,6 +47,7 @@ var required = map[string][]string{
 	"customers": {
 		"customer_id", "exposure_limit", "exposure", "version", "last_fence", "created_at", "updated_at",
 	},
+	"breaker_events": {"id", "breaker", "from_state", "to_state", "reason", "source", "at"},
 	"loans": {
 		"loan_id", "application_id", "customer_id", "principal", "rate_bp", "term_months",
 		"monthly_payment", "status", "fencing_token", "created_at", "disbursed_at",

@@ -84,7 +84,7 @@ func (e *Env) EnsureController(ctx context.Context) error {
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.FlowControllerWorkflow, workflows.FlowControllerInput{Config: e.Config.Flow})
+	}, workflows.FlowControllerWorkflow, workflows.FlowControllerInput{Config: e.Config.Flow, Breakers: e.Config.Breakers})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &started) {
 		return fmt.Errorf("start the flow controller: %w", err)
@@ -93,7 +93,8 @@ func (e *Env) EnsureController(ctx context.Context) error {
 }
 
 func (e *Env) controllerActivities() *activities.ControllerActivities {
-	return &activities.ControllerActivities{Stats: e.Stats, Redis: e.Redis, Prefix: e.Config.RedisPrefix}
+	return &activities.ControllerActivities{Stats: e.Stats, Redis: e.Redis, Prefix: e.Config.RedisPrefix,
+		Breakers: e.Breakers, Events: e.Store}
 }
 
 // workerID names this process among the agencies' live workers.

@@ -26,6 +26,7 @@ import (
 	"loanflow/activities"
 	"loanflow/agency"
 	"loanflow/agencysim"
+	"loanflow/breaker"
 	"loanflow/callstats"
 	"loanflow/config"
 	"loanflow/devstack"
@@ -62,6 +63,8 @@ type Config struct {
 	// Flow configures the flow controller (default: every agency with
 	// flowcontrol's defaults, starting at AgencyConcurrency).
 	Flow flowcontrol.Config
+	// Breakers tunes each agency's circuit breaker (default breaker.DefaultConfig).
+	Breakers map[string]breaker.Config
 	// NoController leaves starting the flow controller to other processes.
 	NoController bool
 	// MetricsHandler receives the Temporal SDK's metrics (default none).
@@ -91,6 +94,7 @@ type Env struct {
 	Stack    *devstack.Stack   // embedded Temporal, or nil
 	Sim      *agencysim.Server // simulated agencies, or nil
 	Stats    *callstats.Recorder
+	Breakers *breaker.Store
 
 	suppliers map[string]*flowcontrol.SlotSupplier
 	SimURL    string
@@ -199,6 +203,7 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 		return nil, fmt.Errorf("connect to Redis at %s (set REDIS_URL): %w", redactURL(cfg.RedisURL), err)
 	}
 
+	e.Breakers = breaker.NewStore(e.Redis, cfg.RedisPrefix)
 	e.Stats, err = callstats.NewRecorder(e.Redis, callstats.RecorderOptions{Prefix: cfg.RedisPrefix, Logger: log})
 	if err != nil {
 		return nil, err
@@ -274,6 +279,7 @@ func (e *Env) StartWorkers(ctx context.Context) (stop func(), err error) {
 	lw.RegisterWorkflow(workflows.FlowControllerWorkflow)
 	lw.RegisterActivity(&activities.LoanActivities{Store: e.Store})
 	lw.RegisterActivity(e.controllerActivities())
+	lw.RegisterActivity(&activities.BreakerActivities{Breakers: e.Breakers})
 	da, err := e.disburseActivities()
 	if err != nil {
 		return nil, err

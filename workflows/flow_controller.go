@@ -8,7 +8,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"loanflow/activities"
+	"loanflow/breaker"
 	"loanflow/flowcontrol"
+	"loanflow/store"
 )
 
 // FlowControllerID is the fixed workflow id of the flow controller: Temporal
@@ -29,6 +31,10 @@ type FlowControllerInput struct {
 	Config        flowcontrol.Config `json:"config"`
 	State         *flowcontrol.State `json:"state,omitempty"`
 	PeriodsPerRun int                `json:"periods_per_run,omitempty"`
+	// Breakers tunes each agency's circuit breaker (default breaker.DefaultConfig).
+	Breakers map[string]breaker.Config `json:"breakers,omitempty"`
+	// Board carries the breakers across continue-as-new.
+	Board *BreakerBoard `json:"board,omitempty"`
 }
 
 // FlowControllerStatus is what FlowStateQuery returns.
@@ -36,6 +42,9 @@ type FlowControllerStatus struct {
 	State     flowcontrol.State      `json:"state"`
 	Decisions []flowcontrol.Decision `json:"decisions"`
 	Limits    map[string]int         `json:"limits"`
+	// The breakers and the last period's observations, for operators.
+	Board        BreakerBoard                       `json:"board"`
+	Observations map[string]flowcontrol.Observation `json:"observations"`
 }
 
 // FlowControllerWorkflow retunes every agency's concurrency limit once per
@@ -85,6 +94,17 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		status.State = flowcontrol.Resume(limits, in.Config)
 		logger.Info("flow controller resumed", "limits", limits)
 	}
+	if in.Board != nil {
+		status.Board = *in.Board
+	}
+	for a, c := range in.Breakers {
+		if err := c.Validate(); err != nil {
+			return temporal.NewNonRetryableApplicationError("agency "+a+": "+err.Error(), activities.ErrTypeInvalidInput, err)
+		}
+	}
+	overrideCh := workflow.GetSignalChannel(ctx, BreakerOverrideSignal)
+	breakersPublished := false
+	var pending []store.BreakerEvent
 	for a, s := range status.State.Agencies {
 		status.Limits[a] = int(s.Limit + 0.5)
 	}
@@ -96,10 +116,12 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 			// Without statistics the limits stay where they are; the
 			// workers keep running on them.
 			logger.Warn("observe agencies failed; holding limits", "error", err)
+			status.Observations, status.Decisions = nil, nil
 		} else {
 			var decisions []flowcontrol.Decision
 			status.State, decisions = flowcontrol.Step(status.State, obs, in.Config)
 			status.Decisions = decisions
+			status.Observations = obs
 			// status.Limits holds what Redis has: a failed write is
 			// retried next period because the limits still differ.
 			changed := i == 0 && in.State == nil
@@ -118,12 +140,27 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 				}
 			}
 		}
+		// Breakers step after the limits: shrinking the pool comes first.
+		statuses, events := status.Board.step(workflow.Now(ctx), status.Observations, status.Decisions, in, drainOverrides(ctx, overrideCh))
+		for _, e := range events {
+			logger.Info("breaker transition", "breaker", e.Breaker, "from", e.From, "to", e.To, "reason", e.Reason, "source", e.Source)
+		}
+		pending = append(pending, events...)
+		if len(pending) > 0 || !breakersPublished {
+			if err := publishBreakers(lctx, statuses, pending); err != nil {
+				// Published again, with every transition since, next period.
+				logger.Warn("publishing breaker states failed; will retry next period", "error", err)
+				breakersPublished = false
+			} else {
+				pending, breakersPublished = nil, true
+			}
+		}
 		if err := workflow.Sleep(ctx, in.Config.Period); err != nil {
 			return err
 		}
 	}
 	st := status.State
 	return workflow.NewContinueAsNewError(ctx, FlowControllerWorkflow, FlowControllerInput{
-		Config: in.Config, State: &st, PeriodsPerRun: in.PeriodsPerRun,
+		Config: in.Config, State: &st, PeriodsPerRun: in.PeriodsPerRun, Breakers: in.Breakers, Board: &status.Board,
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"loanflow/activities"
 	"loanflow/agency"
+	"loanflow/breaker"
 	"loanflow/loan"
 	"loanflow/underwriting"
 )
@@ -58,6 +59,12 @@ type Options struct {
 	// AgencyScheduleToClose bounds one agency call, including time waiting
 	// in the agency's queue and all retries.
 	AgencyScheduleToClose time.Duration `json:"agency_schedule_to_close,omitempty"`
+	// BureauWait bounds how long an application waits for a mandatory
+	// bureau whose breaker opened mid-flight (default 10 minutes).
+	BureauWait time.Duration `json:"bureau_wait,omitempty"`
+	// BreakerPoll is how often a waiting application re-reads the breaker
+	// (default 5 s).
+	BreakerPoll time.Duration `json:"breaker_poll,omitempty"`
 }
 
 // Input is LoanApplicationWorkflow's argument.
@@ -132,6 +139,8 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		return finish()
 	}
 
+	// The entry check: one read of every breaker, recorded in history.
+	brk := readBreakers(ctx)
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
 	if err := workflow.ExecuteActivity(dbCtx, la.SaveApplication, activities.SaveApplicationInput{Application: app, WorkflowID: wfID}).Get(ctx, nil); err != nil {
 		return res, fmt.Errorf("save application %s: %w", app.ApplicationID, err)
@@ -139,13 +148,24 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 	if cancel.poll() {
 		return cancelled()
 	}
+	if brk.state(breaker.Entry) == breaker.Open {
+		res.Status, res.StatusReason = loan.StatusRejected, loan.ReasonLoanProductUnavailable
+		res.StatusDetail = brk[breaker.Entry].Reason
+		return finish()
+	}
 
 	setStatus(loan.StatusCheckingCredit)
-	res.CreditPath = CreditPathMyData
-	if err := workflow.UpsertTypedSearchAttributes(ctx, CreditPathKey.ValueSet(res.CreditPath)); err != nil {
-		logger.Warn("upsert CreditPath failed", "error", err)
+	setPath := func(p string) {
+		res.CreditPath = p
+		if err := workflow.UpsertTypedSearchAttributes(ctx, CreditPathKey.ValueSet(p)); err != nil {
+			logger.Warn("upsert CreditPath failed", "error", err)
+		}
 	}
-	scores, fin, err := checkCredit(ctx, in, res.CreditPath, cancel)
+	setPath(creditPath(brk, app.ApplicationID))
+	scores, fin, path, err := checkCredit(ctx, in, res.CreditPath, cancel)
+	if path != res.CreditPath {
+		setPath(path)
+	}
 	if cancel.poll() {
 		return cancelled()
 	}
@@ -153,6 +173,9 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		logger.Error("credit check failed for good", "application_id", app.ApplicationID, "error", err)
 		res.Status = loan.StatusFailed
 		res.Error = err.Error()
+		if errors.Is(err, errBureauUnavailable) {
+			res.StatusReason = loan.ReasonCreditBureauUnavailable
+		}
 		return finish()
 	}
 	res.Scores, res.Financials = scores, &fin
@@ -259,33 +282,24 @@ func (c *cancellation) close(why string) {
 }
 
 // checkCredit asks both bureaus and the financials source in parallel, each
-// on its agency's task queue, and waits for all three. A cancel arriving
-// meanwhile cancels the calls, so a cancelled application stops costing the
-// agencies capacity at once.
-func checkCredit(ctx workflow.Context, in Input, creditPath string, cancel *cancellation) ([]loan.CreditScore, loan.Financials, error) {
-	app := in.Application
-	var aa *activities.AgencyActivities
-	req := func(n agency.Name) activities.AgencyRequest {
-		return activities.AgencyRequest{Agency: n, CustomerID: app.CustomerID, ApplicationID: app.ApplicationID}
-	}
-	finSource := agency.MyData
-	if creditPath == CreditPathScraping {
-		finSource = agency.Scraping
-	}
+// on its agency's task queue, and waits for all three; it returns the credit
+// path finally taken. A cancel arriving meanwhile cancels the calls (and any
+// wait for a bureau), so a cancelled application stops costing the agencies
+// capacity at once.
+func checkCredit(ctx workflow.Context, in Input, creditPath string, cancel *cancellation) ([]loan.CreditScore, loan.Financials, string, error) {
 	callCtx, stop := workflow.WithCancel(ctx)
 	defer stop()
-	kcb := workflow.ExecuteActivity(agencyCtx(callCtx, agency.KCB, in.Options), aa.FetchCreditScore, req(agency.KCB))
-	nice := workflow.ExecuteActivity(agencyCtx(callCtx, agency.NICE, in.Options), aa.FetchCreditScore, req(agency.NICE))
-	fin := workflow.ExecuteActivity(agencyCtx(callCtx, finSource, in.Options), aa.FetchFinancials, req(finSource))
-
 	var ks, ns loan.CreditScore
 	var f loan.Financials
 	var kErr, nErr, fErr error
+	path := creditPath
 	pending := 3
+	done := workflow.NewChannel(ctx)
+	workflow.Go(callCtx, func(c workflow.Context) { ks, kErr = bureauScore(c, in, agency.KCB); done.Send(c, true) })
+	workflow.Go(callCtx, func(c workflow.Context) { ns, nErr = bureauScore(c, in, agency.NICE); done.Send(c, true) })
+	workflow.Go(callCtx, func(c workflow.Context) { f, path, fErr = financials(c, in, creditPath); done.Send(c, true) })
 	sel := workflow.NewSelector(ctx)
-	sel.AddFuture(kcb, func(fu workflow.Future) { kErr = fu.Get(ctx, &ks); pending-- })
-	sel.AddFuture(nice, func(fu workflow.Future) { nErr = fu.Get(ctx, &ns); pending-- })
-	sel.AddFuture(fin, func(fu workflow.Future) { fErr = fu.Get(ctx, &f); pending-- })
+	sel.AddReceive(done, func(ch workflow.ReceiveChannel, _ bool) { ch.Receive(ctx, nil); pending-- })
 	sel.AddReceive(cancel.ch, func(workflow.ReceiveChannel, bool) {
 		if cancel.poll() {
 			stop()
@@ -296,11 +310,15 @@ func checkCredit(ctx workflow.Context, in Input, creditPath string, cancel *canc
 	for pending > 0 {
 		sel.Select(ctx)
 	}
+	finSource := agency.MyData
+	if path == CreditPathScraping {
+		finSource = agency.Scraping
+	}
 	errs := errors.Join(labelled("kcb", kErr), labelled("nice", nErr), labelled(string(finSource), fErr))
 	if errs != nil {
-		return nil, loan.Financials{}, errs
+		return nil, loan.Financials{}, path, errs
 	}
-	return []loan.CreditScore{ks, ns}, f, nil
+	return []loan.CreditScore{ks, ns}, f, path, nil
 }
 
 func labelled(what string, err error) error {

@@ -14,6 +14,7 @@ import (
 
 	"loanflow/activities"
 	"loanflow/agency"
+	"loanflow/breaker"
 	"loanflow/internal/testenv"
 	"loanflow/ledger"
 	"loanflow/loan"
@@ -30,6 +31,33 @@ type fakeAgencies struct {
 	failKCB   error
 	calls     atomic.Int32
 	finSource atomic.Value
+	// kcbDown and mydataDown make those agencies answer overloaded
+	// (retryably) and their breakers read open.
+	kcbDown, mydataDown atomic.Bool
+	// breakers overrides the breaker states read by workflows.
+	breakers map[string]breaker.Status
+	// downUnseenAtEntry keeps the first breaker read (the entry check)
+	// closed, as if the agency went down right after it.
+	downUnseenAtEntry bool
+	reads             atomic.Int32
+}
+
+// readBreakers answers ReadBreakers: the fixed states, with a down agency open.
+func (f *fakeAgencies) readBreakers(context.Context) (map[string]breaker.Status, error) {
+	out := map[string]breaker.Status{}
+	for k, v := range f.breakers {
+		out[k] = v
+	}
+	if f.reads.Add(1) == 1 && f.downUnseenAtEntry {
+		return out, nil
+	}
+	if f.kcbDown.Load() {
+		out[string(agency.KCB)] = breaker.Status{Name: "kcb", State: breaker.Open}
+	}
+	if f.mydataDown.Load() {
+		out[string(agency.MyData)] = breaker.Status{Name: "mydata", State: breaker.Open}
+	}
+	return out, nil
 }
 
 func (f *fakeAgencies) score(_ context.Context, req activities.AgencyRequest) (loan.CreditScore, error) {
@@ -37,11 +65,17 @@ func (f *fakeAgencies) score(_ context.Context, req activities.AgencyRequest) (l
 	if req.Agency == agency.KCB && f.failKCB != nil {
 		return loan.CreditScore{}, f.failKCB
 	}
+	if req.Agency == agency.KCB && f.kcbDown.Load() {
+		return loan.CreditScore{}, temporal.NewApplicationError("agency kcb: overload: http 503", "overload")
+	}
 	return loan.CreditScore{Agency: string(req.Agency), Score: f.scores[req.Agency], ReportID: "r-" + string(req.Agency)}, nil
 }
 
 func (f *fakeAgencies) financials(_ context.Context, req activities.AgencyRequest) (loan.Financials, error) {
 	f.calls.Add(1)
+	if req.Agency == agency.MyData && f.mydataDown.Load() {
+		return loan.Financials{}, temporal.NewApplicationError("agency mydata: overload: http 503", "overload")
+	}
 	f.finSource.Store(req.Agency)
 	out := f.fin
 	out.Source = string(req.Agency)
@@ -78,6 +112,9 @@ func newDelayedHarness(t *testing.T, fa *fakeAgencies, d delays) *harness {
 	h.env.RegisterActivity(la)
 	h.env.RegisterActivity(aa)
 	h.env.RegisterActivity(da)
+	var ba *activities.BreakerActivities
+	h.env.RegisterActivity(ba)
+	h.env.OnActivity(ba.ReadBreakers, mock.Anything).Return(fa.readBreakers).Maybe()
 	h.env.OnActivity(la.SaveApplication, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SaveApplicationInput) error {
 		h.saved.Add(1)
 		if in.WorkflowID == "" {
