@@ -88,6 +88,7 @@ func Observation(w callstats.Window, inFlight int, now time.Time) flowcontrol.Ob
 		Timeouts:     w.Count(agency.ClassTimeout),
 		LatencyP50:   w.Latency.Quantile(0.5),
 		LatencyP90:   w.Latency.Quantile(0.9),
+		LatencyP99:   w.Latency.Quantile(0.99),
 		LatencyMean:  w.Latency.Mean(),
 		QueueWaitP90: w.QueueWait.Quantile(0.9),
 		InFlight:     inFlight,

@@ -17,6 +17,8 @@ type Observation struct {
 	// LatencyP50 and LatencyP90 are the agency latency of the calls that
 	// completed in the period.
 	LatencyP50, LatencyP90 time.Duration
+	// LatencyP99 is reported to operators; the control law does not use it.
+	LatencyP99 time.Duration
 	// LatencyMean is their exact mean latency. When set it is the latency
 	// signal instead of LatencyP50: it is exact where percentiles read from
 	// log buckets are quantised, and it is the latency of Little's law. Set

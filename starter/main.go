@@ -3,6 +3,8 @@
 //	starter apply --customer C00012345 --amount 30000000 --term 36 [--id ID] [--wait]
 //	starter load --count 200 --rate 20
 //	starter status ID
+//	starter breaker status
+//	starter breaker open|close|auto AGENCY --reason "..."
 //
 // Bad input exits with status 2 and a message naming the field.
 package main
@@ -56,6 +58,8 @@ const usage = `usage:
   starter apply --customer C00012345 --amount 30000000 --term 36 [--id ID] [--wait]
   starter load --count N --rate R [--customers K]
   starter status ID
+  starter breaker status
+  starter breaker open|close|half_open|auto AGENCY --reason "..."
 
 Temporal is reached through TEMPORAL_ADDRESS (default 127.0.0.1:7233) and
 TEMPORAL_NAMESPACE (default "default"); TEMPORAL_UI_URL is used for links.`
@@ -71,11 +75,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return load(ctx, args[1:], stdout, stderr)
 	case "status":
 		return status(ctx, args[1:], stdout, stderr)
+	case "breaker":
+		return breakerCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
 	default:
-		return usageError{fmt.Sprintf("unknown command %q: accepted apply, load or status\n%s", args[0], usage)}
+		return usageError{fmt.Sprintf("unknown command %q: accepted apply, load, status or breaker\n%s", args[0], usage)}
 	}
 }
 

@@ -57,3 +57,20 @@ func TestUnknownCommand(t *testing.T) {
 		t.Fatalf("want a usage error naming the command, got %v", err)
 	}
 }
+
+func TestBreakerOverrideRefusesBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"breaker", "open", "equifax", "--reason", "x"}, "equifax"},
+		{[]string{"breaker", "open", "kcb"}, "reason"},
+		{[]string{"breaker", "explode", "kcb"}, "explode"},
+	} {
+		err := run(context.Background(), tc.args, &bytes.Buffer{}, &bytes.Buffer{})
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%v: want a usage error naming %q, got %v", tc.args, tc.want, err)
+		}
+	}
+}
