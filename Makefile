@@ -5,7 +5,7 @@ GO ?= go
 
 ## demo: embedded Temporal + Web UI + simulated agencies, local Postgres and Redis; submits a batch and serves the UI until Ctrl-C
 demo: services
-	$(GO) run ./worker -dev -demo 200 -demo-rate 25
+	$(GO) run ./worker -dev -demo 600 -demo-rate 10 -incident
 
 ## test: every test, unit and integration (needs Postgres and Redis; started if installed)
 test: services

@@ -20,6 +20,7 @@ import (
 
 	"loanflow/config"
 	"loanflow/loadgen"
+	"loanflow/loan"
 	"loanflow/metrics"
 	"loanflow/service"
 )
@@ -38,6 +39,7 @@ func run() int {
 		simAddr      = flag.String("agency-sim-addr", "127.0.0.1:8090", "dev: listen address of the simulated agencies")
 		demo         = flag.Int("demo", 0, "after start, submit this many applications and print a summary")
 		demoRate     = flag.Float64("demo-rate", 25, "applications per second of the -demo batch")
+		incident     = flag.Bool("incident", false, "demo: script an incident on the simulated agencies during the batch (MyData degrades, then KCB goes down, then both recover); breakers cool down in 5 s instead of 30 s")
 		logLevel     = flag.String("log-level", "info", "debug, info, warn or error")
 		metricsAddr  = flag.String("metrics-addr", "127.0.0.1:9464", "listen address of the Prometheus /metrics endpoint (empty disables it)")
 	)
@@ -62,6 +64,9 @@ func run() int {
 	}
 	cfg.Dev, cfg.FrontendPort, cfg.UIPort, cfg.TemporalDBFile, cfg.AgencySimAddr = *dev, *frontendPort, *uiPort, *temporalDB, *simAddr
 	cfg.Logger = log
+	if *incident {
+		cfg.Breakers = demoBreakers()
+	}
 	reg := prometheus.NewRegistry()
 	sdkMetrics := metrics.NewSDKHandler()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), sdkMetrics)
@@ -105,8 +110,23 @@ func run() int {
 
 	if *demo > 0 {
 		fmt.Printf("submitting %d applications at %g/s ...\n", *demo, *demoRate)
+		batchStart := time.Now()
+		incidentDone := make(chan struct{})
+		if *incident && env.Sim != nil {
+			batch := time.Duration(float64(*demo) / *demoRate * float64(time.Second))
+			go func() { defer close(incidentDone); runIncident(ctx, env.Sim, batch) }()
+		} else {
+			close(incidentDone)
+		}
 		sum, err := loadgen.Run(ctx, env.Client, loadgen.Options{Count: *demo, Rate: *demoRate, Progress: os.Stdout})
+		<-incidentDone
 		sum.Print(os.Stdout)
+		if n := sum.ByReason[loan.ReasonLoanProductUnavailable]; n > 0 || *incident {
+			fmt.Printf("rejected at entry (loan product closed): %d\n", n)
+		}
+		if *incident {
+			printBreakerEvents(ctx, env, batchStart)
+		}
 		if err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("demo batch", "error", err)
 		}
