@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/worker"
+
 	"loanflow/config"
 	"loanflow/internal/testenv"
 	"loanflow/loadgen"
@@ -141,5 +145,41 @@ func TestInvalidInputWritesNothing(t *testing.T) {
 	}
 	if n, _ := env.Store.CountApplications(ctx); n != 0 {
 		t.Fatalf("%d rows written for invalid input, want 0", n)
+	}
+}
+
+// Histories recorded on the real server replay without non-determinism
+// against the current workflow code: the loan workflow and the controller.
+func TestRecordedHistoriesReplay(t *testing.T) {
+	env := startDev(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sum, err := loadgen.Run(ctx, env.Client, loadgen.Options{Count: 5, Rate: 50, RunID: "replay-" + testenv.ID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.LoanApplicationWorkflow)
+	replayer.RegisterWorkflow(workflows.FlowControllerWorkflow)
+	ids := []string{workflows.FlowControllerID}
+	for _, o := range sum.Outcomes {
+		ids = append(ids, o.WorkflowID)
+	}
+	for _, id := range ids {
+		iter := env.Client.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		h := &historypb.History{}
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Events = append(h.Events, ev)
+		}
+		if len(h.Events) < 5 {
+			t.Fatalf("%s: only %d events", id, len(h.Events))
+		}
+		if err := replayer.ReplayWorkflowHistory(nil, h); err != nil {
+			t.Fatalf("replay %s (%d events): %v", id, len(h.Events), err)
+		}
 	}
 }
