@@ -10,6 +10,7 @@ demo: services
 ## test: every test, unit and integration (needs Postgres and Redis; started if installed)
 test: services
 	$(GO) vet ./...
+	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 ./workflows/...
 	$(GO) test -count=1 -race -timeout 20m ./...
 
 ## unit: the fast tests only, no services needed
@@ -29,3 +30,8 @@ vet:
 ## bench-disburse: disbursements/s with and without the Redis lock, many customers vs one hot customer (real Postgres and Redis; own database, dropped after)
 bench-disburse: services
 	$(GO) run ./bench/disburse
+
+.PHONY: bench-flow
+## bench-flow: flow control against fixed pools, unbounded fan-out, failsafe-go's adaptive limiter and the oracle, on embedded Temporal, real Redis and a simulated agency; writes docs/bench-flow.md and docs/bench-flow-*.svg
+bench-flow: services
+	$(GO) run ./bench/flow

@@ -82,6 +82,8 @@ func (b *BreakerBoard) step(now time.Time, obs map[string]flowcontrol.Observatio
 		}
 	}
 	names := make([]string, 0, len(cfg.Config.Agencies))
+	// The names are sorted below.
+	//workflowcheck:ignore
 	for a := range cfg.Config.Agencies {
 		names = append(names, a)
 	}

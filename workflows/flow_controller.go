@@ -58,6 +58,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	if in.Config.Period <= 0 {
 		in.Config.Period = time.Second
 	}
+	// Validates agencies in name order.
+	//workflowcheck:ignore
 	if err := in.Config.Validate(); err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
 	}
@@ -66,6 +68,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		periods = defaultPeriodsPerRun
 	}
 	agencies := make([]string, 0, len(in.Config.Agencies))
+	// The names are sorted below.
+	//workflowcheck:ignore
 	for a := range in.Config.Agencies {
 		agencies = append(agencies, a)
 	}
@@ -91,13 +95,23 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		if err := workflow.ExecuteLocalActivity(lctx, ca.ReadLimits, agencies).Get(ctx, &limits); err != nil {
 			logger.Warn("could not read persisted limits; starting from the initial limits", "error", err)
 		}
+		// Fills a map: order does not matter.
+		//workflowcheck:ignore
 		status.State = flowcontrol.Resume(limits, in.Config)
 		logger.Info("flow controller resumed", "limits", limits)
 	}
 	if in.Board != nil {
 		status.Board = *in.Board
 	}
-	for a, c := range in.Breakers {
+	// Name order, so the first error reported is the same on replay.
+	bnames := make([]string, 0, len(in.Breakers))
+	//workflowcheck:ignore
+	for a := range in.Breakers {
+		bnames = append(bnames, a)
+	}
+	slices.Sort(bnames)
+	for _, a := range bnames {
+		c := in.Breakers[a]
 		if err := c.Validate(); err != nil {
 			return temporal.NewNonRetryableApplicationError("agency "+a+": "+err.Error(), activities.ErrTypeInvalidInput, err)
 		}
@@ -105,6 +119,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	overrideCh := workflow.GetSignalChannel(ctx, BreakerOverrideSignal)
 	breakersPublished := false
 	var pending []store.BreakerEvent
+	// Fills a map: order does not matter.
+	//workflowcheck:ignore
 	for a, s := range status.State.Agencies {
 		status.Limits[a] = int(s.Limit + 0.5)
 	}
@@ -119,6 +135,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 			status.Observations, status.Decisions = nil, nil
 		} else {
 			var decisions []flowcontrol.Decision
+			// Step visits agencies in name order.
+			//workflowcheck:ignore
 			status.State, decisions = flowcontrol.Step(status.State, obs, in.Config)
 			status.Decisions = decisions
 			status.Observations = obs
@@ -141,7 +159,10 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 			}
 		}
 		// Breakers step after the limits: shrinking the pool comes first.
-		statuses, events := status.Board.step(workflow.Now(ctx), status.Observations, status.Decisions, in, drainOverrides(ctx, overrideCh))
+		// Visits agencies in name order.
+		//workflowcheck:ignore
+		statuses, events := status.Board.step(
+			workflow.Now(ctx), status.Observations, status.Decisions, in, drainOverrides(ctx, overrideCh))
 		for _, e := range events {
 			logger.Info("breaker transition", "breaker", e.Breaker, "from", e.From, "to", e.To, "reason", e.Reason, "source", e.Source)
 		}
