@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"loanflow/activities"
+	"loanflow/loan"
+)
+
+// benchQueue is the task queue of the application workflows and of the
+// controller workflows the benchmark starts.
+const benchQueue = "bench.flow"
+
+// appInput is one application: one agency call on the run's agency queue.
+type appInput struct {
+	Run        string                   `json:"run"`
+	Seq        int                      `json:"seq"`
+	AgencyTQ   string                   `json:"agency_tq"`
+	Request    activities.AgencyRequest `json:"request"`
+	CallBudget time.Duration            `json:"call_budget"`
+}
+
+// retryPolicy is the same for every strategy: a realistic backoff, so that
+// an unbounded design's retries add to the load it causes.
+var retryPolicy = temporal.RetryPolicy{
+	InitialInterval:    500 * time.Millisecond,
+	BackoffCoefficient: 2,
+	MaximumInterval:    5 * time.Second,
+	MaximumAttempts:    5,
+}
+
+// ApplicationWorkflow makes one agency call through the agency's task queue
+// and reports its end through a local activity, which runs in the workflow
+// task that completes the workflow; that is when the application ends.
+func ApplicationWorkflow(ctx workflow.Context, in appInput) error {
+	rp := retryPolicy
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              in.AgencyTQ,
+		StartToCloseTimeout:    in.CallBudget,
+		ScheduleToCloseTimeout: 30 * time.Second,
+		RetryPolicy:            &rp,
+	})
+	var c *agencyCall
+	var score loan.CreditScore
+	err := workflow.ExecuteActivity(ctx, c.FetchCreditScore, in).Get(ctx, &score)
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 5 * time.Second})
+	var f *finisher
+	_ = workflow.ExecuteLocalActivity(lctx, f.Finish, in.Run, in.Seq, err == nil).Get(ctx, nil)
+	return nil
+}
+
+// finisher records when each application ended, in the benchmark process.
+type finisher struct {
+	runs sync.Map // run id → *runLog
+}
+
+// Finish notes that application seq of run ended, successfully or not.
+func (f *finisher) Finish(_ context.Context, run string, seq int, ok bool) error {
+	if r, found := f.runs.Load(run); found {
+		r.(*runLog).finish(seq, ok, time.Now())
+	}
+	return nil
+}
+
+// agencyCall is the agency activity of one run: loanflow's own
+// FetchCreditScore, optionally behind failsafe-go's adaptive limiter, and
+// refused without calling once the run is over so that its leftovers drain
+// fast instead of loading the next run.
+type agencyCall struct {
+	acts     *activities.AgencyActivities
+	limiter  adaptivelimiter.AdaptiveLimiter[loan.CreditScore] // nil: no limiter
+	deadline time.Time
+	log      *runLog
+}
+
+// FetchCreditScore calls the agency once.
+func (a *agencyCall) FetchCreditScore(ctx context.Context, in appInput) (loan.CreditScore, error) {
+	now := time.Now()
+	if now.After(a.deadline) {
+		return loan.CreditScore{}, temporal.NewNonRetryableApplicationError("run over", "bench_over", nil)
+	}
+	if activity.GetInfo(ctx).Attempt == 1 {
+		a.log.firstCall(in.Seq, now)
+	}
+	call := func() (loan.CreditScore, error) { return a.acts.FetchCreditScore(ctx, in.Request) }
+	if a.limiter == nil {
+		return call()
+	}
+	return failsafe.With[loan.CreditScore](a.limiter).WithContext(ctx).Get(call)
+}
+
+// runLog holds the applications of one run: when each started, first
+// reached a worker, and ended.
+type runLog struct {
+	mu    sync.Mutex
+	start []time.Time
+	first []time.Time
+	end   []time.Time
+	ok    []bool
+	done  int
+}
+
+func (r *runLog) add(t time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.start = append(r.start, t)
+	r.first = append(r.first, time.Time{})
+	r.end = append(r.end, time.Time{})
+	r.ok = append(r.ok, false)
+	return len(r.start) - 1
+}
+
+func (r *runLog) firstCall(seq int, t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if seq < len(r.first) && r.first[seq].IsZero() {
+		r.first[seq] = t
+	}
+}
+
+func (r *runLog) finish(seq int, ok bool, t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if seq < len(r.end) && r.end[seq].IsZero() {
+		r.end[seq], r.ok[seq] = t, ok
+		r.done++
+	}
+}
+
+// outstanding is the number of applications started and not yet ended.
+func (r *runLog) outstanding() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.start) - r.done
+}
+
+// appStats are the applications that ended in [from, to).
+type appStats struct {
+	ok, failed         int
+	p50, p99           time.Duration
+	firstP50, firstP99 time.Duration // start → first call reaching a worker, apps started in the window
+}
+
+func (r *runLog) stats(from, to time.Time) appStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var st appStats
+	var lat, first []time.Duration
+	for i := range r.start {
+		if e := r.end[i]; !e.IsZero() && !e.Before(from) && e.Before(to) {
+			lat = append(lat, e.Sub(r.start[i]))
+			if r.ok[i] {
+				st.ok++
+			} else {
+				st.failed++
+			}
+		}
+		if s := r.start[i]; !s.Before(from) && s.Before(to) && !r.first[i].IsZero() {
+			first = append(first, r.first[i].Sub(s))
+		}
+	}
+	st.p50, st.p99 = quantile(lat, 0.5), quantile(lat, 0.99)
+	st.firstP50, st.firstP99 = quantile(first, 0.5), quantile(first, 0.99)
+	return st
+}
