@@ -6,12 +6,15 @@
 // breaker acts only when that is not enough:
 //
 //   - closed → half_open: the failure rate stays above FailureThreshold for
-//     FloorPeriods consecutive periods while the pool is already at its floor
-//     (and at least MinCalls calls were seen in each);
+//     FloorPeriods consecutive verdicts while the pool is already at its
+//     floor. A verdict needs MinCalls calls: with a busy agency that is every
+//     period; a pool at its floor lets few calls through, so its periods add
+//     up until there are enough;
 //   - half_open → open: failures go on for OpenAfterPeriods more periods;
 //   - open → half_open: after CoolDown, to probe with a little traffic;
 //   - half_open → closed: the success rate reaches RecoverySuccessRate for
-//     RecoveryPeriods consecutive periods.
+//     RecoveryPeriods consecutive periods (half open, every probe call is
+//     evidence: one call makes a verdict).
 //
 // Requiring consecutive bad periods is the flapping protection: a breaker
 // that has just closed does not reopen on its first failure.
@@ -103,9 +106,13 @@ type Machine struct {
 	// Override, when set, is an operator's forced state; the machine keeps
 	// counting but does not move until the override is cleared.
 	Override *Override `json:"override,omitempty"`
-	// Consecutive failing and healthy periods counted toward the next move.
+	// Consecutive failing and healthy verdicts counted toward the next move.
 	Bad  int `json:"bad_periods"`
 	Good int `json:"good_periods"`
+	// Evidence gathered toward the next verdict: a pool at its floor lets
+	// only a trickle of calls through, so periods add up until MinCalls.
+	Calls    int64   `json:"calls"`
+	Failures float64 `json:"failures"`
 }
 
 // Override is an operator's forced state with the reason given.
@@ -151,17 +158,30 @@ func (m Machine) Step(p Period, c Config) (Machine, *Transition) {
 	if m.State == "" {
 		m = NewMachine(p.Now)
 	}
-	enough := p.Calls >= c.MinCalls
+	m.Calls += p.Calls
+	m.Failures += p.FailureRate * float64(p.Calls)
+	need := c.MinCalls
 	if m.State == HalfOpen {
 		// Half open, only the probe fraction reaches the agency: every
 		// call is evidence.
-		enough = p.Calls >= 1
+		need = 1
 	}
-	failing := enough && p.FailureRate > c.FailureThreshold
-	healthy := enough && 1-p.FailureRate >= c.RecoverySuccessRate
+	// A verdict needs enough calls; until then the periods add up.
+	verdict := m.State != Open && m.Calls >= need
+	var rate float64
+	if verdict {
+		rate = m.Failures / float64(m.Calls)
+		m.Calls, m.Failures = 0, 0
+	}
+	failing := verdict && rate > c.FailureThreshold
+	healthy := verdict && 1-rate >= c.RecoverySuccessRate
+	p.FailureRate = rate
 	from := m.State
 	switch m.State {
 	case Closed:
+		if !verdict {
+			break
+		}
 		if failing && p.AtFloor {
 			m.Bad++
 		} else {
@@ -196,7 +216,7 @@ func (m Machine) Step(p Period, c Config) (Machine, *Transition) {
 }
 
 func (m Machine) moveTo(s State, now time.Time, reason string) Machine {
-	m.State, m.Since, m.Reason, m.Bad, m.Good = s, now, reason, 0, 0
+	m.State, m.Since, m.Reason, m.Bad, m.Good, m.Calls, m.Failures = s, now, reason, 0, 0, 0, 0
 	return m
 }
 

@@ -44,9 +44,16 @@ func TestTransitions(t *testing.T) {
 		{"a healthy period resets the count", Closed, func() []Period {
 			return []Period{period(0, 10, 0.9, true), period(1, 10, 0.9, true), period(2, 10, 0.0, true), period(3, 10, 0.9, true), period(4, 10, 0.9, true)}
 		}, []State{Closed, Closed, Closed, Closed, Closed}},
-		{"too few calls is no evidence", Closed, func() []Period {
-			return []Period{period(0, 2, 1, true), period(1, 2, 1, true), period(2, 2, 1, true), period(3, 2, 1, true)}
+		{"too few calls is no evidence yet", Closed, func() []Period {
+			return []Period{period(0, 2, 1, true), period(1, 0, 0, true), period(2, 0, 0, true), period(3, 0, 0, true)}
 		}, []State{Closed, Closed, Closed, Closed}},
+		{"a trickle through a pool at its floor adds up to verdicts", Closed, func() []Period {
+			var ps []Period
+			for i := 0; i < 9; i++ {
+				ps = append(ps, period(i, 1, 1, true)) // one failing call a period; MinCalls 3
+			}
+			return ps
+		}, []State{Closed, Closed, Closed, Closed, Closed, Closed, Closed, Closed, HalfOpen}},
 		{"half open still failing opens", HalfOpen, func() []Period {
 			return []Period{period(0, 5, 0.8, true), period(1, 5, 0.8, true), period(2, 5, 0.8, true)}
 		}, []State{HalfOpen, HalfOpen, Open}},

@@ -28,6 +28,11 @@ func fastBreakers() map[string]breaker.Config {
 		c.FloorPeriods, c.OpenAfterPeriods, c.RecoveryPeriods = 2, 2, 2
 		c.CoolDown = 3 * time.Second
 		c.ProbeFraction = 0.3
+		if n.Mandatory() {
+			// Long enough for the entry check below to meet the entry
+			// closed even on a slow machine; the bureau probes after it.
+			c.CoolDown = 15 * time.Second
+		}
 		out[string(n)] = c
 	}
 	return out
@@ -80,11 +85,16 @@ func waitBreaker(ctx context.Context, t *testing.T, env *service.Env, name strin
 			t.Fatal(err)
 		}
 		if st[name].State == want {
-			t.Logf("%s breaker %s: %s", name, want, st[name].Reason)
+			t.Logf("%s breaker %s (waited %s): %s", name, want, time.Since(deadline.Add(-within)).Round(time.Millisecond), st[name].Reason)
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s breaker still %s after %s, want %s", name, st[name].State, within, want)
+			var fs workflows.FlowControllerStatus
+			if v, err := env.Client.QueryWorkflow(ctx, workflows.FlowControllerID, "", workflows.FlowStateQuery); err == nil {
+				_ = v.Get(&fs)
+			}
+			t.Fatalf("%s breaker still %s after %s, want %s; controller: limits %v, observations %+v, machines %+v",
+				name, st[name].State, within, want, fs.Limits, fs.Observations, fs.Board.Machines)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -97,17 +107,20 @@ func waitBreaker(ctx context.Context, t *testing.T, env *service.Env, name strin
 // matches Postgres.
 func TestBreakersIncidentEndToEnd(t *testing.T) {
 	env := startDevWith(t, func(c *service.Config) { c.Breakers = fastBreakers() })
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	tr := &traffic{env: env, id: "brk-" + testenv.ID(), opts: workflows.Options{
-		AgencyScheduleToClose: 5 * time.Second, BureauWait: time.Minute, BreakerPoll: 500 * time.Millisecond,
+		AgencyScheduleToClose: 5 * time.Second, BureauWait: 2 * time.Minute, BreakerPoll: 2 * time.Second,
 	}}
 	// Background traffic: the breakers need calls to judge the agencies.
 	stopLoad := make(chan struct{})
 	loadDone := make(chan struct{})
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(stopLoad) }); <-loadDone }
+	defer stop() // also when a check fails: no start may outlive the test
 	go func() {
 		defer close(loadDone)
-		tick := time.NewTicker(100 * time.Millisecond)
+		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {
@@ -140,19 +153,20 @@ func TestBreakersIncidentEndToEnd(t *testing.T) {
 	setFaults(agency.KCB, agencysim.Faults{Down: true})
 	waitBreaker(ctx, t, env, "kcb", breaker.Open, 45*time.Second)
 	waitBreaker(ctx, t, env, breaker.Entry, breaker.Open, 5*time.Second)
+	t0 := time.Now()
 	if res := result(ctx, t, tr.start(ctx, t)); res.Status != loan.StatusRejected || res.Reason() != loan.ReasonLoanProductUnavailable {
 		t.Fatalf("with KCB open an application ended %s/%s, want REJECTED/LOAN_PRODUCT_UNAVAILABLE", res.Status, res.Reason())
 	}
+	t.Logf("an application refused at entry took %s", time.Since(t0).Round(time.Millisecond))
 
 	// 4. KCB comes back: the entry reopens, applications are decided again.
 	setFaults(agency.KCB, agencysim.Faults{})
 	waitBreaker(ctx, t, env, breaker.Entry, breaker.Closed, 30*time.Second)
 	waitBreaker(ctx, t, env, "kcb", breaker.Closed, 45*time.Second)
+	stop()
 	if res := result(ctx, t, tr.start(ctx, t)); res.Reason() == loan.ReasonLoanProductUnavailable || res.Status == loan.StatusFailed {
 		t.Fatalf("after KCB recovered an application ended %s/%s", res.Status, res.Reason())
 	}
-	close(stopLoad)
-	<-loadDone
 
 	// Every application ends in a terminal status that matches Postgres.
 	counts := map[string]int{}
