@@ -80,6 +80,21 @@ type AgencyState struct {
 	// queueing at an unchanged limit, its capacity has come back, and the
 	// limit jumps back toward HighWater instead of probing for it.
 	HighWater float64 `json:"high_water"`
+	// Good is the last limit at which the agency was seen in use and
+	// healthy (latency below the growth threshold, no failures), 0 when
+	// unknown. A cut soon after an increase goes back to it rather than to
+	// the Little's-law estimate, which reads low while the agency is
+	// inflated by overload, unless the estimate is far below it. A far lower estimate means the
+	// agency lost capacity or got slower: the cut goes to the estimate, and
+	// its check (rule 2) tells which: Good is forgotten if the latency fell
+	// with the cut, and restored with the relearned baseline if it did not.
+	Good float64 `json:"good,omitempty"`
+	// Refuted counts the consecutive cuts back to Good: increases beyond it
+	// that the agency could not take. The settling time after such a cut is
+	// doubled, and doubles again with each one (at most ×8), so the limit
+	// probes beyond a capacity it keeps confirming less and less often: at a
+	// capacity of a few calls every probe is 25% or more too many.
+	Refuted int `json:"refuted,omitempty"`
 	// Cooldown counts the periods left in which the limit may not grow.
 	Cooldown int `json:"cooldown"`
 	// Streak counts consecutive increases; each one doubles the next step.
@@ -91,8 +106,18 @@ type AgencyState struct {
 	// Relearned is a baseline relearned after a probe, waiting to be
 	// confirmed, nil when none is.
 	Relearned *Relearned `json:"relearned,omitempty"`
-	// Rule names the rule the last step applied (see the package doc).
+	// Rule names the rule the last decision applied (see the package doc);
+	// a period spent gathering evidence leaves it as it was.
 	Rule string `json:"rule,omitempty"`
+	// Evidence holds the statistics of the periods since the last decision
+	// while they are too few to decide on (fewer than MinSamples successful
+	// calls, or too few for the latency's noise; see the package doc),
+	// merged; nil when none are held.
+	Evidence *Observation `json:"evidence,omitempty"`
+	// Moved says the last step changed the (rounded) limit: the period that
+	// follows shows the change only in part, so it does not start the
+	// evidence gathered across periods.
+	Moved bool `json:"moved,omitempty"`
 	// The last period's signals, kept for the audit trail.
 	LatencyRatio float64 `json:"latency_ratio"`
 	FailureRate  float64 `json:"failure_rate"`
@@ -134,22 +159,26 @@ type Decision struct {
 
 // Shape of the control law that is not worth a knob.
 const (
-	incFraction   = 1.0 / 3 // grow only while latency is within this share of the tolerance margin
-	minStep       = 0.05    // additive step as a fraction of the limit (at least 1)
-	maxStreak     = 3       // the additive step doubles at most 3 times: ×8
-	maxStep       = 0.15    // but stays within 15% of the limit (at least 1)
-	nearCapacity  = 0.1     // and does not double within 10% of the last capacity
-	searchFactor  = 1.5     // growth while no saturation has been seen yet
-	regrowMargin  = 0.05    // jump back toward HighWater while more than 5% below it
-	maxLatencyCut = 0.5     // a latency cut keeps at least half the limit
-	failureCut    = 0.9     // a failure cut removes at least 10%
-	minFailures   = 2       // one failure in a handful of calls is not a rate
-	baselineDown  = 0.3     // how fast the baseline follows lower latency
-	warmupPeriods = 3       // periods averaged into the first baseline
-	baselineDrift = 0.05    // how fast it follows higher latency while unloaded
-	busyFraction  = 0.9     // in flight at 90% of the limit counts as demand
-	noiseSigmas   = 2.5     // thresholds widen by this many standard errors
-	defaultSigma  = 0.25    // lognormal sigma assumed when p90 is unknown
+	incFraction    = 1.0 / 3 // grow only while latency is within this share of the tolerance margin
+	minStep        = 0.05    // additive step as a fraction of the limit (at least 1)
+	maxStreak      = 3       // the additive step doubles at most 3 times: ×8
+	maxStep        = 0.15    // but stays within 15% of the limit (at least 1)
+	nearCapacity   = 0.1     // and does not double within 10% of the last capacity
+	searchFactor   = 1.5     // growth while no saturation has been seen yet
+	regrowMargin   = 0.05    // jump back toward HighWater while more than 5% below it
+	maxLatencyCut  = 0.5     // a latency cut keeps at least half the limit
+	maxGather      = 8       // periods of evidence gathered at most before deciding
+	goodFloor      = 0.7     // a cut returns to Good if the estimate is at least this share of it
+	goodputSamples = 45      // successful calls for goodput to be known within ±30% (2σ)
+	maxRefuted     = 3       // settling after a cut back to Good: ×2, ×4, then ×8
+	failureCut     = 0.9     // a failure cut removes at least 10%
+	minFailures    = 2       // one failure in a handful of calls is not a rate
+	baselineDown   = 0.3     // how fast the baseline follows lower latency
+	warmupPeriods  = 3       // periods averaged into the first baseline
+	baselineDrift  = 0.05    // how fast it follows higher latency while unloaded
+	busyFraction   = 0.9     // in flight at 90% of the limit counts as demand
+	noiseSigmas    = 2.5     // thresholds widen by this many standard errors
+	defaultSigma   = 0.25    // lognormal sigma assumed when p90 is unknown
 )
 
 // Step runs one control period: for every agency that is configured,
@@ -189,6 +218,7 @@ func Step(st State, obs map[string]Observation, cfg Config) (State, []Decision) 
 		prev := roundLimit(s.Limit)
 		s, reason := stepAgency(s, o, observed, c, cfg.Period)
 		s.Limit = clamp(s.Limit, c)
+		s.Moved = roundLimit(s.Limit) != prev
 		next.Agencies[a] = s
 		decisions = append(decisions, Decision{Agency: a, Limit: roundLimit(s.Limit), Previous: prev, Reason: reason})
 	}
@@ -238,13 +268,42 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		s.Streak, s.Rule = 0, ruleNoData
 		return s, "hold: no statistics"
 	}
-	if o.Period > 0 {
-		period = o.Period
+	if o.Period <= 0 {
+		o.Period = period
 	}
 	s.Periods++
 
-	limit := s.Limit
+	// Gather evidence across periods while they are thin: a decision on a
+	// handful of calls is mostly noise, and growing on backlog alone, with
+	// no latency to show the agency has room, overshoots until calls fail.
+	// The limit holds meanwhile, so every period gathered saw the same one.
+	// Failures are not waited for.
+	fresh := s.Evidence == nil
+	if !fresh {
+		o = s.Evidence.merge(o)
+		s.Evidence = nil
+	}
 	failures := o.Overload + o.AgencyErrors + o.Timeouts
+	if ok, need := enough(o, s, c); failures < minFailures && o.Period < maxGather*period && !ok {
+		s.Saturated = saturated
+		switch {
+		case s.Periods == 1:
+			// After a cold start only the calls short enough to end
+			// within the first period are seen: leave them out.
+			return s, "hold: first period"
+		case fresh && (s.Moved || s.Probe != nil && s.Probe.Age <= c.SettlePeriods):
+			// Mostly calls sent under the previous limit; a latency cut's
+			// check must not see them at all, or the agency's queue still
+			// draining passes for a slower agency.
+			return s, fmt.Sprintf("hold: %d samples, waiting for the new limit to show", o.OK)
+		}
+		ev := o
+		s.Evidence = &ev
+		return s, fmt.Sprintf("hold: gathering evidence, %d samples in %s (need %d)", o.OK, o.Period, need)
+	}
+	period = o.Period
+
+	limit := s.Limit
 	failRate := 0.0
 	if o.Calls > 0 {
 		failRate = float64(failures) / float64(o.Calls)
@@ -265,12 +324,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	// thresholds below widen by it.
 	noise := 0.0
 	if latOK {
-		sigma := defaultSigma
-		if o.LatencyP50 > 0 && o.LatencyP90 > o.LatencyP50 {
-			sigma = math.Log(float64(o.LatencyP90)/float64(o.LatencyP50)) / 1.2816
-		}
-		sigma = min(max(sigma, 0.05), 1)
-		noise = noiseSigmas * sigma / math.Sqrt(float64(o.OK))
+		noise = noiseSigmas * spread(o) / math.Sqrt(float64(o.OK))
 	}
 	// Learn the baseline. The first one is the mean of a few periods during
 	// which the limit holds (at InitialLimit, meant to be below capacity),
@@ -337,15 +391,28 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 			s.Rule = ruleNotLoad
 			return s, fmt.Sprintf("hold: failures %.1f%% but latency normal and no overload answers: not load", 100*failRate)
 		}
-		target := estimate * c.Headroom
+		if s.Cooldown > 0 && o.OK > 0 {
+			// The last cut has not shown yet: these failures are most
+			// likely its cause still draining; cutting again compounds.
+			s.Rule = ruleWaitCut
+			return s, fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate)
+		}
+		target, via := s.backTo(estimate*c.Headroom, limit, o.OK < goodputSamples)
 		next := min(limit, target)
+		if o.OK > 0 || failures < c.MinSamples {
+			// Some calls succeed (or too few failed to call it an
+			// outage): the agency is overloaded, not down, and goodput
+			// read while it is overloaded, or over a handful of calls,
+			// reads low; keep at least half the limit.
+			next = max(next, limit*maxLatencyCut)
+		}
 		if s.Cooldown == 0 {
 			next = min(next, limit*failureCut)
 		}
 		next = max(next, float64(c.MinLimit))
-		s.Limit, s.Cooldown, s.Probe, s.Rule = next, c.SettlePeriods, nil, ruleCutFailure
-		return s, fmt.Sprintf("%s %.1f%% > %.1f%%: to goodput×baseline %.1f (x%.2f)",
-			failureKind(o), 100*failRate, 100*c.FailureTarget, target, next/limit)
+		s.Limit, s.Cooldown, s.Probe, s.Rule = next, s.settle(via, c), nil, ruleCutFailure
+		return s, fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
+			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit)
 	}
 
 	// 2. Check the last latency cut: if the latency did not fall with the
@@ -364,10 +431,15 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 				old := s.Baseline
 				s.Baseline = lat
 				s.Relearned = &Relearned{Old: old}
-				s.Limit = max(limit, p.From)
+				// The agency got slower, not smaller: its last good
+				// limit, if above, still holds as many calls.
+				s.Limit = max(limit, p.From, s.Good)
 				s.Cooldown, s.Streak, s.Rule = 0, 0, ruleRelearn
 				return s, fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
 					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond))
+			}
+			if observed >= expected/2 && p.To < s.Good-0.5 {
+				s.Good = 0 // a cut below Good helped: the agency did lose capacity
 			}
 		} else if s.Probe.Age > c.SettlePeriods+2 {
 			s.Probe = nil // never took effect or no samples: forget it
@@ -382,7 +454,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 			s.Rule = ruleWaitCut
 			return s, fmt.Sprintf("hold: latency %.2f× baseline, waiting for the last cut to show", ratio)
 		}
-		target := max(estimate*c.Headroom, float64(c.MinLimit))
+		target, via := s.backTo(max(estimate*c.Headroom, float64(c.MinLimit)), limit, false)
 		next := max(target, limit*maxLatencyCut)
 		if next >= limit-0.5 {
 			s.Rule = ruleNotOurs
@@ -392,12 +464,18 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		if s.HighWater > 0 {
 			s.HighWater = min(s.HighWater, limit)
 		}
-		s.Limit, s.Capacity, s.Cooldown, s.Rule = next, next, c.SettlePeriods, ruleCutLatency
-		return s, fmt.Sprintf("latency %.2f× baseline %s > %.2f: to goodput×baseline %.1f (x%.2f)",
-			ratio, s.Baseline.Round(time.Microsecond), cutAbove, target, next/limit)
+		s.Limit, s.Capacity, s.Cooldown, s.Rule = next, next, s.settle(via, c), ruleCutLatency
+		return s, fmt.Sprintf("latency %.2f× baseline %s > %.2f: to %s %.1f (x%.2f)",
+			ratio, s.Baseline.Round(time.Microsecond), cutAbove, via, target, next/limit)
 	}
 
 	// 4. Grow while healthy and there is demand.
+	if latOK && demand && s.Cooldown == 0 && !s.Moved && ratio <= growBelow && failures == 0 {
+		if limit > s.Good+0.5 {
+			s.Refuted = 0 // an increase beyond Good held
+		}
+		s.Good = limit
+	}
 	switch {
 	case !warm && sampled:
 		s.Streak, s.Rule = 0, ruleLearn
@@ -433,7 +511,9 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		s.Streak, s.Rule = 0, ruleSearch
 		return s, fmt.Sprintf("healthy, backlog, capacity not yet seen: x%.1f", searchFactor)
 	}
-	near := limit <= (1+nearCapacity)*s.Capacity
+	// A small limit is always near: one call more is already a step of
+	// more than 10%.
+	near := limit <= (1+nearCapacity)*s.Capacity || limit < 1/nearCapacity
 	if near && lastRule == ruleGrow {
 		// Near capacity one step is enough to make the agency queue; let it
 		// show before taking another.
@@ -459,6 +539,104 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	}
 	s.Rule = ruleGrow
 	return s, fmt.Sprintf("healthy, backlog: +%.1f", step)
+}
+
+const (
+	viaGood     = "last good limit"
+	viaEstimate = "goodput×baseline"
+)
+
+// backTo returns the target of a cut from limit whose Little's-law target
+// is estimate, and what it is: Good instead when the estimate is below Good
+// but not far below (see AgencyState.Good), or when the estimate rests on
+// too few calls to go further than Good (thin).
+func (s *AgencyState) backTo(estimate, limit float64, thin bool) (float64, string) {
+	if s.Good > 0 && s.Good < limit-0.5 && estimate < s.Good && (thin || estimate >= goodFloor*s.Good) {
+		return s.Good, viaGood
+	}
+	return estimate, viaEstimate
+}
+
+// settle returns the periods to settle after a cut to the target named via,
+// and counts the cuts back to Good (see AgencyState.Refuted).
+func (s *AgencyState) settle(via string, c AgencyConfig) int {
+	if via != viaGood || s.Good >= 1/nearCapacity {
+		// A probe of one call beyond a larger capacity costs little.
+		s.Refuted = 0
+		return c.SettlePeriods
+	}
+	n := c.SettlePeriods << min(s.Refuted+1, maxRefuted)
+	s.Refuted++
+	return n
+}
+
+// spread estimates the lognormal sigma of the calls' latency from p90/p50
+// (p90/p50 = e^(1.28σ)).
+func spread(o Observation) float64 {
+	sigma := defaultSigma
+	if o.LatencyP50 > 0 && o.LatencyP90 > o.LatencyP50 {
+		sigma = math.Log(float64(o.LatencyP90)/float64(o.LatencyP50)) / 1.2816
+	}
+	return min(max(sigma, 0.05), 1)
+}
+
+// enough reports whether o holds enough evidence to decide on: MinSamples
+// successful calls, and, once a baseline is known, enough of them for the
+// latency's noise to be within the tolerance margin (or half of 1/limit,
+// if larger), unless the latency is already above the tolerance beyond its
+// noise. With fewer, a reading in the growth or hold band cannot tell one
+// call too many from none at a small capacity (one call more than a
+// capacity of 4 is 25%).
+// need is the number of samples wanted.
+func enough(o Observation, s AgencyState, c AgencyConfig) (ok bool, need int64) {
+	if o.OK < c.MinSamples {
+		return false, c.MinSamples
+	}
+	lat := o.LatencyMean
+	if lat <= 0 {
+		lat = o.LatencyP50
+	}
+	if s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 {
+		return true, c.MinSamples
+	}
+	// One call beyond a capacity near the limit raises the latency by about
+	// 1/limit; the noise must be well within that, and within the
+	// tolerance margin.
+	sigma := spread(o)
+	noise := noiseSigmas * sigma / math.Sqrt(float64(o.OK))
+	margin := max(c.LatencyTolerance-1, 0.5/max(s.Limit, 1))
+	need = int64(math.Ceil(math.Pow(noiseSigmas*sigma/margin, 2)))
+	if noise <= margin {
+		return true, need
+	}
+	// A latency cut's check compares latencies before and after it: it
+	// needs the full evidence, or noise passes for a slower agency.
+	return s.Probe == nil && float64(lat)/float64(s.Baseline) > c.LatencyTolerance+noise, need
+}
+
+// merge returns the statistics of two consecutive windows, o then n, as
+// one window. Counts add up; latency figures are weighted by the successful
+// calls (quantiles only approximately); the queue wait is the larger one,
+// since there was demand if either window saw it; InFlight and Now are the
+// later window's.
+func (o Observation) merge(n Observation) Observation {
+	w := func(a, b time.Duration) time.Duration {
+		if o.OK+n.OK == 0 {
+			return max(a, b)
+		}
+		return time.Duration((float64(a)*float64(o.OK) + float64(b)*float64(n.OK)) / float64(o.OK+n.OK))
+	}
+	m := Observation{
+		Calls: o.Calls + n.Calls, OK: o.OK + n.OK, Overload: o.Overload + n.Overload,
+		AgencyErrors: o.AgencyErrors + n.AgencyErrors, Timeouts: o.Timeouts + n.Timeouts,
+		LatencyP50: w(o.LatencyP50, n.LatencyP50), LatencyP90: w(o.LatencyP90, n.LatencyP90),
+		LatencyP99: w(o.LatencyP99, n.LatencyP99), QueueWaitP90: max(o.QueueWaitP90, n.QueueWaitP90),
+		InFlight: n.InFlight, Period: o.Period + n.Period, Now: n.Now,
+	}
+	if o.LatencyMean > 0 && n.LatencyMean > 0 || o.OK == 0 || n.OK == 0 {
+		m.LatencyMean = w(o.LatencyMean, n.LatencyMean)
+	}
+	return m
 }
 
 func failureKind(o Observation) string {

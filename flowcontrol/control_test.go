@@ -145,13 +145,22 @@ func TestStepSinglePeriod(t *testing.T) {
 			check: func(d Decision) bool { return d.Limit == 10 }, reason: "learning the baseline",
 		},
 		{
-			name: "few samples grow by one", st: warm(10),
+			name: "few samples gather evidence instead of growing", st: warm(10),
 			obs: func() Observation {
 				o := healthy()
 				o.OK, o.Calls = 3, 3
 				return o
 			},
-			check: func(d Decision) bool { return d.Limit == 11 }, reason: "samples",
+			check: func(d Decision) bool { return d.Limit == 10 }, reason: "gathering evidence",
+		},
+		{
+			name: "failures in a thin period are not waited for", st: warm(10),
+			obs: func() Observation {
+				o := healthy()
+				o.OK, o.Overload, o.Calls = 3, 3, 6
+				return o
+			},
+			check: func(d Decision) bool { return d.Limit < 10 }, reason: "overload",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -415,5 +424,39 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Config{Agencies: map[string]AgencyConfig{}}).Validate(); err == nil || !strings.Contains(err.Error(), "period 0s") {
 		t.Errorf("Validate() with no period = %v, want an error naming the period", err)
+	}
+}
+
+// TestStepGathersEvidenceAcrossPeriods checks the low-rate path: periods
+// with a handful of calls are merged until the latency is known well enough
+// to grow on, and a latency that is clearly too high is acted on without
+// waiting.
+func TestStepGathersEvidenceAcrossPeriods(t *testing.T) {
+	thin := func(lat time.Duration) Observation {
+		return Observation{Calls: 3, OK: 3, LatencyMean: lat, LatencyP50: lat, LatencyP90: lat * 138 / 100,
+			QueueWaitP90: time.Second, InFlight: 10, Period: time.Second}
+	}
+	cfg := DefaultConfig(agencyA)
+	st := state(warm(10))
+	var d Decision
+	steps := 0
+	for d.Limit <= 10 && steps < 20 {
+		st, d = step1(t, st, thin(svc), cfg)
+		steps++
+	}
+	// σ = 0.25: 2.5σ/√n within the 15% margin takes 18 calls, 6 periods.
+	if steps != 6 || !strings.Contains(d.Reason, "healthy") {
+		t.Fatalf("grew after %d thin periods (%s), want 6", steps, d.Reason)
+	}
+	if ev := st.Agencies[agencyA].Evidence; ev != nil {
+		t.Fatalf("evidence %+v left after a decision, want none", ev)
+	}
+	// A latency twice the baseline is beyond the noise of MinSamples calls.
+	st = state(warm(10))
+	o := thin(2 * svc)
+	o.OK, o.Calls = 10, 10
+	_, d = step1(t, st, o, cfg)
+	if d.Limit >= 10 || !strings.Contains(d.Reason, "latency") {
+		t.Fatalf("decision %+v on 10 calls at 2× the baseline, want a latency cut", d)
 	}
 }

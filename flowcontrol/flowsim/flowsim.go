@@ -7,7 +7,8 @@
 // requests are answered 503 when it is full or when they waited longer than
 // QueueTimeout, and service time inflated by 1 + InflationPerOverload ×
 // (present − Capacity)/Capacity for a request that starts while more are
-// present than the capacity. The client abandons a call after ClientTimeout.
+// present than the capacity. The client abandons a call after ClientTimeout,
+// and may send a refused or abandoned call again (Scenario.Retries).
 //
 // In front of it sits the pool (the agency's task queue and worker slots):
 // calls arrive as a Poisson process at the offered load, wait in an
@@ -83,6 +84,11 @@ type Scenario struct {
 	ClientTimeout time.Duration
 	// Tick is the time step; 0 means 1 ms.
 	Tick time.Duration
+	// Retries is how many more times a call the agency refused (503) or the
+	// client abandoned is sent again, each after RetryDelay back in the
+	// backlog, as the activities' retry policy does; 0 sends each call once.
+	Retries    int
+	RetryDelay time.Duration
 	// QuantizeLatency reports p50 and p90 as callstats reads them back from
 	// its log buckets (the geometric middle of a bucket ~24.6% wide) instead
 	// of exactly.
@@ -163,6 +169,8 @@ const (
 
 type call struct {
 	arrived, sent, deadline int64 // ticks
+	attempts                int
+	retryAt                 int64 // ticks, while waiting to be retried
 	endAt                   int64 // ticks, when in service
 	abandon                 bool  // in service but the client gives up at deadline first
 }
@@ -246,6 +254,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 	res := Result{Scenario: sc.Name, Policy: p.Name}
 	var (
 		backlog, queue fifo
+		retrying       fifo // in retry order, which is also time order
 		inService      events
 		poolInFlight   int
 		limit          int
@@ -291,6 +300,11 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		case outAbandoned:
 			cur.abandoned++
 			secErr++
+		}
+		if out != outOK && c.attempts < sc.Retries {
+			c.attempts++
+			c.retryAt = now + ticks(sc.RetryDelay)
+			retrying.push(c)
 		}
 		if now < from {
 			return
@@ -368,6 +382,10 @@ func Run(sc Scenario, p Policy) (Result, error) {
 			}
 			backlog.push(&call{arrived: now})
 			nextArrival += rng.ExpFloat64() / rate
+		}
+		// Retries rejoin the backlog (at its end, as a new task would).
+		for retrying.len() > 0 && retrying.front().retryAt <= now {
+			backlog.push(retrying.pop())
 		}
 		// The pool sends while below its limit.
 		for poolInFlight < limit && backlog.len() > 0 {
@@ -543,6 +561,8 @@ func validate(sc Scenario, p Policy) error {
 		return fmt.Errorf("scenario %s: load is nil: accepted a function of time", sc.Name)
 	case sc.Duration <= 0 || sc.MeasureFrom < 0 || sc.MeasureFrom >= sc.Duration:
 		return fmt.Errorf("scenario %s: measure from %s to %s: accepted 0 ≤ from < duration", sc.Name, sc.MeasureFrom, sc.Duration)
+	case sc.Retries < 0 || sc.RetryDelay < 0:
+		return fmt.Errorf("scenario %s: retries %d after %s: accepted 0 or more", sc.Name, sc.Retries, sc.RetryDelay)
 	case a.Capacity < 1 || a.MedianServiceTime <= 0 || a.QueueLimit < 0 || a.QueueTimeout <= 0:
 		return fmt.Errorf("scenario %s: agency %+v: accepted capacity ≥ 1, median and queue timeout > 0, queue limit ≥ 0", sc.Name, a)
 	case !p.Oracle && p.Controller == nil && p.Fixed < 1:
