@@ -189,7 +189,7 @@ func (o *Options) serverConfig() (*config.Config, error) {
 				InitialFailoverVersion: 1,
 				RPCAddress:             frontend,
 				HTTPAddress:            net.JoinHostPort(o.Host, strconv.Itoa(httpPort)),
-				ClusterID:              "loanflow-dev",
+				ClusterID:              "6c0a4b5e-8f0e-4d4e-9c1b-1f0c1a6e1a10",
 			},
 		},
 	}

@@ -106,7 +106,11 @@ func run() int {
 	}
 	ns := env.Config.Temporal.Namespace
 	log.Info("loanflow worker running", "temporal", env.Config.Temporal.Address, "namespace", ns, "ui", env.UIURL, "ready_after", time.Since(begin).Round(time.Millisecond))
-	fmt.Printf("\nTemporal Web UI: %s (ready %s after start)\n", config.ListURL(env.UIURL, ns, ""), time.Since(begin).Round(time.Millisecond))
+	if env.UIURL != "" {
+		fmt.Printf("\nTemporal Web UI: %s (ready %s after start)\n", config.ListURL(env.UIURL, ns, ""), time.Since(begin).Round(time.Millisecond))
+	} else {
+		fmt.Printf("\nworker ready %s after start (no Web UI)\n", time.Since(begin).Round(time.Millisecond))
+	}
 
 	if *demo > 0 {
 		fmt.Printf("submitting %d applications at %g/s ...\n", *demo, *demoRate)
