@@ -115,6 +115,12 @@ func (t Temporal) Dial(logger *slog.Logger) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return DialOptions(opts)
+}
+
+// DialOptions connects with options built by ClientOptions (and perhaps
+// extended), with an error that says which server and variable to check.
+func DialOptions(opts client.Options) (client.Client, error) {
 	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s; set TEMPORAL_ADDRESS): %w", opts.HostPort, opts.Namespace, err)

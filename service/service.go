@@ -215,9 +215,9 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 	copts.MetricsHandler = cfg.MetricsHandler
 	// Lets the statistics measure a retried call's queue wait from its own attempt.
 	copts.ConnectionOptions.DialOptions = append(copts.ConnectionOptions.DialOptions, grpc.WithChainUnaryInterceptor(e.Stats.PollInterceptor()))
-	e.Client, err = client.Dial(copts)
+	e.Client, err = config.DialOptions(copts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s; set TEMPORAL_ADDRESS): %w", copts.HostPort, copts.Namespace, err)
+		return nil, err
 	}
 	e.closers = append(e.closers, e.Client.Close)
 	e.Config = cfg

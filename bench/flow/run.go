@@ -20,6 +20,7 @@ import (
 	"loanflow/agencysim"
 	"loanflow/callstats"
 	"loanflow/flowcontrol"
+	"loanflow/flowcontrol/flowsim"
 	"loanflow/loan"
 	"loanflow/workflows"
 )
@@ -342,36 +343,15 @@ func trueRate(sc scenario, c config) float64 {
 // ±max(10% of the capacity, 1 call) around the true capacity for good, until
 // the next step or the end; -1 when it did not.
 func convergence(trace []sample, steps []time.Duration, d time.Duration, present bool) []time.Duration {
-	out := make([]time.Duration, 0, len(steps))
-	for i, s := range steps {
-		stop := d
-		if i+1 < len(steps) {
-			stop = steps[i+1]
+	points := make([]flowsim.Point, len(trace))
+	for i, x := range trace {
+		v := x.Limit
+		if present {
+			v = float64(x.Present)
 		}
-		entered := time.Duration(-1)
-		first := true
-		for _, x := range trace {
-			if x.T <= s || x.T > stop {
-				continue
-			}
-			v := x.Limit
-			if present {
-				v = float64(x.Present)
-			}
-			band := max(0.1*x.Capacity, 1)
-			switch {
-			case math.IsNaN(v) || math.Abs(v-x.Capacity) > band:
-				entered = -1
-			case first:
-				entered = 0
-			case entered < 0:
-				entered = x.T - s
-			}
-			first = false
-		}
-		out = append(out, entered)
+		points[i] = flowsim.Point{T: x.T, Value: v, Capacity: x.Capacity}
 	}
-	return out
+	return flowsim.Convergence(points, steps, d)
 }
 
 // startController starts loanflow's controller for the run's agency: the

@@ -526,21 +526,40 @@ func mean(ds []time.Duration) time.Duration {
 // convergence measures, after each step, when the limit entered the band
 // around the capacity for good (until the next step or the end).
 func convergence(trace []Sample, sc Scenario) []time.Duration {
-	out := make([]time.Duration, 0, len(sc.Steps))
-	for i, s := range sc.Steps {
-		stop := sc.Duration
-		if i+1 < len(sc.Steps) {
-			stop = sc.Steps[i+1]
+	points := make([]Point, len(trace))
+	for i, x := range trace {
+		points[i] = Point{T: x.T, Value: float64(x.Limit), Capacity: float64(x.Capacity)}
+	}
+	return Convergence(points, sc.Steps, sc.Duration)
+}
+
+// Point is one sample of a controlled value (a limit, or calls at the
+// agency) and the true capacity it should track.
+type Point struct {
+	T               time.Duration
+	Value, Capacity float64
+}
+
+// Convergence measures, after each step, when the value entered the band of
+// ±max(10% of the capacity, 1) around the capacity for good, until the next
+// step or end; -1 when it did not, 0 when it never left. A NaN value is
+// outside the band.
+func Convergence(points []Point, steps []time.Duration, end time.Duration) []time.Duration {
+	out := make([]time.Duration, 0, len(steps))
+	for i, s := range steps {
+		stop := end
+		if i+1 < len(steps) {
+			stop = steps[i+1]
 		}
 		entered := time.Duration(-1)
 		first := true
-		for _, x := range trace {
+		for _, x := range points {
 			if x.T <= s || x.T > stop {
 				continue
 			}
-			band := max(0.1*float64(x.Capacity), 1)
+			band := max(0.1*x.Capacity, 1)
 			switch {
-			case math.Abs(float64(x.Limit-x.Capacity)) > band:
+			case math.IsNaN(x.Value) || math.Abs(x.Value-x.Capacity) > band:
 				entered = -1
 			case first: // never left the band
 				entered = 0
