@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"loanflow/loan"
 )
@@ -29,6 +32,11 @@ type ClientConfig struct {
 	// Timeout bounds each call, from sending the request to reading the
 	// answer; zero means DefaultTimeout.
 	Timeout time.Duration
+	// AllowInsecureHTTP accepts plain http URLs for hosts other than
+	// loopback, e.g. a simulator on a private network in development. Real
+	// agencies carry personal data and must be reached over https; http to
+	// 127.0.0.1, ::1 or localhost is always accepted.
+	AllowInsecureHTTP bool
 	// HTTPClient sends the requests; nil means a client whose transport keeps
 	// enough idle connections per agency for a large worker pool (the
 	// standard library keeps only 2, which churns connections under load).
@@ -67,6 +75,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			return nil, fmt.Errorf("invalid agency client config: URLs[%s] %s: accepted an absolute http or https URL without query, e.g. http://localhost:8090/%s", n, strconv.Quote(raw), n)
 		}
+		if u.Scheme == "http" && !cfg.AllowInsecureHTTP && !loopback(u.Hostname()) {
+			return nil, fmt.Errorf("invalid agency client config: URLs[%s] %s: accepted https only (plain http only for loopback, or with %s=1 for a development network)", n, strconv.Quote(raw), AllowHTTPEnv)
+		}
 		urls[n] = strings.TrimRight(raw, "/")
 	}
 	timeout := cfg.Timeout
@@ -81,6 +92,19 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		hc = defaultHTTPClient()
 	}
 	return &Client{urls: urls, timeout: timeout, http: hc}, nil
+}
+
+// AllowHTTPEnv is the environment variable that sets
+// ClientConfig.AllowInsecureHTTP in the worker.
+const AllowHTTPEnv = "LOANFLOW_AGENCY_ALLOW_HTTP"
+
+// loopback reports whether host is this machine.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func defaultHTTPClient() *http.Client {
@@ -112,12 +136,21 @@ func (c *Client) Agencies() []Name {
 // CreditScore asks a bureau (KCB or NICE) for the customer's score. Failures
 // are *CallError; an answer whose score is outside 1..1000 is ClassInvalidData.
 func (c *Client) CreditScore(ctx context.Context, agency Name, customerID, applicationID string) (loan.CreditScore, error) {
+	body, err := c.get(ctx, agency, KindScore, customerID, applicationID)
+	if err != nil {
+		return loan.CreditScore{}, err
+	}
+	return decodeScore(agency, customerID, body)
+}
+
+// decodeScore checks and decodes a bureau's 200 answer.
+func decodeScore(agency Name, customerID string, raw []byte) (loan.CreditScore, error) {
 	var body struct {
 		CustomerID *string `json:"customer_id"`
-		Score      *int    `json:"score"`
+		Score      *int64  `json:"score"`
 		ReportID   *string `json:"report_id"`
 	}
-	if err := c.get(ctx, agency, KindScore, customerID, applicationID, &body); err != nil {
+	if err := decode(agency, raw, &body); err != nil {
 		return loan.CreditScore{}, err
 	}
 	if err := checkPresent(agency, []field{{"customer_id", body.CustomerID != nil},
@@ -125,17 +158,30 @@ func (c *Client) CreditScore(ctx context.Context, agency Name, customerID, appli
 		return loan.CreditScore{}, err
 	}
 	if *body.CustomerID != customerID {
-		return loan.CreditScore{}, invalidData(agency, "customer_id %s in answer differs from %s asked", strconv.Quote(*body.CustomerID), strconv.Quote(customerID))
+		return loan.CreditScore{}, invalidData(agency, "customer_id %s in answer differs from %s asked", quoteShort(*body.CustomerID), strconv.Quote(customerID))
 	}
 	if *body.Score < MinScore || *body.Score > MaxScore {
 		return loan.CreditScore{}, invalidData(agency, "score %d out of range %d..%d", *body.Score, MinScore, MaxScore)
 	}
-	return loan.CreditScore{Agency: string(agency), Score: *body.Score, ReportID: *body.ReportID}, nil
+	if err := checkReportID(agency, *body.ReportID); err != nil {
+		return loan.CreditScore{}, err
+	}
+	return loan.CreditScore{Agency: string(agency), Score: int(*body.Score), ReportID: *body.ReportID}, nil
 }
 
 // Financials asks MyData or app scraping for the customer's income and
-// debts. Failures are *CallError; a negative amount is ClassInvalidData.
+// debts. Failures are *CallError; an amount outside 0..MaxAnnualAmount is
+// ClassInvalidData.
 func (c *Client) Financials(ctx context.Context, agency Name, customerID, applicationID string) (loan.Financials, error) {
+	body, err := c.get(ctx, agency, KindFinancials, customerID, applicationID)
+	if err != nil {
+		return loan.Financials{}, err
+	}
+	return decodeFinancials(agency, customerID, body)
+}
+
+// decodeFinancials checks and decodes a financials agency's 200 answer.
+func decodeFinancials(agency Name, customerID string, raw []byte) (loan.Financials, error) {
 	var body struct {
 		CustomerID        *string `json:"customer_id"`
 		AnnualIncome      *int64  `json:"annual_income"`
@@ -143,7 +189,7 @@ func (c *Client) Financials(ctx context.Context, agency Name, customerID, applic
 		AnnualDebtService *int64  `json:"annual_debt_service"`
 		ReportID          *string `json:"report_id"`
 	}
-	if err := c.get(ctx, agency, KindFinancials, customerID, applicationID, &body); err != nil {
+	if err := decode(agency, raw, &body); err != nil {
 		return loan.Financials{}, err
 	}
 	if err := checkPresent(agency, []field{{"customer_id", body.CustomerID != nil},
@@ -152,15 +198,18 @@ func (c *Client) Financials(ctx context.Context, agency Name, customerID, applic
 		return loan.Financials{}, err
 	}
 	if *body.CustomerID != customerID {
-		return loan.Financials{}, invalidData(agency, "customer_id %s in answer differs from %s asked", strconv.Quote(*body.CustomerID), strconv.Quote(customerID))
+		return loan.Financials{}, invalidData(agency, "customer_id %s in answer differs from %s asked", quoteShort(*body.CustomerID), strconv.Quote(customerID))
 	}
 	for _, f := range []struct {
 		name string
 		v    int64
 	}{{"annual_income", *body.AnnualIncome}, {"total_debt", *body.TotalDebt}, {"annual_debt_service", *body.AnnualDebtService}} {
-		if f.v < 0 {
-			return loan.Financials{}, invalidData(agency, "%s %d is negative", f.name, f.v)
+		if f.v < 0 || f.v > MaxAnnualAmount {
+			return loan.Financials{}, invalidData(agency, "%s %d won out of range 0..%d", f.name, f.v, MaxAnnualAmount)
 		}
+	}
+	if err := checkReportID(agency, *body.ReportID); err != nil {
+		return loan.Financials{}, err
 	}
 	return loan.Financials{
 		Source:            string(agency),
@@ -171,18 +220,51 @@ func (c *Client) Financials(ctx context.Context, agency Name, customerID, applic
 	}, nil
 }
 
-// get sends one inquiry and decodes a 200 answer into out.
-func (c *Client) get(ctx context.Context, agency Name, kind Kind, customerID, applicationID string, out any) error {
+// decode parses a 200 answer; a body that is not the expected JSON (wrong
+// types, a number that does not fit int64) is a malformed answer.
+func decode(agency Name, raw []byte, out any) error {
+	if err := json.Unmarshal(raw, out); err != nil {
+		return &CallError{Agency: agency, Class: ClassAgencyError, StatusCode: http.StatusOK,
+			Err: fmt.Errorf("malformed answer: %w", err)}
+	}
+	return nil
+}
+
+// checkReportID refuses an empty, overlong or unprintable report reference:
+// it is stored and shown to operators as it is.
+func checkReportID(agency Name, id string) error {
+	if id == "" || len(id) > MaxReportIDLength || !utf8.ValidString(id) {
+		return invalidData(agency, "report_id %s: accepted 1 to %d bytes of printable UTF-8", quoteShort(id), MaxReportIDLength)
+	}
+	for _, r := range id {
+		if !unicode.IsPrint(r) {
+			return invalidData(agency, "report_id %s: accepted 1 to %d bytes of printable UTF-8", quoteShort(id), MaxReportIDLength)
+		}
+	}
+	return nil
+}
+
+// quoteShort quotes an untrusted string for an error message, cut to a
+// length an operator can read.
+func quoteShort(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strconv.QuoteToASCII(s)
+}
+
+// get sends one inquiry and returns the body of a 200 answer.
+func (c *Client) get(ctx context.Context, agency Name, kind Kind, customerID, applicationID string) ([]byte, error) {
 	base, ok := c.urls[agency]
 	if !ok {
 		if !agency.Valid() {
-			return &CallError{Agency: agency, Class: ClassClientError,
+			return nil, &CallError{Agency: agency, Class: ClassClientError,
 				Err: fmt.Errorf("unknown agency %s: accepted %s", strconv.Quote(string(agency)), acceptedNames())}
 		}
-		return &CallError{Agency: agency, Class: ClassClientError, Err: fmt.Errorf("no URL configured for agency %s", agency)}
+		return nil, &CallError{Agency: agency, Class: ClassClientError, Err: fmt.Errorf("no URL configured for agency %s", agency)}
 	}
 	if agency.Kind() != kind {
-		return &CallError{Agency: agency, Class: ClassClientError,
+		return nil, &CallError{Agency: agency, Class: ClassClientError,
 			Err: fmt.Errorf("agency %s answers %s, not %s", agency, agency.Kind(), kind)}
 	}
 	q := url.Values{}
@@ -193,20 +275,20 @@ func (c *Client) get(ctx context.Context, agency Name, kind Kind, customerID, ap
 	defer cancel()
 	req, err := http.NewRequestWithContext(callCtx, http.MethodGet, base+agency.Path()+"?"+q.Encode(), nil)
 	if err != nil {
-		return &CallError{Agency: agency, Class: ClassClientError, Err: fmt.Errorf("build request: %w", err)}
+		return nil, &CallError{Agency: agency, Class: ClassClientError, Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.noAnswer(ctx, callCtx, agency, 0, err)
+		return nil, c.noAnswer(ctx, callCtx, agency, 0, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return c.noAnswer(ctx, callCtx, agency, resp.StatusCode, fmt.Errorf("read answer: %w", err))
+		return nil, c.noAnswer(ctx, callCtx, agency, resp.StatusCode, fmt.Errorf("read answer: %w", err))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &CallError{
+		return nil, &CallError{
 			Agency:     agency,
 			Class:      classForStatus(resp.StatusCode),
 			StatusCode: resp.StatusCode,
@@ -215,14 +297,10 @@ func (c *Client) get(ctx context.Context, agency Name, kind Kind, customerID, ap
 		}
 	}
 	if len(body) > maxBody {
-		return &CallError{Agency: agency, Class: ClassAgencyError, StatusCode: resp.StatusCode,
+		return nil, &CallError{Agency: agency, Class: ClassAgencyError, StatusCode: resp.StatusCode,
 			Err: fmt.Errorf("answer longer than %d bytes", maxBody)}
 	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return &CallError{Agency: agency, Class: ClassAgencyError, StatusCode: resp.StatusCode,
-			Err: fmt.Errorf("malformed answer: %w", err)}
-	}
-	return nil
+	return body, nil
 }
 
 // noAnswer classes a failure to get a complete answer. The contexts decide
@@ -271,7 +349,7 @@ func checkPresent(agency Name, fields []field) error {
 func errorMessage(status int, body []byte) string {
 	var e ErrorResponse
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return e.Error
+		return quoteShort(e.Error) // untrusted: never echoed raw to logs or terminals
 	}
 	s := strings.TrimSpace(string(body))
 	if s == "" {

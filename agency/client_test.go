@@ -266,7 +266,7 @@ func TestNewClientValidation(t *testing.T) {
 		{ClientConfig{URLs: map[Name]string{"equifax": "http://x"}}, `"equifax"`},
 		{ClientConfig{URLs: map[Name]string{KCB: "localhost:8090"}}, `URLs[kcb] "localhost:8090"`},
 		{ClientConfig{URLs: map[Name]string{KCB: "ftp://x/kcb"}}, `"ftp://x/kcb"`},
-		{ClientConfig{URLs: URLsFromBase("http://x"), Timeout: -time.Second}, "Timeout -1s"},
+		{ClientConfig{URLs: URLsFromBase("https://x"), Timeout: -time.Second}, "Timeout -1s"},
 	} {
 		_, err := NewClient(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.mention) {

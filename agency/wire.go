@@ -1,5 +1,7 @@
 package agency
 
+import "loanflow/loan"
+
 // The wire protocol, shared by the client and the simulator (agencysim).
 //
 //	GET {base}/v1/score?customer_id=C00012345&application_id=A-1        (kcb, nice)
@@ -50,4 +52,19 @@ type ErrorResponse struct {
 const (
 	MinScore = 1
 	MaxScore = 1000
+)
+
+// Plausibility bounds on the financials an agency may report. Answers are
+// untrusted input: a figure outside these bounds is invalid data (final,
+// never retried), not a customer to underwrite.
+//
+// MaxAnnualAmount (1 trillion won) is far above any personal borrower's
+// income, debt or yearly debt service, and small enough that every product
+// underwriting forms (a figure times 10,000 basis points, plus a year of a
+// new loan's payments) stays far inside int64.
+const (
+	MaxAnnualAmount = loan.MaxFinancialAmount
+	// MaxReportIDLength bounds an agency's report reference; it must also be
+	// printable (no control characters), since it is stored and logged.
+	MaxReportIDLength = 128
 )

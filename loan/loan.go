@@ -17,6 +17,13 @@ const (
 	MaxTermMonths       = 120
 )
 
+// MaxFinancialAmount bounds every figure of Financials (income, debt, debt
+// service), in won: 1 trillion won is far above any personal borrower's,
+// and small enough that underwriting's arithmetic on it (times 10,000 basis
+// points, plus a year of payments) stays far inside int64. Agencies'
+// answers outside 0..MaxFinancialAmount are invalid data.
+const MaxFinancialAmount int64 = 1_000_000_000_000
+
 var (
 	customerIDPattern    = regexp.MustCompile(`^C[0-9]{8}$`)
 	applicationIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -115,7 +122,11 @@ const (
 	ReasonScoreTooLow     = "SCORE_TOO_LOW"
 	ReasonDSRTooHigh      = "DSR_TOO_HIGH"
 	ReasonAgencyFailed    = "AGENCY_FAILED"
-	ReasonNoIncome        = "NO_INCOME"
+	// ReasonAgencyInvalidData: an agency answered figures that are out of
+	// their plausible range (or malformed beyond retrying); the detail names
+	// the agency and the field. Final: the same question gets the same answer.
+	ReasonAgencyInvalidData = "AGENCY_INVALID_DATA"
+	ReasonNoIncome          = "NO_INCOME"
 	// ReasonExposureLimitExceeded: approved by underwriting, but booking the
 	// loan would take the customer's outstanding exposure past their limit.
 	ReasonExposureLimitExceeded = "EXPOSURE_LIMIT_EXCEEDED"

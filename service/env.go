@@ -38,6 +38,13 @@ func ConfigFromEnv() (Config, error) {
 	if cfg.AgencyURLs != nil && len(cfg.AgencyURLs) != len(agency.All) {
 		return cfg, fmt.Errorf("agency URLs: got %d of %d; set AGENCY_BASE_URL or all of AGENCY_KCB_URL, AGENCY_NICE_URL, AGENCY_MYDATA_URL, AGENCY_SCRAPING_URL", len(cfg.AgencyURLs), len(agency.All))
 	}
+	switch v := os.Getenv(agency.AllowHTTPEnv); v {
+	case "", "0", "false":
+	case "1", "true":
+		cfg.AgencyAllowHTTP = true
+	default:
+		return cfg, fmt.Errorf("%s=%q: accepted 1 or true (allow plain http to agencies off loopback), 0, false or unset", agency.AllowHTTPEnv, v)
+	}
 	if v := os.Getenv("LOANFLOW_AGENCY_CONCURRENCY"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {

@@ -52,6 +52,9 @@ type Config struct {
 	// AgencyURLs are the agencies' base URLs; in dev mode, empty means
 	// "serve the simulated agencies in this process".
 	AgencyURLs map[agency.Name]string
+	// AgencyAllowHTTP accepts plain http agency URLs off loopback
+	// (LOANFLOW_AGENCY_ALLOW_HTTP=1); real agencies need https.
+	AgencyAllowHTTP bool
 	// AgencyConcurrency is each agency's starting global concurrency limit,
 	// until the flow controller sets one.
 	AgencyConcurrency int
@@ -171,7 +174,7 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 		cfg.AgencyURLs = agency.URLsFromBase(base)
 		log.Info("simulated agencies started", "url", base)
 	}
-	e.Agencies, err = agency.NewClient(agency.ClientConfig{URLs: cfg.AgencyURLs})
+	e.Agencies, err = agency.NewClient(agency.ClientConfig{URLs: cfg.AgencyURLs, AllowInsecureHTTP: cfg.AgencyAllowHTTP})
 	if err != nil {
 		return nil, err
 	}

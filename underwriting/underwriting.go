@@ -15,11 +15,22 @@
 package underwriting
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"loanflow/loan"
 )
+
+// MaxDSRBasisPoints is the largest DSR Decide reports (10,000,000%): any
+// higher ratio (income of a few won, say) is reported as this cap, which is
+// far above every policy's ceiling and fits the decisions.dsr_bp column.
+const MaxDSRBasisPoints = 1_000_000_000
+
+// ErrInvalidFinancials means the financials are outside what underwriting
+// accepts (negative, or above loan.MaxFinancialAmount); no decision is made.
+var ErrInvalidFinancials = errors.New("financials out of range")
 
 // Band maps a minimum combined score to an annual rate.
 type Band struct {
@@ -66,6 +77,15 @@ func Decide(app loan.Application, scores []loan.CreditScore, fin loan.Financials
 	nice, okN := byAgency["nice"]
 	if !okK || !okN {
 		return loan.Decision{}, fmt.Errorf("underwrite %s: need kcb and nice scores, got %d score(s)", app.ApplicationID, len(scores))
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"annual_income", fin.AnnualIncome}, {"total_debt", fin.TotalDebt}, {"annual_debt_service", fin.AnnualDebtService}} {
+		if f.v < 0 || f.v > loan.MaxFinancialAmount {
+			return loan.Decision{}, fmt.Errorf("underwrite %s: %w: %s %d won: accepted 0 to %d",
+				app.ApplicationID, ErrInvalidFinancials, f.name, f.v, loan.MaxFinancialAmount)
+		}
 	}
 	combined := (kcb + nice + 1) / 2
 	d := loan.Decision{CombinedScore: combined}
@@ -121,9 +141,23 @@ func rateFor(score, term int, p Policy) int {
 }
 
 // dsr is debt service over income in basis points, rounded up so that a
-// ratio a hair above the ceiling never rounds down to it.
+// ratio a hair above the ceiling never rounds down to it, and capped at
+// MaxDSRBasisPoints. It computes in 128 bits, so no input wraps around: a
+// negative debt service counts as 0 and an income below 1 won as 1.
 func dsr(annualDebtService, annualIncome int64) int {
-	return int((annualDebtService*10_000 + annualIncome - 1) / annualIncome)
+	service := uint64(max(annualDebtService, 0))
+	income := uint64(max(annualIncome, 1))
+	hi, lo := bits.Mul64(service, 10_000)
+	lo, carry := bits.Add64(lo, income-1, 0)
+	hi += carry
+	if hi >= income { // the quotient needs more than 64 bits
+		return MaxDSRBasisPoints
+	}
+	q, _ := bits.Div64(hi, lo, income)
+	if q > MaxDSRBasisPoints {
+		return MaxDSRBasisPoints
+	}
+	return int(q)
 }
 
 // MonthlyPayment is the level (annuity) monthly payment of principal over
