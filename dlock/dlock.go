@@ -29,6 +29,7 @@ import (
 	mathrand "math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -89,6 +90,21 @@ return 0
 var extendScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
+// raiseScript floors the fencing counter at ARGV[2] and draws the next token,
+// only if the caller still owns the lock. KEYS[1] lock, KEYS[2] fence;
+// ARGV[1] owner token, ARGV[2] floor. Returns the new token, or 0 if the lock
+// is no longer the caller's.
+var raiseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if cur < tonumber(ARGV[2]) then
+    redis.call('SET', KEYS[2], ARGV[2])
+  end
+  return redis.call('INCR', KEYS[2])
 end
 return 0
 `)
@@ -184,9 +200,9 @@ func (l *Locker) channel(key string) string  { return l.opts.Prefix + "released:
 type Lock struct {
 	l        *Locker
 	key      string
-	owner    string    // random 128-bit token stored as the lock's value
-	fence    int64     // fencing token drawn with the lock
-	taken    time.Time // just before the acquiring command was sent
+	owner    string       // random 128-bit token stored as the lock's value
+	fence    atomic.Int64 // fencing token drawn with the lock (raised by RaiseToken)
+	taken    time.Time    // just before the acquiring command was sent
 	lost     chan struct{}
 	lostOnce sync.Once
 }
@@ -197,7 +213,7 @@ func (lk *Lock) Key() string { return lk.key }
 // Token returns the fencing token: it is strictly greater than the token of
 // every earlier acquisition of the same key, so a downstream store can refuse
 // writes carrying a token older than one it has already seen.
-func (lk *Lock) Token() int64 { return lk.fence }
+func (lk *Lock) Token() int64 { return lk.fence.Load() }
 
 // Lost returns a channel that is closed once this Lock is known to be lost:
 // when Extend or Release found another owner or no lock, or when Do's lease
@@ -316,7 +332,9 @@ func (l *Locker) try(ctx context.Context, key string) (*Lock, error) {
 	if fence == 0 {
 		return nil, nil
 	}
-	return &Lock{l: l, key: key, owner: owner, fence: fence, taken: taken, lost: make(chan struct{})}, nil
+	lk := &Lock{l: l, key: key, owner: owner, taken: taken, lost: make(chan struct{})}
+	lk.fence.Store(fence)
+	return lk, nil
 }
 
 func (l *Locker) cleanup(ctx context.Context, key, owner string) {
@@ -336,15 +354,36 @@ func newOwner() string {
 // the current owner's lock in place.
 func (lk *Lock) Release(ctx context.Context) error {
 	l := lk.l
-	n, err := releaseScript.Run(ctx, l.rdb, []string{l.lockKey(lk.key)}, lk.owner, l.channel(lk.key), lk.fence).Int64()
+	n, err := releaseScript.Run(ctx, l.rdb, []string{l.lockKey(lk.key)}, lk.owner, l.channel(lk.key), lk.fence.Load()).Int64()
 	if err != nil {
-		return fmt.Errorf("dlock: release %q (fencing token %d): %w", lk.key, lk.fence, err)
+		return fmt.Errorf("dlock: release %q (fencing token %d): %w", lk.key, lk.fence.Load(), err)
 	}
 	if n == 0 {
 		lk.markLost()
-		return fmt.Errorf("dlock: release %q (fencing token %d): lease expired or lock taken by another owner: %w", lk.key, lk.fence, ErrLockLost)
+		return fmt.Errorf("dlock: release %q (fencing token %d): lease expired or lock taken by another owner: %w", lk.key, lk.fence.Load(), ErrLockLost)
 	}
 	return nil
+}
+
+// RaiseToken gives this holder a new fencing token above floor, and makes
+// every later acquisition of the key draw tokens above it too. A downstream
+// store that has seen a token higher than this lock's (because Redis lost
+// its counter, e.g. a restart without persistence) calls it with the highest
+// token it has seen, so tokens never go backwards from the store's point of
+// view. It returns an error wrapping ErrLockLost if the lock is no longer
+// this holder's.
+func (lk *Lock) RaiseToken(ctx context.Context, floor int64) (int64, error) {
+	l := lk.l
+	n, err := raiseScript.Run(ctx, l.rdb, []string{l.lockKey(lk.key), l.fenceKey(lk.key)}, lk.owner, floor).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("dlock: raise token of %q above %d: %w", lk.key, floor, err)
+	}
+	if n == 0 {
+		lk.markLost()
+		return 0, fmt.Errorf("dlock: raise token of %q above %d: lease expired or lock taken by another owner: %w", lk.key, floor, ErrLockLost)
+	}
+	lk.fence.Store(n)
+	return n, nil
 }
 
 // Extend resets the lease to ttl from now if this holder still owns the lock,
@@ -357,11 +396,11 @@ func (lk *Lock) Extend(ctx context.Context, ttl time.Duration) error {
 	l := lk.l
 	n, err := extendScript.Run(ctx, l.rdb, []string{l.lockKey(lk.key)}, lk.owner, ttl.Milliseconds()).Int64()
 	if err != nil {
-		return fmt.Errorf("dlock: extend %q (fencing token %d): %w", lk.key, lk.fence, err)
+		return fmt.Errorf("dlock: extend %q (fencing token %d): %w", lk.key, lk.fence.Load(), err)
 	}
 	if n == 0 {
 		lk.markLost()
-		return fmt.Errorf("dlock: extend %q (fencing token %d): lease expired or lock taken by another owner: %w", lk.key, lk.fence, ErrLockLost)
+		return fmt.Errorf("dlock: extend %q (fencing token %d): lease expired or lock taken by another owner: %w", lk.key, lk.fence.Load(), ErrLockLost)
 	}
 	return nil
 }
@@ -441,7 +480,7 @@ func (l *Locker) keepAlive(ctx context.Context, lk *Lock, stop <-chan struct{}, 
 			expiry.Reset(time.Until(leaseEnd))
 			lastErr = nil
 		case errors.Is(err, ErrLockLost):
-			lost := fmt.Errorf("dlock: lock %q (fencing token %d) was lost while held, its work was cancelled: %w", lk.key, lk.fence, err)
+			lost := fmt.Errorf("dlock: lock %q (fencing token %d) was lost while held, its work was cancelled: %w", lk.key, lk.fence.Load(), err)
 			cancel(lost)
 			return lost
 		default:
@@ -455,7 +494,7 @@ func (l *Locker) keepAlive(ctx context.Context, lk *Lock, stop <-chan struct{}, 
 
 func (l *Locker) expired(lk *Lock, lastErr error, cancel context.CancelCauseFunc) error {
 	lk.markLost()
-	lost := fmt.Errorf("dlock: lock %q (fencing token %d): lease of %v ran out without a successful extension (last error: %v), its work was cancelled: %w", lk.key, lk.fence, l.opts.TTL, lastErr, ErrLockLost)
+	lost := fmt.Errorf("dlock: lock %q (fencing token %d): lease of %v ran out without a successful extension (last error: %v), its work was cancelled: %w", lk.key, lk.fence.Load(), l.opts.TTL, lastErr, ErrLockLost)
 	cancel(lost)
 	return lost
 }

@@ -222,12 +222,16 @@ func TestReleaseChecksOwner(t *testing.T) {
 	}
 	// B believes it holds the same key (a stale handle from an earlier
 	// lease, say) but its owner token is not the one in Redis.
-	b := &Lock{l: l, key: key, owner: newOwner(), fence: a.Token() - 1, lost: make(chan struct{})}
+	b := &Lock{l: l, key: key, owner: newOwner(), lost: make(chan struct{})}
+	b.fence.Store(a.Token() - 1)
 	if err := b.Release(ctx); !errors.Is(err, ErrLockLost) {
 		t.Fatalf("B's release of A's lock: got %v, want ErrLockLost", err)
 	}
 	if err := b.Extend(ctx, time.Minute); !errors.Is(err, ErrLockLost) {
 		t.Fatalf("B's extend of A's lock: got %v, want ErrLockLost", err)
+	}
+	if _, err := b.RaiseToken(ctx, 1000); !errors.Is(err, ErrLockLost) {
+		t.Fatalf("B's raise of A's token: got %v, want ErrLockLost", err)
 	}
 	if got, _ := rdb.Get(ctx, l.lockKey(key)).Result(); got != a.owner {
 		t.Fatalf("after B's release the lock holds %q, want A's token %q", got, a.owner)
@@ -522,5 +526,38 @@ func BenchmarkAcquireRelease(b *testing.B) {
 		if err := lk.Release(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// RaiseToken floors the counter: the holder's token and every later one are
+// above the floor, even after the counter key was lost.
+func TestRaiseTokenFloorsTheCounter(t *testing.T) {
+	l, rdb := newTestLocker(t, Options{})
+	ctx := ctxT(t)
+	key := "customer:C00000004"
+	a, err := l.Acquire(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, l.fenceKey(key)).Err(); err != nil { // Redis lost the counter
+		t.Fatal(err)
+	}
+	got, err := a.RaiseToken(ctx, 500)
+	if err != nil || got != 501 || a.Token() != 501 {
+		t.Fatalf("RaiseToken(500) = %d, %v; token %d; want 501", got, err, a.Token())
+	}
+	if got, err := a.RaiseToken(ctx, 10); err != nil || got != 502 {
+		t.Fatalf("RaiseToken below the counter = %d, %v; want 502", got, err)
+	}
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Acquire(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Release(ctx) }()
+	if b.Token() != 503 {
+		t.Fatalf("next acquisition drew %d, want 503", b.Token())
 	}
 }

@@ -12,8 +12,12 @@
 //     read-check-write again, a bounded number of times. This is the real
 //     guarantee; it holds even when a lock holder pauses past its lease, and
 //     on its own (a Ledger without Redis relies on it alone).
-//   - The lock's fencing token is stored on the customer row, and a write
-//     carrying an older token than the last one recorded is refused.
+//   - The lock's fencing token is stored on the customer row, and the booking
+//     UPDATE itself requires a token above the last one recorded, so a
+//     holder whose lease ran out cannot write. Tokens never go backwards
+//     from Postgres' point of view: a holder that finds its token at or
+//     below the row's mark while it still owns the lock (Redis lost its
+//     counter) floors the Redis counter at the mark and draws a new token.
 //
 // Idempotency: loans.application_id is unique, and every booking first looks
 // for the application's loan; a retry, a crash after commit or a duplicate
@@ -409,17 +413,24 @@ func (l *Ledger) attempt(ctx context.Context, req Request, lk *dlock.Lock, n int
 	fence := c.lastFence // unchanged by a booking without the lock
 	if lk != nil {
 		fence = lk.Token()
-		if fence < c.lastFence {
-			// A newer token means someone acquired the lock after us, which
-			// needs our lease to have ended, so Extend fails: we are the
-			// paused holder. If it succeeds we still hold the lock and it is
-			// the counter that went backwards (Redis lost its data); the
-			// version check still guards the write, and our token becomes the
-			// new mark.
+		if fence <= c.lastFence {
+			// A token not above the row's mark means either someone
+			// acquired the lock after us (our lease ended: Extend fails and
+			// we are the paused holder), or the Redis counter went backwards
+			// (Redis lost its data) while we do hold the lock. Then the
+			// counter is floored at the row's mark and we draw a new token
+			// above it, so the mark never goes backwards and every later
+			// holder's token is above it too.
 			if err := lk.Extend(ctx, l.lockTTL); err != nil {
 				return Loan{}, false, fmt.Errorf("%w: lock token %d, customer %s last written with %d: %w",
 					ErrStaleFence, fence, req.CustomerID, c.lastFence, err)
 			}
+			raised, err := lk.RaiseToken(ctx, c.lastFence)
+			if err != nil {
+				return Loan{}, false, fmt.Errorf("%w: lock token %d, customer %s last written with %d: %w",
+					ErrStaleFence, fence, req.CustomerID, c.lastFence, err)
+			}
+			fence = raised
 			l.stats.fenceResets.Add(1)
 		}
 	}
@@ -428,15 +439,29 @@ func (l *Ledger) attempt(ctx context.Context, req Request, lk *dlock.Lock, n int
 		return Loan{}, false, &LimitError{CustomerID: req.CustomerID, Exposure: c.exposure, Limit: c.limit, Amount: req.Principal}
 	}
 
+	// The fence is enforced here, in the same statement as the version
+	// check: under the lock a token must be above the row's mark (tokens are
+	// unique per acquisition); without the lock the mark is kept as it is.
+	fenceCond := "last_fence < $3"
+	if lk == nil {
+		fenceCond = "last_fence <= $3"
+	}
 	tag, err := tx.Exec(ctx, `
 		UPDATE customers
 		SET exposure = exposure + $2, version = version + 1, last_fence = $3, updated_at = now()
-		WHERE customer_id = $1 AND version = $4`,
+		WHERE customer_id = $1 AND version = $4 AND `+fenceCond,
 		req.CustomerID, req.Principal, fence, c.version)
 	if err != nil {
 		return Loan{}, false, fmt.Errorf("add %d won to customer %s's exposure: %w", req.Principal, req.CustomerID, err)
 	}
 	if tag.RowsAffected() == 0 {
+		// Tell a newer fence from a plain version conflict: the former is
+		// final for this lock, the latter is retried.
+		var mark int64
+		if err := tx.QueryRow(ctx, `SELECT last_fence FROM customers WHERE customer_id = $1`, req.CustomerID).Scan(&mark); err == nil &&
+			lk != nil && mark >= fence {
+			return Loan{}, false, fmt.Errorf("%w: lock token %d, customer %s last written with %d", ErrStaleFence, fence, req.CustomerID, mark)
+		}
 		return Loan{}, false, errConflict
 	}
 
@@ -444,7 +469,7 @@ func (l *Ledger) attempt(ctx context.Context, req Request, lk *dlock.Lock, n int
 		RateBasisPoints: req.RateBasisPoints, TermMonths: req.TermMonths, MonthlyPayment: req.MonthlyPayment,
 		Status: LoanStatusDisbursed, FencingToken: 0}
 	if lk != nil {
-		ln.FencingToken = lk.Token()
+		ln.FencingToken = fence
 	}
 	err = tx.QueryRow(ctx, `
 		INSERT INTO loans (application_id, customer_id, principal, rate_bp, term_months, monthly_payment,

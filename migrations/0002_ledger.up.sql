@@ -18,8 +18,10 @@ ALTER TABLE applications
 -- ledger's default limit. exposure is the sum of booked outstanding
 -- principal. version is the optimistic lock: every change to exposure bumps
 -- it, and a write is made only WHERE version = the version read. last_fence
--- is the highest Redis fencing token that wrote the row; a writer holding an
--- older token has lost its lock and is refused.
+-- is the highest Redis fencing token that wrote the row; the booking UPDATE
+-- also requires last_fence < its token, so a writer holding an older token
+-- (it lost its lock) is refused. When Redis loses its counter, the ledger
+-- floors it at last_fence, so tokens never go backwards here.
 --
 -- There is deliberately no CHECK (exposure <= exposure_limit): a bank must be
 -- able to lower a limit below what is already lent, which then only stops
