@@ -42,15 +42,19 @@ func (a *LoanActivities) SaveApplication(ctx context.Context, in SaveApplication
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
 	}
 	err := a.Store.SaveApplication(ctx, in.Application, in.WorkflowID)
-	if errors.Is(err, store.ErrApplicationConflict) {
+	switch {
+	case errors.Is(err, store.ErrApplicationConflict):
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeApplicationConflict, err)
+	case errors.Is(err, store.ErrInvalidResult):
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
 	}
 	return err
 }
 
 // SaveOutcome records the credit reports, the decision and the final status
 // in one transaction. Repeating it is harmless; contradicting a stored
-// terminal status is a non-retryable conflict.
+// terminal status is a non-retryable conflict, and so is a value Postgres
+// refuses as data (retrying the same value cannot help).
 func (a *LoanActivities) SaveOutcome(ctx context.Context, res loan.Result) error {
 	err := a.Store.SaveOutcome(ctx, res)
 	switch {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"loanflow/loan"
@@ -31,8 +32,24 @@ var ErrApplicationConflict = errors.New("application id already used with differ
 // move to the one given. The stored one stands.
 var ErrTerminalConflict = errors.New("application already decided differently")
 
-// ErrInvalidResult marks a result that contradicts itself; retrying cannot fix it.
+// ErrInvalidResult marks a result that contradicts itself, holds a value
+// its column cannot store, or that Postgres refused as data (SQLSTATE
+// classes 22, data exception, and 23, integrity constraint violation);
+// retrying cannot fix it.
 var ErrInvalidResult = errors.New("invalid result")
+
+// maxInt4 is the largest value of a Postgres int column.
+const maxInt4 = 1<<31 - 1
+
+// permanent marks Postgres' refusal of the data itself as ErrInvalidResult,
+// so the activity fails for good instead of retrying the same value forever.
+func permanent(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")) {
+		return fmt.Errorf("%w: postgres refused the data (SQLSTATE %s): %w", ErrInvalidResult, pgErr.Code, err)
+	}
+	return err
+}
 
 // defaultMaxConns is the pool size when DATABASE_URL does not set
 // pool_max_conns. pgxpool's own default (the CPU count, at least 4) is too few
@@ -173,7 +190,7 @@ func (s *Store) SaveApplication(ctx context.Context, app loan.Application, workf
 		ON CONFLICT (application_id) DO NOTHING`,
 		app.ApplicationID, app.CustomerID, app.Amount, app.TermMonths, loan.StatusReceived, workflowID)
 	if err != nil {
-		return fmt.Errorf("save application %s: %w", app.ApplicationID, err)
+		return fmt.Errorf("save application %s: %w", app.ApplicationID, permanent(err))
 	}
 	if tag.RowsAffected() == 1 {
 		return nil
@@ -322,7 +339,7 @@ func (s *Store) SaveOutcome(ctx context.Context, res loan.Result) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("save outcome of application %s: %w", res.ApplicationID, err)
+		return fmt.Errorf("save outcome of application %s: %w", res.ApplicationID, permanent(err))
 	}
 	return nil
 }
@@ -364,6 +381,24 @@ func checkResult(res loan.Result) error {
 		return fmt.Errorf("%w: status reason %s needs status REJECTED and an approving decision", ErrInvalidResult, loan.ReasonExposureLimitExceeded)
 	case (res.Status == loan.StatusCancelled) != (res.StatusReason == loan.ReasonCancelled):
 		return fmt.Errorf("%w: status %s with status reason %q: CANCELLED and reason %s go together", ErrInvalidResult, res.Status, res.StatusReason, loan.ReasonCancelled)
+	}
+	if d := res.Decision; d != nil {
+		// The columns are int and bigint won: refuse what they cannot hold
+		// (or what no decision can mean) before Postgres does.
+		for _, f := range []struct {
+			name   string
+			v, max int64
+		}{
+			{"combined_score", int64(d.CombinedScore), maxInt4},
+			{"dsr_bp", int64(d.DSRBasisPoints), maxInt4},
+			{"rate_bp", int64(d.RateBasisPoints), maxInt4},
+			{"approved_amount", d.ApprovedAmount, loan.MaxAmount},
+			{"monthly_payment", d.MonthlyPayment, loan.MaxAmount},
+		} {
+			if f.v < 0 || f.v > f.max {
+				return fmt.Errorf("%w: decision %s %d: accepted 0 to %d", ErrInvalidResult, f.name, f.v, f.max)
+			}
+		}
 	}
 	return nil
 }
