@@ -24,6 +24,10 @@ const (
 	ErrTypeInvalidInput        = "InvalidInput"
 )
 
+// AgencyClassInvalidData is the detail of an ErrTypeAgencyRejected failure
+// whose answer was well-formed but implausible (agency.ClassInvalidData).
+const AgencyClassInvalidData = string(agency.ClassInvalidData)
+
 // LoanActivities persist applications and their outcomes.
 type LoanActivities struct {
 	Store *store.Store
@@ -112,7 +116,9 @@ func activityError(ctx context.Context, req AgencyRequest, err error) error {
 	}
 	if !ce.Retryable() {
 		// The cause holds the story; the message only adds the application.
-		return temporal.NewNonRetryableApplicationError("application "+req.ApplicationID, ErrTypeAgencyRejected, err)
+		// The class goes in the details, so the workflow can tell invalid
+		// data (AGENCY_INVALID_DATA) from a refused request.
+		return temporal.NewNonRetryableApplicationError("application "+req.ApplicationID, ErrTypeAgencyRejected, err, string(ce.Class))
 	}
 	activity.GetLogger(ctx).Warn("agency call failed; will retry", "agency", req.Agency, "class", string(ce.Class), "error", err)
 	// The message carries the whole story; a cause would repeat it in

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -58,12 +59,33 @@ type DisburseResult struct {
 // Lock not acquired, lock lost, a stale fencing token and exhausted version
 // conflicts are retryable failures with their own error types; a loan booked
 // earlier with other terms, and invalid input, are not retryable.
+//
+// Cancellation: the attempt heartbeats, so a cancel of the workflow reaches
+// it (the workflow waits for its answer), but the booking itself is never
+// interrupted: a commit cut halfway would leave the outcome unknown. A loan
+// booked despite the cancel is reported as booked; a cancel that arrives
+// while nothing was booked returns the activity's cancellation, after the
+// ledger has confirmed there is no loan.
 func (a *DisburseActivities) Disburse(ctx context.Context, in DisburseInput) (DisburseResult, error) {
 	log := activity.GetLogger(ctx)
-	b, err := a.Ledger.Book(ctx, ledger.Request{
+	stop := keepHeartbeating(ctx)
+	defer stop()
+	bookCtx, cancel := uncancelled(ctx)
+	defer cancel()
+	b, err := a.Ledger.Book(bookCtx, ledger.Request{
 		ApplicationID: in.ApplicationID, CustomerID: in.CustomerID, Principal: in.Amount,
 		RateBasisPoints: in.RateBasisPoints, TermMonths: in.TermMonths, MonthlyPayment: in.MonthlyPayment,
 	})
+	if err != nil && ctx.Err() != nil {
+		// Cancelled (or out of time) and the booking failed: the failure
+		// may have been a commit whose answer was lost, so look.
+		if found, ferr := a.find(bookCtx, in.ApplicationID); ferr == nil && found.Disbursement != nil {
+			log.Info("loan found booked after a failed attempt", "application_id", in.ApplicationID, "error", err)
+			return found, nil
+		}
+		log.Info("disbursement cancelled before any booking", "application_id", in.ApplicationID, "error", err)
+		return DisburseResult{}, ctx.Err()
+	}
 	var limit *ledger.LimitError
 	switch {
 	case err == nil:
@@ -98,4 +120,65 @@ func (a *DisburseActivities) Disburse(ctx context.Context, in DisburseInput) (Di
 		}
 	}
 	return DisburseResult{}, err
+}
+
+// FindDisbursement returns the loan booked for an application, if any: the
+// workflow asks it after a cancelled Disburse, so its final status says
+// what really happened to the money.
+func (a *DisburseActivities) FindDisbursement(ctx context.Context, applicationID string) (DisburseResult, error) {
+	return a.find(ctx, applicationID)
+}
+
+func (a *DisburseActivities) find(ctx context.Context, applicationID string) (DisburseResult, error) {
+	ln, err := a.Ledger.Loan(ctx, applicationID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return DisburseResult{}, nil
+	}
+	if err != nil {
+		return DisburseResult{}, err
+	}
+	return DisburseResult{Disbursement: &loan.Disbursement{
+		LoanID: ln.ID, Amount: ln.Principal, MonthlyPayment: ln.MonthlyPayment, DisbursedAt: ln.DisbursedAt,
+	}}, nil
+}
+
+// heartbeatEvery is how often Disburse heartbeats; the SDK throttles the
+// calls to what the heartbeat timeout needs.
+const heartbeatEvery = time.Second
+
+// keepHeartbeating heartbeats until stop is called, so the server knows the
+// attempt is alive and can deliver a cancel to it.
+func keepHeartbeating(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	activity.RecordHeartbeat(ctx)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// uncancelled is ctx without its cancellation but with its deadline: the
+// booking runs to its end, within the attempt's time.
+func uncancelled(ctx context.Context) (context.Context, context.CancelFunc) {
+	c := context.WithoutCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(c, dl)
+	}
+	return context.WithCancel(c)
 }

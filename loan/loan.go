@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Product limits of the personal-loan product.
@@ -137,9 +140,45 @@ const (
 	// past the workflow's bounded wait (Options.BureauWait).
 	ReasonCreditBureauUnavailable = "CREDIT_BUREAU_UNAVAILABLE"
 	// ReasonCancelled: the cancel signal arrived before disbursement; the
-	// caller's own words are in Result.StatusDetail.
+	// caller's own words are in Result.StatusDetail. A cancel through
+	// Temporal (CancelWorkflow, CLI, Web UI) has the same code.
 	ReasonCancelled = "CANCELLED"
+	// ReasonUnderwritingFailed, ReasonPersistenceFailed and
+	// ReasonDisbursementFailed explain a FAILED status reached after the
+	// credit check: the decision could not be made, Postgres could not
+	// store it in time, or disbursement failed for good (e.g. a loan booked
+	// earlier with other terms); Result.Error has the story.
+	ReasonUnderwritingFailed = "UNDERWRITING_FAILED"
+	ReasonPersistenceFailed  = "PERSISTENCE_FAILED"
+	ReasonDisbursementFailed = "DISBURSEMENT_FAILED"
 )
+
+// CleanText makes free text from outside (a cancel reason, an error from an
+// agency) safe to store, log and print: invalid UTF-8 and control
+// characters become spaces, and the text is cut to at most max bytes on a
+// character boundary, with "…" marking the cut.
+func CleanText(s string, max int) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, " ") {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			r = ' '
+		}
+		if b.Len()+utf8.RuneLen(r) > max {
+			const ellipsis = "…"
+			out := b.String()
+			for len(out)+len(ellipsis) > max && len(out) > 0 {
+				_, size := utf8.DecodeLastRuneInString(out)
+				out = out[:len(out)-size]
+			}
+			if len(out)+len(ellipsis) <= max {
+				out += ellipsis
+			}
+			return out
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
 
 // Decision is the underwriting outcome.
 type Decision struct {

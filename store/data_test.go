@@ -41,3 +41,24 @@ func TestSaveOutcomeDataErrorsAreFinal(t *testing.T) {
 		})
 	}
 }
+
+// An approved application whose disbursement failed for good ends FAILED
+// with its reason code: a final row, never left APPROVED.
+func TestApprovedMovesToFailedWithReason(t *testing.T) {
+	ctx, s := open(t)
+	if err := s.SaveApplication(ctx, application("F-1"), "loan-F-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveOutcome(ctx, approved("F-1")); err != nil {
+		t.Fatal(err)
+	}
+	failed := approved("F-1")
+	failed.Status, failed.StatusReason, failed.Error = loan.StatusFailed, loan.ReasonDisbursementFailed, "booked with other terms"
+	if err := s.SaveOutcome(ctx, failed); err != nil {
+		t.Fatal(err)
+	}
+	rec := get(t, ctx, s, "F-1")
+	if rec.Status != loan.StatusFailed || rec.StatusReason != loan.ReasonDisbursementFailed || rec.Decision == nil {
+		t.Fatalf("stored %s/%s (decision %v), want FAILED/%s with the approval kept", rec.Status, rec.StatusReason, rec.Decision, loan.ReasonDisbursementFailed)
+	}
+}

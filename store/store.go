@@ -70,7 +70,8 @@ func isProgress(s loan.Status) bool { return slices.Contains(progress, s) }
 // already passed), a move, or an error wrapping ErrTerminalConflict.
 //
 //	progress  -> progress, APPROVED, REJECTED, FAILED, CANCELLED
-//	APPROVED  -> DISBURSED, CANCELLED, REJECTED (EXPOSURE_LIMIT_EXCEEDED only)
+//	APPROVED  -> DISBURSED, CANCELLED, FAILED (with a reason code: the
+//	             disbursement failed for good), REJECTED (EXPOSURE_LIMIT_EXCEEDED only)
 //	final     -> nothing
 //
 // A late progress update is ignored once decided, and so is APPROVED once
@@ -92,10 +93,12 @@ func transition(stored, next loan.Status, reason string) (move bool, err error) 
 		}
 		return true, nil
 	case stored == loan.StatusApproved:
-		if next == loan.StatusDisbursed || next == loan.StatusCancelled || exposure {
+		// FAILED after APPROVED needs its reason code (e.g. DISBURSEMENT_FAILED),
+		// so only SaveOutcome can write it.
+		if next == loan.StatusDisbursed || next == loan.StatusCancelled || exposure || (next == loan.StatusFailed && reason != "") {
 			return true, nil
 		}
-		return false, fmt.Errorf("%w: stored status is APPROVED, given %s; APPROVED moves only to DISBURSED, CANCELLED or REJECTED for %s",
+		return false, fmt.Errorf("%w: stored status is APPROVED, given %s; APPROVED moves only to DISBURSED, CANCELLED, FAILED or REJECTED for %s",
 			ErrTerminalConflict, next, loan.ReasonExposureLimitExceeded)
 	case stored.Final():
 		return false, fmt.Errorf("%w: stored status is %s, which is final; given %s", ErrTerminalConflict, stored, next)

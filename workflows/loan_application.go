@@ -30,6 +30,9 @@ const StatusQuery = "status"
 // later (or after a rejection) is logged and ignored.
 const CancelSignal = "cancel"
 
+// MaxCancelReason bounds the reason kept from a cancel, in bytes.
+const MaxCancelReason = 500
+
 // CancelRequest is the payload of CancelSignal.
 type CancelRequest struct {
 	Reason string `json:"reason"` // free text, kept as the application's status detail
@@ -67,6 +70,53 @@ type Options struct {
 	BreakerPoll time.Duration `json:"breaker_poll,omitempty"`
 }
 
+// Bounds of Options, checked by Validate (zero always means the default).
+const (
+	MinAgencyScheduleToClose = time.Second
+	MaxAgencyScheduleToClose = time.Hour
+	MinBureauWait            = time.Second
+	MaxBureauWait            = time.Hour
+	MinBreakerPoll           = 100 * time.Millisecond
+	MaxBreakerPoll           = time.Minute
+	// MaxPollsPerWait bounds BureauWait / BreakerPoll. Each poll adds a few
+	// events (a timer and a local activity) to the history, so 240 polls per
+	// bureau keep a whole application far below Temporal's history limits
+	// (a warning at 10,240 events, termination at 51,200).
+	MaxPollsPerWait = 240
+)
+
+// Validate checks the options against their documented bounds and returns
+// an error naming the field, the value and the accepted range.
+func (o Options) Validate() error {
+	check := func(field string, v, lo, hi time.Duration) error {
+		if v != 0 && (v < lo || v > hi) {
+			return fmt.Errorf("invalid option %s %v: accepted 0 (the default) or %v to %v", field, v, lo, hi)
+		}
+		return nil
+	}
+	if err := check("agency_schedule_to_close", o.AgencyScheduleToClose, MinAgencyScheduleToClose, MaxAgencyScheduleToClose); err != nil {
+		return err
+	}
+	if err := check("bureau_wait", o.BureauWait, MinBureauWait, MaxBureauWait); err != nil {
+		return err
+	}
+	if err := check("breaker_poll", o.BreakerPoll, MinBreakerPoll, MaxBreakerPoll); err != nil {
+		return err
+	}
+	wait, poll := o.BureauWait, o.BreakerPoll
+	if wait == 0 {
+		wait = defaultBureauWait
+	}
+	if poll == 0 {
+		poll = defaultBreakerPoll
+	}
+	if polls := wait / poll; polls > MaxPollsPerWait {
+		return fmt.Errorf("invalid options bureau_wait %v with breaker_poll %v: %d polls per wait; accepted at most %d (raise breaker_poll to at least %v)",
+			wait, poll, polls, MaxPollsPerWait, (wait+MaxPollsPerWait-1)/MaxPollsPerWait)
+	}
+	return nil
+}
+
 // Input is LoanApplicationWorkflow's argument.
 type Input struct {
 	Application loan.Application `json:"application"`
@@ -79,7 +129,30 @@ const (
 	// disburseStartToClose covers the customer lock's wait (5 s by default)
 	// and a few booking transactions, with room to spare.
 	disburseStartToClose = 30 * time.Second
+	// disburseHeartbeat is how soon a Disburse attempt that stopped
+	// heartbeating (a dead worker) is given up and retried, and how a
+	// cancel reaches a running attempt.
+	disburseHeartbeat = 10 * time.Second
+	// persistTimeout bounds the retries of one Postgres write, Postgres
+	// outages included; past it the application fails (FAILED, with
+	// PERSISTENCE_FAILED when that can still be stored).
+	persistTimeout = time.Hour
+	// maxErrorText bounds the error text kept in a result and in Postgres.
+	maxErrorText = 2000
 )
+
+// Workflow versions (workflow.GetVersion): a change to the commands a
+// workflow issues gets a change id and a version, so workflows started by
+// an earlier build replay on their old path. See README "Workflow evolution".
+const (
+	finalRowsChange  = "final-rows"
+	finalRowsVersion = 1
+)
+
+// TemporalCancelReason is the status detail of an application cancelled
+// through Temporal (client CancelWorkflow, CLI or Web UI) rather than by the
+// cancel signal, which carries its own reason.
+const TemporalCancelReason = "cancelled through Temporal"
 
 // LoanApplicationWorkflow runs one application: validate, persist, ask the
 // bureaus and MyData in parallel on their own task queues, underwrite,
@@ -91,6 +164,15 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 	if err := app.Validate(); err != nil {
 		// Nothing has been written: bad input fails at once and is not retried.
 		return loan.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
+	}
+	// Version 1 (finalRowsVersion) makes every path end in a final row and
+	// handles Temporal's own cancel; histories of earlier builds replay on
+	// the paths they took.
+	final := workflow.GetVersion(ctx, finalRowsChange, workflow.DefaultVersion, finalRowsVersion) >= finalRowsVersion
+	if final {
+		if err := in.Options.Validate(); err != nil {
+			return loan.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
+		}
 	}
 	res := loan.Result{ApplicationID: app.ApplicationID, Status: loan.StatusReceived}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (loan.Result, error) { return res, nil }); err != nil {
@@ -112,40 +194,92 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 
 	cancel := newCancellation(ctx)
 	var la *activities.LoanActivities
-	dbCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	dbOpts := workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    500 * time.Millisecond,
 			BackoffCoefficient: 2,
 			MaximumInterval:    30 * time.Second,
-			// Postgres outages are waited out; conflicts are final (non-retryable).
+			// Postgres outages are waited out; conflicts and data errors
+			// are final (non-retryable).
 		},
-	})
+	}
+	if final {
+		// Waited out, but not forever: past persistTimeout the application
+		// takes its failure path (one more bounded try to store FAILED).
+		dbOpts.ScheduleToCloseTimeout = persistTimeout
+	}
+	dbCtx := workflow.WithActivityOptions(ctx, dbOpts)
+	// saveCtx writes to Postgres whatever happens to the workflow: a
+	// Temporal cancel must not cut the write of the row that records it.
+	saveCtx := dbCtx
+	if final {
+		disconnected, _ := workflow.NewDisconnectedContext(ctx)
+		saveCtx = workflow.WithActivityOptions(disconnected, dbOpts)
+	}
+	// cancelledByTemporal reports a cancel requested through Temporal (the
+	// client's CancelWorkflow, the CLI, the Web UI) rather than the signal.
+	cancelledByTemporal := func() bool { return final && ctx.Err() != nil }
 	// finish persists res as the final outcome. A cancel arriving from here
 	// on is too late.
 	finish := func() (loan.Result, error) {
 		cancel.close(string(res.Status))
-		if err := workflow.ExecuteActivity(dbCtx, la.SaveOutcome, res).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(saveCtx, la.SaveOutcome, res).Get(saveCtx, nil); err != nil {
 			return res, fmt.Errorf("save outcome of %s: %w", app.ApplicationID, err)
 		}
 		setStatus(res.Status)
 		logger.Info("application finished", "application_id", app.ApplicationID, "status", res.Status, "reason", res.Reason())
 		cancel.poll() // logs any that arrived while saving
+		if res.Status == loan.StatusCancelled && ctx.Err() != nil {
+			// The workflow ends cancelled, as Temporal was asked; the
+			// outcome is stored and readable through the status query.
+			return res, temporal.NewCanceledError(res.StatusDetail)
+		}
 		return res, nil
+	}
+	// fail stores a final FAILED row explaining err before the workflow
+	// fails with it, so Postgres never keeps a status that is still in
+	// progress (or APPROVED) for a workflow that has ended.
+	fail := func(reason string, err error) (loan.Result, error) {
+		if !final {
+			return res, err
+		}
+		logger.Error("application failed", "application_id", app.ApplicationID, "reason", reason, "error", err)
+		res.Status, res.StatusReason, res.StatusDetail = loan.StatusFailed, reason, ""
+		res.Error = loan.CleanText(err.Error(), maxErrorText)
+		cancel.close("failed")
+		if serr := workflow.ExecuteActivity(saveCtx, la.SaveOutcome, res).Get(saveCtx, nil); serr != nil {
+			// The stored row is already final (a contradicting run), or
+			// Postgres stayed out past persistTimeout: the workflow's error
+			// says both.
+			return res, fmt.Errorf("%w (and storing FAILED %s failed too: %v)", err, reason, serr)
+		}
+		setStatus(res.Status)
+		return res, err
 	}
 	cancelled := func() (loan.Result, error) {
 		res.Status, res.StatusReason, res.StatusDetail = loan.StatusCancelled, loan.ReasonCancelled, cancel.req.Reason
 		logger.Info("application cancelled", "application_id", app.ApplicationID, "reason", cancel.req.Reason)
 		return finish()
 	}
+	// checkCancelled reports whether the application is cancelled, by the
+	// signal or through Temporal.
+	checkCancelled := func() bool {
+		if cancelledByTemporal() {
+			cancel.record(CancelRequest{Reason: TemporalCancelReason})
+		}
+		return cancel.poll()
+	}
 
 	// The entry check: one read of every breaker, recorded in history.
 	brk := readBreakers(ctx)
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
-	if err := workflow.ExecuteActivity(dbCtx, la.SaveApplication, activities.SaveApplicationInput{Application: app, WorkflowID: wfID}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(saveCtx, la.SaveApplication, activities.SaveApplicationInput{Application: app, WorkflowID: wfID}).Get(saveCtx, nil); err != nil {
+		// Nothing was stored (or another application holds the id): there
+		// is no row of this workflow's to finish.
 		return res, fmt.Errorf("save application %s: %w", app.ApplicationID, err)
 	}
-	if cancel.poll() {
+	if checkCancelled() {
 		return cancelled()
 	}
 	if brk.state(breaker.Entry) == breaker.Open {
@@ -166,7 +300,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 	if path != res.CreditPath {
 		setPath(path)
 	}
-	if cancel.poll() {
+	if checkCancelled() {
 		return cancelled()
 	}
 	if err != nil {
@@ -176,13 +310,26 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		if errors.Is(err, errBureauUnavailable) {
 			res.StatusReason = loan.ReasonCreditBureauUnavailable
 		}
+		if final {
+			res.Error = loan.CleanText(res.Error, maxErrorText)
+			if detail, ok := invalidAgencyData(err); ok {
+				res.StatusReason, res.StatusDetail = loan.ReasonAgencyInvalidData, loan.CleanText(detail, maxErrorText)
+			}
+		}
 		return finish()
 	}
 	res.Scores, res.Financials = scores, &fin
 	setStatus(loan.StatusUnderwriting)
 	d, err := underwriting.Decide(app, scores, fin, underwriting.DefaultPolicy())
 	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), "UnderwritingError", err)
+		if final && errors.Is(err, underwriting.ErrInvalidFinancials) {
+			// Out-of-range figures that got past the agency client: the
+			// same explained, final outcome as there.
+			res.Status, res.StatusReason, res.StatusDetail = loan.StatusFailed, loan.ReasonAgencyInvalidData, loan.CleanText(err.Error(), maxErrorText)
+			res.Scores, res.Financials = nil, nil
+			return finish()
+		}
+		return fail(loan.ReasonUnderwritingFailed, temporal.NewNonRetryableApplicationError(err.Error(), "UnderwritingError", err))
 	}
 	res.Decision = &d
 	if !d.Approved {
@@ -193,19 +340,19 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 	// Approved: stored as APPROVED first, so the database never holds a loan
 	// for an application it does not know was approved.
 	res.Status = loan.StatusApproved
-	if err := workflow.ExecuteActivity(dbCtx, la.SaveOutcome, res).Get(ctx, nil); err != nil {
-		return res, fmt.Errorf("save approval of %s: %w", app.ApplicationID, err)
+	if err := workflow.ExecuteActivity(saveCtx, la.SaveOutcome, res).Get(saveCtx, nil); err != nil {
+		return fail(loan.ReasonPersistenceFailed, fmt.Errorf("save approval of %s: %w", app.ApplicationID, err))
 	}
 	setStatus(loan.StatusApproved)
 	// The last moment a cancel is honoured: once Disburse is scheduled, the
 	// money may move at any instant and nothing can call it back.
-	if cancel.poll() {
+	if checkCancelled() {
 		return cancelled()
 	}
 	cancel.close("disbursement started")
 
 	var da *activities.DisburseActivities
-	disburseCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	disburseOpts := workflow.ActivityOptions{
 		StartToCloseTimeout: disburseStartToClose,
 		// No ScheduleToClose: Disburse is idempotent, and an approved loan
 		// must reach a definite outcome, so it is retried until it has one.
@@ -217,15 +364,41 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 			// version conflicts are retried; these are not.
 			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeLoanConflict},
 		},
-	})
+	}
+	if final {
+		// A Temporal cancel during Disburse must not abandon the attempt
+		// while money may move: the attempt hears the cancel through its
+		// heartbeat, finishes (or declines to start) its booking, and the
+		// workflow waits for that definite answer.
+		disburseOpts.WaitForCancellation = true
+		disburseOpts.HeartbeatTimeout = disburseHeartbeat
+	}
+	disburseCtx := workflow.WithActivityOptions(ctx, disburseOpts)
 	var dr activities.DisburseResult
 	err = workflow.ExecuteActivity(disburseCtx, da.Disburse, activities.DisburseInput{
 		ApplicationID: app.ApplicationID, CustomerID: app.CustomerID, Amount: d.ApprovedAmount,
 		RateBasisPoints: d.RateBasisPoints, TermMonths: app.TermMonths, MonthlyPayment: d.MonthlyPayment,
 	}).Get(ctx, &dr)
+	if err != nil && cancelledByTemporal() && temporal.IsCanceledError(err) {
+		// Cancelled before a booking: but an earlier attempt may have
+		// booked and died before reporting it, so ask the ledger, which
+		// knows, rather than assume.
+		var found activities.DisburseResult
+		if lerr := workflow.ExecuteActivity(saveCtx, da.FindDisbursement, app.ApplicationID).Get(saveCtx, &found); lerr != nil {
+			return fail(loan.ReasonDisbursementFailed, fmt.Errorf("disburse %s: cancelled, and the ledger could not be read to confirm no loan was booked: %w", app.ApplicationID, lerr))
+		}
+		if found.Disbursement == nil {
+			res.Status, res.StatusReason = loan.StatusCancelled, loan.ReasonCancelled
+			res.StatusDetail = TemporalCancelReason + " during disbursement, before any booking"
+			logger.Info("application cancelled during disbursement; no loan booked", "application_id", app.ApplicationID)
+			return finish()
+		}
+		logger.Info("cancel requested during disbursement, after the loan was booked: the loan stands", "application_id", app.ApplicationID)
+		dr, err = found, nil
+	}
 	if err != nil {
 		logger.Error("disbursement failed for good", "application_id", app.ApplicationID, "error", err)
-		return res, fmt.Errorf("disburse %s: %w", app.ApplicationID, err)
+		return fail(loan.ReasonDisbursementFailed, fmt.Errorf("disburse %s: %w", app.ApplicationID, err))
 	}
 	if dr.Disbursement != nil {
 		res.Status, res.Disbursement = loan.StatusDisbursed, dr.Disbursement
@@ -233,6 +406,20 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		res.Status, res.StatusReason, res.StatusDetail = loan.StatusRejected, dr.RefusedReason, dr.Detail
 	}
 	return finish()
+}
+
+// invalidAgencyData finds, in a failed credit check, an agency answer
+// classed as invalid data, and returns its explanation.
+func invalidAgencyData(err error) (string, bool) {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeAgencyRejected || !appErr.HasDetails() {
+		return "", false
+	}
+	var class string
+	if appErr.Details(&class) != nil || class != activities.AgencyClassInvalidData {
+		return "", false
+	}
+	return err.Error(), true
 }
 
 // cancellation follows CancelSignal. It is read only at the workflow's
@@ -249,8 +436,11 @@ func newCancellation(ctx workflow.Context) *cancellation {
 	return &cancellation{ch: workflow.GetSignalChannel(ctx, CancelSignal), logger: workflow.GetLogger(ctx)}
 }
 
-// record honours r, or logs why it is ignored.
+// record honours r, or logs why it is ignored. The reason is free text
+// from outside: it is bounded and stripped of control characters before it
+// is stored, logged or printed.
 func (c *cancellation) record(r CancelRequest) {
+	r.Reason = loan.CleanText(r.Reason, MaxCancelReason)
 	switch {
 	case c.closed != "":
 		c.logger.Info("cancel ignored: too late", "after", c.closed, "reason", r.Reason)
