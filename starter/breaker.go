@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"loanflow/agency"
 	"loanflow/breaker"
+	"loanflow/loan"
 	"loanflow/workflows"
 )
 
@@ -33,6 +35,9 @@ func breakerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 }
 
+// maxReason bounds an operator's reason, in bytes.
+const maxReason = 500
+
 func breakerOverride(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("breaker "+verb, stderr)
 	reason := fs.String("reason", "", "why (required; kept with the state and in breaker_events)")
@@ -51,7 +56,9 @@ func breakerOverride(ctx context.Context, verb string, args []string, stdout, st
 	if verb == "close" {
 		state = string(breaker.Closed)
 	}
-	o := workflows.BreakerOverride{Agency: name, State: state, Reason: *reason}
+	// Free text: bounded and stripped of control characters before it is
+	// stored and shown to other operators.
+	o := workflows.BreakerOverride{Agency: name, State: state, Reason: loan.CleanText(strings.TrimSpace(*reason), maxReason)}
 	if err := o.Validate(); err != nil {
 		return usageError{"breaker " + verb + ": " + err.Error()}
 	}
@@ -105,10 +112,10 @@ func breakerStatus(ctx context.Context, stdout io.Writer) error {
 		if o.Calls > 0 {
 			success = fmt.Sprintf("%.1f%% of %d", 100*float64(o.OK)/float64(o.Calls), o.Calls)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", n, s.State, since(s.Since), st.Limits[n], success, o.LatencyP99.Round(time.Millisecond), s.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", n, s.State, since(s.Since), st.Limits[n], success, o.LatencyP99.Round(time.Millisecond), loan.CleanText(s.Reason, maxReason))
 	}
 	e := breaker.StatusOf(breaker.Entry, st.Board.Entry, 0)
-	fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t%s\n", breaker.Entry, e.State, since(e.Since), e.Reason)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t%s\n", breaker.Entry, e.State, since(e.Since), loan.CleanText(e.Reason, maxReason))
 	return tw.Flush()
 }
 

@@ -30,6 +30,7 @@ import (
 	"loanflow/config"
 	"loanflow/loadgen"
 	"loanflow/loan"
+	"loanflow/submit"
 	"loanflow/workflows"
 )
 
@@ -133,9 +134,16 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
-	run, err := loadgen.Start(ctx, c, app, workflows.Options{})
+	run, existing, err := submit.Start(ctx, c, app, workflows.Options{})
+	if errors.Is(err, submit.ErrDifferentContent) {
+		// Bad input: the id belongs to another application.
+		return usageError{err.Error() + "; choose another --id, or omit it for a generated one"}
+	}
 	if err != nil {
 		return fmt.Errorf("start application %s: %w", app.ApplicationID, err)
+	}
+	if existing {
+		fmt.Fprintf(stdout, "application %s was already submitted with the same content; showing that one\n", app.ApplicationID)
 	}
 	fmt.Fprintf(stdout, "application: %s\nworkflow id: %s\nweb ui:      %s\n", app.ApplicationID, run.GetID(), t.WorkflowURL(run.GetID(), run.GetRunID()))
 	if !*wait {
@@ -166,6 +174,7 @@ func load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer c.Close()
 	o.Progress = stderr
+	o.RunID = loadRunID(time.Now())
 	sum, err := loadgen.Run(ctx, c, o)
 	sum.Print(stdout)
 	fmt.Fprintf(stdout, "web ui:       %s\n", config.ListURL(t.UIURL, t.Namespace, `WorkflowType="LoanApplicationWorkflow"`))
@@ -210,6 +219,15 @@ func printResult(w io.Writer, res loan.Result) error {
 	}
 	_, err = fmt.Fprintln(w, string(b))
 	return err
+}
+
+// loadRunID prefixes a load's application ids: the time says when, and a
+// random part keeps two loads started in the same second (from two
+// terminals or machines) from reusing each other's ids.
+func loadRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return "load-" + now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 }
 
 func newID() string {

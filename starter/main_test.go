@@ -6,6 +6,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"loanflow/loan"
 )
 
 // Bad input is refused before anything is dialled or written, with a
@@ -71,6 +74,22 @@ func TestBreakerOverrideRefusesBadInput(t *testing.T) {
 		var ue usageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("%v: want a usage error naming %q, got %v", tc.args, tc.want, err)
+		}
+	}
+}
+
+// Two loads started in the same second get different application ids.
+func TestLoadRunIDsUniqueWithinASecond(t *testing.T) {
+	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	seen := map[string]bool{}
+	for range 100 {
+		id := loadRunID(now)
+		if seen[id] {
+			t.Fatalf("run id %s drawn twice in the same second", id)
+		}
+		seen[id] = true
+		if err := (loan.Application{ApplicationID: id + "-000001", CustomerID: "C00000001", Amount: loan.MinAmount, TermMonths: 12}).Validate(); err != nil {
+			t.Fatalf("run id %s makes invalid application ids: %v", id, err)
 		}
 	}
 }

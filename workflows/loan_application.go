@@ -24,6 +24,10 @@ const TaskQueue = "loan"
 // StatusQuery is the query that returns an application's current loan.Result.
 const StatusQuery = "status"
 
+// ApplicationQuery is the query that returns the loan.Application the
+// workflow was started with, so a duplicate start can be compared with it.
+const ApplicationQuery = "application"
+
 // CancelSignal is the signal that cancels an application, with a
 // CancelRequest. It is honoured until the disbursement starts: the
 // application then ends CANCELLED and no money moves. A cancel that arrives
@@ -176,6 +180,9 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 	}
 	res := loan.Result{ApplicationID: app.ApplicationID, Status: loan.StatusReceived}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (loan.Result, error) { return res, nil }); err != nil {
+		return res, err
+	}
+	if err := workflow.SetQueryHandler(ctx, ApplicationQuery, func() (loan.Application, error) { return app, nil }); err != nil {
 		return res, err
 	}
 	setStatus := func(s loan.Status) {
