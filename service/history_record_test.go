@@ -15,6 +15,7 @@ import (
 
 	"loanflow/agency"
 	"loanflow/agencysim"
+	"loanflow/breaker"
 	"loanflow/internal/testenv"
 	"loanflow/loadgen"
 	"loanflow/loan"
@@ -73,8 +74,81 @@ func TestRecordHistories(t *testing.T) {
 	_ = r.Get(ctx, nil)
 	writeHistory(ctx, t, env, filepath.Join(dir, "loan_cancel_signal.json"), r.GetID(), r.GetRunID())
 
-	// The controller never ends; a few seconds of its history hold several
-	// ticks.
+	// Cancelled through Temporal during the credit check (a slow bureau
+	// holds the application there).
+	setFaults := func(n agency.Name, f agencysim.Faults) {
+		t.Helper()
+		if err := env.Sim.SetFaults(n, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setFaults(agency.KCB, agencysim.Faults{AddedLatency: 2 * time.Second})
+	app = loan.Application{ApplicationID: "h-tcancel-" + id, CustomerID: approved, Amount: 5_000_000, TermMonths: 24}
+	tr, err := loadgen.Start(ctx, env.Client, app, workflows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(ctx, t, env.Client, tr.GetID(), loan.StatusCheckingCredit)
+	if err := env.Client.CancelWorkflow(ctx, tr.GetID(), ""); err != nil {
+		t.Fatal(err)
+	}
+	_ = tr.Get(ctx, nil)
+	writeHistory(ctx, t, env, filepath.Join(dir, "loan_temporal_cancel.json"), tr.GetID(), tr.GetRunID())
+	setFaults(agency.KCB, agencysim.Faults{})
+
+	// An operator forces MyData's breaker open: the application takes app
+	// scraping.
+	override := func(name, state string) {
+		t.Helper()
+		o := workflows.BreakerOverride{Agency: name, State: state, Reason: "recording histories"}
+		if err := env.Client.SignalWorkflow(ctx, workflows.FlowControllerID, "", workflows.BreakerOverrideSignal, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPublished := func(name string, want breaker.State) {
+		t.Helper()
+		for {
+			st, err := env.Breakers.Read(ctx, []string{name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st[name].State == want {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("breaker %s never %s", name, want)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	override(string(agency.MyData), string(breaker.Open))
+	waitPublished(string(agency.MyData), breaker.Open)
+	run("scraping", loan.Application{ApplicationID: "h-scrape-" + id, CustomerID: approved, Amount: 5_000_000, TermMonths: 24})
+	override(string(agency.MyData), "auto")
+
+	// KCB goes down after the entry check and its breaker opens: the
+	// application waits for the bureau, polling the breaker, and is decided
+	// once KCB is back.
+	setFaults(agency.KCB, agencysim.Faults{Down: true})
+	app = loan.Application{ApplicationID: "h-wait-" + id, CustomerID: approved, Amount: 5_000_000, TermMonths: 24}
+	wr, err := loadgen.Start(ctx, env.Client, app, workflows.Options{AgencyScheduleToClose: 2 * time.Second, BureauWait: time.Minute, BreakerPoll: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(ctx, t, env.Client, wr.GetID(), loan.StatusCheckingCredit)
+	override(string(agency.KCB), string(breaker.Open))
+	time.Sleep(5 * time.Second)
+	setFaults(agency.KCB, agencysim.Faults{})
+	override(string(agency.KCB), string(breaker.Closed))
+	var wres loan.Result
+	_ = wr.Get(ctx, &wres)
+	t.Logf("bureau wait: %s %s", wres.Status, wres.Reason())
+	writeHistory(ctx, t, env, filepath.Join(dir, "loan_bureau_wait.json"), wr.GetID(), wr.GetRunID())
+	override(string(agency.KCB), "auto")
+
+	// The controller never ends; its history now holds ticks and the
+	// operator's overrides.
 	time.Sleep(3 * time.Second)
 	writeHistory(ctx, t, env, filepath.Join(dir, "controller.json"), workflows.FlowControllerID, "")
 }
