@@ -51,10 +51,12 @@ func breakerOverride(ctx context.Context, verb string, args []string, stdout, st
 	if verb == "close" {
 		state = string(breaker.Closed)
 	}
-	o := workflows.BreakerOverride{Agency: name, State: state, Reason: *reason}
-	if err := o.Validate(); err != nil {
+	// Normalised here, once: "KCB" is the kcb breaker, never a new one.
+	o, err := workflows.BreakerOverride{Agency: name, State: state, Reason: *reason}.Normalize()
+	if err != nil {
 		return usageError{"breaker " + verb + ": " + err.Error()}
 	}
+	name = o.Agency
 	c, _, err := dial()
 	if err != nil {
 		return err
