@@ -95,7 +95,8 @@ func (e *Env) startController(ctx context.Context) (bool, error) {
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 	}, workflows.FlowControllerWorkflow, workflows.FlowControllerInput{
-		Config: e.Config.Flow, Breakers: e.Config.Breakers, LeasePeriods: e.Config.LeasePeriods})
+		Config: e.Config.Flow, Breakers: e.Config.Breakers, LeasePeriods: e.Config.LeasePeriods,
+		PeriodsPerRun: e.Config.ControllerPeriodsPerRun})
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):

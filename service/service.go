@@ -77,6 +77,9 @@ type Config struct {
 	// without a tick make the controller stale (default DefaultStalePeriods).
 	WatchdogEvery time.Duration
 	StalePeriods  int
+	// ControllerPeriodsPerRun is how many periods the controller runs
+	// before continuing as new (default 600); tests shorten it.
+	ControllerPeriodsPerRun int
 	// MetricsHandler receives the Temporal SDK's metrics (default none).
 	MetricsHandler client.MetricsHandler
 

@@ -79,7 +79,10 @@ func (b *BreakerBoard) step(now time.Time, obs map[string]flowcontrol.Observatio
 	for _, d := range decisions {
 		limits[d.Agency] = d.Limit
 	}
-	for _, o := range overrides {
+	for i, o := range overrides {
+		// breaker_events is keyed by (breaker, at, to_state): overrides
+		// applied in one period are kept apart, in order, a microsecond each.
+		at := now.Add(time.Duration(i) * time.Microsecond)
 		m, ok := b.Machines[o.Agency]
 		if !ok {
 			m = breaker.NewMachine(now)
@@ -90,12 +93,12 @@ func (b *BreakerBoard) step(now time.Time, obs map[string]flowcontrol.Observatio
 			m.Override = nil
 			reason = autoReasonPrefix + o.Reason
 		} else {
-			m.Override = &breaker.Override{State: breaker.State(o.State), Reason: o.Reason, Since: now}
+			m.Override = &breaker.Override{State: breaker.State(o.State), Reason: o.Reason, Since: at}
 		}
 		b.Machines[o.Agency] = m
 		// Every operator action is audited, a no-op one too: a restarted
 		// controller rebuilds overrides from the latest operator event.
-		events = append(events, store.BreakerEvent{Breaker: o.Agency, From: string(from), To: string(m.Effective()), Reason: reason, Source: sourceOperator, At: now})
+		events = append(events, store.BreakerEvent{Breaker: o.Agency, From: string(from), To: string(m.Effective()), Reason: reason, Source: sourceOperator, At: at})
 	}
 	names := make([]string, 0, len(cfg.Config.Agencies))
 	// The names are sorted below.
