@@ -191,7 +191,7 @@ func (e *Env) staleAfter() time.Duration {
 // ends: it feeds the tick-age gauge and logs, once per incident, when the
 // controller has missed StalePeriods periods.
 func (e *Env) watchHeartbeat(ctx context.Context) {
-	e.tickAge.set(time.Duration(math.MaxInt64))
+	e.tickAge.bits.Store(math.Float64bits(math.Inf(1)))
 	alerted := false
 	t := time.NewTicker(time.Second)
 	defer t.Stop()

@@ -138,6 +138,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	if periods <= 0 {
 		periods = defaultPeriodsPerRun
 	}
+	// The names are sorted.
+	//workflowcheck:ignore
 	agencies := sortedAgencies(in.Config)
 
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
@@ -164,6 +166,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		if c.LeasePeriods > 0 {
 			in.LeasePeriods = c.LeasePeriods
 		}
+		// The names are sorted.
+		//workflowcheck:ignore
 		agencies = sortedAgencies(in.Config)
 		status.Config, status.Breakers = in.Config, in.Breakers
 		logger.Info("controller configuration updated", "agencies", agencies, "period", in.Config.Period)
@@ -174,8 +178,10 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		}
 		// An unchanged configuration is refused, so it leaves no trace in
 		// history: every worker start offers its configuration.
-		if reflect.DeepEqual(c.Config, in.Config) && reflect.DeepEqual(c.Breakers, in.Breakers) &&
-			(c.LeasePeriods == 0 || c.LeasePeriods == in.LeasePeriods) {
+		// DeepEqual's answer does not depend on map iteration order.
+		//workflowcheck:ignore
+		same := reflect.DeepEqual(c.Config, in.Config) && reflect.DeepEqual(c.Breakers, in.Breakers)
+		if same && (c.LeasePeriods == 0 || c.LeasePeriods == in.LeasePeriods) {
 			return errConfigUnchanged
 		}
 		// Validates in name order.
