@@ -153,8 +153,9 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 
 	status := FlowControllerStatus{Limits: map[string]int{}, Config: in.Config, Breakers: in.Breakers}
 	if err := workflow.SetQueryHandler(ctx, FlowStateQuery, func() (FlowControllerStatus, error) {
-		status.Pending = len(in.Pending)
-		return status, nil
+		st := status
+		st.Pending = len(in.Pending)
+		return st, nil
 	}); err != nil {
 		return err
 	}
