@@ -38,3 +38,8 @@ bench-disburse: services
 ## bench-flow: flow control against fixed pools, unbounded fan-out, failsafe-go's adaptive limiter and the oracle, on embedded Temporal, real Redis and a simulated agency; writes docs/bench-flow.md and docs/bench-flow-*.svg
 bench-flow: services
 	$(GO) run ./bench/flow
+
+.PHONY: chaos
+## chaos: a scripted incident (MyData fails, Redis loses its data, a long KCB outage, the controller terminated) on the embedded stack; prints the invariants table (about 2 minutes; not part of make test)
+chaos: services
+	$(GO) run ./bench/chaos

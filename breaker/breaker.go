@@ -13,15 +13,16 @@
 //   - half_open → open: failures go on for OpenAfterPeriods more periods;
 //   - open → half_open: after CoolDown, to probe with a little traffic;
 //   - half_open → closed: the success rate reaches RecoverySuccessRate for
-//     RecoveryPeriods consecutive periods (half open, every probe call is
-//     evidence: one call makes a verdict).
+//     RecoveryPeriods consecutive verdicts (half open, every probe call is
+//     evidence: one call makes a verdict); a verdict short of it, failing or
+//     not, starts the count again.
 //
 // Requiring consecutive bad periods is the flapping protection: a breaker
 // that has just closed does not reopen on its first failure.
 //
 // Defaults (DefaultConfig): FailureThreshold 0.5, FloorPeriods 3,
 // OpenAfterPeriods 3, CoolDown 30 s, RecoverySuccessRate 0.95,
-// RecoveryPeriods 3, MinCalls 3, ProbeFraction 0.10.
+// RecoveryPeriods 3, MinCalls 3, ProbeFraction 0.10, ProbeCalls 1.
 package breaker
 
 import (
@@ -59,6 +60,10 @@ type Config struct {
 	RecoveryPeriods     int           `json:"recovery_periods"`
 	MinCalls            int64         `json:"min_calls"`
 	ProbeFraction       float64       `json:"probe_fraction"`
+	// ProbeCalls is how many synthetic calls the controller sends a half-open
+	// mandatory bureau each period (0 means 1): the bounded trickle that
+	// judges it while the loan entry stays closed.
+	ProbeCalls int `json:"probe_calls,omitempty"`
 }
 
 // DefaultConfig returns the documented defaults.
@@ -94,6 +99,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("breaker min_calls %d: accepted 1 or more", c.MinCalls)
 	case c.ProbeFraction < 0 || c.ProbeFraction > 1:
 		return fmt.Errorf("breaker probe_fraction %g: accepted 0 to 1", c.ProbeFraction)
+	case c.ProbeCalls < 0 || c.ProbeCalls > 10:
+		return fmt.Errorf("breaker probe_calls %d: accepted 0 (meaning 1) to 10", c.ProbeCalls)
 	}
 	return nil
 }
@@ -191,6 +198,8 @@ func (m Machine) Step(p Period, c Config) (Machine, *Transition) {
 			m = m.moveTo(HalfOpen, p.Now, fmt.Sprintf("failure rate %.0f%% > %.0f%% for %d periods with the pool at its floor", 100*p.FailureRate, 100*c.FailureThreshold, m.Bad))
 		}
 	case HalfOpen:
+		// Streaks are consecutive verdicts: a verdict that is neither
+		// failing nor healthy (say 40% failures) breaks both.
 		switch {
 		case failing:
 			m.Bad++
@@ -198,6 +207,8 @@ func (m Machine) Step(p Period, c Config) (Machine, *Transition) {
 		case healthy:
 			m.Good++
 			m.Bad = 0
+		case verdict:
+			m.Good, m.Bad = 0, 0
 		}
 		if m.Bad >= c.OpenAfterPeriods {
 			m = m.moveTo(Open, p.Now, fmt.Sprintf("still failing (%.0f%%) for %d periods while half open", 100*p.FailureRate, m.Bad))
@@ -219,6 +230,9 @@ func (m Machine) moveTo(s State, now time.Time, reason string) Machine {
 	m.State, m.Since, m.Reason, m.Bad, m.Good, m.Calls, m.Failures = s, now, reason, 0, 0, 0, 0
 	return m
 }
+
+// Probes is the number of synthetic probe calls per half-open period.
+func (c Config) Probes() int { return max(c.ProbeCalls, 1) }
 
 // UsesProbe tells whether an application takes the guarded path while the
 // breaker is half open: a deterministic fraction keyed by application id, so

@@ -60,6 +60,14 @@ func TestTransitions(t *testing.T) {
 		{"half open recovering closes", HalfOpen, func() []Period {
 			return []Period{period(0, 5, 0, true), period(1, 5, 0.01, true), period(2, 5, 0, true)}
 		}, []State{HalfOpen, HalfOpen, Closed}},
+		{"a mediocre period while half open resets the recovery streak", HalfOpen, func() []Period {
+			// 40% failures is neither failing (> 50%) nor healthy (>= 95%
+			// success): the two healthy periods around it are not consecutive.
+			return []Period{period(0, 5, 0, true), period(1, 5, 0.4, true), period(2, 5, 0, true), period(3, 5, 0, true)}
+		}, []State{HalfOpen, HalfOpen, HalfOpen, HalfOpen}},
+		{"a mediocre period while half open resets the failing streak", HalfOpen, func() []Period {
+			return []Period{period(0, 5, 0.8, true), period(1, 5, 0.8, true), period(2, 5, 0.4, true), period(3, 5, 0.8, true)}
+		}, []State{HalfOpen, HalfOpen, HalfOpen, HalfOpen}},
 		{"open probes again after the cool-down", Open, func() []Period {
 			return []Period{period(1, 0, 0, true), period(4, 0, 0, true), period(5, 0, 0, true)}
 		}, []State{Open, Open, HalfOpen}},

@@ -1,17 +1,12 @@
 package service
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
@@ -19,7 +14,6 @@ import (
 	"loanflow/agency"
 	"loanflow/callstats"
 	"loanflow/flowcontrol"
-	"loanflow/workflows"
 )
 
 // flowConfig is the controller's default configuration: every agency with
@@ -76,22 +70,6 @@ func (e *Env) agencyWorkerOptions(s *flowcontrol.SlotSupplier) (worker.Options, 
 	}, nil
 }
 
-// EnsureController starts the flow controller unless it already runs. Every
-// worker process calls it; the fixed workflow id keeps one.
-func (e *Env) EnsureController(ctx context.Context) error {
-	_, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.FlowControllerID,
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.FlowControllerWorkflow, workflows.FlowControllerInput{Config: e.Config.Flow, Breakers: e.Config.Breakers})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &started) {
-		return fmt.Errorf("start the flow controller: %w", err)
-	}
-	return nil
-}
-
 func (e *Env) controllerActivities() *activities.ControllerActivities {
 	return &activities.ControllerActivities{Stats: e.Stats, Redis: e.Redis, Prefix: e.Config.RedisPrefix,
 		Breakers: e.Breakers, Events: e.Store}
@@ -119,6 +97,13 @@ func (e *Env) RegisterMetrics(reg prometheus.Registerer) error {
 		if err := reg.Register(g); err != nil {
 			return fmt.Errorf("register limit metric of %s: %w", name, err)
 		}
+	}
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "loanflow_controller_last_tick_age_seconds",
+		Help: "Seconds since the flow controller last published (Redis server time); alert when it exceeds a few control periods.",
+	}, e.tickAge.Seconds)
+	if err := reg.Register(g); err != nil {
+		return fmt.Errorf("register controller tick age metric: %w", err)
 	}
 	return nil
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"loanflow/activities"
 	"loanflow/agency"
+	"loanflow/breaker"
 	"loanflow/flowcontrol"
 	"loanflow/internal/testenv"
 	"loanflow/loadgen"
@@ -22,9 +22,17 @@ func TestControllerLimitReachesRunningWorker(t *testing.T) {
 	defer cancel()
 	period := env.Config.Flow.Period
 	const limit = 3
-	ca := &activities.ControllerActivities{Stats: env.Stats, Redis: env.Redis, Prefix: env.Config.RedisPrefix}
+	// Without a controller nothing publishes breakers, and readers would
+	// hold the entry shut (the fail-safe rule): publish them closed.
+	var closed []breaker.Status
+	for _, n := range append([]string{breaker.Entry}, "kcb", "nice", "mydata", "scraping") {
+		closed = append(closed, breaker.Status{Name: n, State: breaker.Closed, Machine: breaker.Closed})
+	}
+	if err := env.Breakers.Write(ctx, closed, 0); err != nil {
+		t.Fatal(err)
+	}
 	written := time.Now()
-	if err := ca.ApplyLimits(ctx, activities.ApplyLimitsInput{Decisions: []flowcontrol.Decision{{Agency: string(agency.KCB), Limit: limit}}}); err != nil {
+	if err := flowcontrol.WriteLimits(ctx, env.Redis, env.Config.RedisPrefix, map[string]int{string(agency.KCB): limit}); err != nil {
 		t.Fatal(err)
 	}
 	for env.PoolLimit(string(agency.KCB)) != limit {

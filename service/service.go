@@ -70,6 +70,19 @@ type Config struct {
 	Breakers map[string]breaker.Config
 	// NoController leaves starting the flow controller to other processes.
 	NoController bool
+	// LeasePeriods is the life of a published breaker record in control
+	// periods (default 5); BreakerHold how long a reader keeps answering
+	// with the last record once it is gone (default breaker.DefaultHold).
+	LeasePeriods int
+	BreakerHold  time.Duration
+	// WatchdogEvery is the period of the controller's watchdog schedule
+	// (default DefaultWatchdogEvery); StalePeriods how many control periods
+	// without a tick make the controller stale (default DefaultStalePeriods).
+	WatchdogEvery time.Duration
+	StalePeriods  int
+	// ControllerPeriodsPerRun is how many periods the controller runs
+	// before continuing as new (default 600); tests shorten it.
+	ControllerPeriodsPerRun int
 	// MetricsHandler receives the Temporal SDK's metrics (default none).
 	MetricsHandler client.MetricsHandler
 
@@ -100,6 +113,7 @@ type Env struct {
 	Breakers *breaker.Store
 
 	suppliers map[string]*flowcontrol.SlotSupplier
+	tickAge   tickAge
 	SimURL    string
 	UIURL     string
 	Logger    *slog.Logger
@@ -124,6 +138,9 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 	}
 	if cfg.Flow.Agencies == nil {
 		cfg.Flow = flowConfig(cfg.AgencyConcurrency)
+	}
+	if cfg.Flow.Period <= 0 {
+		cfg.Flow.Period = time.Second
 	}
 	if err := cfg.Flow.Validate(); err != nil {
 		return nil, err
@@ -279,10 +296,8 @@ func (e *Env) StartWorkers(ctx context.Context) (stop func(), err error) {
 
 	lw := worker.New(e.Client, workflows.TaskQueue, worker.Options{})
 	lw.RegisterWorkflow(workflows.LoanApplicationWorkflow)
-	lw.RegisterWorkflow(workflows.FlowControllerWorkflow)
 	lw.RegisterActivity(&activities.LoanActivities{Store: e.Store})
-	lw.RegisterActivity(e.controllerActivities())
-	lw.RegisterActivity(&activities.BreakerActivities{Breakers: e.Breakers})
+	lw.RegisterActivity(&activities.BreakerActivities{Breakers: breaker.NewReader(e.Breakers, e.Config.BreakerHold, e.Logger)})
 	da, err := e.disburseActivities()
 	if err != nil {
 		return nil, err
@@ -292,6 +307,11 @@ func (e *Env) StartWorkers(ctx context.Context) (stop func(), err error) {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", workflows.TaskQueue, err)
 	}
 	started = append(started, lw)
+	cw, err := e.startControllerWorker()
+	if err != nil {
+		return nil, err
+	}
+	started = append(started, cw)
 	acts := &activities.AgencyActivities{Agencies: e.Agencies}
 	for _, n := range agency.All {
 		opts, err := e.agencyWorkerOptions(suppliers[string(n)])
@@ -305,10 +325,15 @@ func (e *Env) StartWorkers(ctx context.Context) (stop func(), err error) {
 		}
 		started = append(started, w)
 	}
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); e.watchHeartbeat(mctx) }()
+	stopMembership := stop
+	stop = func() { stopMembership(); <-watchDone }
 	if !e.Config.NoController {
 		if err := e.EnsureController(ctx); err != nil {
 			return nil, err
 		}
+		e.waitPublished(ctx, 15*time.Second)
 	}
 	return stop, nil
 }

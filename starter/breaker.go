@@ -39,29 +39,11 @@ func breakerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 const maxReason = 500
 
 func breakerOverride(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("breaker "+verb, stderr)
-	reason := fs.String("reason", "", "why (required; kept with the state and in breaker_events)")
-	// Accept the agency before or after the flags.
-	var name string
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		name, args = args[0], args[1:]
-	}
-	if err := parse(fs, args); err != nil {
+	o, err := parseOverride(verb, args, stderr)
+	if err != nil {
 		return err
 	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
-	}
-	state := verb
-	if verb == "close" {
-		state = string(breaker.Closed)
-	}
-	// Free text: bounded and stripped of control characters before it is
-	// stored and shown to other operators.
-	o := workflows.BreakerOverride{Agency: name, State: state, Reason: loan.CleanText(strings.TrimSpace(*reason), maxReason)}
-	if err := o.Validate(); err != nil {
-		return usageError{"breaker " + verb + ": " + err.Error()}
-	}
+	name, state := o.Agency, o.State
 	c, _, err := dial()
 	if err != nil {
 		return err
@@ -124,4 +106,34 @@ func since(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// parseOverride reads an override's agency and reason. The agency name is
+// normalised here, once: "KCB" is the kcb breaker, never a new one.
+func parseOverride(verb string, args []string, stderr io.Writer) (workflows.BreakerOverride, error) {
+	fs := newFlags("breaker "+verb, stderr)
+	reason := fs.String("reason", "", "why (required; kept with the state and in breaker_events)")
+	// Accept the agency before or after the flags.
+	var name string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		name, args = args[0], args[1:]
+	}
+	if err := parse(fs, args); err != nil {
+		return workflows.BreakerOverride{}, err
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	state := verb
+	if verb == "close" {
+		state = string(breaker.Closed)
+	}
+	o, err := workflows.BreakerOverride{Agency: name, State: state,
+		// Free text: bounded and stripped of control characters before it
+		// is stored and shown to other operators.
+		Reason: loan.CleanText(strings.TrimSpace(*reason), maxReason)}.Normalize()
+	if err != nil {
+		return o, usageError{"breaker " + verb + ": " + err.Error()}
+	}
+	return o, nil
 }

@@ -93,3 +93,16 @@ func TestLoadRunIDsUniqueWithinASecond(t *testing.T) {
 		}
 	}
 }
+
+// An upper-case agency is the agency's breaker: the override signalled
+// names it canonically, so no phantom breaker appears.
+func TestBreakerOverrideNormalisesTheAgency(t *testing.T) {
+	o, err := parseOverride("open", []string{"KCB", "--reason", "maintenance"}, &bytes.Buffer{})
+	if err != nil || o.Agency != "kcb" || o.State != "open" {
+		t.Fatalf("breaker open KCB gave %+v, %v; want agency kcb", o, err)
+	}
+	o, err = parseOverride("close", []string{"--reason", "over", "Nice"}, &bytes.Buffer{})
+	if err != nil || o.Agency != "nice" || o.State != "closed" {
+		t.Fatalf("breaker close Nice gave %+v, %v; want agency nice, closed", o, err)
+	}
+}

@@ -58,3 +58,23 @@ func (s *Store) BreakerEvents(ctx context.Context, breaker string) ([]BreakerEve
 	}
 	return out, rows.Err()
 }
+
+// LastBreakerEvents returns each breaker's latest transition: what a fresh
+// controller rebuilds a breaker from when Redis has no live record of it.
+func (s *Store) LastBreakerEvents(ctx context.Context) (map[string]BreakerEvent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (breaker) breaker, from_state, to_state, reason, source, at
+		FROM breaker_events ORDER BY breaker, at DESC, id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("read last breaker events: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]BreakerEvent{}
+	for rows.Next() {
+		var e BreakerEvent
+		if err := rows.Scan(&e.Breaker, &e.From, &e.To, &e.Reason, &e.Source, &e.At); err != nil {
+			return nil, fmt.Errorf("read last breaker events: %w", err)
+		}
+		out[e.Breaker] = e
+	}
+	return out, rows.Err()
+}

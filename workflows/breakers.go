@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -26,6 +27,19 @@ type BreakerOverride struct {
 	Agency string `json:"agency"`
 	State  string `json:"state"`
 	Reason string `json:"reason"`
+}
+
+// Normalize returns the override with its agency's canonical name ("KCB "
+// becomes "kcb"), or the error naming the bad field. Every entry point (the
+// starter, the controller's signal handler) goes through it, so no breaker
+// is created under a name workflows never read.
+func (o BreakerOverride) Normalize() (BreakerOverride, error) {
+	n, err := agency.Parse(o.Agency)
+	if err != nil {
+		return o, err
+	}
+	o.Agency = string(n)
+	return o, o.Validate()
 }
 
 // Validate names the bad field.
@@ -65,21 +79,26 @@ func (b *BreakerBoard) step(now time.Time, obs map[string]flowcontrol.Observatio
 	for _, d := range decisions {
 		limits[d.Agency] = d.Limit
 	}
-	for _, o := range overrides {
+	for i, o := range overrides {
+		// breaker_events is keyed by (breaker, at, to_state): overrides
+		// applied in one period are kept apart, in order, a microsecond each.
+		at := now.Add(time.Duration(i) * time.Microsecond)
 		m, ok := b.Machines[o.Agency]
 		if !ok {
 			m = breaker.NewMachine(now)
 		}
 		from := m.Effective()
+		reason := "operator: " + o.Reason
 		if o.State == BreakerAuto {
 			m.Override = nil
+			reason = autoReasonPrefix + o.Reason
 		} else {
-			m.Override = &breaker.Override{State: breaker.State(o.State), Reason: o.Reason, Since: now}
+			m.Override = &breaker.Override{State: breaker.State(o.State), Reason: o.Reason, Since: at}
 		}
 		b.Machines[o.Agency] = m
-		if to := m.Effective(); to != from {
-			events = append(events, store.BreakerEvent{Breaker: o.Agency, From: string(from), To: string(to), Reason: "operator: " + o.Reason, Source: "operator", At: now})
-		}
+		// Every operator action is audited, a no-op one too: a restarted
+		// controller rebuilds overrides from the latest operator event.
+		events = append(events, store.BreakerEvent{Breaker: o.Agency, From: string(from), To: string(m.Effective()), Reason: reason, Source: sourceOperator, At: at})
 	}
 	names := make([]string, 0, len(cfg.Config.Agencies))
 	// The names are sorted below.
@@ -106,23 +125,25 @@ func (b *BreakerBoard) step(now time.Time, obs map[string]flowcontrol.Observatio
 		next, tr := m.Step(breaker.Period{Now: now, Calls: o.Calls, FailureRate: rate, AtFloor: atFloor}, bc)
 		b.Machines[a] = next
 		if tr != nil {
-			events = append(events, store.BreakerEvent{Breaker: a, From: string(tr.From), To: string(tr.To), Reason: tr.Reason, Source: "controller", At: now})
+			events = append(events, store.BreakerEvent{Breaker: a, From: string(tr.From), To: string(tr.To), Reason: tr.Reason, Source: sourceController, At: now})
 		}
 		statuses = append(statuses, breaker.StatusOf(a, next, bc.ProbeFraction))
 	}
-	// The entry closes while a mandatory bureau is open: no substitute exists.
+	// The entry stays closed to new applications (its breaker open) while
+	// a mandatory bureau is not closed: no substitute exists, and a half-open
+	// bureau is judged by the controller's probes, not by reopened traffic.
 	var down []string
 	for _, a := range names {
-		if n, err := agency.Parse(a); err == nil && n.Mandatory() && b.Machines[a].Effective() == breaker.Open {
-			down = append(down, a)
+		if n, err := agency.Parse(a); err == nil && n.Mandatory() && b.Machines[a].Effective() != breaker.Closed {
+			down = append(down, a+" "+string(b.Machines[a].Effective()))
 		}
 	}
-	want, reason := breaker.Closed, "mandatory bureaus available"
+	want, reason := breaker.Closed, "mandatory bureaus closed"
 	if len(down) > 0 {
-		want, reason = breaker.Open, fmt.Sprintf("mandatory bureau %v open", down)
+		want, reason = breaker.Open, fmt.Sprintf("mandatory bureau not closed: %v", down)
 	}
 	if b.Entry.State != want {
-		events = append(events, store.BreakerEvent{Breaker: breaker.Entry, From: string(b.Entry.State), To: string(want), Reason: reason, Source: "controller", At: now})
+		events = append(events, store.BreakerEvent{Breaker: breaker.Entry, From: string(b.Entry.State), To: string(want), Reason: reason, Source: sourceController, At: now})
 		b.Entry = breaker.Machine{State: want, Since: now, Reason: reason}
 	}
 	statuses = append(statuses, breaker.StatusOf(breaker.Entry, b.Entry, 0))
@@ -136,7 +157,80 @@ func (in FlowControllerInput) breakerConfig(a string) breaker.Config {
 	return breaker.DefaultConfig()
 }
 
-// drainOverrides takes every override signal that has arrived.
+// The sources of breaker_events rows, and the reason prefix of an override
+// handed back, which a restarted controller tells from a forced state.
+const (
+	sourceController = "controller"
+	sourceOperator   = "operator"
+	autoReasonPrefix = "operator: back to auto: "
+)
+
+// probes lists the mandatory bureaus the controller probes this period: those
+// half open, which no application reaches while the entry is closed.
+func (b *BreakerBoard) probes(cfg FlowControllerInput) []agency.Name {
+	var out []agency.Name
+	for _, n := range agency.All {
+		if !n.Mandatory() {
+			continue
+		}
+		if _, ok := cfg.Config.Agencies[string(n)]; !ok {
+			continue
+		}
+		if b.Machines[string(n)].Effective() == breaker.HalfOpen {
+			for range cfg.breakerConfig(string(n)).Probes() {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// rebuildBoard is a fresh controller's board: each breaker from its live
+// record in Redis, else from its latest audited transition, else closed
+// because it never tripped. Overrides come back from either source.
+func rebuildBoard(now time.Time, names []string, pb activities.PublishedBoard) BreakerBoard {
+	b := BreakerBoard{Machines: map[string]breaker.Machine{}}
+	machine := func(name string) (breaker.Machine, bool) {
+		if st, ok := pb.Live[name]; ok && st.Machine != "" {
+			since := st.MachineSince
+			if since.IsZero() {
+				since = st.Since
+			}
+			m := breaker.Machine{State: st.Machine, Since: since, Reason: st.Reason, Override: st.Override}
+			if st.Override != nil {
+				m.Reason = "rebuilt from the published record"
+			}
+			return m, true
+		}
+		e, ok := pb.Last[name]
+		if !ok {
+			return breaker.Machine{}, false
+		}
+		if e.Source == sourceOperator && !strings.HasPrefix(e.Reason, autoReasonPrefix) {
+			// Forced by an operator: the machine resumes where it was.
+			from := breaker.State(e.From)
+			if _, err := breaker.Parse(e.From); err != nil {
+				from = breaker.Closed
+			}
+			return breaker.Machine{State: from, Since: e.At, Reason: "rebuilt from breaker_events",
+				Override: &breaker.Override{State: breaker.State(e.To), Reason: strings.TrimPrefix(e.Reason, "operator: "), Since: e.At}}, true
+		}
+		return breaker.Machine{State: breaker.State(e.To), Since: e.At, Reason: e.Reason}, true
+	}
+	for _, n := range names {
+		if m, ok := machine(n); ok {
+			b.Machines[n] = m
+		}
+	}
+	if m, ok := machine(breaker.Entry); ok {
+		m.Override = nil
+		b.Entry = m
+	}
+	return b
+}
+
+// drainOverrides takes every override signal that has arrived, each agency
+// name normalised; an invalid one is logged and dropped.
 func drainOverrides(ctx workflow.Context, ch workflow.ReceiveChannel) []BreakerOverride {
 	var out []BreakerOverride
 	for {
@@ -144,16 +238,11 @@ func drainOverrides(ctx workflow.Context, ch workflow.ReceiveChannel) []BreakerO
 		if !ch.ReceiveAsync(&o) {
 			return out
 		}
-		if err := o.Validate(); err != nil {
+		n, err := o.Normalize()
+		if err != nil {
 			workflow.GetLogger(ctx).Warn("breaker override ignored", "override", o, "error", err)
 			continue
 		}
-		out = append(out, o)
+		out = append(out, n)
 	}
-}
-
-// publishBreakers writes the breaker states and records the transitions.
-func publishBreakers(ctx workflow.Context, statuses []breaker.Status, events []store.BreakerEvent) error {
-	var ca *activities.ControllerActivities
-	return workflow.ExecuteLocalActivity(ctx, ca.ApplyBreakers, activities.ApplyBreakersInput{Statuses: statuses, Events: events}).Get(ctx, nil)
 }

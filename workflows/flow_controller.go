@@ -1,13 +1,18 @@
 package workflows
 
 import (
+	"errors"
+	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"loanflow/activities"
+	"loanflow/agency"
 	"loanflow/breaker"
 	"loanflow/flowcontrol"
 	"loanflow/store"
@@ -25,6 +30,21 @@ const FlowStateQuery = "flow_state"
 // continues as new, carrying its state.
 const defaultPeriodsPerRun = 600
 
+// ControllerTaskQueue is the controller's own task queue: a surge of loan
+// tasks on TaskQueue cannot delay its ticks.
+const ControllerTaskQueue = "loanflow-control"
+
+// ConfigUpdate is the Update that hands a running controller a new
+// configuration; it is recorded in the controller's history.
+const ConfigUpdate = "update_config"
+
+// defaultLeasePeriods is how many periods a published breaker record lives
+// without being published again.
+const defaultLeasePeriods = 5
+
+// maxPending bounds the transitions kept for an audit that keeps failing.
+const maxPending = 1000
+
 // FlowControllerInput configures the controller. State is nil on a fresh
 // start: the controller then resumes from the limits persisted in Redis.
 type FlowControllerInput struct {
@@ -33,8 +53,51 @@ type FlowControllerInput struct {
 	PeriodsPerRun int                `json:"periods_per_run,omitempty"`
 	// Breakers tunes each agency's circuit breaker (default breaker.DefaultConfig).
 	Breakers map[string]breaker.Config `json:"breakers,omitempty"`
-	// Board carries the breakers across continue-as-new.
+	// LeasePeriods is the life of a published breaker record in periods
+	// (default 5).
+	LeasePeriods int `json:"lease_periods,omitempty"`
+	// Board carries the breakers across continue-as-new; nil on a fresh
+	// start, which rebuilds them from Redis and breaker_events.
 	Board *BreakerBoard `json:"board,omitempty"`
+	// Pending are transitions not yet audited, Overrides the operator
+	// signals that arrived after the last period, and ObservedThrough the
+	// end of the statistics already observed: all carried across
+	// continue-as-new.
+	Pending         []store.BreakerEvent `json:"pending,omitempty"`
+	Overrides       []BreakerOverride    `json:"overrides,omitempty"`
+	ObservedThrough time.Time            `json:"observed_through,omitzero"`
+}
+
+// ControllerSettings is a configuration change sent through ConfigUpdate.
+type ControllerSettings struct {
+	Config   flowcontrol.Config        `json:"config"`
+	Breakers map[string]breaker.Config `json:"breakers,omitempty"`
+	// LeasePeriods 0 keeps the current one.
+	LeasePeriods int `json:"lease_periods,omitempty"`
+}
+
+// Validate checks the settings as a fresh start would.
+func (c ControllerSettings) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(c.Breakers))
+	for a := range c.Breakers {
+		names = append(names, a)
+	}
+	slices.Sort(names)
+	for _, a := range names {
+		if _, err := agency.Parse(a); err != nil || strings.ToLower(a) != a {
+			return fmt.Errorf("breakers: agency %q: accepted %v", a, agency.All)
+		}
+		if err := c.Breakers[a].Validate(); err != nil {
+			return fmt.Errorf("agency %s: %w", a, err)
+		}
+	}
+	if c.LeasePeriods < 0 {
+		return fmt.Errorf("lease_periods %d: accepted 0 (keep) or more", c.LeasePeriods)
+	}
+	return nil
 }
 
 // FlowControllerStatus is what FlowStateQuery returns.
@@ -45,35 +108,39 @@ type FlowControllerStatus struct {
 	// The breakers and the last period's observations, for operators.
 	Board        BreakerBoard                       `json:"board"`
 	Observations map[string]flowcontrol.Observation `json:"observations"`
+	// Config is the configuration in force; Pending counts transitions
+	// published but not yet audited.
+	Config   flowcontrol.Config        `json:"config"`
+	Breakers map[string]breaker.Config `json:"breakers,omitempty"`
+	Pending  int                       `json:"pending"`
 }
 
 // FlowControllerWorkflow retunes every agency's concurrency limit once per
 // control period: it reads the agencies' call statistics (a local activity),
-// applies the pure control law flowcontrol.Step, and writes changed limits to
-// Redis, where every worker's slot supplier picks up its share. Each
-// observation and each change of limit is recorded in this workflow's
-// history, which is the audit trail of the controller's decisions.
+// applies the pure control law flowcontrol.Step, steps the breakers, and
+// publishes limits, breaker states and its heartbeat to Redis every period:
+// a published breaker record is a lease that dies unless renewed, and Redis
+// emptied is repaired within a period. Transitions are audited in Postgres
+// after they are published. Each observation, change of limit and
+// configuration update is recorded in this workflow's history.
 func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error {
 	logger := workflow.GetLogger(ctx)
 	if in.Config.Period <= 0 {
 		in.Config.Period = time.Second
 	}
-	// Validates agencies in name order.
+	settings := ControllerSettings{Config: in.Config, Breakers: in.Breakers, LeasePeriods: in.LeasePeriods}
+	// Validates agencies and breakers in name order.
 	//workflowcheck:ignore
-	if err := in.Config.Validate(); err != nil {
+	if err := settings.Validate(); err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
 	}
 	periods := in.PeriodsPerRun
 	if periods <= 0 {
 		periods = defaultPeriodsPerRun
 	}
-	agencies := make([]string, 0, len(in.Config.Agencies))
-	// The names are sorted below.
+	// The names are sorted.
 	//workflowcheck:ignore
-	for a := range in.Config.Agencies {
-		agencies = append(agencies, a)
-	}
-	slices.Sort(agencies)
+	agencies := sortedAgencies(in.Config)
 
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 2 * time.Second,
@@ -84,8 +151,44 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	})
 	var ca *activities.ControllerActivities
 
-	status := FlowControllerStatus{Limits: map[string]int{}}
-	if err := workflow.SetQueryHandler(ctx, FlowStateQuery, func() (FlowControllerStatus, error) { return status, nil }); err != nil {
+	status := FlowControllerStatus{Limits: map[string]int{}, Config: in.Config, Breakers: in.Breakers}
+	if err := workflow.SetQueryHandler(ctx, FlowStateQuery, func() (FlowControllerStatus, error) {
+		st := status
+		st.Pending = len(in.Pending)
+		return st, nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, ConfigUpdate, func(ctx workflow.Context, c ControllerSettings) error {
+		if c.Config.Period <= 0 {
+			c.Config.Period = time.Second
+		}
+		in.Config, in.Breakers = c.Config, c.Breakers
+		if c.LeasePeriods > 0 {
+			in.LeasePeriods = c.LeasePeriods
+		}
+		// The names are sorted.
+		//workflowcheck:ignore
+		agencies = sortedAgencies(in.Config)
+		status.Config, status.Breakers = in.Config, in.Breakers
+		logger.Info("controller configuration updated", "agencies", agencies, "period", in.Config.Period)
+		return nil
+	}, workflow.UpdateHandlerOptions{Validator: func(c ControllerSettings) error {
+		if c.Config.Period <= 0 {
+			c.Config.Period = time.Second
+		}
+		// An unchanged configuration is refused, so it leaves no trace in
+		// history: every worker start offers its configuration.
+		// DeepEqual's answer does not depend on map iteration order.
+		//workflowcheck:ignore
+		same := reflect.DeepEqual(c.Config, in.Config) && reflect.DeepEqual(c.Breakers, in.Breakers)
+		if same && (c.LeasePeriods == 0 || c.LeasePeriods == in.LeasePeriods) {
+			return errConfigUnchanged
+		}
+		// Validates in name order.
+		//workflowcheck:ignore
+		return c.Validate()
+	}}); err != nil {
 		return err
 	}
 	if in.State != nil {
@@ -102,23 +205,25 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	}
 	if in.Board != nil {
 		status.Board = *in.Board
-	}
-	// Name order, so the first error reported is the same on replay.
-	bnames := make([]string, 0, len(in.Breakers))
-	//workflowcheck:ignore
-	for a := range in.Breakers {
-		bnames = append(bnames, a)
-	}
-	slices.Sort(bnames)
-	for _, a := range bnames {
-		c := in.Breakers[a]
-		if err := c.Validate(); err != nil {
-			return temporal.NewNonRetryableApplicationError("agency "+a+": "+err.Error(), activities.ErrTypeInvalidInput, err)
+	} else {
+		// Never from nothing: a blank board would publish every breaker
+		// closed, wiping open bureaus and operator overrides.
+		for {
+			var pb activities.PublishedBoard
+			err := workflow.ExecuteLocalActivity(lctx, ca.ReadBoard, agencies).Get(ctx, &pb)
+			if err == nil {
+				status.Board = rebuildBoard(workflow.Now(ctx), agencies, pb)
+				logger.Info("breakers rebuilt from published state", "live", len(pb.Live), "audited", len(pb.Last))
+				break
+			}
+			logger.Warn("cannot read the published breakers; waiting before publishing anything", "error", err)
+			if err := workflow.Sleep(ctx, in.Config.Period); err != nil {
+				return err
+			}
 		}
 	}
 	overrideCh := workflow.GetSignalChannel(ctx, BreakerOverrideSignal)
-	breakersPublished := false
-	var pending []store.BreakerEvent
+	carried := in.Overrides
 	// Fills a map: order does not matter.
 	//workflowcheck:ignore
 	for a, s := range status.State.Agencies {
@@ -127,61 +232,122 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 
 	for i := 0; i < periods; i++ {
 		var obs map[string]flowcontrol.Observation
-		err := workflow.ExecuteLocalActivity(lctx, ca.Observe, activities.ObserveInput{Agencies: agencies, Period: in.Config.Period}).Get(ctx, &obs)
-		if err != nil {
+		var decisions []flowcontrol.Decision
+		err := workflow.ExecuteLocalActivity(lctx, ca.Observe, activities.ObserveInput{Agencies: agencies, Period: in.Config.Period, After: in.ObservedThrough}).Get(ctx, &obs)
+		switch {
+		case err != nil:
 			// Without statistics the limits stay where they are; the
 			// workers keep running on them.
 			logger.Warn("observe agencies failed; holding limits", "error", err)
 			status.Observations, status.Decisions = nil, nil
-		} else {
-			var decisions []flowcontrol.Decision
+		case len(obs) == 0:
+			// No second completed since the last tick: nothing new to judge.
+			status.Observations, status.Decisions = nil, nil
+		default:
 			// Step visits agencies in name order.
 			//workflowcheck:ignore
 			status.State, decisions = flowcontrol.Step(status.State, obs, in.Config)
 			status.Decisions = decisions
 			status.Observations = obs
-			// status.Limits holds what Redis has: a failed write is
-			// retried next period because the limits still differ.
-			changed := i == 0 && in.State == nil
-			for _, d := range decisions {
-				if applied, ok := status.Limits[d.Agency]; !ok || applied != d.Limit {
-					changed = true
-				}
-			}
-			if changed {
-				if err := workflow.ExecuteLocalActivity(lctx, ca.ApplyLimits, activities.ApplyLimitsInput{Decisions: decisions}).Get(ctx, nil); err != nil {
-					logger.Warn("writing limits failed; will retry next period", "error", err)
-				} else {
-					for _, d := range decisions {
-						status.Limits[d.Agency] = d.Limit
-					}
+			for _, a := range agencies {
+				if o, ok := obs[a]; ok && o.Now.After(in.ObservedThrough) {
+					in.ObservedThrough = o.Now
 				}
 			}
 		}
+		changed := false
+		for _, d := range decisions {
+			if applied, ok := status.Limits[d.Agency]; !ok || applied != d.Limit {
+				changed = true
+			}
+			status.Limits[d.Agency] = d.Limit
+		}
 		// Breakers step after the limits: shrinking the pool comes first.
+		overrides := append(carried, drainOverrides(ctx, overrideCh)...)
+		carried = nil
 		// Visits agencies in name order.
 		//workflowcheck:ignore
-		statuses, events := status.Board.step(
-			workflow.Now(ctx), status.Observations, status.Decisions, in, drainOverrides(ctx, overrideCh))
+		statuses, events := status.Board.step(workflow.Now(ctx), status.Observations, status.Decisions, in, overrides)
 		for _, e := range events {
 			logger.Info("breaker transition", "breaker", e.Breaker, "from", e.From, "to", e.To, "reason", e.Reason, "source", e.Source)
 		}
-		pending = append(pending, events...)
-		if len(pending) > 0 || !breakersPublished {
-			if err := publishBreakers(lctx, statuses, pending); err != nil {
-				// Published again, with every transition since, next period.
-				logger.Warn("publishing breaker states failed; will retry next period", "error", err)
-				breakersPublished = false
+		in.Pending = append(in.Pending, events...)
+		if n := len(in.Pending) - maxPending; n > 0 {
+			logger.Error("breaker audit keeps failing; dropping the oldest transitions", "dropped", n)
+			in.Pending = in.Pending[n:]
+		}
+		// Publish every period, before the audit: a lease renewed, Redis
+		// repaired, and a Postgres outage cannot hold the breakers back.
+		pub := activities.PublishInput{Limits: status.Limits, Statuses: statuses, Lease: in.lease(), Period: in.Config.Period}
+		if changed {
+			pub.Decisions = decisions
+		}
+		if err := workflow.ExecuteLocalActivity(lctx, ca.Publish, pub).Get(ctx, nil); err != nil {
+			logger.Warn("publishing limits and breakers failed; publishing again next period", "error", err)
+		}
+		if len(in.Pending) > 0 {
+			if err := workflow.ExecuteLocalActivity(lctx, ca.RecordBreakerEvents, in.Pending).Get(ctx, nil); err != nil {
+				logger.Warn("auditing breaker transitions failed; kept for next period", "error", err, "pending", len(in.Pending))
 			} else {
-				pending, breakersPublished = nil, true
+				in.Pending = nil
 			}
 		}
+		probe(ctx, status.Board.probes(in), in.Config.Period, workflow.GetInfo(ctx).WorkflowExecution.RunID, i)
 		if err := workflow.Sleep(ctx, in.Config.Period); err != nil {
 			return err
 		}
 	}
+	// Nothing signalled or updated during the last period may be lost.
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
 	st := status.State
 	return workflow.NewContinueAsNewError(ctx, FlowControllerWorkflow, FlowControllerInput{
-		Config: in.Config, State: &st, PeriodsPerRun: in.PeriodsPerRun, Breakers: in.Breakers, Board: &status.Board,
+		Config: in.Config, State: &st, PeriodsPerRun: in.PeriodsPerRun, Breakers: in.Breakers, LeasePeriods: in.LeasePeriods,
+		Board: &status.Board, Pending: in.Pending, Overrides: drainOverrides(ctx, overrideCh), ObservedThrough: in.ObservedThrough,
 	})
+}
+
+var errConfigUnchanged = errors.New("configuration unchanged")
+
+// IsConfigUnchanged tells a ConfigUpdate refused because nothing changed.
+func IsConfigUnchanged(err error) bool {
+	return err != nil && strings.Contains(err.Error(), errConfigUnchanged.Error())
+}
+
+func (in FlowControllerInput) lease() time.Duration {
+	n := in.LeasePeriods
+	if n <= 0 {
+		n = defaultLeasePeriods
+	}
+	return time.Duration(n) * in.Config.Period
+}
+
+func sortedAgencies(c flowcontrol.Config) []string {
+	out := make([]string, 0, len(c.Agencies))
+	for a := range c.Agencies {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// probeCustomer is the synthetic customer of the controller's probe calls.
+const probeCustomer = "C00000000"
+
+// probe sends each listed bureau one synthetic credit-score call through its
+// own task queue, so the call is bounded by the bureau's pool and measured
+// like any other; the breaker judges the bureau from it next period. The
+// result is not awaited: a slow bureau must not stall the tick.
+func probe(ctx workflow.Context, bureaus []agency.Name, period time.Duration, runID string, tick int) {
+	var aa *activities.AgencyActivities
+	for i, n := range bureaus {
+		pctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:              n.TaskQueue(),
+			ScheduleToCloseTimeout: max(5*period, 5*time.Second),
+			RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		req := activities.AgencyRequest{Agency: n, CustomerID: probeCustomer, ApplicationID: fmt.Sprintf("probe-%s-%d-%d", runID, tick, i)}
+		workflow.ExecuteActivity(pctx, aa.FetchCreditScore, req)
+	}
 }

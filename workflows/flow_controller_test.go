@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -16,8 +17,8 @@ import (
 )
 
 // The controller resumes from the persisted limits, cuts an overloaded
-// agency's limit, writes only when a limit changes, and continues as new
-// carrying its state.
+// agency's limit, publishes limits and breaker leases every period, and
+// continues as new carrying its state.
 func TestFlowControllerCutsOverloadedAgencyAndContinuesAsNew(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -34,14 +35,15 @@ func TestFlowControllerCutsOverloadedAgencyAndContinuesAsNew(t *testing.T) {
 			LatencyMean: 45 * time.Millisecond, InFlight: 40, Period: time.Second, Now: time.Unix(1_700_000_000, 0),
 		}}, nil
 	})
-	env.OnActivity(ca.ApplyLimits, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ApplyLimitsInput) error {
+	env.OnActivity(ca.ReadBoard, mock.Anything, mock.Anything).Return(activities.PublishedBoard{}, nil)
+	env.OnActivity(ca.RecordBreakerEvents, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ca.Publish, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.PublishInput) error {
 		mu.Lock()
 		defer mu.Unlock()
-		m := map[string]int{}
-		for _, d := range in.Decisions {
-			m[d.Agency] = d.Limit
+		writes = append(writes, maps.Clone(in.Limits))
+		if len(in.Statuses) == 0 || in.Lease <= 0 {
+			t.Errorf("period published without breaker leases: %+v", in)
 		}
-		writes = append(writes, m)
 		return nil
 	})
 
@@ -58,8 +60,8 @@ func TestFlowControllerCutsOverloadedAgencyAndContinuesAsNew(t *testing.T) {
 	if got := writes[len(writes)-1]["kcb"]; got >= 40 || got < cfg.Agencies["kcb"].MinLimit {
 		t.Fatalf("overloaded kcb ended at limit %d, want below the resumed 40 and within bounds", got)
 	}
-	if len(writes) > 5 {
-		t.Fatalf("%d writes in 5 periods", len(writes))
+	if len(writes) != 5 {
+		t.Fatalf("%d publications in 5 periods, want one a period", len(writes))
 	}
 }
 

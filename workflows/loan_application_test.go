@@ -502,6 +502,10 @@ func runRealWith(t *testing.T, st *store.Store, led *ledger.Ledger, app loan.App
 	env.RegisterActivity(aa)
 	env.OnActivity(aa.FetchCreditScore, mock.Anything, mock.Anything).Return(fa.score)
 	env.OnActivity(aa.FetchFinancials, mock.Anything, mock.Anything).Return(fa.financials)
+	// Every breaker closed: an unreadable board would fail safe (entry shut).
+	var ba *activities.BreakerActivities
+	env.RegisterActivity(ba)
+	env.OnActivity(ba.ReadBreakers, mock.Anything).Return(fa.readBreakers)
 	if wrap != nil {
 		var da *activities.DisburseActivities
 		env.OnActivity(da.Disburse, mock.Anything, mock.Anything).Return(wrap)

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -26,7 +27,8 @@ var errBureauUnavailable = errors.New(loan.ReasonCreditBureauUnavailable)
 // breakers is what one read of the breaker states returned.
 type breakers map[string]breaker.Status
 
-// state of a breaker; one never written, or unreadable, is closed.
+// state of a breaker. The read returns every breaker, a missing record
+// already answered by the staleness rule; one absent all the same is closed.
 func (b breakers) state(name string) breaker.State {
 	if s, ok := b[name]; ok && s.State != "" {
 		return s.State
@@ -34,9 +36,28 @@ func (b breakers) state(name string) breaker.State {
 	return breaker.Closed
 }
 
+// failSafe is every breaker in its fail-safe state (breaker.FailSafe).
+func failSafe() breakers {
+	out := breakers{}
+	for _, n := range append([]string{breaker.Entry}, agencyNames()...) {
+		s := breaker.FailSafe(n)
+		out[n] = breaker.Status{Name: n, State: s, Machine: s, Reason: "breaker states unreadable: fail-safe state", Held: "fail-safe"}
+	}
+	return out
+}
+
+func agencyNames() []string {
+	out := make([]string, len(agency.All))
+	for i, n := range agency.All {
+		out[i] = string(n)
+	}
+	return out
+}
+
 // readBreakers reads every breaker through a local activity, so the value
-// is recorded in history and replay routes the same way. When the read
-// fails the breakers count as closed: routing fails open, money never does.
+// is recorded in history and replay routes the same way. The activity
+// applies the staleness rule itself; should it fail all the same, every
+// breaker is in its fail-safe state.
 func readBreakers(ctx workflow.Context) breakers {
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 2 * time.Second,
@@ -46,9 +67,9 @@ func readBreakers(ctx workflow.Context) breakers {
 	var out map[string]breaker.Status
 	if err := workflow.ExecuteLocalActivity(lctx, ba.ReadBreakers).Get(ctx, &out); err != nil {
 		if ctx.Err() == nil {
-			workflow.GetLogger(ctx).Warn("breaker states unreadable; routing as if closed", "error", err)
+			workflow.GetLogger(ctx).Warn("breaker states unreadable; routing by the fail-safe states", "error", err)
 		}
-		return breakers{}
+		return failSafe()
 	}
 	return out
 }
@@ -84,9 +105,12 @@ func waitable(ctx workflow.Context, err error) bool {
 }
 
 // bureauScore asks a mandatory bureau for a score. There is no substitute,
-// so when the call fails while the bureau's breaker is open the application
-// waits, durably and up to Options.BureauWait, for the bureau to recover
-// and then asks again.
+// so when the call fails while the bureau's breaker is not closed the
+// application waits, durably and up to Options.BureauWait, for the breaker to
+// close, and then asks again. While the bureau is half open the controller's
+// probes judge it; waiting applications do not. When it closes they are
+// released spread over releaseSpread, each at an offset fixed by its
+// application id, so they do not all call the bureau in the same instant.
 func bureauScore(ctx workflow.Context, in Input, n agency.Name) (loan.CreditScore, error) {
 	var aa *activities.AgencyActivities
 	req := activities.AgencyRequest{Agency: n, CustomerID: in.Application.CustomerID, ApplicationID: in.Application.ApplicationID}
@@ -113,7 +137,16 @@ func bureauScore(ctx workflow.Context, in Input, n agency.Name) (loan.CreditScor
 			deadline = workflow.Now(ctx).Add(wait)
 			workflow.GetLogger(ctx).Warn("bureau unavailable; waiting for it to recover", "agency", n, "breaker", st, "until", deadline)
 		}
-		for st == breaker.Open {
+		// Version 1 waits for closed, not merely for "not open", and
+		// releases jittered.
+		v := workflow.GetVersion(ctx, "bureau-wait-closed", workflow.DefaultVersion, 1)
+		waiting := func(st breaker.State) bool {
+			if v == workflow.DefaultVersion {
+				return st == breaker.Open
+			}
+			return st != breaker.Closed
+		}
+		for waiting(st) {
 			left := deadline.Sub(workflow.Now(ctx))
 			if left <= 0 {
 				break
@@ -126,7 +159,23 @@ func bureauScore(ctx workflow.Context, in Input, n agency.Name) (loan.CreditScor
 		if !workflow.Now(ctx).Before(deadline) {
 			return s, fmt.Errorf("%w: %s not back within %s: %v", errBureauUnavailable, n, wait, err)
 		}
+		if v != workflow.DefaultVersion {
+			if d := min(releaseDelay(in.Application.ApplicationID, poll), deadline.Sub(workflow.Now(ctx))); d > 0 {
+				if err := workflow.Sleep(ctx, d); err != nil {
+					return s, err
+				}
+			}
+		}
 	}
+}
+
+// releaseDelay is an application's offset in [0, 2×poll) after a bureau's
+// breaker closes, taken from a hash of its id: deterministic on replay, and
+// spread evenly over the applications that were waiting.
+func releaseDelay(applicationID string, poll time.Duration) time.Duration {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(applicationID))
+	return time.Duration(h.Sum64() % uint64(2*poll))
 }
 
 // financials asks the credit path's source for the customer's debts and
