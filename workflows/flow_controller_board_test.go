@@ -283,3 +283,26 @@ func TestOverrideNormalize(t *testing.T) {
 		t.Fatal("unknown agency accepted")
 	}
 }
+
+// Waiting applications are released spread over [0, 2×poll), each at an
+// offset fixed by its id: the same on every replay, not all in one instant.
+func TestReleaseDelayIsDeterministicAndSpread(t *testing.T) {
+	const poll = time.Second
+	buckets := make([]int, 4)
+	for i := range 400 {
+		id := "app-" + string(rune('a'+i%26)) + time.Duration(i).String()
+		d := releaseDelay(id, poll)
+		if d != releaseDelay(id, poll) {
+			t.Fatalf("%s: delay differs between calls", id)
+		}
+		if d < 0 || d >= 2*poll {
+			t.Fatalf("%s: delay %s outside [0, %s)", id, d, 2*poll)
+		}
+		buckets[int(d/(poll/2))]++
+	}
+	for i, n := range buckets {
+		if n < 60 {
+			t.Fatalf("release offsets bunched: quarter %d holds %d of 400 (%v)", i, n, buckets)
+		}
+	}
+}
