@@ -120,6 +120,8 @@ func TestFreshControllerRebuildsBoardFromPublishedState(t *testing.T) {
 	canInput(t, h.env.GetWorkflowError())
 	if st := h.last(t, "mydata"); st.State != breaker.Open || st.Override == nil {
 		t.Errorf("mydata override lost by a fresh controller: %+v", st)
+	} else if st.Expires.Sub(st.Published) != 5*time.Second {
+		t.Errorf("record published %s expiring %s: want a lease of 5 periods", st.Published, st.Expires)
 	}
 	if st := h.last(t, "kcb"); st.State != breaker.Open {
 		t.Errorf("kcb published %s by a fresh controller, want open (from breaker_events)", st.State)
