@@ -278,6 +278,10 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		}
 		// Publish every period, before the audit: a lease renewed, Redis
 		// repaired, and a Postgres outage cannot hold the breakers back.
+		now := workflow.Now(ctx)
+		for j := range statuses {
+			statuses[j].Published, statuses[j].Expires = now, now.Add(in.lease())
+		}
 		pub := activities.PublishInput{Limits: status.Limits, Statuses: statuses, Lease: in.lease(), Period: in.Config.Period}
 		if changed {
 			pub.Decisions = decisions

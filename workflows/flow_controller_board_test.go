@@ -120,6 +120,8 @@ func TestFreshControllerRebuildsBoardFromPublishedState(t *testing.T) {
 	canInput(t, h.env.GetWorkflowError())
 	if st := h.last(t, "mydata"); st.State != breaker.Open || st.Override == nil {
 		t.Errorf("mydata override lost by a fresh controller: %+v", st)
+	} else if st.Expires.Sub(st.Published) != 5*time.Second {
+		t.Errorf("record published %s expiring %s: want a lease of 5 periods", st.Published, st.Expires)
 	}
 	if st := h.last(t, "kcb"); st.State != breaker.Open {
 		t.Errorf("kcb published %s by a fresh controller, want open (from breaker_events)", st.State)
@@ -281,5 +283,28 @@ func TestOverrideNormalize(t *testing.T) {
 	}
 	if _, err := (BreakerOverride{Agency: "equifax", State: "open", Reason: "r"}).Normalize(); err == nil {
 		t.Fatal("unknown agency accepted")
+	}
+}
+
+// Waiting applications are released spread over [0, 2×poll), each at an
+// offset fixed by its id: the same on every replay, not all in one instant.
+func TestReleaseDelayIsDeterministicAndSpread(t *testing.T) {
+	const poll = time.Second
+	buckets := make([]int, 4)
+	for i := range 400 {
+		id := "app-" + string(rune('a'+i%26)) + time.Duration(i).String()
+		d := releaseDelay(id, poll)
+		if d != releaseDelay(id, poll) {
+			t.Fatalf("%s: delay differs between calls", id)
+		}
+		if d < 0 || d >= 2*poll {
+			t.Fatalf("%s: delay %s outside [0, %s)", id, d, 2*poll)
+		}
+		buckets[int(d/(poll/2))]++
+	}
+	for i, n := range buckets {
+		if n < 60 {
+			t.Fatalf("release offsets bunched: quarter %d holds %d of 400 (%v)", i, n, buckets)
+		}
 	}
 }
