@@ -29,9 +29,28 @@ func goldenHistories(t *testing.T) []string {
 	return files
 }
 
+// supersededHistories are golden histories that today's code is not meant
+// to replay, each with the reason and what replaces the replay. Keep this
+// list short: every entry is a running workflow a deploy does not carry over.
+var supersededHistories = map[string]string{
+	// The controller moved to its own task queue and publishes leases; the
+	// whole loop changed. A run of these builds stops ticking when new
+	// workers deploy (none of them serves its old queue or code), the
+	// watchdog schedule terminates it after StalePeriods without a
+	// heartbeat, and the new run rebuilds its board from Redis and
+	// breaker_events (service: TestControllerTerminatedIsBackWithItsState,
+	// TestFreshControllerRebuildsBoardFromPublishedState).
+	"6d8bb97/controller.json": "controller before the watchdog: replaced, not replayed",
+	"fc325ff/controller.json": "controller before the watchdog: replaced, not replayed",
+}
+
 func TestGoldenHistoriesReplay(t *testing.T) {
 	for _, f := range goldenHistories(t) {
-		t.Run(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), func(t *testing.T) {
+		name := filepath.Base(filepath.Dir(f)) + "/" + filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			if why, ok := supersededHistories[name]; ok {
+				t.Skip(why)
+			}
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(LoanApplicationWorkflow)
 			r.RegisterWorkflow(FlowControllerWorkflow)
