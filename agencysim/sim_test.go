@@ -87,7 +87,7 @@ func TestMalformedCustomerIsClientError(t *testing.T) {
 	s, c, base := start(t, Config{}, 0)
 	_, err := c.CreditScore(context.Background(), agency.KCB, "12345", "app-1")
 	ce := callError(t, err)
-	if ce.Class != agency.ClassClientError || ce.StatusCode != 400 || ce.Retryable() || !strings.Contains(err.Error(), `"12345"`) {
+	if ce.Class != agency.ClassClientError || ce.StatusCode != 400 || ce.Retryable() || !strings.Contains(err.Error(), `12345`) {
 		t.Errorf("got %v, want a non-retryable 400 naming the id", err)
 	}
 	if st := s.Stats(agency.KCB); st.ClientErrors != 1 || st.Requests != 1 || st.Served != 0 {
