@@ -198,3 +198,17 @@ func (c *Codec) FailureConverter() converter.FailureConverter {
 		EncodeCommonAttributes: true,
 	})
 }
+
+// Ephemeral is a codec with a random key that lives only in this process:
+// for throwaway stacks (benchmarks) whose histories die with them.
+func Ephemeral() (*Codec, error) {
+	k, err := NewKey("ephemeral")
+	if err != nil {
+		return nil, err
+	}
+	r, err := NewKeyRing(k)
+	if err != nil {
+		return nil, err
+	}
+	return New(r, Options{})
+}

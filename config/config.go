@@ -20,6 +20,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+
+	"loanflow/codec"
 )
 
 // Defaults for a developer machine.
@@ -43,6 +45,18 @@ type Temporal struct {
 	ClientKey     string // path
 	ServerCA      string // path
 	TLSServerName string
+	// Protection encrypts every payload and tags applications with
+	// CustomerRef; see LoadProtection.
+	Protection codec.Protection
+}
+
+// LoadProtection reads the codec and search-hash keys (LOANFLOW_CODEC_KEYS or
+// LOANFLOW_CODEC_KEY_FILE, LOANFLOW_SEARCH_KEYS or LOANFLOW_SEARCH_KEY_FILE),
+// falling back to the dev rings under .dev/, which generate creates when they
+// are missing. The notes say where dev keys came from.
+func (t *Temporal) LoadProtection(generate bool) (notes []string, err error) {
+	t.Protection, notes, err = codec.ProtectionFromEnv(codec.DefaultDevDir, generate)
+	return notes, err
 }
 
 // TemporalFromEnv reads the TEMPORAL_* variables. Address stays empty when
@@ -78,6 +92,13 @@ func (t Temporal) ClientOptions(logger *slog.Logger) (client.Options, error) {
 		addr = DefaultTemporalAddress
 	}
 	opts := client.Options{HostPort: addr, Namespace: t.Namespace}
+	if c := t.Protection.Codec; c != nil {
+		opts.DataConverter = c.DataConverter()
+		opts.FailureConverter = c.FailureConverter()
+	}
+	if h := t.Protection.Hasher; h != nil {
+		opts.Interceptors = append(opts.Interceptors, h.ClientInterceptor())
+	}
 	if logger != nil {
 		opts.Logger = sdklog.NewStructuredLogger(logger)
 	}
