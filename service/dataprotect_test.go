@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,7 +69,9 @@ func testProtection(t *testing.T) codec.Protection {
 func TestTemporalHoldsNoPlaintextPersonalData(t *testing.T) {
 	k1 := testKey(t, "k1")
 	search := testRing(t, testKey(t, "s1"))
+	logs := &lockedBuffer{}
 	env := startDevWith(t, func(c *service.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		p, err := codec.NewProtection(testRing(t, k1), search)
 		if err != nil {
 			t.Fatal(err)
@@ -115,6 +119,16 @@ func TestTemporalHoldsNoPlaintextPersonalData(t *testing.T) {
 			// A 3-digit number could occur in ciphertext by chance; the
 			// plaintext would carry its JSON field.
 			secrets[s.Agency+" score"] = fmt.Sprintf(`"score":%d`, s.Score)
+		}
+
+		// Nor do the logs of the worker, the SDK and the agencies.
+		logText := logs.String()
+		for what, v := range secrets {
+			if strings.Contains(logText, v) {
+				line := logText[strings.LastIndex(logText[:strings.Index(logText, v)], "\n")+1:]
+				line, _, _ = strings.Cut(line, "\n")
+				t.Errorf("a log line holds the %s %s: %s", what, v, line)
+			}
 		}
 
 		events := history(t, ctx, raw, o.WorkflowID)
@@ -335,4 +349,21 @@ func postCodec(t *testing.T, url string, body []byte, token string) (int, []byte
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
