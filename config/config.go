@@ -51,11 +51,15 @@ type Temporal struct {
 }
 
 // LoadProtection reads the codec and search-hash keys (LOANFLOW_CODEC_KEYS or
-// LOANFLOW_CODEC_KEY_FILE, LOANFLOW_SEARCH_KEYS or LOANFLOW_SEARCH_KEY_FILE),
-// falling back to the dev rings under .dev/, which generate creates when they
-// are missing. The notes say where dev keys came from.
-func (t *Temporal) LoadProtection(generate bool) (notes []string, err error) {
-	t.Protection, notes, err = codec.ProtectionFromEnv(codec.DefaultDevDir, generate)
+// LOANFLOW_CODEC_KEY_FILE, LOANFLOW_SEARCH_KEYS or LOANFLOW_SEARCH_KEY_FILE).
+// With dev set it falls back to the dev rings under .dev/, generating them
+// when generate is true; the notes say where dev keys came from.
+func (t *Temporal) LoadProtection(dev, generate bool) (notes []string, err error) {
+	dir := ""
+	if dev {
+		dir = codec.DefaultDevDir
+	}
+	t.Protection, notes, err = codec.ProtectionFromEnv(dir, generate)
 	return notes, err
 }
 

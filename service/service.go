@@ -145,7 +145,7 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 	if cfg.Temporal.Protection.Codec == nil {
 		// Outside dev mode the keys must be configured: nothing reaches
 		// Temporal in plaintext.
-		notes, err := cfg.Temporal.LoadProtection(cfg.Dev)
+		notes, err := cfg.Temporal.LoadProtection(cfg.Dev, cfg.Dev)
 		for _, n := range notes {
 			log.Warn(n)
 		}

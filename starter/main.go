@@ -116,7 +116,8 @@ func dial() (client.Client, config.Temporal, error) {
 	if err != nil {
 		return nil, t, usageError{err.Error()}
 	}
-	notes, err := t.LoadProtection(false)
+	// A developer's starter uses the keys a dev worker generated, and says so.
+	notes, err := t.LoadProtection(true, false)
 	for _, n := range notes {
 		fmt.Fprintln(os.Stderr, "starter:", n)
 	}
