@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
@@ -153,10 +154,20 @@ func additionalData(keyID, compression string) []byte {
 	return []byte("loanflow/v1\x00" + keyID + "\x00" + compression)
 }
 
+// zlibWriters are reused: a new zlib writer allocates about 800 KB of
+// compressor state, far more than the payloads it compresses.
+var zlibWriters = sync.Pool{New: func() any {
+	w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed)
+	return w
+}}
+
 // deflate compresses b and reports whether that made it smaller.
 func deflate(b []byte) ([]byte, bool) {
 	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
+	buf.Grow(len(b))
+	w := zlibWriters.Get().(*zlib.Writer)
+	defer zlibWriters.Put(w)
+	w.Reset(&buf)
 	if _, err := w.Write(b); err != nil {
 		return nil, false
 	}
@@ -169,12 +180,23 @@ func deflate(b []byte) ([]byte, bool) {
 	return buf.Bytes(), true
 }
 
+// zlibReaders are reused for the same reason as zlibWriters.
+var zlibReaders sync.Pool
+
 func inflate(b []byte) ([]byte, error) {
-	r, err := zlib.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
+	var r io.ReadCloser
+	if pooled, ok := zlibReaders.Get().(io.ReadCloser); ok {
+		if err := pooled.(zlib.Resetter).Reset(bytes.NewReader(b), nil); err != nil {
+			return nil, err
+		}
+		r = pooled
+	} else {
+		var err error
+		if r, err = zlib.NewReader(bytes.NewReader(b)); err != nil {
+			return nil, err
+		}
 	}
-	defer r.Close()
+	defer zlibReaders.Put(r)
 	out, err := io.ReadAll(io.LimitReader(r, maxDecodedSize+1))
 	if err != nil {
 		return nil, err

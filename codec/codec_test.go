@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -373,5 +374,36 @@ func TestServer(t *testing.T) {
 	}
 	if _, err := NewServer(c, ServerOptions{Origins: []string{ui}}); err == nil {
 		t.Error("a server without a token was accepted")
+	}
+}
+
+// BenchmarkEncodeDecode is the codec's cost per payload, for a small
+// activity input and for a workflow result the size of a loan.Result.
+func BenchmarkEncodeDecode(b *testing.B) {
+	k, _ := NewKey("k1")
+	r, _ := NewKeyRing(k)
+	c, _ := New(r, Options{})
+	dc := converter.GetDefaultDataConverter()
+	small, _ := dc.ToPayload(map[string]string{"agency": "kcb", "customer_id": "C00012345", "application_id": "20261201T034541-000000"})
+	result, _ := dc.ToPayload(map[string]any{
+		"application_id": "20261201T034541-000000", "status": "DISBURSED",
+		"decision":    map[string]any{"approved": true, "reason": "APPROVED", "combined_score": 952, "dsr_bp": 537, "rate_bp": 500, "approved_amount": 30000000, "monthly_payment": 424018},
+		"scores":      []map[string]any{{"agency": "kcb", "score": 965, "report_id": "kcb-bb9eb3142bed16a5"}, {"agency": "nice", "score": 938, "report_id": "nice-711050c97f0c9cab"}},
+		"financials":  map[string]any{"source": "mydata", "annual_income": 94918000, "total_debt": 17814200, "annual_debt_service": 3295600, "report_id": "mydata-0a1b2c3d4e5f6a7b"},
+		"credit_path": "MYDATA", "disbursement": map[string]any{"loan_id": 1, "amount": 30000000, "monthly_payment": 424018, "disbursed_at": "2026-12-01T03:45:41.88Z"},
+	})
+	for name, p := range map[string]*commonpb.Payload{"small": small, "result": result} {
+		b.Run(fmt.Sprintf("%s-%dB", name, proto.Size(p)), func(b *testing.B) {
+			in := []*commonpb.Payload{p}
+			for b.Loop() {
+				enc, err := c.Encode(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Decode(enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
