@@ -161,10 +161,12 @@ func (t Temporal) WorkflowURL(workflowID, runID string) string {
 // WorkflowURL builds the Web UI link of a run for any UI base address.
 func WorkflowURL(uiBase, namespace, workflowID, runID string) string {
 	u := fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimRight(uiBase, "/"), namespace, workflowID)
-	if runID != "" {
-		u += "/" + runID
+	if runID == "" {
+		// The UI would read "history" as a run id (400); without one it
+		// opens the latest run.
+		return u
 	}
-	return u + "/history"
+	return u + "/" + runID + "/history"
 }
 
 // ListURL is the Web UI's workflow list filtered by a visibility query.
