@@ -24,7 +24,7 @@ services:
 	@./scripts/services.sh
 
 build:
-	$(GO) build -o bin/ ./worker ./starter ./agencysim/cmd/agencysim
+	$(GO) build -o bin/ ./worker ./starter ./agencysim/cmd/agencysim ./codec/cmd/codecserver
 
 vet:
 	$(GO) vet ./...

@@ -89,22 +89,22 @@ func (a *DisburseActivities) Disburse(ctx context.Context, in DisburseInput) (Di
 	var limit *ledger.LimitError
 	switch {
 	case err == nil:
-		log.Info("loan disbursed", "application_id", in.ApplicationID, "customer_id", in.CustomerID,
-			"loan_id", b.Loan.ID, "amount", b.Loan.Principal, "already_booked", b.Existing,
+		// Logs carry ids, never a customer's id, amounts or exposure (personal data).
+		log.Info("loan disbursed", "application_id", in.ApplicationID,
+			"loan_id", b.Loan.ID, "already_booked", b.Existing,
 			"attempts", b.Attempts, "lock_wait", b.LockWait, "elapsed", b.Elapsed)
 		return DisburseResult{Disbursement: &loan.Disbursement{
 			LoanID: b.Loan.ID, Amount: b.Loan.Principal, MonthlyPayment: b.Loan.MonthlyPayment, DisbursedAt: b.Loan.DisbursedAt,
 		}}, nil
 	case errors.As(err, &limit):
-		log.Info("disbursement refused: exposure limit", "application_id", in.ApplicationID, "customer_id", in.CustomerID,
-			"exposure", limit.Exposure, "limit", limit.Limit, "amount", limit.Amount)
+		log.Info("disbursement refused: exposure limit", "application_id", in.ApplicationID)
 		return DisburseResult{RefusedReason: loan.ReasonExposureLimitExceeded, Detail: limit.Error()}, nil
 	case errors.Is(err, ledger.ErrInvalidRequest):
 		return DisburseResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
 	case errors.Is(err, ledger.ErrLoanConflict):
 		return DisburseResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeLoanConflict, nil)
 	}
-	log.Warn("disbursement failed; will retry", "application_id", in.ApplicationID, "customer_id", in.CustomerID,
+	log.Warn("disbursement failed; will retry", "application_id", in.ApplicationID,
 		"attempts", b.Attempts, "conflicts", b.Conflicts, "error", err)
 	for _, c := range []struct {
 		kind error

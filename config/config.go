@@ -20,6 +20,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+
+	"loanflow/codec"
 )
 
 // Defaults for a developer machine.
@@ -43,6 +45,22 @@ type Temporal struct {
 	ClientKey     string // path
 	ServerCA      string // path
 	TLSServerName string
+	// Protection encrypts every payload and tags applications with
+	// CustomerRef; see LoadProtection.
+	Protection codec.Protection
+}
+
+// LoadProtection reads the codec and search-hash keys (LOANFLOW_CODEC_KEYS or
+// LOANFLOW_CODEC_KEY_FILE, LOANFLOW_SEARCH_KEYS or LOANFLOW_SEARCH_KEY_FILE).
+// With dev set it falls back to the dev rings under .dev/, generating them
+// when generate is true; the notes say where dev keys came from.
+func (t *Temporal) LoadProtection(dev, generate bool) (notes []string, err error) {
+	dir := ""
+	if dev {
+		dir = codec.DefaultDevDir
+	}
+	t.Protection, notes, err = codec.ProtectionFromEnv(dir, generate)
+	return notes, err
 }
 
 // TemporalFromEnv reads the TEMPORAL_* variables. Address stays empty when
@@ -78,6 +96,13 @@ func (t Temporal) ClientOptions(logger *slog.Logger) (client.Options, error) {
 		addr = DefaultTemporalAddress
 	}
 	opts := client.Options{HostPort: addr, Namespace: t.Namespace}
+	if c := t.Protection.Codec; c != nil {
+		opts.DataConverter = c.DataConverter()
+		opts.FailureConverter = c.FailureConverter()
+	}
+	if h := t.Protection.Hasher; h != nil {
+		opts.Interceptors = append(opts.Interceptors, h.ClientInterceptor())
+	}
 	if logger != nil {
 		opts.Logger = sdklog.NewStructuredLogger(logger)
 	}
@@ -136,10 +161,12 @@ func (t Temporal) WorkflowURL(workflowID, runID string) string {
 // WorkflowURL builds the Web UI link of a run for any UI base address.
 func WorkflowURL(uiBase, namespace, workflowID, runID string) string {
 	u := fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimRight(uiBase, "/"), namespace, workflowID)
-	if runID != "" {
-		u += "/" + runID
+	if runID == "" {
+		// The UI would read "history" as a run id (400); without one it
+		// opens the latest run.
+		return u
 	}
-	return u + "/history"
+	return u + "/" + runID + "/history"
 }
 
 // ListURL is the Web UI's workflow list filtered by a visibility query.

@@ -46,6 +46,9 @@ type Options struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// Logger receives the server's warnings and errors; nil discards them.
 	Logger *slog.Logger
+	// CodecEndpoint is the codec server the Web UI decodes payloads through
+	// (the browser calls it with its cookies); empty shows payloads as stored.
+	CodecEndpoint string
 }
 
 // Stack is a running embedded Temporal server and Web UI.
@@ -134,6 +137,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			TemporalGRPCAddress: s.Address,
 			EnableUI:            true,
 			CORS:                uiconfig.CORS{CookieInsecure: true},
+			Codec:               uiconfig.Codec{Endpoint: o.CodecEndpoint, IncludeCredentials: o.CodecEndpoint != ""},
 			HideLogs:            true,
 			DisableNewsFetch:    true,
 		}))

@@ -30,7 +30,8 @@ func startDevWith(t *testing.T, adjust func(*service.Config)) *service.Env {
 	defer cancel()
 	_, prefix := testenv.Redis(t)
 	cfg := service.Config{
-		Temporal:    config.Temporal{Namespace: "default"},
+		Temporal:    config.Temporal{Namespace: "default", Protection: testProtection(t)},
+		CodecToken:  testCodecToken,
 		DatabaseURL: testenv.Postgres(t),
 		RedisURL:    testenv.RedisURL(),
 		RedisPrefix: prefix,
@@ -158,7 +159,14 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replayer := worker.NewWorkflowReplayer()
+	// Histories hold encrypted payloads: the replayer decodes with the codec.
+	cdc := env.Config.Temporal.Protection.Codec
+	replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+		DataConverter: cdc.DataConverter(), FailureConverter: cdc.FailureConverter(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	replayer.RegisterWorkflow(workflows.LoanApplicationWorkflow)
 	replayer.RegisterWorkflow(workflows.FlowControllerWorkflow)
 	ids := []string{workflows.FlowControllerID}

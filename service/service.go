@@ -37,11 +37,12 @@ import (
 )
 
 // SearchAttributes are the custom search attributes the Web UI filters loans by.
+// None holds personal data: no codec covers them (see workflows/search.go).
 var SearchAttributes = map[string]enumspb.IndexedValueType{
-	"CustomerId":      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	"LoanStatus":      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	"CreditPath":      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	"RequestedAmount": enumspb.INDEXED_VALUE_TYPE_INT,
+	"CustomerRef": enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"LoanStatus":  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"CreditPath":  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"AmountBand":  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 }
 
 // Config says what to connect to and what to embed.
@@ -95,6 +96,12 @@ type Config struct {
 	TemporalDBFile string // embedded server's SQLite file; empty = in memory
 	AgencySimAddr  string // simulated agencies' listen address; default 127.0.0.1:0
 	AgencySim      map[agency.Name]agencysim.Config
+	// CodecAddr is where dev mode serves the codec server the embedded Web
+	// UI decodes payloads through (default 127.0.0.1:0 when the UI runs).
+	CodecAddr string
+	// CodecToken authorizes calls to that codec server (default
+	// LOANFLOW_CODEC_TOKEN, or a token generated under .dev/).
+	CodecToken string
 
 	Logger *slog.Logger
 }
@@ -116,7 +123,9 @@ type Env struct {
 	tickAge   tickAge
 	SimURL    string
 	UIURL     string
-	Logger    *slog.Logger
+	// CodecURL is the dev codec server's base URL, empty when none runs.
+	CodecURL string
+	Logger   *slog.Logger
 
 	closers []func()
 }
@@ -153,9 +162,27 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 	}()
 	log := cfg.Logger
 
+	if cfg.Temporal.Protection.Codec == nil {
+		// Outside dev mode the keys must be configured: nothing reaches
+		// Temporal in plaintext.
+		notes, err := cfg.Temporal.LoadProtection(cfg.Dev, cfg.Dev)
+		for _, n := range notes {
+			log.Warn(n)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("refusing to start: %w", err)
+		}
+	}
+	log.Info("payload encryption on", "codec_key", cfg.Temporal.Protection.Codec.Ring().CurrentID(), "codec_keys", len(cfg.Temporal.Protection.Codec.Ring().IDs()))
+
 	if cfg.Dev && cfg.Temporal.Address == "" {
 		t0 := time.Now()
+		codecLn, err := e.listenCodec(&cfg)
+		if err != nil {
+			return nil, err
+		}
 		e.Stack, err = devstack.Start(ctx, devstack.Options{
+			CodecEndpoint:    e.CodecURL,
 			FrontendPort:     cfg.FrontendPort,
 			UIPort:           cfg.UIPort,
 			Namespace:        cfg.Temporal.Namespace,
@@ -169,6 +196,9 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 		e.closers = append(e.closers, e.Stack.Stop)
 		cfg.Temporal.Address = e.Stack.Address
 		e.UIURL = e.Stack.UIAddress
+		if err := e.serveCodec(codecLn, cfg); err != nil {
+			return nil, err
+		}
 		log.Info("embedded temporal started", "address", e.Stack.Address, "ui", e.Stack.UIAddress, "took", time.Since(t0).Round(time.Millisecond))
 	}
 	if len(cfg.AgencyURLs) == 0 {
@@ -213,9 +243,9 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
 
-	ropts, err := redis.ParseURL(cfg.RedisURL)
+	ropts, err := redisOptions(cfg.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL %q: %w", cfg.RedisURL, err)
+		return nil, err
 	}
 	e.Redis = redis.NewClient(ropts)
 	e.closers = append(e.closers, func() { _ = e.Redis.Close() })
@@ -351,7 +381,7 @@ func registerSearchAttributes(ctx context.Context, c client.Client, namespace st
 	case errors.As(err, &denied):
 		// Temporal Cloud keys may not manage search attributes; an operator
 		// adds them once with the cloud tooling.
-		log.Warn("cannot register search attributes; add them to the namespace by hand", "namespace", namespace, "attributes", "CustomerId, LoanStatus, CreditPath (Keyword), RequestedAmount (Int)", "error", err)
+		log.Warn("cannot register search attributes; add them to the namespace by hand", "namespace", namespace, "attributes", "CustomerRef, LoanStatus, CreditPath, AmountBand (Keyword)", "error", err)
 		return nil
 	default:
 		return fmt.Errorf("register search attributes in namespace %s: %w", namespace, err)
@@ -370,7 +400,7 @@ func ensureDatabase(ctx context.Context, dbURL string, log *slog.Logger) error {
 	}
 	u, perr := url.Parse(dbURL)
 	if perr != nil {
-		return fmt.Errorf("DATABASE_URL is not a URL: %w", perr)
+		return fmt.Errorf("DATABASE_URL %s is not a URL: %w", redactURL(dbURL), config.RedactError(perr, dbURL))
 	}
 	name := strings.TrimPrefix(u.Path, "/")
 	u.Path = "/postgres"
@@ -387,10 +417,13 @@ func ensureDatabase(ctx context.Context, dbURL string, log *slog.Logger) error {
 }
 
 // redactURL hides a password in a connection URL before it reaches a log or an error.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
+func redactURL(raw string) string { return config.RedactURL(raw) }
+
+// redisOptions parses REDIS_URL.
+func redisOptions(raw string) (*redis.Options, error) {
+	o, err := redis.ParseURL(raw)
 	if err != nil {
-		return "(unparsable URL)"
+		return nil, fmt.Errorf("REDIS_URL %s: %w", config.RedactURL(raw), config.RedactError(err, raw))
 	}
-	return u.Redacted()
+	return o, nil
 }

@@ -3,6 +3,7 @@
 //	starter apply --customer C00012345 --amount 30000000 --term 36 [--id ID] [--wait]
 //	starter load --count 200 --rate 20
 //	starter status ID
+//	starter find --customer C00012345
 //	starter breaker status
 //	starter breaker open|close|auto AGENCY --reason "..."
 //
@@ -59,11 +60,15 @@ const usage = `usage:
   starter apply --customer C00012345 --amount 30000000 --term 36 [--id ID] [--wait]
   starter load --count N --rate R [--customers K]
   starter status ID
+  starter find --customer C00012345 [--limit N]
   starter breaker status
   starter breaker open|close|half_open|auto AGENCY --reason "..."
 
 Temporal is reached through TEMPORAL_ADDRESS (default 127.0.0.1:7233) and
-TEMPORAL_NAMESPACE (default "default"); TEMPORAL_UI_URL is used for links.`
+TEMPORAL_NAMESPACE (default "default"); TEMPORAL_UI_URL is used for links.
+Payloads are encrypted with LOANFLOW_CODEC_KEYS (or LOANFLOW_CODEC_KEY_FILE) and
+customers are tagged with LOANFLOW_SEARCH_KEYS (or LOANFLOW_SEARCH_KEY_FILE);
+without them the dev keys in .dev/ are used, when a dev worker made them.`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -76,13 +81,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return load(ctx, args[1:], stdout, stderr)
 	case "status":
 		return status(ctx, args[1:], stdout, stderr)
+	case "find":
+		return find(ctx, args[1:], stdout, stderr)
 	case "breaker":
 		return breakerCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
 	default:
-		return usageError{fmt.Sprintf("unknown command %q: accepted apply, load, status or breaker\n%s", args[0], usage)}
+		return usageError{fmt.Sprintf("unknown command %q: accepted apply, load, status, find or breaker\n%s", args[0], usage)}
 	}
 }
 
@@ -102,9 +109,19 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// dial connects with the TEMPORAL_* settings.
+// dial connects with the TEMPORAL_* settings and the payload codec, so what
+// the starter sends is encrypted and what it reads (results, status) is
+// decoded here, without the codec server.
 func dial() (client.Client, config.Temporal, error) {
 	t, err := config.TemporalFromEnv()
+	if err != nil {
+		return nil, t, usageError{err.Error()}
+	}
+	// A developer's starter uses the keys a dev worker generated, and says so.
+	notes, err := t.LoadProtection(true, false)
+	for _, n := range notes {
+		fmt.Fprintln(os.Stderr, "starter:", n)
+	}
 	if err != nil {
 		return nil, t, usageError{err.Error()}
 	}

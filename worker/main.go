@@ -42,6 +42,7 @@ func run() int {
 		incident     = flag.Bool("incident", false, "demo: script an incident on the simulated agencies during the batch (MyData degrades, then KCB goes down, then both recover); breakers cool down in 5 s instead of 30 s")
 		logLevel     = flag.String("log-level", "info", "debug, info, warn or error")
 		metricsAddr  = flag.String("metrics-addr", "127.0.0.1:9464", "listen address of the Prometheus /metrics endpoint (empty disables it)")
+		codecAddr    = flag.String("codec-addr", "127.0.0.1:8234", "dev: listen address of the codec server the embedded Web UI decodes payloads through")
 	)
 	flag.Parse()
 	levelSet := false
@@ -63,6 +64,7 @@ func run() int {
 		return 2
 	}
 	cfg.Dev, cfg.FrontendPort, cfg.UIPort, cfg.TemporalDBFile, cfg.AgencySimAddr = *dev, *frontendPort, *uiPort, *temporalDB, *simAddr
+	cfg.CodecAddr = *codecAddr
 	cfg.Logger = log
 	if *incident {
 		cfg.Breakers = demoBreakers()
@@ -108,6 +110,11 @@ func run() int {
 	log.Info("loanflow worker running", "temporal", env.Config.Temporal.Address, "namespace", ns, "ui", env.UIURL, "ready_after", time.Since(begin).Round(time.Millisecond))
 	if env.UIURL != "" {
 		fmt.Printf("\nTemporal Web UI: %s (ready %s after start)\n", config.ListURL(env.UIURL, ns, ""), time.Since(begin).Round(time.Millisecond))
+		if u := env.CodecAuthorizeURL(config.ListURL(env.UIURL, ns, "")); u != "" {
+			// Payloads are encrypted; this link lets this browser decode them
+			// through the codec server, then opens the UI.
+			fmt.Printf("decoded payloads: open once %s\n", u)
+		}
 	} else {
 		fmt.Printf("\nworker ready %s after start (no Web UI)\n", time.Since(begin).Round(time.Millisecond))
 	}

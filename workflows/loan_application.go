@@ -48,7 +48,9 @@ const (
 	CreditPathScraping = "SCRAPING"
 )
 
-// Search attributes shown and filterable in the Web UI.
+// Search attributes shown and filterable in the Web UI (see also search.go).
+// CustomerIDKey and RequestedAmountKey are only replayed from runs recorded
+// before they were replaced by CustomerRefKey and AmountBandKey.
 var (
 	CustomerIDKey      = temporal.NewSearchAttributeKeyKeyword("CustomerId")
 	LoanStatusKey      = temporal.NewSearchAttributeKeyKeyword("LoanStatus")
@@ -191,11 +193,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 			logger.Warn("upsert LoanStatus failed", "error", err)
 		}
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		CustomerIDKey.ValueSet(app.CustomerID),
-		RequestedAmountKey.ValueSet(app.Amount),
-		LoanStatusKey.ValueSet(string(loan.StatusReceived)),
-	); err != nil {
+	if err := upsertEntrySearchAttributes(ctx, app); err != nil {
 		logger.Warn("upsert search attributes failed", "error", err)
 	}
 

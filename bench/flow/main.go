@@ -50,6 +50,8 @@ import (
 	"loanflow/activities"
 	"loanflow/breaker"
 	"loanflow/callstats"
+	"loanflow/codec"
+	lfconfig "loanflow/config"
 	"loanflow/devstack"
 	"loanflow/workflows"
 )
@@ -161,7 +163,7 @@ func run(ctx context.Context, c config) error {
 
 	ropts, err := redis.ParseURL(c.redisURL)
 	if err != nil {
-		return fmt.Errorf("-redis-url %q: %w", c.redisURL, err)
+		return fmt.Errorf("-redis-url %s: %w", lfconfig.RedactURL(c.redisURL), lfconfig.RedactError(err, c.redisURL))
 	}
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
@@ -182,8 +184,14 @@ func run(ctx context.Context, c config) error {
 	}
 	defer stack.Stop()
 	logger.Info("embedded temporal started", "address", stack.Address, "took", time.Since(t0).Round(time.Millisecond))
+	// Encrypted like production, so the benchmark pays the codec's cost too.
+	cdc, err := codec.Ephemeral()
+	if err != nil {
+		return err
+	}
 	tc, err := client.Dial(client.Options{
 		HostPort: stack.Address, Namespace: stack.Namespace, Logger: tlog.NewStructuredLogger(quiet),
+		DataConverter: cdc.DataConverter(), FailureConverter: cdc.FailureConverter(),
 		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(stats.PollInterceptor())}},
 	})
 	if err != nil {
