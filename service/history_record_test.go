@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/proxy"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 
@@ -190,6 +192,16 @@ func writeHistory(ctx context.Context, t *testing.T, env *service.Env, path, wor
 			t.Fatal(err)
 		}
 		h.Events = append(h.Events, ev)
+	}
+	// Golden histories are replayed without keys: the recorder stores them
+	// decoded. They hold only the simulated agencies' made-up customers.
+	cdc := env.Config.Temporal.Protection.Codec
+	if err := proxy.VisitPayloads(ctx, h, proxy.VisitPayloadsOptions{
+		Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) {
+			return cdc.Decode(p)
+		},
+	}); err != nil {
+		t.Fatalf("decode history of %s: %v", workflowID, err)
 	}
 	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
 	if err != nil {
