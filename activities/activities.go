@@ -73,10 +73,16 @@ type AgencyRequest struct {
 // on that agency's task queue, so the queue is the agency's pipeline.
 type AgencyActivities struct {
 	Agencies *agency.Client
+	// Latency, when set, lets admission refuse a call whose remaining budget
+	// is below the agency's current latency (see admit).
+	Latency AgencyLatency
 }
 
 // FetchCreditScore asks a credit bureau (KCB or NICE) for the customer's score.
 func (a *AgencyActivities) FetchCreditScore(ctx context.Context, req AgencyRequest) (loan.CreditScore, error) {
+	if err := a.admit(ctx, req); err != nil {
+		return loan.CreditScore{}, activityError(ctx, req, err)
+	}
 	s, err := a.Agencies.CreditScore(ctx, req.Agency, req.CustomerID, req.ApplicationID)
 	if err != nil {
 		return loan.CreditScore{}, activityError(ctx, req, err)
@@ -86,6 +92,9 @@ func (a *AgencyActivities) FetchCreditScore(ctx context.Context, req AgencyReque
 
 // FetchFinancials asks MyData or app scraping for the customer's debts and income.
 func (a *AgencyActivities) FetchFinancials(ctx context.Context, req AgencyRequest) (loan.Financials, error) {
+	if err := a.admit(ctx, req); err != nil {
+		return loan.Financials{}, activityError(ctx, req, err)
+	}
 	f, err := a.Agencies.Financials(ctx, req.Agency, req.CustomerID, req.ApplicationID)
 	if err != nil {
 		return loan.Financials{}, activityError(ctx, req, err)

@@ -14,6 +14,12 @@ type Observation struct {
 	// Calls counts the calls that ended in the period; OK, Overload (429/503),
 	// AgencyErrors (other 5xx, transport failures) and Timeouts break it down.
 	Calls, OK, Overload, AgencyErrors, Timeouts int64
+	// Expired counts the calls our own deadline ended: not sent because
+	// the budget left was below the agency's latency, or cut by the
+	// caller's deadline before the agency's timeout. They are not in
+	// Calls, and neither Step nor the breakers count them: they say
+	// nothing about the agency's condition.
+	Expired int64
 	// LatencyP50 and LatencyP90 are the agency latency of the calls that
 	// completed in the period.
 	LatencyP50, LatencyP90 time.Duration
@@ -628,7 +634,7 @@ func (o Observation) merge(n Observation) Observation {
 	}
 	m := Observation{
 		Calls: o.Calls + n.Calls, OK: o.OK + n.OK, Overload: o.Overload + n.Overload,
-		AgencyErrors: o.AgencyErrors + n.AgencyErrors, Timeouts: o.Timeouts + n.Timeouts,
+		AgencyErrors: o.AgencyErrors + n.AgencyErrors, Timeouts: o.Timeouts + n.Timeouts, Expired: o.Expired + n.Expired,
 		LatencyP50: w(o.LatencyP50, n.LatencyP50), LatencyP90: w(o.LatencyP90, n.LatencyP90),
 		LatencyP99: w(o.LatencyP99, n.LatencyP99), QueueWaitP90: max(o.QueueWaitP90, n.QueueWaitP90),
 		InFlight: n.InFlight, Period: o.Period + n.Period, Now: n.Now,

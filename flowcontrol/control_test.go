@@ -460,3 +460,18 @@ func TestStepGathersEvidenceAcrossPeriods(t *testing.T) {
 		t.Fatalf("decision %+v on 10 calls at 2× the baseline, want a latency cut", d)
 	}
 }
+
+// Expired calls (our own deadline's doing) do not move the limit: a period
+// with thousands of them decides as the same period without them.
+func TestStepIgnoresExpiredCalls(t *testing.T) {
+	cfg := DefaultConfig(agencyA)
+	st := state(warm(10))
+	clean := healthy()
+	noisy := clean
+	noisy.Expired = 5000
+	_, want := step1(t, st, clean, cfg)
+	_, got := step1(t, st, noisy, cfg)
+	if got != want {
+		t.Fatalf("with expired calls: %+v; without: %+v", got, want)
+	}
+}

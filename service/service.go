@@ -289,7 +289,7 @@ func (e *Env) StartWorkers(ctx context.Context) (stop func(), err error) {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", workflows.TaskQueue, err)
 	}
 	started = append(started, lw)
-	acts := &activities.AgencyActivities{Agencies: e.Agencies}
+	acts := &activities.AgencyActivities{Agencies: e.Agencies, Latency: e.Stats}
 	for _, n := range agency.All {
 		opts, err := e.agencyWorkerOptions(suppliers[string(n)])
 		if err != nil {
