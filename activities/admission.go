@@ -18,17 +18,26 @@ type AgencyLatency interface {
 
 // admit decides whether a call is worth sending: not when the activity's
 // remaining budget (its deadline, the earlier of ScheduleToClose and
-// StartToClose) is below what the agency needs now. Such a call could only
-// be cut by our own deadline after occupying one of the agency's slots; it
-// ends at once as ClassExpired, which counts against neither the agency's
-// limit nor its breaker. Without a latency estimate every call is sent.
+// StartToClose) is below what the agency needs now: its recent p90 latency,
+// and at least the client's own timeout. Such a call could only be cut by
+// our own deadline after occupying one of the agency's slots; it ends at
+// once as ClassExpired, which counts against neither the agency's limit nor
+// its breaker.
+//
+// The client's timeout is part of the need because a call cut by our budget
+// before it is tells nothing either way: counted as the agency's failure it
+// poisons the controller with stale work, left out it hides an agency slowed
+// by our own load (the simulator shows both). Sent only with the full
+// timeout ahead, every cut of a sent call is the agency's.
 func (a *AgencyActivities) admit(ctx context.Context, req AgencyRequest) error {
-	if a.Latency == nil {
-		return nil
+	need := time.Duration(0)
+	if a.Agencies != nil {
+		need = a.Agencies.Timeout()
 	}
-	need, ok := a.Latency.AgencyLatency(string(req.Agency))
-	if !ok {
-		return nil
+	if a.Latency != nil {
+		if p90, ok := a.Latency.AgencyLatency(string(req.Agency)); ok {
+			need = max(need, p90)
+		}
 	}
 	return admission(req.Agency, activity.GetInfo(ctx).Deadline, time.Now(), need)
 }
