@@ -128,6 +128,14 @@ const (
 	// ReasonCancelled: the cancel signal arrived before disbursement; the
 	// caller's own words are in Result.StatusDetail.
 	ReasonCancelled = "CANCELLED"
+	// ReasonWaitingForAgency is not final: an agency call's budget ended
+	// in the agency's queue (a backlog, not a failure) and the call was
+	// scheduled again; Result.StatusDetail says which agency and until when.
+	ReasonWaitingForAgency = "WAITING_FOR_AGENCY"
+	// ReasonAgencyBacklog: an agency's backlog outlasted the workflow's
+	// bounded wait for it (Options.AgencyQueueWait); the agency itself
+	// never failed the call.
+	ReasonAgencyBacklog = "AGENCY_BACKLOG"
 )
 
 // Decision is the underwriting outcome.

@@ -65,6 +65,11 @@ type Options struct {
 	// BreakerPoll is how often a waiting application re-reads the breaker
 	// (default 5 s).
 	BreakerPoll time.Duration `json:"breaker_poll,omitempty"`
+	// AgencyQueueWait bounds how long one agency call is scheduled again
+	// while its budget keeps ending in the agency's queue (a backlog, not
+	// a failure; default 30 minutes); then the application fails with
+	// AGENCY_BACKLOG.
+	AgencyQueueWait time.Duration `json:"agency_queue_wait,omitempty"`
 }
 
 // Input is LoanApplicationWorkflow's argument.
@@ -162,7 +167,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		}
 	}
 	setPath(creditPath(brk, app.ApplicationID))
-	scores, fin, path, err := checkCredit(ctx, in, res.CreditPath, cancel)
+	scores, fin, path, err := checkCredit(withWaiting(ctx, &res), in, res.CreditPath, cancel)
 	if path != res.CreditPath {
 		setPath(path)
 	}
@@ -173,9 +178,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		logger.Error("credit check failed for good", "application_id", app.ApplicationID, "error", err)
 		res.Status = loan.StatusFailed
 		res.Error = err.Error()
-		if errors.Is(err, errBureauUnavailable) {
-			res.StatusReason = loan.ReasonCreditBureauUnavailable
-		}
+		res.StatusReason, res.StatusDetail = failureReason(err), ""
 		return finish()
 	}
 	res.Scores, res.Financials = scores, &fin
