@@ -72,9 +72,11 @@ func logPhases(t *testing.T, rs ...Result) {
 // sent with little budget left and cut by it, and those cuts read as agency
 // timeouts; with it they are not sent, and the cuts that remain are the
 // caller's, classed expired: the agency sees far fewer errors, and the
-// controller reads fewer failures that were not the agency's. The
-// per-phase table (goodput ÷ oracle) is logged for the record; the targets
-// of a full recovery are not asserted here (see docs/bench-flow.md).
+// controller reads fewer failures that were not the agency's. After the
+// recovery, goodput comes back to near the oracle's (slow start). The
+// per-phase table (goodput ÷ oracle) is logged; the full targets
+// (0.9 in every phase, recovery within ±10% in 5 s) are not met yet by
+// this slow agency (see docs/bench-flow.md).
 func TestMixedIncidentStaleWork(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
@@ -91,6 +93,12 @@ func TestMixedIncidentStaleWork(t *testing.T) {
 			}
 			if ctl.ErrorRate > blind.ErrorRate/2 {
 				t.Errorf("agency errors with admission %.2f%%, without %.2f%%: want at most half", 100*ctl.ErrorRate, 100*blind.ErrorRate)
+			}
+			// Recovery: once the agency is back, the limit doubles back to
+			// the ceiling it had before the outage instead of gathering a
+			// full period's evidence at every step of a slow agency.
+			if r := ctl.Phases[2].Goodput / oracle.Phases[2].Goodput; r < 0.85 {
+				t.Errorf("after recovery: goodput %.2f × oracle's, want ≥ 0.85", r)
 			}
 			if ctl.Goodput < 0.9*blind.Goodput {
 				t.Errorf("goodput with admission %.2f/s, without %.2f/s: admission must not cost goodput", ctl.Goodput, blind.Goodput)
