@@ -119,6 +119,12 @@ func activityError(ctx context.Context, req AgencyRequest, err error) error {
 		// The cause holds the story; the message only adds the application.
 		return temporal.NewNonRetryableApplicationError("application "+req.ApplicationID, ErrTypeAgencyRejected, err)
 	}
+	if ce.Class == agency.ClassExpired {
+		// The call's own budget is spent: a retry within it could only
+		// expire again, and would queue behind the backlog meanwhile. The
+		// workflow decides (it schedules the call again with a new budget).
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("application %s: %v", req.ApplicationID, err), string(ce.Class), nil)
+	}
 	activity.GetLogger(ctx).Warn("agency call failed; will retry", "agency", req.Agency, "class", string(ce.Class), "error", err)
 	// The message carries the whole story; a cause would repeat it in
 	// every nested failure shown in the Web UI.

@@ -48,7 +48,8 @@ func TestAdmissionRule(t *testing.T) {
 }
 
 // A call whose budget is below the agency's current latency is not sent,
-// and the workflow sees its own class, "expired", not an agency failure.
+// and the workflow sees its own class, "expired", not an agency failure,
+// at once: a retry within the spent budget could only expire again.
 func TestFetchNotSentWhenBudgetBelowAgencyLatency(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,8 +69,8 @@ func TestFetchNotSentWhenBudgetBelowAgencyLatency(t *testing.T) {
 	env.RegisterActivity(acts)
 	_, err = env.ExecuteActivity(acts.FetchCreditScore, req)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != string(agency.ClassExpired) || appErr.NonRetryable() {
-		t.Fatalf("got %v, want a retryable application error of type expired", err)
+	if !errors.As(err, &appErr) || appErr.Type() != string(agency.ClassExpired) || !appErr.NonRetryable() {
+		t.Fatalf("got %v, want a non-retryable application error of type expired (the budget is spent)", err)
 	}
 	if hits.Load() != 0 {
 		t.Fatalf("the agency was called %d times; an expired call must not be sent", hits.Load())
