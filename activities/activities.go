@@ -81,10 +81,16 @@ type AgencyRequest struct {
 // on that agency's task queue, so the queue is the agency's pipeline.
 type AgencyActivities struct {
 	Agencies *agency.Client
+	// Latency, when set, lets admission refuse a call whose remaining budget
+	// is below the agency's current latency (see admit).
+	Latency AgencyLatency
 }
 
 // FetchCreditScore asks a credit bureau (KCB or NICE) for the customer's score.
 func (a *AgencyActivities) FetchCreditScore(ctx context.Context, req AgencyRequest) (loan.CreditScore, error) {
+	if err := a.admit(ctx, req); err != nil {
+		return loan.CreditScore{}, activityError(ctx, req, err)
+	}
 	s, err := a.Agencies.CreditScore(ctx, req.Agency, req.CustomerID, req.ApplicationID)
 	if err != nil {
 		return loan.CreditScore{}, activityError(ctx, req, err)
@@ -94,6 +100,9 @@ func (a *AgencyActivities) FetchCreditScore(ctx context.Context, req AgencyReque
 
 // FetchFinancials asks MyData or app scraping for the customer's debts and income.
 func (a *AgencyActivities) FetchFinancials(ctx context.Context, req AgencyRequest) (loan.Financials, error) {
+	if err := a.admit(ctx, req); err != nil {
+		return loan.Financials{}, activityError(ctx, req, err)
+	}
 	f, err := a.Agencies.Financials(ctx, req.Agency, req.CustomerID, req.ApplicationID)
 	if err != nil {
 		return loan.Financials{}, activityError(ctx, req, err)
@@ -119,6 +128,12 @@ func activityError(ctx context.Context, req AgencyRequest, err error) error {
 		// The class goes in the details, so the workflow can tell invalid
 		// data (AGENCY_INVALID_DATA) from a refused request.
 		return temporal.NewNonRetryableApplicationError("application "+req.ApplicationID, ErrTypeAgencyRejected, err, string(ce.Class))
+	}
+	if ce.Class == agency.ClassExpired {
+		// The call's own budget is spent: a retry within it could only
+		// expire again, and would queue behind the backlog meanwhile. The
+		// workflow decides (it schedules the call again with a new budget).
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("application %s: %v", req.ApplicationID, err), string(ce.Class), nil)
 	}
 	activity.GetLogger(ctx).Warn("agency call failed; will retry", "agency", req.Agency, "class", string(ce.Class), "error", err)
 	// The message carries the whole story; a cause would repeat it in

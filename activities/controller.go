@@ -93,14 +93,16 @@ func (a *ControllerActivities) Observe(ctx context.Context, in ObserveInput) (ma
 }
 
 // Observation converts a statistics window into the control law's input.
-// Client errors, invalid data and cancelled calls say nothing about the
-// agency's condition and are left out.
+// Client errors, invalid data, cancelled and expired calls say nothing about
+// the agency's condition and are left out of Calls (expired ones are shown
+// apart).
 func Observation(w callstats.Window, inFlight int, now time.Time) flowcontrol.Observation {
 	o := flowcontrol.Observation{
 		OK:           w.Count(agency.ClassOK),
 		Overload:     w.Count(agency.ClassOverload),
 		AgencyErrors: w.Count(agency.ClassAgencyError) + w.Count(agency.ClassTransport),
 		Timeouts:     w.Count(agency.ClassTimeout),
+		Expired:      w.Count(agency.ClassExpired),
 		LatencyP50:   w.Latency.Quantile(0.5),
 		LatencyP90:   w.Latency.Quantile(0.9),
 		LatencyP99:   w.Latency.Quantile(0.99),

@@ -313,6 +313,11 @@ func (c *Client) noAnswer(parent, call context.Context, agency Name, status int,
 	case parent.Err() == nil && errors.Is(call.Err(), context.DeadlineExceeded):
 		class = ClassTimeout
 		err = fmt.Errorf("no answer within %s: %w", c.timeout, err)
+	case errors.Is(parent.Err(), context.DeadlineExceeded):
+		// The caller's deadline came before the agency's timeout: the
+		// caller's budget cut the call, not the agency.
+		class = ClassExpired
+		err = fmt.Errorf("caller's deadline passed before the %s timeout: %w", c.timeout, err)
 	case errors.Is(call.Err(), context.DeadlineExceeded):
 		class = ClassTimeout
 	}

@@ -186,12 +186,13 @@ func TestTimeout(t *testing.T) {
 		t.Errorf("error %q should say the timeout", err)
 	}
 
-	// A deadline from the caller is a timeout too.
+	// A deadline of the caller's that comes before the agency's timeout is
+	// the caller's budget running out, not the agency failing: expired.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	c2 := newTestClient(t, time.Second, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	if _, err := c2.CreditScore(ctx, KCB, testCustomer, testApplication); Classify(err) != ClassTimeout {
-		t.Errorf("caller deadline: got %v (class %s), want timeout", err, Classify(err))
+	if _, err := c2.CreditScore(ctx, KCB, testCustomer, testApplication); Classify(err) != ClassExpired || !Classify(err).Retryable() {
+		t.Errorf("caller deadline: got %v (class %s), want expired", err, Classify(err))
 	}
 }
 

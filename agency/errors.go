@@ -23,11 +23,16 @@ const (
 	ClassInvalidData Class = "invalid_data" // a well-formed answer with impossible values
 	ClassTransport   Class = "transport"    // connection refused, reset, DNS failure…
 	ClassCanceled    Class = "canceled"     // the caller gave up (context canceled); not the agency's fault
+	// ClassExpired: the caller's own deadline ended the call before the
+	// agency's timeout, or left too little time to send it at all (see
+	// activities' admission). Neither the agency's fault nor a sign of its
+	// condition: it counts in no failure rate, limit or breaker.
+	ClassExpired Class = "expired"
 )
 
 // Classes lists every class, ClassOK first.
 var Classes = []Class{ClassOK, ClassOverload, ClassAgencyError, ClassTimeout,
-	ClassClientError, ClassInvalidData, ClassTransport, ClassCanceled}
+	ClassClientError, ClassInvalidData, ClassTransport, ClassCanceled, ClassExpired}
 
 // ParseClass turns a class name back into a Class, e.g. from the type of a
 // Temporal application error built with string(class).

@@ -47,6 +47,7 @@ loanflow_agency_calls_in_flight{agency="nice"} 2
 loanflow_agency_calls_total{agency="kcb",outcome="agency_error"} 0
 loanflow_agency_calls_total{agency="kcb",outcome="canceled"} 0
 loanflow_agency_calls_total{agency="kcb",outcome="client_error"} 0
+loanflow_agency_calls_total{agency="kcb",outcome="expired"} 0
 loanflow_agency_calls_total{agency="kcb",outcome="invalid_data"} 0
 loanflow_agency_calls_total{agency="kcb",outcome="ok"} 2
 loanflow_agency_calls_total{agency="kcb",outcome="overload"} 1
@@ -55,6 +56,7 @@ loanflow_agency_calls_total{agency="kcb",outcome="transport"} 0
 loanflow_agency_calls_total{agency="nice",outcome="agency_error"} 0
 loanflow_agency_calls_total{agency="nice",outcome="canceled"} 0
 loanflow_agency_calls_total{agency="nice",outcome="client_error"} 0
+loanflow_agency_calls_total{agency="nice",outcome="expired"} 0
 loanflow_agency_calls_total{agency="nice",outcome="invalid_data"} 0
 loanflow_agency_calls_total{agency="nice",outcome="ok"} 0
 loanflow_agency_calls_total{agency="nice",outcome="overload"} 0

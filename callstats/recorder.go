@@ -19,7 +19,8 @@
 //
 //	n             calls
 //	c:<class>     calls per outcome class (agency.Class, e.g. c:overload)
-//	lat:<i>       calls whose latency fell in histogram bucket i
+//	lat:<i>       calls whose latency fell in histogram bucket i (all
+//	              classes but expired, whose latency is the caller's)
 //	qw:<i>        calls whose queue wait fell in histogram bucket i
 //	lat_sum_us    total latency, microseconds
 //	qw_sum_us     total queue wait, microseconds
@@ -100,6 +101,7 @@ type Recorder struct {
 	log     *slog.Logger
 
 	agencies  sync.Map // agency name → *agencyState
+	recent    sync.Map // agency name → *recentLatency
 	dropped   atomic.Int64
 	downUntil atomic.Int64 // unix nanos; Records before it drop without trying
 	failing   atomic.Bool  // Redis failed and has not succeeded since
@@ -201,6 +203,7 @@ func (r *Recorder) Record(ctx context.Context, agencyName string, s Sample) erro
 	lat := s.Latency()
 	qw, qwKnown := s.QueueWait()
 	st.observe(s.Class, lat, qw, qwKnown)
+	r.noteRecent(agencyName, s)
 
 	if until := r.downUntil.Load(); until != 0 && r.now().UnixNano() < until {
 		r.drop(st)
@@ -241,8 +244,13 @@ func (r *Recorder) write(ctx context.Context, agencyName string, sec int64, c ag
 		_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.HIncrBy(ctx, key, fieldCalls, 1)
 			p.HIncrBy(ctx, key, classField(c), 1)
-			p.HIncrBy(ctx, key, latField(bucketOf(lat)), 1)
-			p.HIncrBy(ctx, key, fieldLatSum, lat.Microseconds())
+			// An expired call's latency is the caller's budget (or 0 when
+			// it was never sent), not the agency's: it would pull the
+			// latency the controller reads toward either.
+			if c != agency.ClassExpired {
+				p.HIncrBy(ctx, key, latField(bucketOf(lat)), 1)
+				p.HIncrBy(ctx, key, fieldLatSum, lat.Microseconds())
+			}
 			if qwKnown {
 				p.HIncrBy(ctx, key, qwField(bucketOf(qw)), 1)
 				p.HIncrBy(ctx, key, fieldQWSum, qw.Microseconds())

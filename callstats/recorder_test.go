@@ -450,3 +450,44 @@ func BenchmarkPingBaseline(b *testing.B) {
 		}
 	}
 }
+
+// An expired call's latency is the caller's budget, not the agency's: it is
+// counted by class but kept out of the latency histogram the controller
+// reads, and out of the recent latency admission reads.
+func TestExpiredCallsStayOutOfLatency(t *testing.T) {
+	testenv.Short(t)
+	rdb, prefix := testenv.Redis(t)
+	rec, err := NewRecorder(rdb, RecorderOptions{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	base := time.Now().Truncate(time.Second).Add(-2 * time.Second)
+	for i := range 6 {
+		start := base.Add(time.Duration(i) * time.Millisecond)
+		if err := rec.Record(ctx, "kcb", Sample{Scheduled: start, Started: start, Finished: start.Add(40 * time.Millisecond), Class: agency.ClassOK}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Cut by the caller's budget after 3 s, and one never sent.
+	for _, lat := range []time.Duration{3 * time.Second, 0} {
+		if err := rec.Record(ctx, "kcb", Sample{Scheduled: base.Add(-time.Minute), Started: base, Finished: base.Add(lat), Class: agency.ClassExpired}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := rec.Window(ctx, "kcb", base.Add(-time.Second), base.Add(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Count(agency.ClassExpired) != 2 || w.Latency.Count() != 6 || w.FailureRate() != 0 {
+		t.Fatalf("expired %d, latency samples %d, failure rate %.2f; want 2, 6, 0",
+			w.Count(agency.ClassExpired), w.Latency.Count(), w.FailureRate())
+	}
+	if m := w.Latency.Mean(); m > 50*time.Millisecond {
+		t.Fatalf("latency mean %s: expired calls leaked into it", m)
+	}
+	rec.now = func() time.Time { return base.Add(time.Second) }
+	if p90, ok := rec.AgencyLatency("kcb"); !ok || p90 != 40*time.Millisecond {
+		t.Fatalf("AgencyLatency = %s, %v; want 40ms, true", p90, ok)
+	}
+}

@@ -14,6 +14,12 @@ type Observation struct {
 	// Calls counts the calls that ended in the period; OK, Overload (429/503),
 	// AgencyErrors (other 5xx, transport failures) and Timeouts break it down.
 	Calls, OK, Overload, AgencyErrors, Timeouts int64
+	// Expired counts the calls our own deadline ended: not sent because
+	// the budget left was below the agency's latency, or cut by the
+	// caller's deadline before the agency's timeout. They are not in
+	// Calls, and neither Step nor the breakers count them: they say
+	// nothing about the agency's condition.
+	Expired int64
 	// LatencyP50 and LatencyP90 are the agency latency of the calls that
 	// completed in the period.
 	LatencyP50, LatencyP90 time.Duration
@@ -95,6 +101,19 @@ type AgencyState struct {
 	// probes beyond a capacity it keeps confirming less and less often: at a
 	// capacity of a few calls every probe is 25% or more too many.
 	Refuted int `json:"refuted,omitempty"`
+	// Ceiling is the highest limit at which the agency was seen in use and
+	// healthy. An incident's cuts leave it alone (the agency's trouble is
+	// not a smaller capacity of ours to learn), so once the latency is back
+	// at the baseline the limit climbs back to it by doubling (slow start)
+	// rather than by steps; a cut right after such a doubling lowers it,
+	// since the agency could not take it.
+	Ceiling float64 `json:"ceiling,omitempty"`
+	// Outage says the agency delivered nothing in a period that was cut
+	// for failures (an outage, or calls slower than the client's timeout)
+	// and the limit has not climbed back to Ceiling since: only then does
+	// slow start apply. After a mere loss of capacity the limit would
+	// double into it again and again.
+	Outage bool `json:"outage,omitempty"`
 	// Cooldown counts the periods left in which the limit may not grow.
 	Cooldown int `json:"cooldown"`
 	// Streak counts consecutive increases; each one doubles the next step.
@@ -179,6 +198,9 @@ const (
 	busyFraction   = 0.9     // in flight at 90% of the limit counts as demand
 	noiseSigmas    = 2.5     // thresholds widen by this many standard errors
 	defaultSigma   = 0.25    // lognormal sigma assumed when p90 is unknown
+	// slowStartSamples successful calls in a period (and no failure), one
+	// below a limit of 4, are enough to double toward the ceiling.
+	slowStartSamples = 2
 )
 
 // Step runs one control period: for every agency that is configured,
@@ -244,6 +266,7 @@ const (
 	ruleSearch     = "search"
 	ruleGrow       = "grow"
 	ruleWaitGrow   = "hold-wait-grow"
+	ruleSlowStart  = "slow-start"
 )
 
 // stepAgency applies the control law to one agency; see the package doc.
@@ -278,12 +301,21 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	// no latency to show the agency has room, overshoots until calls fail.
 	// The limit holds meanwhile, so every period gathered saw the same one.
 	// Failures are not waited for.
+	raw := o
 	fresh := s.Evidence == nil
 	if !fresh {
 		o = s.Evidence.merge(o)
 		s.Evidence = nil
 	}
 	failures := o.Overload + o.AgencyErrors + o.Timeouts
+	// Slow start reads this period alone: evidence gathered across the
+	// outage still holds its failures.
+	if next, ok := slowStart(s, raw, c); ok {
+		from := s.Limit
+		s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule = next, 0, 0, nil, ruleSlowStart
+		s.Outage = next < s.Ceiling
+		return s, fmt.Sprintf("slow start: latency within tolerance, no failures, backlog: %.1f→%.1f toward ceiling %.1f", from, next, s.Ceiling)
+	}
 	if ok, need := enough(o, s, c); failures < minFailures && o.Period < maxGather*period && !ok {
 		s.Saturated = saturated
 		switch {
@@ -397,6 +429,10 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 			s.Rule = ruleWaitCut
 			return s, fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate)
 		}
+		s.refuteSlowStart(lastRule)
+		if o.OK == 0 {
+			s.Outage = true
+		}
 		target, via := s.backTo(estimate*c.Headroom, limit, o.OK < goodputSamples)
 		next := min(limit, target)
 		if o.OK > 0 || failures < c.MinSamples {
@@ -460,6 +496,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 			s.Rule = ruleNotOurs
 			return s, fmt.Sprintf("hold: latency %.2f× baseline but goodput×baseline %.1f is not below the limit", ratio, estimate)
 		}
+		s.refuteSlowStart(lastRule)
 		s.Probe = &Probe{From: limit, To: next, Latency: lat, Ratio: ratio}
 		if s.HighWater > 0 {
 			s.HighWater = min(s.HighWater, limit)
@@ -475,6 +512,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 			s.Refuted = 0 // an increase beyond Good held
 		}
 		s.Good = limit
+		s.Ceiling = max(s.Ceiling, limit)
 	}
 	switch {
 	case !warm && sampled:
@@ -539,6 +577,44 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	}
 	s.Rule = ruleGrow
 	return s, fmt.Sprintf("healthy, backlog: +%.1f", step)
+}
+
+// slowStart decides whether the limit doubles toward the ceiling: after an
+// outage (see AgencyState.Outage), the agency answers again within its
+// latency tolerance, nothing failed, there is a backlog, and the limit is
+// well below the ceiling. A couple of successful calls are
+// evidence enough (an overshoot is bounded by the ceiling and cut back by
+// the next period's latency or failures): that is what makes recovery fast
+// at slow agencies too, where a full period's evidence takes many seconds
+// to gather at a low limit.
+func slowStart(s AgencyState, o Observation, c AgencyConfig) (float64, bool) {
+	failures := o.Overload + o.AgencyErrors + o.Timeouts
+	lat := o.LatencyMean
+	if lat <= 0 {
+		lat = o.LatencyP50
+	}
+	demand := o.QueueWaitP90 >= c.BacklogQueueWait ||
+		(o.InFlight > 0 && float64(o.InFlight) >= busyFraction*float64(roundLimit(s.Limit)))
+	// At a limit of a few slow calls one success may be all a period sees.
+	need := int64(slowStartSamples)
+	if s.Limit < 4 {
+		need = 1
+	}
+	if !s.Outage || s.Ceiling <= (1+regrowMargin)*s.Limit || s.Cooldown > 0 || failures > 0 || o.OK < need ||
+		!demand || s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 ||
+		float64(lat) > float64(s.Baseline)*c.LatencyTolerance {
+		return 0, false
+	}
+	return min(s.Ceiling, max(2*s.Limit, s.Limit+1)), true
+}
+
+// refuteSlowStart lowers the ceiling when a cut follows a slow-start
+// doubling: the agency could not take the limit it doubled to.
+func (s *AgencyState) refuteSlowStart(lastRule string) {
+	if lastRule == ruleSlowStart {
+		s.Ceiling = min(s.Ceiling, max(s.Good, s.Limit/2))
+		s.Outage = false
+	}
 }
 
 const (
@@ -628,7 +704,7 @@ func (o Observation) merge(n Observation) Observation {
 	}
 	m := Observation{
 		Calls: o.Calls + n.Calls, OK: o.OK + n.OK, Overload: o.Overload + n.Overload,
-		AgencyErrors: o.AgencyErrors + n.AgencyErrors, Timeouts: o.Timeouts + n.Timeouts,
+		AgencyErrors: o.AgencyErrors + n.AgencyErrors, Timeouts: o.Timeouts + n.Timeouts, Expired: o.Expired + n.Expired,
 		LatencyP50: w(o.LatencyP50, n.LatencyP50), LatencyP90: w(o.LatencyP90, n.LatencyP90),
 		LatencyP99: w(o.LatencyP99, n.LatencyP99), QueueWaitP90: max(o.QueueWaitP90, n.QueueWaitP90),
 		InFlight: n.InFlight, Period: o.Period + n.Period, Now: n.Now,

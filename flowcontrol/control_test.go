@@ -460,3 +460,57 @@ func TestStepGathersEvidenceAcrossPeriods(t *testing.T) {
 		t.Fatalf("decision %+v on 10 calls at 2× the baseline, want a latency cut", d)
 	}
 }
+
+// Expired calls (our own deadline's doing) do not move the limit: a period
+// with thousands of them decides as the same period without them.
+func TestStepIgnoresExpiredCalls(t *testing.T) {
+	cfg := DefaultConfig(agencyA)
+	st := state(warm(10))
+	clean := healthy()
+	noisy := clean
+	noisy.Expired = 5000
+	_, want := step1(t, st, clean, cfg)
+	_, got := step1(t, st, noisy, cfg)
+	if got != want {
+		t.Fatalf("with expired calls: %+v; without: %+v", got, want)
+	}
+}
+
+// After an outage (a failure cut with nothing delivered), the limit doubles
+// back toward the ceiling it held before on the first healthy period, even
+// one with a single successful call; without an outage it does not (a lost
+// capacity is not probed by doubling).
+func TestStepSlowStartAfterOutage(t *testing.T) {
+	cfg := DefaultConfig(agencyA)
+	st := warm(20)
+	st.Good, st.Ceiling = 20, 20
+	down := Observation{Period: time.Second, Calls: 8, Timeouts: 8, InFlight: 20, QueueWaitP90: 5 * time.Second}
+	next, d := step1(t, state(st), down, cfg)
+	for i := 0; i < 6 && d.Limit > 1; i++ {
+		next, d = step1(t, next, down, cfg)
+	}
+	if d.Limit > 2 || !next.Agencies[agencyA].Outage {
+		t.Fatalf("after the outage: limit %d, outage %v; want ≤ 2, true", d.Limit, next.Agencies[agencyA].Outage)
+	}
+	// Calls expire meanwhile (the backlog aged); they change nothing.
+	back := Observation{Period: time.Second, Calls: 1, OK: 1, Expired: 40, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc,
+		InFlight: d.Limit, QueueWaitP90: 5 * time.Second}
+	limits := []int{d.Limit}
+	for range 5 {
+		back.InFlight = d.Limit
+		back.OK = int64(max(1, d.Limit/2))
+		back.Calls = back.OK
+		next, d = step1(t, next, back, cfg)
+		limits = append(limits, d.Limit)
+	}
+	if limits[len(limits)-1] < 18 {
+		t.Fatalf("limits after the agency came back %v: want back near the ceiling 20 within 5 periods", limits)
+	}
+	// A capacity loss without an outage is not slow-started.
+	st2 := warm(10)
+	st2.Ceiling = 20
+	_, d2 := step1(t, state(st2), back, cfg)
+	if d2.Limit >= 20 {
+		t.Fatalf("without an outage the limit jumped to %d", d2.Limit)
+	}
+}

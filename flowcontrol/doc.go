@@ -109,6 +109,20 @@
 // With backlog but too few calls even after eight periods of gathering
 // (a very slow agency at a small limit), the limit grows by one.
 //
+// Slow start, before all of these and on the period alone: after an outage
+// (a failure cut in a period in which nothing succeeded), while the limit
+// is well below Ceiling (the highest limit seen healthy and in use), a
+// period with no failure, a backlog and latency within tolerance doubles
+// the limit toward Ceiling. One successful call is enough below a limit of
+// 4, two above: gathering a full period's evidence at each step of a slow
+// agency would take many seconds. A cut right after a doubling lowers
+// Ceiling and ends the slow start. A loss of capacity without an outage is
+// not slow-started, or the limit would double into it again and again.
+//
+// Expired calls (Observation.Expired: ended by our own budget, not sent or
+// cut before the client's timeout) are in no rule: they say nothing about
+// the agency.
+//
 // Between the growth threshold and the tolerance the limit holds: that band
 // is the steady state, where the agency is just saturated. Oscillation is
 // avoided by that band, by cuts aimed at a model-based target, by the settle

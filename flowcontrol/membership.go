@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,35 +19,86 @@ import (
 //
 //	<prefix>workers:{<agency>}   sorted set: worker id → expiry (Redis server time, ms)
 //	<prefix>inflight:{<agency>}  hash: worker id → calls running at that worker
+//	<prefix>claims:{<agency>}    hash: worker id → permits that worker may hold until its next heartbeat
 //	<prefix>limit:{<agency>}     string: the agency's global limit, written by the controller
 func workersKey(prefix, agency string) string  { return prefix + "workers:{" + agency + "}" }
 func inFlightKey(prefix, agency string) string { return prefix + "inflight:{" + agency + "}" }
+func claimsKey(prefix, agency string) string   { return prefix + "claims:{" + agency + "}" }
 func limitKey(prefix, agency string) string    { return prefix + "limit:{" + agency + "}" }
 
 // beatScript registers or refreshes one worker for one agency, prunes the
 // members whose registration expired, publishes the worker's calls in
-// flight, and returns the global limit (nil when none is set) and the live
-// worker ids. Expiry is in Redis server time, so the workers' clocks need
-// not agree.
+// flight, and decides the worker's limit, atomically, so that the claims of
+// all live workers never sum above the global limit:
 //
-// KEYS: workers, inflight, limit. ARGV: worker id, TTL in ms, in flight.
+//   - share: the global limit split over the live workers in id order, the
+//     remainder going one each to global%n of them, starting at a rank that
+//     rotates every rotate ms of Redis server time (0: never), so a limit
+//     below the number of workers leaves some with 0 but not always the same;
+//   - limit: the share, but no more than the global limit less what the
+//     other live workers claim, so a worker whose share grew waits until
+//     the one whose share shrank has given its permits back;
+//   - claim: the most permits this worker may hold until its next heartbeat,
+//     the larger of the new limit and held (the permits it holds or may
+//     still issue under its current limit), stored for the others to read.
+//
+// It returns {limit or false, global or false}: false when there is no
+// global limit (none in Redis and no default), and the worker keeps its
+// own. Expiry is in Redis server time, so the workers' clocks need not agree.
+//
+// KEYS: workers, inflight, claims, limit. ARGV: worker id, TTL in ms, calls
+// in flight, held, default global limit (-1: none), rotate in ms.
 var beatScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id = ARGV[1]
 local ttl = tonumber(ARGV[2])
+local held = tonumber(ARGV[4])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 if #expired > 0 then
   redis.call('ZREM', KEYS[1], unpack(expired))
   redis.call('HDEL', KEYS[2], unpack(expired))
+  redis.call('HDEL', KEYS[3], unpack(expired))
 end
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-for i = 1, 2 do
+redis.call('ZADD', KEYS[1], now + ttl, id)
+redis.call('HSET', KEYS[2], id, ARGV[3])
+for i = 1, 3 do
   if redis.call('PTTL', KEYS[i]) < 2 * ttl then
     redis.call('PEXPIRE', KEYS[i], 2 * ttl)
   end
 end
-return {redis.call('GET', KEYS[3]), redis.call('ZRANGE', KEYS[1], 0, -1)}
+local global = tonumber(redis.call('GET', KEYS[4]) or ARGV[5])
+if global == nil or global < 0 then
+  redis.call('HSET', KEYS[3], id, held)
+  return {false, false}
+end
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.sort(ids)
+local n = #ids
+local rank = 0
+for i, v in ipairs(ids) do
+  if v == id then
+    rank = i - 1
+  end
+end
+local share = math.floor(global / n)
+local rotate = tonumber(ARGV[6])
+local offset = 0
+if rotate > 0 then
+  offset = math.floor(now / rotate) % n
+end
+if (rank - offset) % n < global % n then
+  share = share + 1
+end
+local others = 0
+for i, v in ipairs(redis.call('HMGET', KEYS[3], unpack(ids))) do
+  if v and ids[i] ~= id then
+    others = others + tonumber(v)
+  end
+end
+local limit = math.max(0, math.min(share, global - others))
+redis.call('HSET', KEYS[3], id, math.max(limit, held))
+return {limit, global}
 `)
 
 // inFlightScript sums the calls in flight published by the live workers.
@@ -82,36 +134,61 @@ type MembershipOptions struct {
 	// Heartbeat is the period of the registration refresh, which is also how
 	// quickly a new global limit reaches the worker. 0 means 1s.
 	Heartbeat time.Duration
+	// RotateEvery is how often the remainder of the global limit (the calls
+	// left when it does not divide evenly, e.g. all of a limit smaller than
+	// the number of workers) moves on to the next workers in id order, so
+	// that no worker is left at 0 for good. 0 means 30s; negative never
+	// rotates.
+	RotateEvery time.Duration
 	// Logger receives failed heartbeats; nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // Membership registers one worker process for its agencies in Redis and
 // keeps each agency's SlotSupplier at this worker's share of the agency's
-// global limit, so that the calls in flight across all live workers stay
-// within the global limit (rounding adds at most one per worker, when the
-// limit is below the number of workers). Each heartbeat also publishes the
-// worker's calls in flight, which ReadInFlight sums.
+// global limit, so that the permits held across all live workers never
+// exceed the global limit, whatever the number of workers: a share may be 0
+// (the worker does not poll that agency's queue).
 //
-// While a worker joins or leaves, the others learn of it on their next
-// heartbeat, so for up to one heartbeat the sum of shares may differ from the
-// global limit by the share that moved. When Redis cannot be reached the
-// suppliers keep their last limit.
+// The bound holds through changes because each heartbeat decides the
+// worker's limit in one atomic script, against the claims the other live
+// workers published (see beatScript): a worker whose share grows waits until
+// the worker whose share shrank has released its permits, so a hand-off
+// costs up to two heartbeats of capacity but never exceeds the limit.
+//
+// A worker that cannot renew its registration fences itself: once
+// TTL − Heartbeat has passed since the start of its last successful
+// heartbeat, every supplier drops to 0, before its registration expires and
+// the others take its share. Calls already running then finish; the bound
+// on calls at the agency is strict when they finish within the heartbeat
+// left (the agency client's timeout should be below Heartbeat, or the TTL
+// raised by it). Each heartbeat also publishes the worker's calls in flight,
+// which ReadInFlight sums.
 type Membership struct {
 	rdb       redis.UniversalClient
 	opts      MembershipOptions
 	agencies  []string
 	suppliers map[string]*SlotSupplier
+	// unbounded is each supplier's own limit, used while its agency has
+	// no global limit.
+	unbounded map[string]int
 	defaults  map[string]int
 	log       *slog.Logger
 	// skipDeregister leaves the registration behind when Run ends, as a
 	// crashed process would; for tests.
 	skipDeregister bool
+
+	mu sync.Mutex
+	// renewed is the start of the last heartbeat that succeeded for every
+	// agency; zero before the first.
+	renewed time.Time
+	fenced  bool
 }
 
-// NewMembership returns a Membership for the agencies in suppliers. defaults
-// holds the global limit each agency uses until the controller has written
-// one; an agency with neither keeps its supplier's limit.
+// NewMembership returns a Membership for the agencies in suppliers, which
+// it sets to 0 until the first heartbeat. defaults holds the global limit
+// each agency uses until the controller has written one; an agency with
+// neither has no bound, and its supplier keeps the limit it is given.
 func NewMembership(rdb redis.UniversalClient, opts MembershipOptions, suppliers map[string]*SlotSupplier, defaults map[string]int) (*Membership, error) {
 	switch {
 	case rdb == nil:
@@ -133,11 +210,15 @@ func NewMembership(rdb redis.UniversalClient, opts MembershipOptions, suppliers 
 	if opts.Heartbeat == 0 {
 		opts.Heartbeat = time.Second
 	}
+	if opts.RotateEvery == 0 {
+		opts.RotateEvery = 30 * time.Second
+	}
 	if opts.TTL <= opts.Heartbeat {
 		return nil, fmt.Errorf("new membership: ttl %s: accepted more than the heartbeat %s", opts.TTL, opts.Heartbeat)
 	}
 	m := &Membership{rdb: rdb, opts: opts, suppliers: make(map[string]*SlotSupplier, len(suppliers)),
-		defaults: make(map[string]int, len(defaults)), log: opts.Logger}
+		unbounded: make(map[string]int, len(suppliers)),
+		defaults:  make(map[string]int, len(defaults)), log: opts.Logger}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -148,6 +229,10 @@ func NewMembership(rdb redis.UniversalClient, opts MembershipOptions, suppliers 
 		if s == nil {
 			return nil, fmt.Errorf("new membership: agency %s: slot supplier is nil", a)
 		}
+		// Nothing may be issued before the first heartbeat has counted
+		// this worker in: its share is unknown until then.
+		m.unbounded[a] = s.Limit()
+		s.SetLimit(0)
 		m.suppliers[a] = s
 		m.agencies = append(m.agencies, a)
 	}
@@ -170,13 +255,19 @@ func checkAgency(a string) error {
 
 // Run heartbeats until ctx ends, then deregisters so a clean shutdown frees
 // this worker's share at once. A failed heartbeat is logged and retried on
-// the next beat; Run returns an error only if deregistering fails.
+// the next beat; while none succeeds, the fence (see Membership) drops the
+// suppliers to 0 in time. Run returns an error only if deregistering fails.
 func (m *Membership) Run(ctx context.Context) error {
 	t := time.NewTicker(m.opts.Heartbeat)
 	defer t.Stop()
+	// The fence is checked apart from the heartbeats, which may hang on a
+	// partitioned network for as long as the client's timeouts.
+	fctx, stopFence := context.WithCancel(ctx)
+	defer stopFence()
+	go m.watchFence(fctx)
 	for {
 		if err := m.Beat(ctx); err != nil && ctx.Err() == nil {
-			m.log.Warn("flow control heartbeat failed; slot limits unchanged",
+			m.log.Warn("flow control heartbeat failed; slot limits unchanged until the fence",
 				"worker_id", m.opts.WorkerID, "error", err)
 		}
 		select {
@@ -187,37 +278,97 @@ func (m *Membership) Run(ctx context.Context) error {
 	}
 }
 
+// fenceAfter is how long after the start of the last successful heartbeat
+// the suppliers drop to 0: a heartbeat before the registration can expire.
+func (m *Membership) fenceAfter() time.Duration { return m.opts.TTL - m.opts.Heartbeat }
+
+// watchFence drops every supplier to 0 once the registration could not be
+// renewed in time.
+func (m *Membership) watchFence(ctx context.Context) {
+	t := time.NewTicker(max(m.opts.Heartbeat/10, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		if !m.renewed.IsZero() && !m.fenced && time.Since(m.renewed) >= m.fenceAfter() {
+			m.fenced = true
+			for _, s := range m.suppliers {
+				s.SetLimit(0)
+			}
+			m.log.Error("flow control registration not renewed in time; this worker stops calling the agencies until it is",
+				"worker_id", m.opts.WorkerID, "last_renewed", m.renewed, "ttl", m.opts.TTL)
+		}
+		m.mu.Unlock()
+	}
+}
+
 // Beat runs one heartbeat: one pipelined round trip registers this worker
-// for every agency, publishes its calls in flight, reads the global limits
-// and live workers, and sets each supplier to this worker's share.
+// for every agency, publishes its calls in flight and claims, and decides
+// each supplier's limit (see beatScript).
 func (m *Membership) Beat(ctx context.Context) error {
+	start := time.Now()
 	pipe := m.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(m.agencies))
 	ttl := strconv.FormatInt(m.opts.TTL.Milliseconds(), 10)
+	rotate := strconv.FormatInt(max(m.opts.RotateEvery.Milliseconds(), 0), 10)
 	for i, a := range m.agencies {
-		keys := []string{workersKey(m.opts.Prefix, a), inFlightKey(m.opts.Prefix, a), limitKey(m.opts.Prefix, a)}
-		cmds[i] = beatScript.Eval(ctx, pipe, keys, m.opts.WorkerID, ttl, m.suppliers[a].Running())
+		keys := []string{workersKey(m.opts.Prefix, a), inFlightKey(m.opts.Prefix, a), claimsKey(m.opts.Prefix, a), limitKey(m.opts.Prefix, a)}
+		def, ok := m.defaults[a]
+		if !ok {
+			def = -1
+		}
+		s := m.suppliers[a]
+		// Until the reply is applied the supplier may issue up to its
+		// current limit, so that much is claimed whatever the new limit.
+		held := max(s.Limit(), s.InUse())
+		cmds[i] = beatScript.Eval(ctx, pipe, keys, m.opts.WorkerID, ttl, s.Running(), held, def, rotate)
 	}
 	// Exec reports the first failed command; each command carries its own
 	// error, so one agency's failure does not hold back the others.
 	_, _ = pipe.Exec(ctx)
 	var errs []error
+	limits := make(map[string]int, len(m.agencies))
 	for i, a := range m.agencies {
-		share, ok, err := m.share(a, cmds[i])
+		limit, ok, err := m.limitOf(a, cmds[i])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("heartbeat of worker %s, agency %s: %w", m.opts.WorkerID, a, err))
 			continue
 		}
-		if ok {
-			m.suppliers[a].SetLimit(share)
+		if !ok {
+			limit = m.unbounded[a]
 		}
+		limits[a] = limit
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(errs) == 0 {
+		if time.Since(start) >= m.fenceAfter() {
+			// Too late to rely on: the registration may already be about
+			// to expire. The next heartbeat decides again.
+			return fmt.Errorf("heartbeat of worker %s took %s: accepted less than %s (ttl − heartbeat)",
+				m.opts.WorkerID, time.Since(start).Round(time.Millisecond), m.fenceAfter())
+		}
+		if m.fenced {
+			m.log.Info("flow control registration renewed; calling the agencies again", "worker_id", m.opts.WorkerID)
+		}
+		m.renewed, m.fenced = start, false
+	}
+	if m.fenced {
+		return errors.Join(errs...)
+	}
+	for a, l := range limits {
+		m.suppliers[a].SetLimit(l)
 	}
 	return errors.Join(errs...)
 }
 
-// share computes this worker's share of the agency's global limit from a
-// heartbeat's reply; ok is false when there is no limit to share.
-func (m *Membership) share(agency string, cmd *redis.Cmd) (share int, ok bool, err error) {
+// limitOf reads this worker's limit for the agency from a heartbeat's
+// reply; ok is false when there is no global limit to share.
+func (m *Membership) limitOf(agency string, cmd *redis.Cmd) (limit int, ok bool, err error) {
 	reply, err := cmd.Slice()
 	if err != nil {
 		return 0, false, err
@@ -225,42 +376,14 @@ func (m *Membership) share(agency string, cmd *redis.Cmd) (share int, ok bool, e
 	if len(reply) != 2 {
 		return 0, false, fmt.Errorf("heartbeat reply has %d elements, want 2", len(reply))
 	}
-	global, found := m.defaults[agency]
-	if s, isString := reply[0].(string); isString {
-		if global, err = parseLimit(s); err != nil {
-			return 0, false, fmt.Errorf("key %s: %w", limitKey(m.opts.Prefix, agency), err)
-		}
-		found = true
-	}
-	if !found {
+	if reply[0] == nil {
 		return 0, false, nil
 	}
-	raw, _ := reply[1].([]any)
-	ids := make([]string, 0, len(raw))
-	for _, id := range raw {
-		if s, isString := id.(string); isString {
-			ids = append(ids, s)
-		}
+	l, isInt := reply[0].(int64)
+	if !isInt || l < 0 {
+		return 0, false, fmt.Errorf("heartbeat reply: limit %v: accepted an integer 0 or more (key %s)", reply[0], limitKey(m.opts.Prefix, agency))
 	}
-	return shareOf(global, m.opts.WorkerID, ids), true, nil
-}
-
-// shareOf splits global among the workers ids: each gets global/n, and the
-// first global%n in id order one more; never less than 1. A worker missing
-// from ids (its registration just expired) counts as one more.
-func shareOf(global int, self string, ids []string) int {
-	sort.Strings(ids)
-	rank := sort.SearchStrings(ids, self)
-	n := len(ids)
-	if rank == n || ids[rank] != self {
-		n++ // not registered (yet): count ourselves, last
-		rank = n - 1
-	}
-	share := global / n
-	if rank < global%n {
-		share++
-	}
-	return max(share, 1)
+	return int(l), true, nil
 }
 
 func parseLimit(s string) (int, error) {
@@ -271,10 +394,33 @@ func parseLimit(s string) (int, error) {
 	return l, nil
 }
 
-// leave deregisters this worker from every agency, after ctx has ended.
+// leave deregisters this worker from every agency, after ctx has ended. Its
+// claims may go only once nothing is held under them: it stops issuing
+// permits and waits, up to TTL − Heartbeat, for those held to be released
+// (the workers are meant to stop before the membership); if they are not,
+// the registration is left to expire instead.
 func (m *Membership) leave(ctx context.Context) error {
 	if m.skipDeregister {
 		return nil
+	}
+	for _, s := range m.suppliers {
+		s.SetLimit(0)
+	}
+	held := func() int {
+		n := 0
+		for _, s := range m.suppliers {
+			n += s.InUse()
+		}
+		return n
+	}
+	deadline := time.Now().Add(m.fenceAfter())
+	for held() > 0 {
+		if time.Now().After(deadline) {
+			m.log.Warn("flow control permits still held at shutdown; leaving the registration to expire",
+				"worker_id", m.opts.WorkerID, "held", held(), "ttl", m.opts.TTL)
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opts.Heartbeat+time.Second)
 	defer cancel()
@@ -282,6 +428,7 @@ func (m *Membership) leave(ctx context.Context) error {
 	for _, a := range m.agencies {
 		pipe.ZRem(ctx, workersKey(m.opts.Prefix, a), m.opts.WorkerID)
 		pipe.HDel(ctx, inFlightKey(m.opts.Prefix, a), m.opts.WorkerID)
+		pipe.HDel(ctx, claimsKey(m.opts.Prefix, a), m.opts.WorkerID)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("deregister worker %s: %w", m.opts.WorkerID, err)

@@ -41,6 +41,13 @@ type Outcome struct {
 	Latency    time.Duration
 }
 
+// Failed reports whether the application failed: its workflow ended in
+// error, or it finished with the status FAILED. The live line and the
+// summary count the same applications.
+func (o Outcome) Failed() bool {
+	return o.Err != nil || o.Result.Status == loan.StatusFailed
+}
+
 // Summary aggregates a batch.
 type Summary struct {
 	Started    int
@@ -124,8 +131,9 @@ func Run(ctx context.Context, c client.Client, o Options) (Summary, error) {
 			defer wg.Done()
 			var res loan.Result
 			err := run.Get(ctx, &res)
-			outcomes[i] = Outcome{WorkflowID: run.GetID(), Result: res, Err: err, Latency: time.Since(t0)}
-			bar.finished(err == nil, true)
+			o := Outcome{WorkflowID: run.GetID(), Result: res, Err: err, Latency: time.Since(t0)}
+			outcomes[i] = o
+			bar.finished(!o.Failed(), true)
 		}(i)
 	}
 	wg.Wait()

@@ -151,6 +151,14 @@ const (
 	ReasonUnderwritingFailed = "UNDERWRITING_FAILED"
 	ReasonPersistenceFailed  = "PERSISTENCE_FAILED"
 	ReasonDisbursementFailed = "DISBURSEMENT_FAILED"
+	// ReasonWaitingForAgency is not final: an agency call's budget ended
+	// in the agency's queue (a backlog, not a failure) and the call was
+	// scheduled again; Result.StatusDetail says which agency and until when.
+	ReasonWaitingForAgency = "WAITING_FOR_AGENCY"
+	// ReasonAgencyBacklog: an agency's backlog outlasted the workflow's
+	// bounded wait for it (Options.AgencyQueueWait); the agency itself
+	// never failed the call.
+	ReasonAgencyBacklog = "AGENCY_BACKLOG"
 )
 
 // CleanText makes free text from outside (a cancel reason, an error from an

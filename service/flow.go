@@ -31,15 +31,17 @@ func flowConfig(initial int) flowcontrol.Config {
 	return cfg
 }
 
-// agencyWorkers builds one slot supplier per agency, starting at the limit
-// the controller would start from, and the membership that keeps each at this
-// process's share of the agency's global limit.
+// agencyWorkers builds one slot supplier per agency, starting at 0, and the
+// membership that keeps each at this process's share of the agency's global
+// limit (the controller's initial limit until it has written one).
 func (e *Env) agencyWorkers() (map[string]*flowcontrol.SlotSupplier, *flowcontrol.Membership, error) {
 	suppliers := make(map[string]*flowcontrol.SlotSupplier, len(agency.All))
 	defaults := make(map[string]int, len(agency.All))
 	for _, n := range agency.All {
 		l := e.Config.Flow.Agencies[string(n)].InitialLimit
-		suppliers[string(n)] = flowcontrol.NewSlotSupplier(l)
+		// 0 until the first heartbeat gives this worker its share: the
+		// global limit is a bound across the workers from the start.
+		suppliers[string(n)] = flowcontrol.NewSlotSupplier(0)
 		defaults[string(n)] = l
 	}
 	m, err := flowcontrol.NewMembership(e.Redis, flowcontrol.MembershipOptions{

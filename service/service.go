@@ -342,7 +342,7 @@ func (e *Env) StartWorkers(ctx context.Context) (stop func(), err error) {
 		return nil, err
 	}
 	started = append(started, cw)
-	acts := &activities.AgencyActivities{Agencies: e.Agencies}
+		acts := &activities.AgencyActivities{Agencies: e.Agencies, Latency: e.Stats}
 	for _, n := range agency.All {
 		opts, err := e.agencyWorkerOptions(suppliers[string(n)])
 		if err != nil {

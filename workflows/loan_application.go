@@ -74,6 +74,11 @@ type Options struct {
 	// BreakerPoll is how often a waiting application re-reads the breaker
 	// (default 5 s).
 	BreakerPoll time.Duration `json:"breaker_poll,omitempty"`
+	// AgencyQueueWait bounds how long one agency call is scheduled again
+	// while its budget keeps ending in the agency's queue (a backlog, not
+	// a failure; default 30 minutes); then the application fails with
+	// AGENCY_BACKLOG.
+	AgencyQueueWait time.Duration `json:"agency_queue_wait,omitempty"`
 }
 
 // Bounds of Options, checked by Validate (zero always means the default).
@@ -88,7 +93,9 @@ const (
 	// events (a timer and a local activity) to the history, so 240 polls per
 	// bureau keep a whole application far below Temporal's history limits
 	// (a warning at 10,240 events, termination at 51,200).
-	MaxPollsPerWait = 240
+	MaxPollsPerWait    = 240
+	MinAgencyQueueWait = time.Second
+	MaxAgencyQueueWait = 24 * time.Hour
 )
 
 // Validate checks the options against their documented bounds and returns
@@ -108,6 +115,22 @@ func (o Options) Validate() error {
 	}
 	if err := check("breaker_poll", o.BreakerPoll, MinBreakerPoll, MaxBreakerPoll); err != nil {
 		return err
+	}
+	if err := check("agency_queue_wait", o.AgencyQueueWait, MinAgencyQueueWait, MaxAgencyQueueWait); err != nil {
+		return err
+	}
+	// Each time a call's budget ends in the queue it is scheduled again:
+	// the same history bound as the breaker polls.
+	qwait, s2c := o.AgencyQueueWait, o.AgencyScheduleToClose
+	if qwait == 0 {
+		qwait = defaultAgencyQueueWait
+	}
+	if s2c == 0 {
+		s2c = defaultAgencyScheduleToClose
+	}
+	if calls := qwait / (s2c + requeueDelay); calls > MaxPollsPerWait {
+		return fmt.Errorf("invalid options agency_queue_wait %v with agency_schedule_to_close %v: up to %d calls per agency; accepted at most %d (raise agency_schedule_to_close to at least %v)",
+			qwait, s2c, calls, MaxPollsPerWait, qwait/MaxPollsPerWait)
 	}
 	wait, poll := o.BureauWait, o.BreakerPoll
 	if wait == 0 {
@@ -301,7 +324,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		}
 	}
 	setPath(creditPath(brk, app.ApplicationID))
-	scores, fin, path, err := checkCredit(ctx, in, res.CreditPath, cancel)
+	scores, fin, path, err := checkCredit(withWaiting(ctx, &res), in, res.CreditPath, cancel)
 	if path != res.CreditPath {
 		setPath(path)
 	}
@@ -312,9 +335,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		logger.Error("credit check failed for good", "application_id", app.ApplicationID, "error", err)
 		res.Status = loan.StatusFailed
 		res.Error = err.Error()
-		if errors.Is(err, errBureauUnavailable) {
-			res.StatusReason = loan.ReasonCreditBureauUnavailable
-		}
+		res.StatusReason, res.StatusDetail = failureReason(err), ""
 		if final {
 			res.Error = loan.CleanText(res.Error, maxErrorText)
 			if detail, ok := invalidAgencyData(err); ok {

@@ -125,7 +125,7 @@ func bureauScore(ctx workflow.Context, in Input, n agency.Name) (loan.CreditScor
 	var deadline time.Time
 	for {
 		var s loan.CreditScore
-		err := workflow.ExecuteActivity(agencyCtx(ctx, n, in.Options), aa.FetchCreditScore, req).Get(ctx, &s)
+		err := callAgency(ctx, in, n, aa.FetchCreditScore, req, &s)
 		if err == nil || !waitable(ctx, err) {
 			return s, err
 		}
@@ -186,7 +186,7 @@ func financials(ctx workflow.Context, in Input, path string) (loan.Financials, s
 	call := func(n agency.Name) (loan.Financials, error) {
 		var f loan.Financials
 		req := activities.AgencyRequest{Agency: n, CustomerID: in.Application.CustomerID, ApplicationID: in.Application.ApplicationID}
-		return f, workflow.ExecuteActivity(agencyCtx(ctx, n, in.Options), aa.FetchFinancials, req).Get(ctx, &f)
+		return f, callAgency(ctx, in, n, aa.FetchFinancials, req, &f)
 	}
 	if path == CreditPathScraping {
 		f, err := call(agency.Scraping)

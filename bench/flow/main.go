@@ -19,7 +19,13 @@
 //
 // Scenarios (-duration each, after a warm-up at half the nominal load):
 // a 3× surge; capacity halved for the middle third under 2× load; service
-// time doubled from one third under 2× load. It writes docs/bench-flow.md
+// time doubled from one third under 2× load; and, on request
+// (-scenarios incident), an incident of mixed shape: 4× load, capacity to
+// 3/8 and service time ×3 for the middle third, so that the backlog
+// outlives the calls' 30 s budget, then recovery. -workers runs loanflow's
+// strategy on that many worker processes sharing the limit. Besides the
+// summary it prints a table per phase (from 5 s after each step): goodput ÷
+// the oracle's in the same phase, agency errors, convergence. It writes docs/bench-flow.md
 // (the table and the method) and one SVG chart per scenario, and prints the
 // table. Redis keys live under a random prefix, deleted at the end.
 //
@@ -61,6 +67,7 @@ type config struct {
 	serviceTime, clientTimeout time.Duration
 	sampleEvery                time.Duration
 	capacity, initialLimit     int
+	workers                    int
 	probe                      float64
 	minSamples                 int64
 	scenarios, strategies      []string
@@ -82,8 +89,9 @@ func main() {
 	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time")
 	flag.DurationVar(&c.clientTimeout, "client-timeout", 2*time.Second, "the agency client's timeout per call")
 	flag.IntVar(&c.initialLimit, "initial-limit", 0, "the controller's initial limit (default C)")
+	flag.IntVar(&c.workers, "workers", 1, "worker processes sharing the agency's limit under loanflow's controller")
 	flag.DurationVar(&c.sampleEvery, "sample", 200*time.Millisecond, "sampling period of the charts and convergence")
-	flag.StringVar(&scen, "scenarios", "surge,capacity,slowdown", "scenarios to run, comma-separated")
+	flag.StringVar(&scen, "scenarios", "surge,capacity,slowdown", "scenarios to run, comma-separated (also: incident)")
 	flag.StringVar(&strat, "strategies", strings.Join(allStrategies, ","), "strategies to run, comma-separated")
 	flag.StringVar(&c.out, "out", "docs/", "folder for bench-flow.md and the charts; empty writes nothing")
 	flag.StringVar(&c.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL")
@@ -234,6 +242,7 @@ func run(ctx context.Context, c config) error {
 
 	table := markdownTable(results, c)
 	fmt.Print(table)
+	fmt.Print("\nper phase:\n\n" + phaseTable(results))
 	if c.out == "" {
 		return nil
 	}

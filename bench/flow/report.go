@@ -45,6 +45,39 @@ func markdownTable(results []result, c config) string {
 	return b.String()
 }
 
+// phaseTable is one row per scenario, strategy and phase: goodput ÷ the
+// oracle's in the same phase, and the agency's errors, each phase measured
+// from flowsim.PhaseSettle after the step that opens it.
+func phaseTable(results []result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| scenario | strategy | phase (s) | goodput/s | ÷ oracle | agency errors | converged after the step (s) |\n")
+	fmt.Fprintf(&b, "|---|---|---|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		o, haveOracle := oracleOf(results, r.scenario)
+		for i, p := range r.phases {
+			ratio := "–"
+			if haveOracle && i < len(o.phases) && o.phases[i].ok > 0 {
+				ratio = fmt.Sprintf("%.2f", float64(p.ok)/float64(o.phases[i].ok))
+			}
+			errs := "–"
+			if n := p.ok + p.errors; n > 0 {
+				errs = fmt.Sprintf("%.1f%%", 100*float64(p.errors)/float64(n))
+			}
+			conv := "–"
+			if i < len(r.converge) {
+				if d := r.converge[i]; d < 0 {
+					conv = "never"
+				} else {
+					conv = fmt.Sprintf("%.1f", d.Seconds())
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.0f–%.0f | %.2f | %s | %s | %s |\n", r.scenario, r.strategy,
+				p.from.Seconds(), p.to.Seconds(), p.goodput(), ratio, errs, conv)
+		}
+	}
+	return b.String()
+}
+
 func ms(d time.Duration) string {
 	if d >= 10*time.Second {
 		return fmt.Sprintf("%.1f s", d.Seconds())

@@ -64,7 +64,51 @@ func scenarios(d time.Duration) []scenario {
 				return 1
 			},
 			steps: []time.Duration{0, d / 3}},
+		{name: "incident", title: "Incident: load 4×; at 1/3 capacity to 3/8 and service time ×3, both back at 2/3",
+			load: warm(4),
+			capacity: func(t time.Duration) float64 {
+				if t >= d/3 && t < 2*d/3 {
+					return 3.0 / 8
+				}
+				return 1
+			},
+			slowdown: func(t time.Duration) float64 {
+				if t >= d/3 && t < 2*d/3 {
+					return 3
+				}
+				return 1
+			},
+			steps: []time.Duration{0, d / 3, 2 * d / 3}},
 	}
+}
+
+// phase is the stretch of a run between two steps, measured from
+// flowsim.PhaseSettle after the step that opens it, with the agency's
+// counters over it.
+type phase struct {
+	from, to   time.Duration
+	ok, errors int64
+}
+
+func (p phase) goodput() float64 { return float64(p.ok) / (p.to - p.from).Seconds() }
+
+// phasesOf lists the phases of a scenario run for d.
+func phasesOf(sc scenario, d time.Duration) []phase {
+	var out []phase
+	for i, st := range sc.steps {
+		to := d
+		if i+1 < len(sc.steps) {
+			to = sc.steps[i+1]
+		}
+		from := st
+		if i > 0 {
+			from += flowsim.PhaseSettle
+		}
+		if from < to {
+			out = append(out, phase{from: from, to: to})
+		}
+	}
+	return out
 }
 
 // The strategies, in report order.
@@ -100,6 +144,7 @@ type result struct {
 	converge           []time.Duration // per step; -1: not converged
 	trace              []sample
 	limiterNote        string
+	phases             []phase
 }
 
 func (r result) goodput() float64 { return float64(r.ok) / r.window.Seconds() }
@@ -184,8 +229,34 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	}
 	defer w.Stop()
 
+	suppliers := []*flowcontrol.SlotSupplier{supplier}
 	if strategy == stController {
-		stop, err := b.startController(ctx, runID, agencyName, supplier)
+		// More worker processes on the same queue, each with a pool and a
+		// membership of its own.
+		for i := 1; i < c.workers; i++ {
+			s := flowcontrol.NewSlotSupplier(initial)
+			t, err := flowcontrol.NewTuner(s)
+			if err != nil {
+				return res, err
+			}
+			o := wopts
+			o.Tuner = t
+			wk := worker.New(b.tc, tq, o)
+			wk.RegisterActivity(call)
+			if err := wk.Start(); err != nil {
+				return res, fmt.Errorf("start worker %d on %s: %w", i, tq, err)
+			}
+			defer wk.Stop()
+			suppliers = append(suppliers, s)
+		}
+		limit = func() float64 {
+			sum := 0
+			for _, s := range suppliers {
+				sum += s.Limit()
+			}
+			return float64(sum)
+		}
+		stop, err := b.startController(ctx, runID, agencyName, suppliers)
 		if err != nil {
 			return res, err
 		}
@@ -246,6 +317,26 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 		}
 	}()
 
+	// Each phase's counters, taken at its edges.
+	res.phases = phasesOf(sc, c.duration)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range res.phases {
+			p := &res.phases[i]
+			if !sleepUntil(rctx, start.Add(p.from)) {
+				return
+			}
+			a := sim.Stats(agency.KCB)
+			if !sleepUntil(rctx, start.Add(p.to)) {
+				return
+			}
+			z := sim.Stats(agency.KCB)
+			p.ok = z.OK - a.OK
+			p.errors = (z.Overload - a.Overload) + (z.Errors - a.Errors) + (z.Abandoned - a.Abandoned)
+		}
+	}()
+
 	// The measurement window's counters, taken at its two edges.
 	var s0, s1 agencysim.Stats
 	wg.Add(1)
@@ -298,7 +389,9 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 		return res, ctx.Err()
 	}
 	// Let the leftovers drain: the activity refuses at once from now on.
-	supplier.SetLimit(unboundedSlots)
+	for _, s := range suppliers {
+		s.SetLimit(unboundedSlots)
+	}
 	drainBy := time.Now().Add(c.drain)
 	for log.outstanding() > 0 && time.Now().Before(drainBy) {
 		if !sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
@@ -358,22 +451,32 @@ func convergence(trace []sample, steps []time.Duration, d time.Duration, present
 // real FlowControllerWorkflow (under an id of the run's own) and a
 // Membership that keeps the worker's slot supplier at the global limit it
 // writes to Redis, as service.StartWorkers wires them.
-func (b *bench) startController(ctx context.Context, runID, agencyName string, s *flowcontrol.SlotSupplier) (stop func(), err error) {
+func (b *bench) startController(ctx context.Context, runID, agencyName string, suppliers []*flowcontrol.SlotSupplier) (stop func(), err error) {
 	ac := flowcontrol.DefaultAgencyConfig()
 	ac.InitialLimit = b.cfg.initialLimit
 	ac.MinSamples = b.cfg.minSamples
 	cfg := flowcontrol.Config{Period: time.Second, Agencies: map[string]flowcontrol.AgencyConfig{agencyName: ac}}
-	m, err := flowcontrol.NewMembership(b.membRDB, flowcontrol.MembershipOptions{
-		Prefix: b.prefix, WorkerID: runID, Heartbeat: 500 * time.Millisecond, TTL: 3 * time.Second,
-	}, map[string]*flowcontrol.SlotSupplier{agencyName: s}, map[string]int{agencyName: ac.InitialLimit})
-	if err != nil {
-		return nil, fmt.Errorf("controller membership: %w", err)
-	}
 	mctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	var running sync.WaitGroup
+	for i, s := range suppliers {
+		m, err := flowcontrol.NewMembership(b.membRDB, flowcontrol.MembershipOptions{
+			Prefix: b.prefix, WorkerID: fmt.Sprintf("%s-w%d", runID, i), Heartbeat: 500 * time.Millisecond, TTL: 3 * time.Second,
+		}, map[string]*flowcontrol.SlotSupplier{agencyName: s}, map[string]int{agencyName: ac.InitialLimit})
+		if err != nil {
+			cancel()
+			running.Wait()
+			return nil, fmt.Errorf("controller membership: %w", err)
+		}
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			_ = m.Run(mctx)
+		}()
+	}
 	go func() {
-		defer close(done)
-		_ = m.Run(mctx)
+		running.Wait()
+		close(done)
 	}()
 	id := "bench-flow-controller-" + runID
 	if _, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: benchQueue},

@@ -23,6 +23,7 @@
 package flowsim
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
 	"math"
@@ -89,6 +90,16 @@ type Scenario struct {
 	// backlog, as the activities' retry policy does; 0 sends each call once.
 	Retries    int
 	RetryDelay time.Duration
+	// CallBudget is each call's ScheduleToClose: from its arrival, the
+	// time it may spend in the backlog, at the agency and in retries. A call
+	// whose budget ends while it waits is dropped as expired; one that is
+	// sent is cut by the client at the earlier of ClientTimeout and its
+	// budget, and a cut by the budget is expired too, not an agency
+	// failure. With Reschedule, an expired call comes back as a new one
+	// with a full budget, as the loan workflow re-schedules it. 0 means no
+	// budget.
+	CallBudget time.Duration
+	Reschedule bool
 	// QuantizeLatency reports p50 and p90 as callstats reads them back from
 	// its log buckets (the geometric middle of a bucket ~24.6% wide) instead
 	// of exactly.
@@ -117,6 +128,16 @@ type Policy struct {
 	// now (a sliding window, as a controller may read from callstats); 0
 	// means 1.
 	Window int
+	// Workers splits the pool over this many worker processes, each
+	// holding its share of the limit (flowcontrol.Membership's split) and
+	// following a decision after its own delay, spread evenly over
+	// [0, 2×ActuationDelay] (their heartbeats are not in step); 0 means 1.
+	Workers int
+	// NoAdmission sends every call, even one whose budget left is below
+	// the agency's recent p90 latency or the client's timeout, and classes
+	// a cut by the call's budget as a timeout: the worker before
+	// deadline-aware admission.
+	NoAdmission bool
 }
 
 // agencyName is the name the simulation observes its agency under.
@@ -131,6 +152,7 @@ type Sample struct {
 	Capacity  int
 	OK        int64 // in the period
 	Errors    int64 // 503s and abandoned calls in the period
+	Expired   int64 // calls our budget ended in the period
 	LatencyMs float64
 	Reason    string
 }
@@ -142,6 +164,8 @@ type Result struct {
 	// calls the client gave up on. Calls still in flight at the end count in
 	// none.
 	OK, Overload, Abandoned int64
+	// Expired counts the calls whose budget ended (not agency errors).
+	Expired int64
 	// Goodput is OK per second.
 	Goodput float64
 	// ErrorRate is (Overload + Abandoned) / calls ended, as the agency sees it.
@@ -155,7 +179,9 @@ type Result struct {
 	// end of each period, so a figure is the end of the first period from
 	// which it stayed in the band, and 0 means it never left the band.
 	Convergence []time.Duration
-	Trace       []Sample
+	// Phases are the stretches between steps (see Phase).
+	Phases []Phase
+	Trace  []Sample
 }
 
 // outcome of one call.
@@ -165,10 +191,14 @@ const (
 	outOK outcome = iota
 	outOverload
 	outAbandoned
+	outExpired
 )
 
 type call struct {
 	arrived, sent, deadline int64 // ticks
+	budget                  int64 // ticks: the end of its budget, 0 without
+	budgetCut               bool  // deadline is the budget's, not the client timeout's
+	worker                  int
 	attempts                int
 	retryAt                 int64 // ticks, while waiting to be retried
 	endAt                   int64 // ticks, when in service
@@ -217,9 +247,9 @@ func (q *fifo) pop() *call {
 
 // period accumulates one control period's statistics.
 type period struct {
-	ok, overload, abandoned int64
-	latencies               []time.Duration
-	waits                   []time.Duration
+	ok, overload, abandoned, expired int64
+	latencies                        []time.Duration
+	waits                            []time.Duration
 }
 
 // Run simulates one scenario under one policy.
@@ -264,6 +294,12 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		history        []period // the previous Window-1 periods, oldest first
 		okLat          []time.Duration
 		secOK, secErr  int64
+		secExp         int64
+		workers        = max(p.Workers, 1)
+		wLimit         = make([]int, workers)
+		wInFlight      = make([]int, workers)
+		recent         []recentCall // successful calls, for admission's p90
+		admitP90       time.Duration
 		reason         string
 		nextArrival    = 0.0 // seconds; the first arrival is at once
 		end            = ticks(sc.Duration)
@@ -282,17 +318,51 @@ func Run(sc Scenario, p Policy) (Result, error) {
 	default:
 		limit = p.Fixed
 	}
+	setAll := func(l int) {
+		for w := range wLimit {
+			wLimit[w] = shareOf(l, w, workers)
+		}
+	}
+	setAll(limit)
 	sampleEvery := ctlEvery
 	if sampleEvery == 0 {
 		sampleEvery = ticks(time.Second)
 	}
 
+	budget := ticks(sc.CallBudget)
+	arrive := func(now int64) *call {
+		c := &call{arrived: now}
+		if budget > 0 {
+			c.budget = now + budget
+		}
+		return c
+	}
+	expire := func(c *call, now int64) {
+		cur.expired++
+		secExp++
+		if now >= from {
+			res.Expired++
+		}
+		if sc.Reschedule {
+			backlog.push(arrive(now))
+		}
+	}
 	finish := func(c *call, out outcome, now int64) {
 		poolInFlight--
+		wInFlight[c.worker]--
+		if out == outAbandoned && c.budgetCut && !p.NoAdmission {
+			// Our own budget cut it, not the agency.
+			expire(c, now)
+			return
+		}
 		switch out {
 		case outOK:
 			cur.ok++
 			cur.latencies = append(cur.latencies, at(now-c.sent))
+			recent = append(recent, recentCall{at: at(now), lat: at(now - c.sent)})
+			if len(recent) > 2*recentSize {
+				recent = append(recent[:0], recent[len(recent)-recentSize:]...)
+			}
 			secOK++
 		case outOverload:
 			cur.overload++
@@ -301,7 +371,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 			cur.abandoned++
 			secErr++
 		}
-		if out != outOK && c.attempts < sc.Retries {
+		if out != outOK && c.attempts < sc.Retries && (c.budget == 0 || now+ticks(sc.RetryDelay) < c.budget) {
 			c.attempts++
 			c.retryAt = now + ticks(sc.RetryDelay)
 			retrying.push(c)
@@ -334,11 +404,12 @@ func Run(sc Scenario, p Policy) (Result, error) {
 	for now := int64(0); now < end; now++ {
 		// The limit: the oracle follows the capacity at once; decisions take
 		// effect after the actuation delay.
-		if p.Oracle {
+		if p.Oracle && capacity(now) != limit {
 			limit = capacity(now)
+			setAll(limit)
 		}
 		for len(pending) > 0 && pending[0].at <= now {
-			limit = pending[0].limit
+			wLimit[pending[0].worker] = pending[0].limit
 			pending = pending[1:]
 		}
 		// Calls leaving service.
@@ -380,27 +451,44 @@ func Run(sc Scenario, p Policy) (Result, error) {
 				nextArrival = at(now + 1).Seconds()
 				break
 			}
-			backlog.push(&call{arrived: now})
+			backlog.push(arrive(now))
 			nextArrival += rng.ExpFloat64() / rate
 		}
 		// Retries rejoin the backlog (at its end, as a new task would).
 		for retrying.len() > 0 && retrying.front().retryAt <= now {
 			backlog.push(retrying.pop())
 		}
-		// The pool sends while below its limit.
-		for poolInFlight < limit && backlog.len() > 0 {
-			c := backlog.pop()
-			c.sent = now
-			c.deadline = now + ticks(clientTimeout)
-			poolInFlight++
-			cur.waits = append(cur.waits, at(now-c.arrived))
-			switch capNow := capacity(now); {
-			case inService.Len() < capNow && queue.len() == 0:
-				serve(c, now, inService.Len()+1)
-			case queue.len() < sc.Agency.QueueLimit:
-				queue.push(c)
-			default:
-				finish(c, outOverload, now)
+		// Calls whose budget ended while they waited leave the backlog.
+		for backlog.len() > 0 && backlog.front().budget > 0 && backlog.front().budget <= now {
+			expire(backlog.pop(), now)
+		}
+		// Each worker sends while below its share of the limit (starting
+		// with a different worker each tick, as their pollers race).
+		for k := range workers {
+			w := (int(now) + k) % workers
+			for wInFlight[w] < wLimit[w] && backlog.len() > 0 {
+				c := backlog.pop()
+				if !p.NoAdmission && c.budget > 0 && at(c.budget-now) < max(admitP90, clientTimeout) {
+					expire(c, now) // not sent: too little budget left
+					continue
+				}
+				c.sent = now
+				c.worker = w
+				c.deadline = now + ticks(clientTimeout)
+				if c.budget > 0 && c.budget < c.deadline {
+					c.deadline, c.budgetCut = c.budget, true
+				}
+				poolInFlight++
+				wInFlight[w]++
+				cur.waits = append(cur.waits, at(now-c.arrived))
+				switch capNow := capacity(now); {
+				case inService.Len() < capNow && queue.len() == 0:
+					serve(c, now, inService.Len()+1)
+				case queue.len() < sc.Agency.QueueLimit:
+					queue.push(c)
+				default:
+					finish(c, outOverload, now)
+				}
 			}
 		}
 		// The end of a control period.
@@ -413,15 +501,27 @@ func Run(sc Scenario, p Policy) (Result, error) {
 				st, ds = flowcontrol.Step(st, map[string]flowcontrol.Observation{agencyName: o}, *p.Controller)
 				d := ds[0]
 				reason = d.Reason
-				pending = append(pending, pendingLimit{at: now + 1 + ticks(p.ActuationDelay), limit: d.Limit})
+				for w := range workers {
+					delay := p.ActuationDelay
+					if workers > 1 {
+						delay = p.ActuationDelay * 2 * time.Duration(w) / time.Duration(workers-1)
+					}
+					pending = append(pending, pendingLimit{at: now + 1 + ticks(delay), worker: w, limit: shareOf(d.Limit, w, workers)})
+				}
+				slices.SortStableFunc(pending, func(a, b pendingLimit) int { return cmp.Compare(a.at, b.at) })
+			}
+			admitP90 = recentP90(recent, at(now))
+			limit = 0
+			for _, l := range wLimit {
+				limit += l
 			}
 			lat := 0.0
 			if len(cur.latencies) > 0 {
 				lat = float64(mean(cur.latencies)) / float64(time.Millisecond)
 			}
 			res.Trace = append(res.Trace, Sample{T: t, Limit: limit, InFlight: poolInFlight, Capacity: capacity(now),
-				OK: secOK, Errors: secErr, LatencyMs: lat, Reason: reason})
-			secOK, secErr = 0, 0
+				OK: secOK, Errors: secErr, Expired: secExp, LatencyMs: lat, Reason: reason})
+			secOK, secErr, secExp = 0, 0, 0
 			if p.Window > 1 {
 				history = append(history, cur)
 				if len(history) > p.Window-1 {
@@ -442,12 +542,98 @@ func Run(sc Scenario, p Policy) (Result, error) {
 	slices.Sort(okLat)
 	res.LatencyP50, res.LatencyP99 = quantile(okLat, 0.5), quantile(okLat, 0.99)
 	res.Convergence = convergence(res.Trace, sc)
+	res.Phases = phases(res.Trace, sc)
 	return res, nil
 }
 
 type pendingLimit struct {
-	at    int64
-	limit int
+	at     int64
+	worker int
+	limit  int
+}
+
+// shareOf is worker w's share of global among n workers, as
+// flowcontrol.Membership splits it (without rotation): global/n, one more
+// for the first global%n; it may be 0.
+func shareOf(global, w, n int) int {
+	s := global / n
+	if w < global%n {
+		s++
+	}
+	return s
+}
+
+// recentCall is a successful call's end and latency.
+type recentCall struct {
+	at  time.Duration
+	lat time.Duration
+}
+
+// Admission's estimate of the agency's latency, as callstats'
+// AgencyLatency: the p90 of the last recentSize successful calls within
+// recentMaxAge, none with fewer than recentMin.
+const (
+	recentSize   = 128
+	recentMaxAge = 30 * time.Second
+	recentMin    = 5
+)
+
+func recentP90(recent []recentCall, now time.Duration) time.Duration {
+	var lats []time.Duration
+	for i := len(recent) - 1; i >= 0 && len(lats) < recentSize; i-- {
+		if now-recent[i].at <= recentMaxAge {
+			lats = append(lats, recent[i].lat)
+		}
+	}
+	if len(lats) < recentMin {
+		return 0
+	}
+	slices.Sort(lats)
+	return lats[min(len(lats)-1, int(0.9*float64(len(lats))))]
+}
+
+// Phase is the stretch between two of a scenario's steps, measured from
+// PhaseSettle after the step that opens it (from MeasureFrom for the first).
+type Phase struct {
+	From, To                time.Duration
+	OK, Errors, Expired     int64
+	Goodput                 float64 // OK per second
+	MeanLimit, MeanCapacity float64
+}
+
+// PhaseSettle is how long after a step a phase's measurement starts.
+const PhaseSettle = 5 * time.Second
+
+func phases(trace []Sample, sc Scenario) []Phase {
+	bounds := append(append([]time.Duration{sc.MeasureFrom}, sc.Steps...), sc.Duration)
+	out := make([]Phase, 0, len(bounds)-1)
+	for i := 0; i+1 < len(bounds); i++ {
+		ph := Phase{From: bounds[i], To: bounds[i+1]}
+		if i > 0 {
+			ph.From += PhaseSettle
+		}
+		n := 0
+		for _, x := range trace {
+			if x.T <= ph.From || x.T > ph.To {
+				continue
+			}
+			ph.OK += x.OK
+			ph.Errors += x.Errors
+			ph.Expired += x.Expired
+			ph.MeanLimit += float64(x.Limit)
+			ph.MeanCapacity += float64(x.Capacity)
+			n++
+		}
+		if n > 0 {
+			ph.MeanLimit /= float64(n)
+			ph.MeanCapacity /= float64(n)
+		}
+		if d := (ph.To - ph.From).Seconds(); d > 0 {
+			ph.Goodput = float64(ph.OK) / d
+		}
+		out = append(out, ph)
+	}
+	return out
 }
 
 // merge returns the statistics of the periods together, in new slices.
@@ -460,6 +646,7 @@ func merge(history []period, cur period) period {
 		m.ok += p.ok
 		m.overload += p.overload
 		m.abandoned += p.abandoned
+		m.expired += p.expired
 		m.latencies = append(m.latencies, p.latencies...)
 		m.waits = append(m.waits, p.waits...)
 	}
@@ -474,6 +661,7 @@ func observe(cur *period, sc Scenario, backlog fifo, now int64, at func(int64) t
 		OK:       cur.ok,
 		Overload: cur.overload,
 		Timeouts: cur.abandoned,
+		Expired:  cur.expired,
 		InFlight: inFlight,
 		Period:   length,
 		Now:      time.Unix(0, 0).Add(end),
@@ -580,6 +768,8 @@ func validate(sc Scenario, p Policy) error {
 		return fmt.Errorf("scenario %s: load is nil: accepted a function of time", sc.Name)
 	case sc.Duration <= 0 || sc.MeasureFrom < 0 || sc.MeasureFrom >= sc.Duration:
 		return fmt.Errorf("scenario %s: measure from %s to %s: accepted 0 ≤ from < duration", sc.Name, sc.MeasureFrom, sc.Duration)
+	case sc.CallBudget < 0 || p.Workers < 0:
+		return fmt.Errorf("scenario %s: call budget %s, policy %s: workers %d: accepted 0 or more", sc.Name, sc.CallBudget, p.Name, p.Workers)
 	case sc.Retries < 0 || sc.RetryDelay < 0:
 		return fmt.Errorf("scenario %s: retries %d after %s: accepted 0 or more", sc.Name, sc.Retries, sc.RetryDelay)
 	case a.Capacity < 1 || a.MedianServiceTime <= 0 || a.QueueLimit < 0 || a.QueueTimeout <= 0:

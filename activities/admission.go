@@ -1,0 +1,57 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"loanflow/agency"
+)
+
+// AgencyLatency tells how long an agency needs now to answer, e.g. its
+// recent p90 latency (callstats.Recorder.AgencyLatency); false when unknown.
+type AgencyLatency interface {
+	AgencyLatency(agencyName string) (time.Duration, bool)
+}
+
+// admit decides whether a call is worth sending: not when the activity's
+// remaining budget (its deadline, the earlier of ScheduleToClose and
+// StartToClose) is below what the agency needs now: its recent p90 latency,
+// and at least the client's own timeout. Such a call could only be cut by
+// our own deadline after occupying one of the agency's slots; it ends at
+// once as ClassExpired, which counts against neither the agency's limit nor
+// its breaker.
+//
+// The client's timeout is part of the need because a call cut by our budget
+// before it is tells nothing either way: counted as the agency's failure it
+// poisons the controller with stale work, left out it hides an agency slowed
+// by our own load (the simulator shows both). Sent only with the full
+// timeout ahead, every cut of a sent call is the agency's.
+func (a *AgencyActivities) admit(ctx context.Context, req AgencyRequest) error {
+	need := time.Duration(0)
+	if a.Agencies != nil {
+		need = a.Agencies.Timeout()
+	}
+	if a.Latency != nil {
+		if p90, ok := a.Latency.AgencyLatency(string(req.Agency)); ok {
+			need = max(need, p90)
+		}
+	}
+	return admission(req.Agency, activity.GetInfo(ctx).Deadline, time.Now(), need)
+}
+
+// admission is admit's rule: a call whose deadline leaves less than need is
+// refused as ClassExpired. A zero deadline is no deadline.
+func admission(n agency.Name, deadline, now time.Time, need time.Duration) error {
+	if deadline.IsZero() {
+		return nil
+	}
+	if left := deadline.Sub(now); left < need {
+		return &agency.CallError{Agency: n, Class: agency.ClassExpired,
+			Err: fmt.Errorf("not sent: %s left of the call's budget, below the %s the agency needs now (p90)",
+				max(left, 0).Round(time.Millisecond), need.Round(time.Millisecond))}
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package activities
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"loanflow/agency"
+)
+
+type fixedLatency struct {
+	d     time.Duration
+	known bool
+}
+
+func (f fixedLatency) AgencyLatency(string) (time.Duration, bool) { return f.d, f.known }
+
+func TestAdmissionRule(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		deadline time.Time
+		need     time.Duration
+		expired  bool
+	}{
+		{"no deadline", time.Time{}, time.Second, false},
+		{"ample budget", now.Add(10 * time.Second), time.Second, false},
+		{"exactly enough", now.Add(time.Second), time.Second, false},
+		{"below the p90", now.Add(900 * time.Millisecond), time.Second, true},
+		{"already past", now.Add(-time.Second), time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := admission(agency.KCB, tc.deadline, now, tc.need)
+			if got := err != nil; got != tc.expired {
+				t.Fatalf("admission = %v, want expired %v", err, tc.expired)
+			}
+			if err != nil && agency.Classify(err) != agency.ClassExpired {
+				t.Fatalf("class %s, want expired", agency.Classify(err))
+			}
+		})
+	}
+}
+
+// A call whose budget is below the agency's current latency is not sent,
+// and the workflow sees its own class, "expired", not an agency failure,
+// at once: a retry within the spent budget could only expire again.
+func TestFetchNotSentWhenBudgetBelowAgencyLatency(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	c, err := agency.NewClient(agency.ClientConfig{URLs: agency.URLsFromBase(srv.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	// The test environment gives every activity a deadline (its test
+	// timeout); an agency needing an hour is beyond it.
+	acts := &AgencyActivities{Agencies: c, Latency: fixedLatency{time.Hour, true}}
+	env.RegisterActivity(acts)
+	_, err = env.ExecuteActivity(acts.FetchCreditScore, req)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != string(agency.ClassExpired) || !appErr.NonRetryable() {
+		t.Fatalf("got %v, want a non-retryable application error of type expired (the budget is spent)", err)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("the agency was called %d times; an expired call must not be sent", hits.Load())
+	}
+
+	// Unknown latency: the call goes out when the budget covers the
+	// client's timeout (3 s by default; the test deadline is longer).
+	acts.Latency = fixedLatency{}
+	_, _ = env.ExecuteActivity(acts.FetchCreditScore, req)
+	if hits.Load() != 1 {
+		t.Fatalf("the agency was called %d times with no latency estimate, want 1", hits.Load())
+	}
+}

@@ -1,0 +1,161 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"loanflow/activities"
+	"loanflow/agency"
+	"loanflow/loan"
+)
+
+// A call whose ScheduleToClose budget ends in the agency's queue, or that
+// admission refused for the budget it had left (class expired), has not
+// failed at the agency: there is a backlog. Such a call is scheduled again
+// with a fresh budget, after requeueDelay, for up to Options.AgencyQueueWait
+// in total (default 30 minutes) per call; only then does the application
+// fail, with reason AGENCY_BACKLOG. Meanwhile the application's status
+// reason is WAITING_FOR_AGENCY, in its status query, its LoanStatus search
+// attribute and Postgres.
+const (
+	defaultAgencyQueueWait = 30 * time.Minute
+	requeueDelay           = time.Second
+	// queueRescheduleChange guards the re-scheduling: histories recorded
+	// before it failed such a call instead.
+	queueRescheduleChange = "agency-queue-reschedule"
+)
+
+// errAgencyBacklog marks an agency call whose backlog outlasted the wait.
+var errAgencyBacklog = errors.New(loan.ReasonAgencyBacklog)
+
+// waitingKey finds the application's waiting tracker in a workflow context.
+type waitingKey struct{}
+
+// waiting tracks the agency calls of one application that wait for a
+// backlog, so the application says why it waits while any does.
+type waiting struct {
+	res     *loan.Result
+	appID   string
+	waiters map[agency.Name]bool
+}
+
+// withWaiting makes res say when agency calls made under the returned
+// context wait for a backlog.
+func withWaiting(ctx workflow.Context, res *loan.Result) workflow.Context {
+	return workflow.WithValue(ctx, waitingKey{}, &waiting{res: res, appID: res.ApplicationID, waiters: map[agency.Name]bool{}})
+}
+
+// note records that agency n waits (or no longer does) in the result, the
+// LoanStatus search attribute and Postgres. A note that cannot be written
+// is logged: it must not fail the application.
+func (w *waiting) note(ctx workflow.Context, n agency.Name, waits bool, detail string) {
+	if w == nil || w.waiters[n] == waits {
+		return
+	}
+	if waits {
+		w.waiters[n] = true
+	} else {
+		delete(w.waiters, n)
+	}
+	in := activities.NoteProgressInput{ApplicationID: w.appID}
+	switch {
+	case waits:
+		w.res.StatusReason, w.res.StatusDetail = loan.ReasonWaitingForAgency, detail
+		in.Reason, in.Detail = loan.ReasonWaitingForAgency, detail
+		w.upsert(ctx, loan.ReasonWaitingForAgency)
+	case len(w.waiters) == 0:
+		w.res.StatusReason, w.res.StatusDetail = "", ""
+		w.upsert(ctx, string(w.res.Status))
+	default:
+		return // another agency still waits: its note stands
+	}
+	var la *activities.LoanActivities
+	nctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, MaximumAttempts: 5},
+	})
+	if err := workflow.ExecuteActivity(nctx, la.NoteProgress, in).Get(ctx, nil); err != nil && ctx.Err() == nil {
+		workflow.GetLogger(ctx).Warn("could not note the wait for an agency in Postgres", "agency", n, "error", err)
+	}
+}
+
+func (w *waiting) upsert(ctx workflow.Context, status string) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, LoanStatusKey.ValueSet(status)); err != nil {
+		workflow.GetLogger(ctx).Warn("upsert LoanStatus failed", "error", err)
+	}
+}
+
+// queuedOut reports whether an agency call's failure is its budget running
+// out before the agency had a say: a ScheduleToClose timeout with no
+// failure of an attempt behind it (the call never left the queue), or the
+// last attempt refused by admission (class expired).
+func queuedOut(err error) bool {
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE {
+		cause := te.Unwrap()
+		if cause == nil {
+			return true
+		}
+		err = cause
+	}
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == string(agency.ClassExpired)
+}
+
+// callAgency runs one agency activity on the agency's queue into out, and
+// schedules it again while it only ran out of budget in a backlog (see
+// defaultAgencyQueueWait).
+func callAgency(ctx workflow.Context, in Input, n agency.Name, activity any, req activities.AgencyRequest, out any) error {
+	wait := in.Options.AgencyQueueWait
+	if wait <= 0 {
+		wait = defaultAgencyQueueWait
+	}
+	w, _ := ctx.Value(waitingKey{}).(*waiting)
+	var until time.Time
+	for {
+		err := workflow.ExecuteActivity(agencyCtx(ctx, n, in.Options), activity, req).Get(ctx, out)
+		if err == nil || ctx.Err() != nil || !queuedOut(err) {
+			w.note(ctx, n, false, "")
+			return err
+		}
+		if workflow.GetVersion(ctx, queueRescheduleChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return err
+		}
+		now := workflow.Now(ctx)
+		if until.IsZero() {
+			until = now.Add(wait)
+		}
+		if !now.Before(until) {
+			w.note(ctx, n, false, "")
+			return fmt.Errorf("%w: %s: the call's budget kept ending in the agency's queue for %s: %v", errAgencyBacklog, n, wait, err)
+		}
+		detail := fmt.Sprintf("%s: backlog longer than the call's budget; scheduled again, waiting until %s at most",
+			n, until.UTC().Format(time.RFC3339))
+		if !w.waits(n) {
+			workflow.GetLogger(ctx).Warn("agency call ran out of budget in the queue; scheduling it again", "agency", n, "until", until)
+		}
+		w.note(ctx, n, true, detail)
+		if err := workflow.Sleep(ctx, requeueDelay); err != nil {
+			return err
+		}
+	}
+}
+
+func (w *waiting) waits(n agency.Name) bool { return w != nil && w.waiters[n] }
+
+// failureReason is the reason code of an application that failed its
+// credit check: every final failure has one in Postgres.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, errBureauUnavailable):
+		return loan.ReasonCreditBureauUnavailable
+	case errors.Is(err, errAgencyBacklog):
+		return loan.ReasonAgencyBacklog
+	}
+	return loan.ReasonAgencyFailed
+}
