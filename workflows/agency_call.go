@@ -117,7 +117,9 @@ func callAgency(ctx workflow.Context, in Input, n agency.Name, activity any, req
 	}
 	w, _ := ctx.Value(waitingKey{}).(*waiting)
 	var until time.Time
-	for {
+	// The re-scheduling is bounded in count as well as in time, so a short
+	// call budget under a long wait cannot grow the history without end.
+	for scheduled := 0; ; scheduled++ {
 		err := workflow.ExecuteActivity(agencyCtx(ctx, n, in.Options), activity, req).Get(ctx, out)
 		if err == nil || ctx.Err() != nil || !queuedOut(err) {
 			w.note(ctx, n, false, "")
@@ -130,9 +132,10 @@ func callAgency(ctx workflow.Context, in Input, n agency.Name, activity any, req
 		if until.IsZero() {
 			until = now.Add(wait)
 		}
-		if !now.Before(until) {
+		if !now.Before(until) || scheduled >= MaxPollsPerWait {
 			w.note(ctx, n, false, "")
-			return fmt.Errorf("%w: %s: the call's budget kept ending in the agency's queue for %s: %v", errAgencyBacklog, n, wait, err)
+			return fmt.Errorf("%w: %s: the call's budget kept ending in the agency's queue for %s (%d calls): %v",
+				errAgencyBacklog, n, now.Sub(until.Add(-wait)).Round(time.Second), scheduled+1, err)
 		}
 		detail := fmt.Sprintf("%s: backlog longer than the call's budget; scheduled again, waiting until %s at most",
 			n, until.UTC().Format(time.RFC3339))

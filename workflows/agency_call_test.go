@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -144,5 +146,21 @@ func TestQueuedOut(t *testing.T) {
 		if got := queuedOut(tc.err); got != tc.want {
 			t.Errorf("%s: queuedOut = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A long wait over short call budgets is bounded in count too: the history
+// cannot grow without end however the options are set.
+func TestQueueExpiryBoundedInCount(t *testing.T) {
+	fa := goodCustomer()
+	fa.failKCB = queueTimeout()
+	h := newHarness(t, fa)
+	h.env.ExecuteWorkflow(LoanApplicationWorkflow, Input{Application: validApp, Options: Options{AgencyQueueWait: 24 * time.Hour}})
+	var res loan.Result
+	if err := h.env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusReason != loan.ReasonAgencyBacklog || !strings.Contains(res.Error, fmt.Sprintf("(%d calls)", MaxPollsPerWait+1)) {
+		t.Fatalf("got %s/%s %q, want FAILED/%s after %d calls", res.Status, res.StatusReason, res.Error, loan.ReasonAgencyBacklog, MaxPollsPerWait+1)
 	}
 }

@@ -184,6 +184,7 @@ func TestOptionsValidated(t *testing.T) {
 		{Options{BureauWait: 100 * 365 * 24 * time.Hour}, "bureau_wait"},
 		{Options{AgencyScheduleToClose: -time.Second}, "agency_schedule_to_close -1s"},
 		{Options{BureauWait: time.Hour, BreakerPoll: time.Second}, "3600 polls"},
+		{Options{AgencyQueueWait: 48 * time.Hour}, "agency_queue_wait 48h0m0s"},
 	} {
 		t.Run(tc.mention, func(t *testing.T) {
 			h := newHarness(t, goodCustomer())

@@ -119,19 +119,6 @@ func (o Options) Validate() error {
 	if err := check("agency_queue_wait", o.AgencyQueueWait, MinAgencyQueueWait, MaxAgencyQueueWait); err != nil {
 		return err
 	}
-	// Each time a call's budget ends in the queue it is scheduled again:
-	// the same history bound as the breaker polls.
-	qwait, s2c := o.AgencyQueueWait, o.AgencyScheduleToClose
-	if qwait == 0 {
-		qwait = defaultAgencyQueueWait
-	}
-	if s2c == 0 {
-		s2c = defaultAgencyScheduleToClose
-	}
-	if calls := qwait / (s2c + requeueDelay); calls > MaxPollsPerWait {
-		return fmt.Errorf("invalid options agency_queue_wait %v with agency_schedule_to_close %v: up to %d calls per agency; accepted at most %d (raise agency_schedule_to_close to at least %v)",
-			qwait, s2c, calls, MaxPollsPerWait, qwait/MaxPollsPerWait)
-	}
 	wait, poll := o.BureauWait, o.BreakerPoll
 	if wait == 0 {
 		wait = defaultBureauWait
