@@ -93,6 +93,8 @@ type Config struct {
 	FrontendPort   int    // embedded frontend port; 0 = any free port
 	UIPort         int    // embedded Web UI port; 0 = any free port, -1 = no UI
 	TemporalDBFile string // embedded server's SQLite file; empty = in memory
+	// TemporalPostgres keeps the embedded server's state in Postgres instead of SQLite.
+	TemporalPostgres *devstack.Postgres
 	AgencySimAddr  string // simulated agencies' listen address; default 127.0.0.1:0
 	AgencySim      map[agency.Name]agencysim.Config
 
@@ -160,6 +162,7 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 			UIPort:           cfg.UIPort,
 			Namespace:        cfg.Temporal.Namespace,
 			DatabaseFile:     cfg.TemporalDBFile,
+			Postgres:         cfg.TemporalPostgres,
 			SearchAttributes: SearchAttributes,
 			Logger:           log,
 		})
