@@ -93,10 +93,11 @@ type Config struct {
 	FrontendPort   int    // embedded frontend port; 0 = any free port
 	UIPort         int    // embedded Web UI port; 0 = any free port, -1 = no UI
 	TemporalDBFile string // embedded server's SQLite file; empty = in memory
-	// TemporalPostgres keeps the embedded server's state in Postgres instead of SQLite.
-	TemporalPostgres *devstack.Postgres
 	AgencySimAddr  string // simulated agencies' listen address; default 127.0.0.1:0
 	AgencySim      map[agency.Name]agencysim.Config
+
+	// TemporalPostgres keeps the embedded server's state in Postgres instead of SQLite.
+	TemporalPostgres *devstack.Postgres
 
 	Logger *slog.Logger
 }
