@@ -5,10 +5,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -105,7 +107,11 @@ func TestFleetOfWorkersSurvivesKillAndHoldsLimit(t *testing.T) {
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	st, err := devstack.Start(ctx, devstack.Options{UIPort: -1, SearchAttributes: service.SearchAttributes, Logger: log})
+	// The server keeps its state in Postgres, as a fleet's frontend would;
+	// both databases are the test's own.
+	temporalDB, visibilityDB := testenv.Postgres(t), testenv.Postgres(t)
+	st, err := devstack.Start(ctx, devstack.Options{UIPort: -1, SearchAttributes: service.SearchAttributes, Logger: log,
+		Postgres: &devstack.Postgres{URL: temporalDB, Database: dbName(t, temporalDB), VisibilityDatabase: dbName(t, visibilityDB)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,6 +240,15 @@ func TestFleetOfWorkersSurvivesKillAndHoldsLimit(t *testing.T) {
 	if peak < limit {
 		t.Errorf("no agency ever reached the limit %d (peak %d): the load did not test it", limit, peak)
 	}
+}
+
+func dbName(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(u.Path, "/")
 }
 
 // dialTemporal dials the stack as the workers do, codec included.
