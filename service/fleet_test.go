@@ -99,10 +99,12 @@ func TestFleetOfWorkersSurvivesKillAndHoldsLimit(t *testing.T) {
 	testenv.Short(t)
 	const (
 		workers = 3
-		limit   = 4 // every agency's global limit, held by LOANFLOW_AGENCY_MAX_CONCURRENCY
-		apps    = 60
+		limit   = 3 // every agency's global limit, held by LOANFLOW_AGENCY_MAX_CONCURRENCY
+		apps    = 45
 	)
+	t0 := time.Now()
 	bin := buildWorker(t)
+	t.Logf("worker built in %s", time.Since(t0).Round(time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -116,12 +118,13 @@ func TestFleetOfWorkersSurvivesKillAndHoldsLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Stop)
-	// Every call takes 150 ms and the agencies have room for far more than
+	// Every call takes 300 ms and the agencies have room for far more than
 	// the limit, so nothing queues there: what is in service is what the
-	// workers let through.
+	// workers let through. The whole batch starts within a second, so the
+	// demand (about 45 calls per agency) is far above the limit.
 	simCfg := map[agency.Name]agencysim.Config{}
 	for _, n := range agency.All {
-		simCfg[n] = agencysim.Config{Capacity: 100, MedianServiceTime: 150 * time.Millisecond, Jitter: -1}
+		simCfg[n] = agencysim.Config{Capacity: 100, MedianServiceTime: 300 * time.Millisecond, Jitter: -1}
 	}
 	sim := agencysim.New(simCfg)
 	sim.SetLogger(log)
@@ -155,6 +158,7 @@ func TestFleetOfWorkersSurvivesKillAndHoldsLimit(t *testing.T) {
 	}
 	waitFleet(ctx, t, rdb, prefix, agencies, workers, fleet)
 	time.Sleep(1200 * time.Millisecond) // two heartbeats: every share is now limit/3
+	t.Logf("fleet of %d formed %s after the test began", workers, time.Since(t0).Round(time.Millisecond))
 
 	c, err := dialTemporal(st)
 	if err != nil {
@@ -174,10 +178,10 @@ func TestFleetOfWorkersSurvivesKillAndHoldsLimit(t *testing.T) {
 	}
 	res := make(chan batch, 1)
 	go func() {
-		sum, err := loadgen.Run(ctx, c, loadgen.Options{Count: apps, Rate: 30, RunID: "fleet-" + testenv.ID(), Seed: 12})
+		sum, err := loadgen.Run(ctx, c, loadgen.Options{Count: apps, Rate: 45, RunID: "fleet-" + testenv.ID(), Seed: 12})
 		res <- batch{sum, err}
 	}()
-	time.Sleep(1500 * time.Millisecond) // half the batch started, calls in flight
+	time.Sleep(1500 * time.Millisecond) // the batch started, calls in flight
 	victim := fleet[workers-1]
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
