@@ -42,6 +42,8 @@ type Options struct {
 	Namespace string
 	// DatabaseFile keeps the server's state in a SQLite file; empty keeps it in memory.
 	DatabaseFile string
+	// Postgres, when set, keeps the server's state in Postgres instead of SQLite.
+	Postgres *Postgres
 	// SearchAttributes are registered on the namespace before the server starts.
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// Logger receives the server's warnings and errors; nil discards them.
@@ -81,7 +83,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			return nil, fmt.Errorf("web UI port: %w", err)
 		}
 	}
-	conf, err := o.serverConfig()
+	conf, err := o.serverConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -166,18 +168,24 @@ func (s *Stack) Stop() {
 	}
 }
 
-func (o *Options) serverConfig() (*config.Config, error) {
+func (o *Options) serverConfig(ctx context.Context) (*config.Config, error) {
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = o.Host
-	conf.Persistence.DefaultStore = "sqlite-default"
-	conf.Persistence.VisibilityStore = "sqlite-default"
-	conf.Persistence.NumHistoryShards = 1
-	sqlConf, err := o.sqlConfig()
-	if err != nil {
-		return nil, err
+	if o.Postgres != nil {
+		if err := o.Postgres.configure(ctx, &conf.Persistence, o); err != nil {
+			return nil, err
+		}
+	} else {
+		conf.Persistence.DefaultStore = "sqlite-default"
+		conf.Persistence.VisibilityStore = "sqlite-default"
+		conf.Persistence.NumHistoryShards = 1
+		sqlConf, err := o.sqlConfig()
+		if err != nil {
+			return nil, err
+		}
+		conf.Persistence.DataStores = map[string]config.DataStore{"sqlite-default": {SQL: sqlConf}}
 	}
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite-default": {SQL: sqlConf}}
 	httpPort, err := freePort(o.Host)
 	if err != nil {
 		return nil, err

@@ -8,11 +8,13 @@ import (
 
 	"loanflow/agency"
 	"loanflow/config"
+	"loanflow/flowcontrol"
 )
 
 // ConfigFromEnv reads DATABASE_URL, REDIS_URL, the agency URLs
 // (AGENCY_BASE_URL, or AGENCY_<NAME>_URL per agency),
-// LOANFLOW_AGENCY_CONCURRENCY and the TEMPORAL_* variables.
+// LOANFLOW_AGENCY_CONCURRENCY, LOANFLOW_AGENCY_MAX_CONCURRENCY,
+// LOANFLOW_REDIS_PREFIX and the TEMPORAL_* variables.
 func ConfigFromEnv() (Config, error) {
 	t, err := config.TemporalFromEnv()
 	if err != nil {
@@ -52,5 +54,37 @@ func ConfigFromEnv() (Config, error) {
 		}
 		cfg.AgencyConcurrency = n
 	}
+	if v := os.Getenv("LOANFLOW_AGENCY_MAX_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return cfg, fmt.Errorf("LOANFLOW_AGENCY_MAX_CONCURRENCY=%q: accepted a whole number from 1 to 1000", v)
+		}
+		cfg.Flow = cappedFlowConfig(cfg.AgencyConcurrency, n)
+	}
+	// Processes that share an agency's limits must share the prefix; a
+	// separate prefix makes a separate fleet on the same Redis.
+	if v := os.Getenv("LOANFLOW_REDIS_PREFIX"); v != "" {
+		if strings.ContainsAny(v, "{}") {
+			return cfg, fmt.Errorf("LOANFLOW_REDIS_PREFIX=%q: accepted a prefix without '{' or '}' (the agency is the Redis Cluster hash tag)", v)
+		}
+		cfg.RedisPrefix = v
+	}
 	return cfg, nil
+}
+
+// cappedFlowConfig is the default flow configuration with every agency's
+// global limit held at or below maxLimit, starting at initial (default 16),
+// capped too: a contract ceiling the controller may not raise past.
+func cappedFlowConfig(initial, maxLimit int) flowcontrol.Config {
+	if initial <= 0 {
+		initial = 16
+	}
+	cfg := flowConfig(min(initial, maxLimit))
+	for name, ac := range cfg.Agencies {
+		ac.MaxLimit = maxLimit
+		ac.MinLimit = min(ac.MinLimit, maxLimit)
+		ac.InitialLimit = min(ac.InitialLimit, maxLimit)
+		cfg.Agencies[name] = ac
+	}
+	return cfg
 }

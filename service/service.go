@@ -103,6 +103,9 @@ type Config struct {
 	// LOANFLOW_CODEC_TOKEN, or a token generated under .dev/).
 	CodecToken string
 
+	// TemporalPostgres keeps the embedded server's state in Postgres instead of SQLite.
+	TemporalPostgres *devstack.Postgres
+
 	Logger *slog.Logger
 }
 
@@ -187,6 +190,7 @@ func Setup(ctx context.Context, cfg Config) (_ *Env, err error) {
 			UIPort:           cfg.UIPort,
 			Namespace:        cfg.Temporal.Namespace,
 			DatabaseFile:     cfg.TemporalDBFile,
+			Postgres:         cfg.TemporalPostgres,
 			SearchAttributes: SearchAttributes,
 			Logger:           log,
 		})
@@ -342,7 +346,7 @@ func (e *Env) StartWorkers(ctx context.Context) (stop func(), err error) {
 		return nil, err
 	}
 	started = append(started, cw)
-		acts := &activities.AgencyActivities{Agencies: e.Agencies, Latency: e.Stats}
+	acts := &activities.AgencyActivities{Agencies: e.Agencies, Latency: e.Stats}
 	for _, n := range agency.All {
 		opts, err := e.agencyWorkerOptions(suppliers[string(n)])
 		if err != nil {

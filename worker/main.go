@@ -36,6 +36,9 @@ func run() int {
 		frontendPort = flag.Int("frontend-port", 7233, "dev: embedded Temporal frontend port")
 		uiPort       = flag.Int("ui-port", 8233, "dev: embedded Web UI port (-1 disables the UI)")
 		temporalDB   = flag.String("temporal-db", "", "dev: keep the embedded server's state in this SQLite file (default: in memory)")
+		persistence  = flag.String("temporal-persistence", "sqlite", "dev: the embedded server's store: sqlite, or postgres (databases temporal and temporal_visibility, created when missing)")
+		temporalURL  = flag.String("temporal-db-url", "", "dev, with -temporal-persistence postgres: the Postgres server to keep the embedded server's state in (default: the server of DATABASE_URL)")
+		shards       = flag.Int("temporal-history-shards", 4, "dev, with -temporal-persistence postgres: history shards, fixed when the databases are created")
 		simAddr      = flag.String("agency-sim-addr", "127.0.0.1:8090", "dev: listen address of the simulated agencies")
 		demo         = flag.Int("demo", 0, "after start, submit this many applications and print a summary")
 		demoRate     = flag.Float64("demo-rate", 25, "applications per second of the -demo batch")
@@ -65,6 +68,10 @@ func run() int {
 	}
 	cfg.Dev, cfg.FrontendPort, cfg.UIPort, cfg.TemporalDBFile, cfg.AgencySimAddr = *dev, *frontendPort, *uiPort, *temporalDB, *simAddr
 	cfg.CodecAddr = *codecAddr
+	if cfg.TemporalPostgres, err = temporalPostgres(*persistence, *temporalURL, *temporalDB, *shards, cfg.DatabaseURL); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 	cfg.Logger = log
 	if *incident {
 		cfg.Breakers = demoBreakers()
