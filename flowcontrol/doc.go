@@ -89,8 +89,18 @@
 // agency lost capacity or got slower; rule 2 tells which, and Good is
 // forgotten when a cut below it made the latency fall. Below a limit of 10,
 // where one call more is 10% or more, each consecutive cut back to Good
-// doubles the settling time after it (×2, ×4, at most ×8), so a capacity
-// that keeps being confirmed is probed less and less often.
+// doubles the settling time after it (×2, ×4, at most ×8).
+//
+// Probes back off while they keep failing. A cut from beyond Good that
+// keeps at least 70% of Good refutes a probe (AgencyState.Refuted); from
+// the second refuted probe in a row, the limit may grow up to Good but not
+// beyond it for 8 periods, then 16, 32 and at most 64 (AgencyState.Backoff),
+// so a confirmed capacity is probed less and less often instead of every
+// 10–20 s. A cut far below Good (the capacity changed), a relearned
+// baseline, a regrow or an increase beyond the Ceiling that holds clears
+// the back-off; below the Ceiling, a capacity the agency had before, it
+// does not apply, so a capacity that comes back is still found quickly.
+// Each probe stays one additive step (max(1, 5% of the limit)).
 //
 // Growth takes one of these forms:
 //
