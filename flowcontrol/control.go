@@ -624,12 +624,19 @@ func slowStart(s AgencyState, o Observation, c AgencyConfig) (float64, bool) {
 	if s.Limit < 4 {
 		need = 1
 	}
-	if !s.Outage || s.Ceiling <= (1+regrowMargin)*s.Limit || s.Cooldown > 0 || failures > 0 || o.OK < need ||
+	// The tolerance widens by the noise of the few calls a slow start
+	// reads, as every threshold does: one call's latency is within ±60% of
+	// the median at jitter 0.25.
+	tolerance := c.LatencyTolerance + noiseSigmas*spread(o)/math.Sqrt(float64(max(o.OK, 1)))
+	if !s.Outage || s.Ceiling <= (1+regrowMargin)*s.Limit || failures > 0 || o.OK < need ||
 		!demand || s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 ||
-		float64(lat) > float64(s.Baseline)*c.LatencyTolerance {
+		float64(lat) > float64(s.Baseline)*tolerance {
 		return 0, false
 	}
-	return min(s.Ceiling, max(2*s.Limit, s.Limit+1)), true
+	// The first step goes to half the ceiling at once: the agency held
+	// that much healthy before the outage, and doubling from a limit of
+	// one at a slow agency takes a period per step.
+	return min(s.Ceiling, max(2*s.Limit, s.Limit+1, s.Ceiling/2)), true
 }
 
 // refuteSlowStart lowers the ceiling when a cut follows a slow-start
