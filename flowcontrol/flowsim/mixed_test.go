@@ -73,10 +73,14 @@ func logPhases(t *testing.T, rs ...Result) {
 // timeouts; with it they are not sent, and the cuts that remain are the
 // caller's, classed expired: the agency sees far fewer errors, and the
 // controller reads fewer failures that were not the agency's. After the
-// recovery, goodput comes back to near the oracle's (slow start). The
-// per-phase table (goodput ÷ oracle) is logged; the full targets
-// (0.9 in every phase, recovery within ±10% in 5 s) are not met yet by
-// this slow agency (see docs/bench-flow.md).
+// recovery, goodput comes back to near the oracle's (slow start): over
+// seeds 1–3, 0.92, 0.88 and 0.92 of it from 5 s after the recovery, the
+// limit within one call of the capacity after 5, 9 and 8 s (0.87–0.90 and
+// 12, 9, 10 s when slow start only doubled from the limit of one). The
+// per-phase table (goodput ÷ oracle) is logged; the full targets (0.9 in
+// every phase, within ±10% in 5 s) are not met on every seed: where the
+// ceiling learnt before the incident is below the capacity, the last
+// calls are found by additive steps that each wait for enough evidence.
 func TestMixedIncidentStaleWork(t *testing.T) {
 	const (
 		recoveredGoodput = 0.88
