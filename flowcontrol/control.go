@@ -95,12 +95,16 @@ type AgencyState struct {
 	// its check (rule 2) tells which: Good is forgotten if the latency fell
 	// with the cut, and restored with the relearned baseline if it did not.
 	Good float64 `json:"good,omitempty"`
-	// Refuted counts the consecutive cuts back to Good: increases beyond it
-	// that the agency could not take. The settling time after such a cut is
-	// doubled, and doubles again with each one (at most ×8), so the limit
-	// probes beyond a capacity it keeps confirming less and less often: at a
+	// Refuted counts the consecutive refuted probes: increases beyond Good
+	// that the agency could not take, cut back to about Good. Each one sets
+	// Backoff, doubling with each (see probeBackoff), so the limit probes
+	// beyond a capacity it keeps confirming less and less often: at a
 	// capacity of a few calls every probe is 25% or more too many.
 	Refuted int `json:"refuted,omitempty"`
+	// Backoff counts the periods left in which the limit may grow up to
+	// Good but not beyond it. Any other cut (the capacity changed), a
+	// relearned baseline or a regrow clears it.
+	Backoff int `json:"backoff,omitempty"`
 	// Ceiling is the highest limit at which the agency was seen in use and
 	// healthy. An incident's cuts leave it alone (the agency's trouble is
 	// not a smaller capacity of ours to learn), so once the latency is back
@@ -189,7 +193,9 @@ const (
 	maxGather      = 8       // periods of evidence gathered at most before deciding
 	goodFloor      = 0.7     // a cut returns to Good if the estimate is at least this share of it
 	goodputSamples = 45      // successful calls for goodput to be known within ±30% (2σ)
-	maxRefuted     = 3       // settling after a cut back to Good: ×2, ×4, then ×8
+	probeBackoff   = 8       // periods without a probe beyond Good after the first refuted one
+	maxBackoff     = 64      // and after each further one twice as many, at most this many
+	maxSettleShift = 3       // settling after a cut back to Good below 10: ×2, ×4, then ×8
 	failureCut     = 0.9     // a failure cut removes at least 10%
 	minFailures    = 2       // one failure in a handful of calls is not a rate
 	baselineDown   = 0.3     // how fast the baseline follows lower latency
@@ -267,6 +273,7 @@ const (
 	ruleGrow       = "grow"
 	ruleWaitGrow   = "hold-wait-grow"
 	ruleSlowStart  = "slow-start"
+	ruleBackoff    = "hold-backoff"
 )
 
 // stepAgency applies the control law to one agency; see the package doc.
@@ -274,6 +281,9 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	s.Limit = clamp(s.Limit, c) // the bounds may have changed since the last step
 	if s.Cooldown > 0 {
 		s.Cooldown--
+	}
+	if s.Backoff > 0 {
+		s.Backoff--
 	}
 	if s.Probe != nil {
 		p := *s.Probe // the input state shares the pointer
@@ -446,7 +456,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 			next = min(next, limit*failureCut)
 		}
 		next = max(next, float64(c.MinLimit))
-		s.Limit, s.Cooldown, s.Probe, s.Rule = next, s.settle(via, c), nil, ruleCutFailure
+		s.Limit, s.Cooldown, s.Probe, s.Rule = next, s.settle(limit, next, via, c), nil, ruleCutFailure
 		return s, fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
 			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit)
 	}
@@ -470,7 +480,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 				// The agency got slower, not smaller: its last good
 				// limit, if above, still holds as many calls.
 				s.Limit = max(limit, p.From, s.Good)
-				s.Cooldown, s.Streak, s.Rule = 0, 0, ruleRelearn
+				s.Cooldown, s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, 0, ruleRelearn
 				return s, fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
 					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond))
 			}
@@ -501,15 +511,18 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		if s.HighWater > 0 {
 			s.HighWater = min(s.HighWater, limit)
 		}
-		s.Limit, s.Capacity, s.Cooldown, s.Rule = next, next, s.settle(via, c), ruleCutLatency
+		s.Limit, s.Capacity, s.Cooldown, s.Rule = next, next, s.settle(limit, next, via, c), ruleCutLatency
 		return s, fmt.Sprintf("latency %.2f× baseline %s > %.2f: to %s %.1f (x%.2f)",
 			ratio, s.Baseline.Round(time.Microsecond), cutAbove, via, target, next/limit)
 	}
 
 	// 4. Grow while healthy and there is demand.
 	if latOK && demand && s.Cooldown == 0 && !s.Moved && ratio <= growBelow && failures == 0 {
-		if limit > s.Good+0.5 {
-			s.Refuted = 0 // an increase beyond Good held
+		if limit > max(s.Good, s.Ceiling)+0.5 {
+			// An increase beyond the highest limit seen healthy held:
+			// the capacity grew. Climbing back to it after a cut is no
+			// news, and leaves the back-off as it is.
+			s.Refuted, s.Backoff = 0, 0
 		}
 		s.Good = limit
 		s.Ceiling = max(s.Ceiling, limit)
@@ -542,7 +555,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		// change of ours: the agency's capacity came back.
 		s.Limit = limit + (s.HighWater-limit)/2
 		s.Capacity = max(s.Capacity, s.Limit) // so later steps know they are near it
-		s.Streak, s.Rule = 0, ruleRegrow
+		s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, ruleRegrow
 		return s, fmt.Sprintf("healthy, backlog, queue gone at capacity: halfway to earlier capacity %.1f", s.HighWater)
 	case s.Capacity == 0 && room >= 0.5:
 		s.Limit = limit * searchFactor
@@ -569,6 +582,17 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		step *= float64(int(1) << min(s.Streak, maxStreak))
 	}
 	step = min(step, max(1, maxStep*limit)) * room
+	if s.Backoff > 0 && roundLimit(limit+step) > roundLimit(s.Good) && s.Good >= s.Ceiling-0.5 {
+		// The last probes beyond Good failed: up to Good, not beyond,
+		// until the back-off has passed. Below Ceiling, a capacity the
+		// agency had before, probing is worth its cost: that is how a
+		// capacity that came back is found.
+		if limit >= s.Good-0.5 {
+			s.Streak, s.Rule = 0, ruleBackoff
+			return s, fmt.Sprintf("hold: probes beyond %.1f refuted %d× in a row, next in %d periods", s.Good, s.Refuted, s.Backoff)
+		}
+		step = s.Good - limit
+	}
 	s.Limit = limit + step
 	if room > 0.5 {
 		s.Streak++
@@ -600,12 +624,19 @@ func slowStart(s AgencyState, o Observation, c AgencyConfig) (float64, bool) {
 	if s.Limit < 4 {
 		need = 1
 	}
-	if !s.Outage || s.Ceiling <= (1+regrowMargin)*s.Limit || s.Cooldown > 0 || failures > 0 || o.OK < need ||
+	// The tolerance widens by the noise of the few calls a slow start
+	// reads, as every threshold does: one call's latency is within ±60% of
+	// the median at jitter 0.25.
+	tolerance := c.LatencyTolerance + noiseSigmas*spread(o)/math.Sqrt(float64(max(o.OK, 1)))
+	if !s.Outage || s.Ceiling <= (1+regrowMargin)*s.Limit || failures > 0 || o.OK < need ||
 		!demand || s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 ||
-		float64(lat) > float64(s.Baseline)*c.LatencyTolerance {
+		float64(lat) > float64(s.Baseline)*tolerance {
 		return 0, false
 	}
-	return min(s.Ceiling, max(2*s.Limit, s.Limit+1)), true
+	// The first step goes to half the ceiling at once: the agency held
+	// that much healthy before the outage, and doubling from a limit of
+	// one at a slow agency takes a period per step.
+	return min(s.Ceiling, max(2*s.Limit, s.Limit+1, s.Ceiling/2)), true
 }
 
 // refuteSlowStart lowers the ceiling when a cut follows a slow-start
@@ -633,17 +664,32 @@ func (s *AgencyState) backTo(estimate, limit float64, thin bool) (float64, strin
 	return estimate, viaEstimate
 }
 
-// settle returns the periods to settle after a cut to the target named via,
-// and counts the cuts back to Good (see AgencyState.Refuted).
-func (s *AgencyState) settle(via string, c AgencyConfig) int {
-	if via != viaGood || s.Good >= 1/nearCapacity {
-		// A probe of one call beyond a larger capacity costs little.
-		s.Refuted = 0
-		return c.SettlePeriods
+// settle returns the periods to settle after a cut from limit to next, and
+// backs off the next probe when the cut refutes one: the limit was beyond
+// Good and the cut keeps most of Good, so the agency's capacity is still
+// about Good and the increase beyond it was one call too many. The back-off
+// doubles with each consecutive refuted probe (probeBackoff, 2×, 4×, at
+// most maxBackoff periods). Below a limit of 10, where one call is 10% or more,
+// the settling after a cut back to Good doubles too (×2, ×4, at most ×8).
+func (s *AgencyState) settle(limit, next float64, via string, c AgencyConfig) int {
+	switch {
+	case s.Good <= 0 || next < goodFloor*s.Good:
+		// Far below Good: the capacity changed, probes start afresh.
+		s.Refuted, s.Backoff = 0, 0
+	case roundLimit(limit) > roundLimit(s.Good):
+		// One refuted probe is the normal cost of finding the capacity;
+		// the back-off starts with the second in a row.
+		if s.Refuted > 0 {
+			s.Backoff = min(probeBackoff<<min(s.Refuted-1, 6), maxBackoff)
+		}
+		s.Refuted++
 	}
-	n := c.SettlePeriods << min(s.Refuted+1, maxRefuted)
-	s.Refuted++
-	return n
+	// A cut from Good or below that keeps most of it is noise at a
+	// capacity still about Good: the back-off stands.
+	if via == viaGood && s.Good < 1/nearCapacity && s.Refuted > 0 {
+		return c.SettlePeriods << min(s.Refuted, maxSettleShift)
+	}
+	return c.SettlePeriods
 }
 
 // spread estimates the lognormal sigma of the calls' latency from p90/p50

@@ -89,8 +89,18 @@
 // agency lost capacity or got slower; rule 2 tells which, and Good is
 // forgotten when a cut below it made the latency fall. Below a limit of 10,
 // where one call more is 10% or more, each consecutive cut back to Good
-// doubles the settling time after it (×2, ×4, at most ×8), so a capacity
-// that keeps being confirmed is probed less and less often.
+// doubles the settling time after it (×2, ×4, at most ×8).
+//
+// Probes back off while they keep failing. A cut from beyond Good that
+// keeps at least 70% of Good refutes a probe (AgencyState.Refuted); from
+// the second refuted probe in a row, the limit may grow up to Good but not
+// beyond it for 8 periods, then 16, 32 and at most 64 (AgencyState.Backoff),
+// so a confirmed capacity is probed less and less often instead of every
+// 10–20 s. A cut far below Good (the capacity changed), a relearned
+// baseline, a regrow or an increase beyond the Ceiling that holds clears
+// the back-off; below the Ceiling, a capacity the agency had before, it
+// does not apply, so a capacity that comes back is still found quickly.
+// Each probe stays one additive step (max(1, 5% of the limit)).
 //
 // Growth takes one of these forms:
 //
@@ -112,10 +122,15 @@
 // Slow start, before all of these and on the period alone: after an outage
 // (a failure cut in a period in which nothing succeeded), while the limit
 // is well below Ceiling (the highest limit seen healthy and in use), a
-// period with no failure, a backlog and latency within tolerance doubles
-// the limit toward Ceiling. One successful call is enough below a limit of
-// 4, two above: gathering a full period's evidence at each step of a slow
-// agency would take many seconds. A cut right after a doubling lowers
+// period with no failure, a backlog and latency within tolerance (widened
+// by the noise of its few calls) doubles the limit toward Ceiling, the
+// first step going at once to half the Ceiling; a cut's settling does not
+// delay it. One successful call is enough below a limit of 4, two above:
+// gathering a full period's evidence at each step of a slow agency would
+// take many seconds. In flowsim's incident (capacity 8, 1.34 s, two
+// workers) the limit comes within one call of the capacity 5–9 s after
+// the agency recovers (12, 9, 10 s when it only doubled from the limit of
+// one), and the goodput from 5 s after it is 0.88–0.92 of the oracle's. A cut right after a doubling lowers
 // Ceiling and ends the slow start. A loss of capacity without an outage is
 // not slow-started, or the limit would double into it again and again.
 //

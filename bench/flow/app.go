@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"loanflow/activities"
+	"loanflow/agency"
 	"loanflow/loan"
 )
 
@@ -37,24 +41,63 @@ var retryPolicy = temporal.RetryPolicy{
 	MaximumAttempts:    5,
 }
 
+// callScheduleToClose is each agency call's budget in the queue, at the
+// agency and in retries. maxReschedules bounds how often a call whose budget
+// ended in the queue is scheduled again, requeueDelay after: as the loan
+// workflow does (workflows.callAgency), a backlog alone does not fail the
+// application, but the benchmark's run is short.
+const (
+	callScheduleToClose = 30 * time.Second
+	maxReschedules      = 20
+	requeueDelay        = time.Second
+)
+
 // ApplicationWorkflow makes one agency call through the agency's task queue
 // and reports its end through a local activity, which runs in the workflow
-// task that completes the workflow; that is when the application ends.
+// task that completes the workflow; that is when the application ends. A
+// call whose budget ended in the queue (a ScheduleToClose timeout with no
+// attempt's failure behind it, or refused by admission as expired) is
+// scheduled again with a fresh budget, at most maxReschedules times.
 func ApplicationWorkflow(ctx workflow.Context, in appInput) error {
 	rp := retryPolicy
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              in.AgencyTQ,
 		StartToCloseTimeout:    in.CallBudget,
-		ScheduleToCloseTimeout: 30 * time.Second,
+		ScheduleToCloseTimeout: callScheduleToClose,
 		RetryPolicy:            &rp,
 	})
 	var c *agencyCall
 	var score loan.CreditScore
-	err := workflow.ExecuteActivity(ctx, c.FetchCreditScore, in).Get(ctx, &score)
+	var err error
+	for n := 0; ; n++ {
+		err = workflow.ExecuteActivity(ctx, c.FetchCreditScore, in).Get(ctx, &score)
+		if err == nil || !queuedOut(err) || n >= maxReschedules {
+			break
+		}
+		if err := workflow.Sleep(ctx, requeueDelay); err != nil {
+			return err
+		}
+	}
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 5 * time.Second})
 	var f *finisher
 	_ = workflow.ExecuteLocalActivity(lctx, f.Finish, in.Run, in.Seq, err == nil).Get(ctx, nil)
 	return nil
+}
+
+// queuedOut reports whether a call's failure is its budget ending before
+// the agency had a say: a ScheduleToClose timeout with no failed attempt
+// behind it, or the last attempt refused by admission (class expired).
+func queuedOut(err error) bool {
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE {
+		cause := te.Unwrap()
+		if cause == nil {
+			return true
+		}
+		err = cause
+	}
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == string(agency.ClassExpired)
 }
 
 // finisher records when each application ended, in the benchmark process.
@@ -91,21 +134,31 @@ func (a *agencyCall) FetchCreditScore(ctx context.Context, in appInput) (loan.Cr
 		a.log.firstCall(in.Seq, now)
 	}
 	call := func() (loan.CreditScore, error) { return a.acts.FetchCreditScore(ctx, in.Request) }
+	var s loan.CreditScore
+	var err error
 	if a.limiter == nil {
-		return call()
+		s, err = call()
+	} else {
+		s, err = failsafe.With[loan.CreditScore](a.limiter).WithContext(ctx).Get(call)
 	}
-	return failsafe.With[loan.CreditScore](a.limiter).WithContext(ctx).Get(call)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == string(agency.ClassExpired) {
+		a.log.expired.Add(1)
+	}
+	return s, err
 }
 
 // runLog holds the applications of one run: when each started, first
 // reached a worker, and ended.
 type runLog struct {
-	mu    sync.Mutex
-	start []time.Time
-	first []time.Time
-	end   []time.Time
-	ok    []bool
-	done  int
+	// expired counts the attempts admission refused for the budget left.
+	expired atomic.Int64
+	mu      sync.Mutex
+	start   []time.Time
+	first   []time.Time
+	end     []time.Time
+	ok      []bool
+	done    int
 }
 
 func (r *runLog) add(t time.Time) int {

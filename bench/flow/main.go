@@ -22,10 +22,16 @@
 // time doubled from one third under 2× load; and, on request
 // (-scenarios incident), an incident of mixed shape: 4× load, capacity to
 // 3/8 and service time ×3 for the middle third, so that the backlog
-// outlives the calls' 30 s budget, then recovery. -workers runs loanflow's
+// outlives the calls' 30 s budget, then recovery. As the loan workflow
+// does, an application whose call's budget ended in the queue (timed out
+// there, or refused by admission as expired) schedules it again with a
+// fresh budget, at most 20 times. -workers runs loanflow's
 // strategy on that many worker processes sharing the limit. Besides the
 // summary it prints a table per phase (from 5 s after each step): goodput ÷
-// the oracle's in the same phase, agency errors, convergence. It writes docs/bench-flow.md
+// the oracle's in the same phase, agency errors, convergence; a phase whose
+// service time exceeds the client's timeout is marked, not scored (no
+// strategy serves it: the breakers' case). -trace prints each run's limit
+// once a second. It writes docs/bench-flow.md
 // (the table and the method) and one SVG chart per scenario, and prints the
 // table. Redis keys live under a random prefix, deleted at the end.
 //
@@ -68,6 +74,7 @@ type config struct {
 	sampleEvery                time.Duration
 	capacity, initialLimit     int
 	workers                    int
+	trace                      bool
 	probe                      float64
 	minSamples                 int64
 	scenarios, strategies      []string
@@ -89,6 +96,7 @@ func main() {
 	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time")
 	flag.DurationVar(&c.clientTimeout, "client-timeout", 2*time.Second, "the agency client's timeout per call")
 	flag.IntVar(&c.initialLimit, "initial-limit", 0, "the controller's initial limit (default C)")
+	flag.BoolVar(&c.trace, "trace", false, "print each run's limit, requests at the agency and capacity once a second to stderr")
 	flag.IntVar(&c.workers, "workers", 1, "worker processes sharing the agency's limit under loanflow's controller")
 	flag.DurationVar(&c.sampleEvery, "sample", 200*time.Millisecond, "sampling period of the charts and convergence")
 	flag.StringVar(&scen, "scenarios", "surge,capacity,slowdown", "scenarios to run, comma-separated (also: incident)")
@@ -235,7 +243,10 @@ func run(ctx context.Context, c config) error {
 			logger.Info("run done", "scenario", sc.name, "strategy", st, "goodput", fmt.Sprintf("%.1f/s", r.goodput()),
 				"of_capacity", fmt.Sprintf("%.2f", r.goodput()/r.trueRate), "agency_errors", fmt.Sprintf("%.1f%%", 100*r.errorRate()),
 				"app_p50", r.apps.p50.Round(time.Millisecond), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
-				"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "note", r.limiterNote)
+				"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "expired_refusals", r.expired, "note", r.limiterNote)
+			if c.trace {
+				printTrace(os.Stderr, r, c.sampleEvery)
+			}
 			results = append(results, r)
 		}
 	}
@@ -301,5 +312,16 @@ func deleteKeys(rdb *redis.Client, prefix string, logger *slog.Logger) {
 			return
 		}
 		keys = keys[n:]
+	}
+}
+
+// printTrace writes a run's trace once a second: limit, requests present
+// at the agency, and its true capacity.
+func printTrace(w io.Writer, r result, every time.Duration) {
+	n := max(1, int(time.Second/every))
+	for i := 0; i < len(r.trace); i += n {
+		x := r.trace[i]
+		fmt.Fprintf(w, "%s %s t=%5.1fs limit=%4.1f present=%3d capacity=%4.1f\n",
+			r.scenario, r.strategy, x.T.Seconds(), x.Limit, x.Present, x.Capacity)
 	}
 }

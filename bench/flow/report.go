@@ -47,7 +47,9 @@ func markdownTable(results []result, c config) string {
 
 // phaseTable is one row per scenario, strategy and phase: goodput ÷ the
 // oracle's in the same phase, and the agency's errors, each phase measured
-// from flowsim.PhaseSettle after the step that opens it.
+// from flowsim.PhaseSettle after the step that opens it. A phase whose
+// service time exceeds the client's timeout is not scored against the
+// oracle: no strategy serves it, and it is the breakers' to handle.
 func phaseTable(results []result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| scenario | strategy | phase (s) | goodput/s | ÷ oracle | agency errors | converged after the step (s) |\n")
@@ -56,7 +58,10 @@ func phaseTable(results []result) string {
 		o, haveOracle := oracleOf(results, r.scenario)
 		for i, p := range r.phases {
 			ratio := "–"
-			if haveOracle && i < len(o.phases) && o.phases[i].ok > 0 {
+			switch {
+			case p.unservable:
+				ratio = "not scored: service time > client timeout"
+			case haveOracle && i < len(o.phases) && o.phases[i].ok > 0:
 				ratio = fmt.Sprintf("%.2f", float64(p.ok)/float64(o.phases[i].ok))
 			}
 			errs := "–"

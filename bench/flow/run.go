@@ -88,12 +88,16 @@ func scenarios(d time.Duration) []scenario {
 type phase struct {
 	from, to   time.Duration
 	ok, errors int64
+	// unservable: the agency's median service time in the phase exceeds
+	// the client's timeout, so no strategy can serve it; that is the
+	// breakers' case, not flow control's, and the phase is not scored.
+	unservable bool
 }
 
 func (p phase) goodput() float64 { return float64(p.ok) / (p.to - p.from).Seconds() }
 
-// phasesOf lists the phases of a scenario run for d.
-func phasesOf(sc scenario, d time.Duration) []phase {
+// phasesOf lists the phases of a scenario run for d with configuration c.
+func phasesOf(sc scenario, d time.Duration, c config) []phase {
 	var out []phase
 	for i, st := range sc.steps {
 		to := d
@@ -105,7 +109,8 @@ func phasesOf(sc scenario, d time.Duration) []phase {
 			from += flowsim.PhaseSettle
 		}
 		if from < to {
-			out = append(out, phase{from: from, to: to})
+			slow := time.Duration(sc.slowdown((from+to)/2) * float64(c.serviceTime))
+			out = append(out, phase{from: from, to: to, unservable: slow > c.clientTimeout})
 		}
 	}
 	return out
@@ -145,6 +150,7 @@ type result struct {
 	trace              []sample
 	limiterNote        string
 	phases             []phase
+	expired            int64 // attempts refused by admission for the budget left
 }
 
 func (r result) goodput() float64 { return float64(r.ok) / r.window.Seconds() }
@@ -318,7 +324,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	}()
 
 	// Each phase's counters, taken at its edges.
-	res.phases = phasesOf(sc, c.duration)
+	res.phases = phasesOf(sc, c.duration, c)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -409,6 +415,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	res.errors = (s1.Overload - s0.Overload) + (s1.Errors - s0.Errors) + (s1.Abandoned - s0.Abandoned)
 	res.calls = res.ok + res.errors
 	res.apps = log.stats(start, end)
+	res.expired = log.expired.Load()
 	res.trueRate = trueRate(sc, c)
 	res.converge = convergence(res.trace, sc.steps, c.duration, strategy == stUnbounded)
 	if startErrs > 0 || left > 0 {

@@ -73,11 +73,19 @@ func logPhases(t *testing.T, rs ...Result) {
 // timeouts; with it they are not sent, and the cuts that remain are the
 // caller's, classed expired: the agency sees far fewer errors, and the
 // controller reads fewer failures that were not the agency's. After the
-// recovery, goodput comes back to near the oracle's (slow start). The
-// per-phase table (goodput ÷ oracle) is logged; the issue's full targets
-// (0.9 in every phase, recovery within ±10% in 5 s) are not met yet by
-// this slow agency (see docs/bench-flow.md).
+// recovery, goodput comes back to near the oracle's (slow start): over
+// seeds 1–3, 0.92, 0.88 and 0.92 of it from 5 s after the recovery, the
+// limit within one call of the capacity after 5, 9 and 8 s (0.87–0.90 and
+// 12, 9, 10 s when slow start only doubled from the limit of one). The
+// per-phase table (goodput ÷ oracle) is logged; the full targets (0.9 in
+// every phase, within ±10% in 5 s) are not met on every seed: where the
+// ceiling learnt before the incident is below the capacity, the last
+// calls are found by additive steps that each wait for enough evidence.
 func TestMixedIncidentStaleWork(t *testing.T) {
+	const (
+		recoveredGoodput = 0.88
+		recoveredWithin  = 10 * time.Second
+	)
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
 			sc := incident(seed)
@@ -94,15 +102,32 @@ func TestMixedIncidentStaleWork(t *testing.T) {
 			if ctl.ErrorRate > blind.ErrorRate/2 {
 				t.Errorf("agency errors with admission %.2f%%, without %.2f%%: want at most half", 100*ctl.ErrorRate, 100*blind.ErrorRate)
 			}
-			// Recovery: once the agency is back, the limit doubles back to
-			// the ceiling it had before the outage instead of gathering a
-			// full period's evidence at every step of a slow agency.
-			if r := ctl.Phases[2].Goodput / oracle.Phases[2].Goodput; r < 0.85 {
-				t.Errorf("after recovery: goodput %.2f × oracle's, want ≥ 0.85", r)
+			// Recovery: once the agency is back, the limit jumps to half
+			// the ceiling it had before the outage and doubles back to it,
+			// instead of gathering a full period's evidence at every step
+			// of a slow agency.
+			if r := ctl.Phases[2].Goodput / oracle.Phases[2].Goodput; r < recoveredGoodput {
+				t.Errorf("after recovery: goodput %.2f × oracle's, want ≥ %.2f", r, recoveredGoodput)
+			}
+			back := reached(ctl.Trace, 50*time.Second)
+			t.Logf("limit within 1 call of the capacity %s after the recovery", back)
+			if back < 0 || back > recoveredWithin {
+				t.Errorf("after recovery: the limit came within 1 call of the capacity after %s, want ≤ %s", back, recoveredWithin)
 			}
 			if ctl.Goodput < 0.9*blind.Goodput {
 				t.Errorf("goodput with admission %.2f/s, without %.2f/s: admission must not cost goodput", ctl.Goodput, blind.Goodput)
 			}
 		})
 	}
+}
+
+// reached is the time from `from` until the limit first came within one
+// call (or 10%) below the capacity, -1 if it never did.
+func reached(trace []Sample, from time.Duration) time.Duration {
+	for _, s := range trace {
+		if s.T >= from && float64(s.Limit) >= float64(s.Capacity)-max(1, 0.1*float64(s.Capacity)) {
+			return s.T - from
+		}
+	}
+	return -1
 }
