@@ -30,16 +30,30 @@ type AgencyLatency interface {
 // by our own load (the simulator shows both). Sent only with the full
 // timeout ahead, every cut of a sent call is the agency's.
 func (a *AgencyActivities) admit(ctx context.Context, req AgencyRequest) error {
-	need := time.Duration(0)
+	var timeout, p90 time.Duration
 	if a.Agencies != nil {
-		need = a.Agencies.Timeout()
+		timeout = a.Agencies.Timeout()
 	}
 	if a.Latency != nil {
-		if p90, ok := a.Latency.AgencyLatency(string(req.Agency)); ok {
-			need = max(need, p90)
+		if d, ok := a.Latency.AgencyLatency(string(req.Agency)); ok {
+			p90 = d
 		}
 	}
-	return admission(req.Agency, activity.GetInfo(ctx).Deadline, time.Now(), need)
+	info := activity.GetInfo(ctx)
+	return admission(req.Agency, info.Deadline, time.Now(), admissionNeed(timeout, p90, info.Deadline.Sub(info.ScheduledTime)))
+}
+
+// admissionNeed is what a call must have left of its budget to be sent: the
+// agency's p90, and the client's timeout too when the call's whole budget
+// (deadline − scheduled) exceeds it. A workflow that gives its agency calls
+// no more than the client's timeout (a short AgencyScheduleToClose) could
+// otherwise never send one: then only the p90 is asked, and a cut by that
+// short budget is ours (expired), never the agency's.
+func admissionNeed(timeout, p90, budget time.Duration) time.Duration {
+	if budget > timeout {
+		return max(p90, timeout)
+	}
+	return p90
 }
 
 // admission is admit's rule: a call whose deadline leaves less than need is

@@ -47,6 +47,27 @@ func TestAdmissionRule(t *testing.T) {
 	}
 }
 
+// The client's timeout is asked only of calls whose whole budget exceeds
+// it: a workflow giving its calls 3 s against a 3 s client timeout would
+// otherwise never send one (every call expired, the agency never asked, its
+// breaker never informed).
+func TestAdmissionNeed(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		timeout, p90, budget time.Duration
+		want                 time.Duration
+	}{
+		{"long budget: the client's timeout", 3 * time.Second, 40 * time.Millisecond, 2 * time.Minute, 3 * time.Second},
+		{"long budget, slow agency: its p90", 3 * time.Second, 5 * time.Second, 2 * time.Minute, 5 * time.Second},
+		{"budget equal to the timeout: the p90 only", 3 * time.Second, 40 * time.Millisecond, 3 * time.Second, 40 * time.Millisecond},
+		{"budget below the timeout: the p90 only", 3 * time.Second, 40 * time.Millisecond, time.Second, 40 * time.Millisecond},
+	} {
+		if got := admissionNeed(tc.timeout, tc.p90, tc.budget); got != tc.want {
+			t.Errorf("%s: need %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
 // A call whose budget is below the agency's current latency is not sent,
 // and the workflow sees its own class, "expired", not an agency failure,
 // at once: a retry within the spent budget could only expire again.
