@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -260,7 +261,38 @@ func portOrFree(host string, port int) (int, error) {
 	return freePort(host)
 }
 
+// The server binds its ports some time after they are chosen. A port the
+// kernel hands out for ":0" comes from the ephemeral range, which outgoing
+// connections (Postgres and Redis pools, the SDK) draw their local ports
+// from too: one of them can take the port in between, and the server then
+// fails to listen. Ports are therefore drawn below that range, and never
+// twice in one process.
+const (
+	portRangeLow  = 20000
+	portRangeHigh = 32000 // Linux's ephemeral range starts at 32768
+)
+
+var (
+	portsMu    sync.Mutex
+	portsTaken = map[int]bool{}
+)
+
 func freePort(host string) (int, error) {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 200 {
+		p := portRangeLow + rand.IntN(portRangeHigh-portRangeLow)
+		if portsTaken[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		portsTaken[p] = true
+		return p, nil
+	}
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port on %s: %w", host, err)

@@ -99,8 +99,8 @@ func startFleetWorker(t *testing.T, bin string, env []string) *fleetWorker {
 func TestFleetOfWorkersSurvivesKillAndHoldsLimit(t *testing.T) {
 	testenv.Short(t)
 	const (
-		workers = 3
-		limit   = 3 // every agency's global limit, held by LOANFLOW_AGENCY_MAX_CONCURRENCY
+		workers = 4
+		limit   = 2 // every agency's global limit, held by LOANFLOW_AGENCY_MAX_CONCURRENCY: below the worker count
 		apps    = 45
 	)
 	t0 := time.Now()
@@ -160,7 +160,7 @@ func TestFleetOfWorkersSurvivesKillAndHoldsLimit(t *testing.T) {
 	for i := range fleet {
 		fleet[i] = startFleetWorker(t, bin, env)
 	}
-	// All three must share the limits before the load starts: a worker
+	// All of them must share the limits before the load starts: a worker
 	// alone holds the whole limit until the others have joined.
 	agencies := make([]string, len(agency.All))
 	for i, n := range agency.All {
