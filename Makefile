@@ -38,3 +38,8 @@ bench-disburse: services
 ## bench-flow: flow control against fixed pools, unbounded fan-out, failsafe-go's adaptive limiter and the oracle, on embedded Temporal, real Redis and a simulated agency; writes docs/bench-flow.md and docs/bench-flow-*.svg
 bench-flow: services
 	$(GO) run ./bench/flow
+
+.PHONY: bench-throughput
+## bench-throughput: loan applications/s against raw Temporal (the same workflow shape with no-op activities), side by side on the embedded stack with agencies that are never busy
+bench-throughput: services
+	$(GO) run ./bench/throughput
