@@ -43,3 +43,8 @@ bench-flow: services
 ## chaos: a scripted incident (MyData fails, Redis loses its data, a long KCB outage, the controller terminated) on the embedded stack; prints the invariants table (about 2 minutes; not part of make test)
 chaos: services
 	$(GO) run ./bench/chaos
+
+.PHONY: bench-throughput
+## bench-throughput: loan applications/s against raw Temporal (the same workflow shape with no-op activities), side by side on the embedded stack with agencies that are never busy
+bench-throughput: services
+	$(GO) run ./bench/throughput
