@@ -90,11 +90,11 @@ func (w *waiting) upsert(ctx workflow.Context, status string) {
 	}
 }
 
-// queuedOut reports whether an agency call's failure is its budget running
+// QueuedOut reports whether an agency call's failure is its budget running
 // out before the agency had a say: a ScheduleToClose timeout with no
 // failure of an attempt behind it (the call never left the queue), or the
 // last attempt refused by admission (class expired).
-func queuedOut(err error) bool {
+func QueuedOut(err error) bool {
 	var te *temporal.TimeoutError
 	if errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE {
 		cause := te.Unwrap()
@@ -121,7 +121,7 @@ func callAgency(ctx workflow.Context, in Input, n agency.Name, activity any, req
 	// call budget under a long wait cannot grow the history without end.
 	for scheduled := 0; ; scheduled++ {
 		err := workflow.ExecuteActivity(agencyCtx(ctx, n, in.Options), activity, req).Get(ctx, out)
-		if err == nil || ctx.Err() != nil || !queuedOut(err) {
+		if err == nil || ctx.Err() != nil || !QueuedOut(err) {
 			w.note(ctx, n, false, "")
 			return err
 		}

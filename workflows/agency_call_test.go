@@ -143,8 +143,8 @@ func TestQueuedOut(t *testing.T) {
 		{"start-to-close", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil), false},
 		{"overload", temporal.NewApplicationError("503", string(agency.ClassOverload)), false},
 	} {
-		if got := queuedOut(tc.err); got != tc.want {
-			t.Errorf("%s: queuedOut = %v, want %v", tc.name, got, tc.want)
+		if got := QueuedOut(tc.err); got != tc.want {
+			t.Errorf("%s: QueuedOut = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

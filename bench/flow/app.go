@@ -9,7 +9,6 @@ import (
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -17,6 +16,7 @@ import (
 	"loanflow/activities"
 	"loanflow/agency"
 	"loanflow/loan"
+	"loanflow/workflows"
 )
 
 // benchQueue is the task queue of the application workflows and of the
@@ -71,7 +71,7 @@ func ApplicationWorkflow(ctx workflow.Context, in appInput) error {
 	var err error
 	for n := 0; ; n++ {
 		err = workflow.ExecuteActivity(ctx, c.FetchCreditScore, in).Get(ctx, &score)
-		if err == nil || !queuedOut(err) || n >= maxReschedules {
+		if err == nil || !workflows.QueuedOut(err) || n >= maxReschedules {
 			break
 		}
 		if err := workflow.Sleep(ctx, requeueDelay); err != nil {
@@ -82,22 +82,6 @@ func ApplicationWorkflow(ctx workflow.Context, in appInput) error {
 	var f *finisher
 	_ = workflow.ExecuteLocalActivity(lctx, f.Finish, in.Run, in.Seq, err == nil).Get(ctx, nil)
 	return nil
-}
-
-// queuedOut reports whether a call's failure is its budget ending before
-// the agency had a say: a ScheduleToClose timeout with no failed attempt
-// behind it, or the last attempt refused by admission (class expired).
-func queuedOut(err error) bool {
-	var te *temporal.TimeoutError
-	if errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE {
-		cause := te.Unwrap()
-		if cause == nil {
-			return true
-		}
-		err = cause
-	}
-	var appErr *temporal.ApplicationError
-	return errors.As(err, &appErr) && appErr.Type() == string(agency.ClassExpired)
 }
 
 // finisher records when each application ended, in the benchmark process.
