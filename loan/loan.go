@@ -243,3 +243,20 @@ func (r Result) Reason() string {
 	}
 	return ""
 }
+
+// Diff lists the fields in which given differs from stored, each as "field
+// <word> X, given Y" (word says where stored comes from, e.g. "existing").
+// A duplicate start or save with other content is refused with this list.
+func Diff(stored, given Application, word string) []string {
+	var out []string
+	if stored.CustomerID != given.CustomerID {
+		out = append(out, fmt.Sprintf("customer_id %s %s, given %s", word, stored.CustomerID, given.CustomerID))
+	}
+	if stored.Amount != given.Amount {
+		out = append(out, fmt.Sprintf("amount %s %d, given %d", word, stored.Amount, given.Amount))
+	}
+	if stored.TermMonths != given.TermMonths {
+		out = append(out, fmt.Sprintf("term_months %s %d, given %d", word, stored.TermMonths, given.TermMonths))
+	}
+	return out
+}

@@ -205,17 +205,7 @@ func (s *Store) SaveApplication(ctx context.Context, app loan.Application, workf
 	if err != nil {
 		return fmt.Errorf("save application %s: read the stored one: %w", app.ApplicationID, err)
 	}
-	var diffs []string
-	if stored.CustomerID != app.CustomerID {
-		diffs = append(diffs, fmt.Sprintf("customer_id stored %s, given %s", stored.CustomerID, app.CustomerID))
-	}
-	if stored.Amount != app.Amount {
-		diffs = append(diffs, fmt.Sprintf("amount stored %d, given %d", stored.Amount, app.Amount))
-	}
-	if stored.TermMonths != app.TermMonths {
-		diffs = append(diffs, fmt.Sprintf("term_months stored %d, given %d", stored.TermMonths, app.TermMonths))
-	}
-	if len(diffs) > 0 {
+	if diffs := loan.Diff(stored, app, "stored"); len(diffs) > 0 {
 		return fmt.Errorf("save application %s: %w: %s", app.ApplicationID, ErrApplicationConflict, strings.Join(diffs, ", "))
 	}
 	return nil

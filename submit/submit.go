@@ -74,16 +74,4 @@ func Application(ctx context.Context, c client.Client, workflowID string) (loan.
 
 // Diff lists the fields in which given differs from stored, each as
 // "field existing X, given Y".
-func Diff(stored, given loan.Application) []string {
-	var out []string
-	if stored.CustomerID != given.CustomerID {
-		out = append(out, fmt.Sprintf("customer_id existing %s, given %s", stored.CustomerID, given.CustomerID))
-	}
-	if stored.Amount != given.Amount {
-		out = append(out, fmt.Sprintf("amount existing %d, given %d", stored.Amount, given.Amount))
-	}
-	if stored.TermMonths != given.TermMonths {
-		out = append(out, fmt.Sprintf("term_months existing %d, given %d", stored.TermMonths, given.TermMonths))
-	}
-	return out
-}
+func Diff(stored, given loan.Application) []string { return loan.Diff(stored, given, "existing") }
