@@ -1,24 +1,28 @@
-// Package config reads loanflow's settings from the environment and dials
-// Temporal. Worker and starter share it, so the variables mean the same thing
-// everywhere.
+// Package config reads loanflow's Temporal client settings and dials
+// Temporal. Worker, starter and the dev stack share it, so the settings mean
+// the same thing everywhere.
 //
-// Temporal settings follow the SDK's conventions: TEMPORAL_ADDRESS,
+// The client settings follow the SDK's envconfig convention
+// (go.temporal.io/sdk/contrib/envconfig): a TOML file (TEMPORAL_CONFIG_FILE,
+// default the user's config dir's temporalio/temporal.toml) with profiles
+// (TEMPORAL_PROFILE, default "default"), overridden by TEMPORAL_ADDRESS,
 // TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS,
-// TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH,
-// TEMPORAL_TLS_SERVER_CA_CERT_PATH and TEMPORAL_TLS_SERVER_NAME.
+// TEMPORAL_TLS_CLIENT_CERT_PATH or _DATA, TEMPORAL_TLS_CLIENT_KEY_PATH or
+// _DATA, TEMPORAL_TLS_SERVER_CA_CERT_PATH or _DATA, TEMPORAL_TLS_SERVER_NAME,
+// TEMPORAL_TLS_DISABLE_HOST_VERIFICATION, TEMPORAL_CLIENT_AUTHORITY and
+// TEMPORAL_GRPC_META_*. Payloads are always encrypted locally by loanflow's
+// codec; a remote codec endpoint in the profile is not used.
 package config
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
 
 	"loanflow/codec"
@@ -36,15 +40,12 @@ const (
 
 // Temporal holds what is needed to reach a Temporal frontend.
 type Temporal struct {
-	Address       string // host:port; empty means "embed a dev server" where the caller supports it
-	Namespace     string
-	UIURL         string // base URL of the Web UI, for links
-	APIKey        string
-	TLS           bool
-	ClientCert    string // path
-	ClientKey     string // path
-	ServerCA      string // path
-	TLSServerName string
+	Address   string // host:port; empty means "not configured" (the dev stack then embeds a server)
+	Namespace string
+	UIURL     string // base URL of the Web UI, for links
+	// Profile is the envconfig profile the settings came from: API key, TLS,
+	// gRPC metadata and authority. Address and Namespace above win over its own.
+	Profile envconfig.ClientConfigProfile
 	// Protection encrypts every payload and tags applications with
 	// CustomerRef; see LoadProtection.
 	Protection codec.Protection
@@ -63,39 +64,60 @@ func (t *Temporal) LoadProtection(dev, generate bool) (notes []string, err error
 	return notes, err
 }
 
-// TemporalFromEnv reads the TEMPORAL_* variables. Address stays empty when
-// TEMPORAL_ADDRESS is unset, so callers can tell "not configured" apart.
+// TemporalFromEnv loads the envconfig profile (file, then TEMPORAL_*
+// variables) and TEMPORAL_UI_URL. Address stays empty when neither sets it,
+// so callers can tell "not configured" apart.
 func TemporalFromEnv() (Temporal, error) {
-	t := Temporal{
-		Address:       os.Getenv("TEMPORAL_ADDRESS"),
-		Namespace:     envOr("TEMPORAL_NAMESPACE", DefaultNamespace),
-		UIURL:         envOr("TEMPORAL_UI_URL", DefaultUIURL),
-		APIKey:        os.Getenv("TEMPORAL_API_KEY"),
-		ClientCert:    os.Getenv("TEMPORAL_TLS_CLIENT_CERT_PATH"),
-		ClientKey:     os.Getenv("TEMPORAL_TLS_CLIENT_KEY_PATH"),
-		ServerCA:      os.Getenv("TEMPORAL_TLS_SERVER_CA_CERT_PATH"),
-		TLSServerName: os.Getenv("TEMPORAL_TLS_SERVER_NAME"),
-	}
-	if v := os.Getenv("TEMPORAL_TLS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return t, fmt.Errorf("TEMPORAL_TLS=%q: accepted true or false", v)
+	// envconfig ignores a TEMPORAL_TLS it cannot read; a typo must not
+	// silently change the transport.
+	for _, k := range []string{"TEMPORAL_TLS", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION"} {
+		if v, ok := os.LookupEnv(k); ok {
+			switch strings.ToLower(v) {
+			case "1", "0", "true", "false":
+			default:
+				return Temporal{}, fmt.Errorf("%s=%q: accepted true, false, 1 or 0", k, v)
+			}
 		}
-		t.TLS = b
 	}
-	if (t.ClientCert == "") != (t.ClientKey == "") {
-		return t, fmt.Errorf("TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must be set together (got cert %q, key %q)", t.ClientCert, t.ClientKey)
+	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{})
+	if err != nil {
+		return Temporal{}, fmt.Errorf("temporal client configuration (TEMPORAL_CONFIG_FILE %q, TEMPORAL_PROFILE %q): %w",
+			os.Getenv("TEMPORAL_CONFIG_FILE"), os.Getenv("TEMPORAL_PROFILE"), err)
+	}
+	t := Temporal{
+		Address:   prof.Address,
+		Namespace: prof.Namespace,
+		UIURL:     envOr("TEMPORAL_UI_URL", DefaultUIURL),
+		Profile:   prof,
+	}
+	if t.Namespace == "" {
+		t.Namespace = DefaultNamespace
+	}
+	// Checks the TLS settings (paths and PEM data) now, not at dial time.
+	if _, err := t.ClientOptions(nil); err != nil {
+		return t, err
 	}
 	return t, nil
 }
 
-// ClientOptions builds SDK client options; address overrides t.Address when set.
+// ClientOptions builds SDK client options from the profile, with loanflow's
+// codec, CustomerRef interceptor and logger.
 func (t Temporal) ClientOptions(logger *slog.Logger) (client.Options, error) {
-	addr := t.Address
-	if addr == "" {
-		addr = DefaultTemporalAddress
+	p := t.Profile
+	p.Address, p.Namespace = t.Address, t.Namespace
+	if p.Address == "" {
+		p.Address = DefaultTemporalAddress
 	}
-	opts := client.Options{HostPort: addr, Namespace: t.Namespace}
+	if p.Namespace == "" {
+		p.Namespace = DefaultNamespace
+	}
+	// The payloads are encrypted here; a remote codec would see them in
+	// plaintext and be called on every replay.
+	p.Codec = nil
+	opts, err := p.ToClientOptions(envconfig.ToClientOptionsRequest{})
+	if err != nil {
+		return opts, fmt.Errorf("temporal TLS settings (TEMPORAL_TLS_* or the profile's tls table): %w", err)
+	}
 	if c := t.Protection.Codec; c != nil {
 		opts.DataConverter = c.DataConverter()
 		opts.FailureConverter = c.FailureConverter()
@@ -105,31 +127,6 @@ func (t Temporal) ClientOptions(logger *slog.Logger) (client.Options, error) {
 	}
 	if logger != nil {
 		opts.Logger = sdklog.NewStructuredLogger(logger)
-	}
-	if t.APIKey != "" {
-		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey)
-	}
-	if t.TLS || t.ClientCert != "" || t.ServerCA != "" || t.APIKey != "" {
-		tc := &tls.Config{ServerName: t.TLSServerName, MinVersion: tls.VersionTLS12}
-		if t.ClientCert != "" {
-			cert, err := tls.LoadX509KeyPair(t.ClientCert, t.ClientKey)
-			if err != nil {
-				return opts, fmt.Errorf("load TEMPORAL_TLS_CLIENT_CERT_PATH %q / TEMPORAL_TLS_CLIENT_KEY_PATH %q: %w", t.ClientCert, t.ClientKey, err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		if t.ServerCA != "" {
-			pem, err := os.ReadFile(t.ServerCA)
-			if err != nil {
-				return opts, fmt.Errorf("read TEMPORAL_TLS_SERVER_CA_CERT_PATH %q: %w", t.ServerCA, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return opts, fmt.Errorf("TEMPORAL_TLS_SERVER_CA_CERT_PATH %q holds no PEM certificate", t.ServerCA)
-			}
-			tc.RootCAs = pool
-		}
-		opts.ConnectionOptions.TLS = tc
 	}
 	return opts, nil
 }

@@ -29,7 +29,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"loanflow/config"
-	"loanflow/loadgen"
+	"loanflow/dev/loadgen"
 	"loanflow/loan"
 	"loanflow/submit"
 	"loanflow/workflows"

@@ -1,0 +1,219 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
+	"golang.org/x/sync/errgroup"
+
+	"loanflow/activities"
+	"loanflow/agency"
+	"loanflow/breaker"
+	"loanflow/callstats"
+	"loanflow/dlock"
+	"loanflow/flowcontrol"
+	"loanflow/ledger"
+	"loanflow/workflows"
+)
+
+// Workers are the running workers of one process, with the flow-control
+// membership that gives the agency workers their share of each limit.
+type Workers struct {
+	group     *errgroup.Group
+	cancel    context.CancelFunc
+	suppliers map[string]*flowcontrol.SlotSupplier
+	done      chan struct{}
+	err       error
+}
+
+// Start starts the worker of the loan queue, the controller's worker, and one
+// worker per agency queue whose pool follows the flow controller's limits,
+// and makes sure the controller runs; ctx bounds the start only. The
+// workers run under one group until Stop, or until any of them stops on a
+// fatal error (namespace deleted, credentials revoked): then every worker is
+// stopped and the membership leaves Redis, so a dead process holds no share
+// of an agency's limit, and Wait returns that error.
+func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
+	gctx, cancel := context.WithCancel(context.Background())
+	g, gctx := errgroup.WithContext(gctx)
+	ws := &Workers{group: g, cancel: cancel, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			cancel()
+			_ = g.Wait()
+		}
+	}()
+
+	ledgerOpts := ledger.Options{Lock: dlock.Options{Prefix: a.cfg.RedisPrefix}, DefaultLimit: a.cfg.DefaultExposureLimit}
+	led, err := ledger.New(a.store.Pool(), a.redis, ledgerOpts)
+	if err != nil {
+		return nil, fmt.Errorf("set up the disbursement ledger: %w", err)
+	}
+	suppliers, membership, err := a.agencyPools()
+	if err != nil {
+		return nil, err
+	}
+	ws.suppliers = suppliers
+	g.Go(func() error {
+		if err := membership.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("agency pool membership stopped", "error", err)
+		}
+		return nil
+	})
+	g.Go(func() error { a.watchHeartbeat(gctx); return nil })
+
+	// A fatal worker error ends the group: its context is cancelled, every
+	// worker stops, and the membership leaves.
+	fatalCh := make(chan error, 1)
+	fatal := func(queue string) func(error) {
+		return func(err error) {
+			select {
+			case fatalCh <- fmt.Errorf("worker on task queue %s stopped: %w", queue, err):
+			default: // the first fatal error is the one reported
+			}
+		}
+	}
+	g.Go(func() error {
+		select {
+		case err := <-fatalCh:
+			return err
+		case <-gctx.Done():
+			return nil
+		}
+	})
+	run := func(queue string, opts worker.Options, register func(worker.Worker)) error {
+		opts.OnFatalError = fatal(queue)
+		w := worker.New(a.client, queue, opts)
+		register(w)
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker on task queue %s: %w", queue, err)
+		}
+		g.Go(func() error { <-gctx.Done(); w.Stop(); return nil })
+		return nil
+	}
+
+	if err := run(workflows.TaskQueue, worker.Options{}, func(w worker.Worker) {
+		w.RegisterWorkflow(workflows.LoanApplicationWorkflow)
+		w.RegisterActivity(&activities.LoanActivities{Store: a.store})
+		w.RegisterActivity(&activities.BreakerActivities{Breakers: breaker.NewReader(a.breakers, a.cfg.BreakerHold, a.log)})
+		w.RegisterActivity(&activities.DisburseActivities{Ledger: led})
+	}); err != nil {
+		return nil, err
+	}
+	// The controller and its watchdog run on their own task queue, so a
+	// surge of loan tasks cannot delay a tick.
+	if err := run(workflows.ControllerTaskQueue, worker.Options{}, func(w worker.Worker) {
+		w.RegisterWorkflow(workflows.FlowControllerWorkflow)
+		w.RegisterWorkflow(workflows.ControllerWatchdogWorkflow)
+		w.RegisterActivity(&activities.ControllerActivities{Stats: a.stats, Redis: a.redis, Prefix: a.cfg.RedisPrefix,
+			Breakers: a.breakers, Events: a.store})
+		w.RegisterActivity(&activities.WatchdogActivities{Ensure: a.checkController})
+	}); err != nil {
+		return nil, err
+	}
+	acts := &activities.AgencyActivities{Agencies: a.agencies, Latency: a.stats}
+	for _, n := range agency.All {
+		tuner, err := flowcontrol.NewTuner(suppliers[string(n)])
+		if err != nil {
+			return nil, err
+		}
+		opts := worker.Options{
+			Tuner:        tuner,
+			Interceptors: []interceptor.WorkerInterceptor{callstats.NewInterceptor(a.stats)},
+		}
+		if err := run(n.TaskQueue(), opts, func(w worker.Worker) { w.RegisterActivity(acts) }); err != nil {
+			return nil, err
+		}
+	}
+	go func() { ws.err = g.Wait(); cancel(); close(ws.done) }()
+	if !a.cfg.NoController {
+		if err := a.EnsureController(ctx); err != nil {
+			return nil, err
+		}
+		a.waitPublished(ctx, 15*time.Second)
+	}
+	return ws, nil
+}
+
+// Wait blocks until the workers have stopped: nil after Stop, the first
+// fatal error otherwise.
+func (ws *Workers) Wait() error {
+	<-ws.done
+	return ws.err
+}
+
+// Done is closed once every worker has stopped.
+func (ws *Workers) Done() <-chan struct{} { return ws.done }
+
+// Stop stops every worker and the membership, and waits for them.
+func (ws *Workers) Stop() error {
+	ws.cancel()
+	return ws.Wait()
+}
+
+// PoolLimit is this process's current concurrency limit for an agency.
+func (ws *Workers) PoolLimit(agencyName string) int {
+	if s, ok := ws.suppliers[agencyName]; ok {
+		return s.Limit()
+	}
+	return 0
+}
+
+// agencyPools builds one slot supplier per agency, starting at 0, and the
+// membership that keeps each at this process's share of the agency's global
+// limit (the controller's initial limit until it has written one).
+func (a *App) agencyPools() (map[string]*flowcontrol.SlotSupplier, *flowcontrol.Membership, error) {
+	suppliers := make(map[string]*flowcontrol.SlotSupplier, len(agency.All))
+	defaults := make(map[string]int, len(agency.All))
+	for _, n := range agency.All {
+		// 0 until the first heartbeat gives this worker its share: the
+		// global limit is a bound across the workers from the start.
+		suppliers[string(n)] = flowcontrol.NewSlotSupplier(0)
+		defaults[string(n)] = a.cfg.Flow.Agencies[string(n)].InitialLimit
+	}
+	m, err := flowcontrol.NewMembership(a.redis, flowcontrol.MembershipOptions{
+		Prefix:   a.cfg.RedisPrefix,
+		WorkerID: a.cfg.WorkerID,
+		// A new limit reaches the pools within one beat; faster beats
+		// shorten the controller's loop.
+		Heartbeat: 500 * time.Millisecond,
+		TTL:       3 * time.Second,
+		Logger:    a.log,
+	}, suppliers, defaults)
+	if err != nil {
+		return nil, nil, fmt.Errorf("set up the agency pools: %w", err)
+	}
+	return suppliers, m, nil
+}
+
+// RegisterMetrics registers the per-agency statistics (calls by outcome,
+// latency, queue wait, in flight, dropped samples), each agency's current
+// limit in this process and the controller's tick age.
+func (a *App) RegisterMetrics(reg prometheus.Registerer, ws *Workers) error {
+	if err := a.stats.Register(reg); err != nil {
+		return fmt.Errorf("register call statistics metrics: %w", err)
+	}
+	for name, s := range ws.suppliers {
+		g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "loanflow_agency_limit",
+			Help:        "Concurrency limit of this worker's pool for the agency: its share of the controller's global limit.",
+			ConstLabels: prometheus.Labels{"agency": name},
+		}, func() float64 { return float64(s.Limit()) })
+		if err := reg.Register(g); err != nil {
+			return fmt.Errorf("register limit metric of %s: %w", name, err)
+		}
+	}
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "loanflow_controller_last_tick_age_seconds",
+		Help: "Seconds since the flow controller last published (Redis server time); alert when it exceeds a few control periods.",
+	}, a.tickAge.Seconds)
+	if err := reg.Register(g); err != nil {
+		return fmt.Errorf("register controller tick age metric: %w", err)
+	}
+	return nil
+}

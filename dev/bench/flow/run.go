@@ -1,0 +1,554 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
+
+	"loanflow/activities"
+	"loanflow/agency"
+	"loanflow/callstats"
+	"loanflow/dev/agencysim"
+	"loanflow/flowcontrol"
+	"loanflow/flowcontrol/flowsim"
+	"loanflow/loan"
+	"loanflow/workflows"
+)
+
+// scenario is what happens to the agency and its offered load. Times are
+// from the start of the measured part; the warm-up runs before 0.
+type scenario struct {
+	name, title string
+	load        func(t time.Duration) float64 // offered load, multiple of the nominal rate
+	capacity    func(t time.Duration) float64 // multiple of C
+	slowdown    func(t time.Duration) float64 // service-time factor
+	steps       []time.Duration
+}
+
+func scenarios(d time.Duration) []scenario {
+	one := func(time.Duration) float64 { return 1 }
+	warm := func(level float64) func(time.Duration) float64 {
+		return func(t time.Duration) float64 {
+			if t < 0 {
+				return 0.5
+			}
+			return level
+		}
+	}
+	return []scenario{
+		{name: "surge", title: "Surge: offered load 3× capacity", load: warm(3), capacity: one, slowdown: one,
+			steps: []time.Duration{0}},
+		{name: "capacity", title: "Capacity step: C to 50% at 1/3, back at 2/3 (load 2×)", load: warm(2), slowdown: one,
+			capacity: func(t time.Duration) float64 {
+				if t >= d/3 && t < 2*d/3 {
+					return 0.5
+				}
+				return 1
+			},
+			steps: []time.Duration{0, d / 3, 2 * d / 3}},
+		{name: "slowdown", title: "Slowdown: service time ×2 at 1/3 (load 2×)", load: warm(2), capacity: one,
+			slowdown: func(t time.Duration) float64 {
+				if t >= d/3 {
+					return 2
+				}
+				return 1
+			},
+			steps: []time.Duration{0, d / 3}},
+		{name: "incident", title: "Incident: load 4×; at 1/3 capacity to 3/8 and service time ×3, both back at 2/3",
+			load: warm(4),
+			capacity: func(t time.Duration) float64 {
+				if t >= d/3 && t < 2*d/3 {
+					return 3.0 / 8
+				}
+				return 1
+			},
+			slowdown: func(t time.Duration) float64 {
+				if t >= d/3 && t < 2*d/3 {
+					return 3
+				}
+				return 1
+			},
+			steps: []time.Duration{0, d / 3, 2 * d / 3}},
+	}
+}
+
+// phase is the stretch of a run between two steps, measured from
+// flowsim.PhaseSettle after the step that opens it, with the agency's
+// counters over it.
+type phase struct {
+	from, to   time.Duration
+	ok, errors int64
+	// unservable: the agency's median service time in the phase exceeds
+	// the client's timeout, so no strategy can serve it; that is the
+	// breakers' case, not flow control's, and the phase is not scored.
+	unservable bool
+}
+
+func (p phase) goodput() float64 { return float64(p.ok) / (p.to - p.from).Seconds() }
+
+// phasesOf lists the phases of a scenario run for d with configuration c.
+func phasesOf(sc scenario, d time.Duration, c config) []phase {
+	var out []phase
+	for i, st := range sc.steps {
+		to := d
+		if i+1 < len(sc.steps) {
+			to = sc.steps[i+1]
+		}
+		from := st
+		if i > 0 {
+			from += flowsim.PhaseSettle
+		}
+		if from < to {
+			slow := time.Duration(sc.slowdown((from+to)/2) * float64(c.serviceTime))
+			out = append(out, phase{from: from, to: to, unservable: slow > c.clientTimeout})
+		}
+	}
+	return out
+}
+
+// The strategies, in report order.
+const (
+	stUnbounded  = "unbounded"
+	stFixed      = "fixed-C"
+	stFixedLarge = "fixed-4C"
+	stPeer       = "failsafe-go"
+	stController = "loanflow"
+	stOracle     = "oracle"
+)
+
+var allStrategies = []string{stOracle, stController, stPeer, stFixed, stFixedLarge, stUnbounded}
+
+// unboundedSlots stands for "no limit" in a slot supplier.
+const unboundedSlots = 100000
+
+// sample is the state of one run at one instant.
+type sample struct {
+	T        time.Duration
+	Limit    float64 // NaN when the strategy has none
+	Present  int     // requests at the agency: in service + queued
+	Capacity float64 // the agency's true concurrency capacity now
+}
+
+// result is one strategy on one scenario.
+type result struct {
+	scenario, strategy string
+	window             time.Duration
+	ok, errors, calls  int64   // at the agency, calls ended in the window
+	trueRate           float64 // the agency's true capacity, calls/s averaged over the window
+	apps               appStats
+	converge           []time.Duration // per step; -1: not converged
+	trace              []sample
+	limiterNote        string
+	phases             []phase
+	expired            int64 // attempts refused by admission for the budget left
+}
+
+func (r result) goodput() float64 { return float64(r.ok) / r.window.Seconds() }
+func (r result) errorRate() float64 {
+	if r.calls == 0 {
+		return 0
+	}
+	return float64(r.errors) / float64(r.calls)
+}
+
+// bench is the shared stack.
+type bench struct {
+	cfg      config
+	tc       client.Client
+	stats    *callstats.Recorder
+	membRDB  redisClient
+	finisher *finisher
+	prefix   string
+	seq      int
+}
+
+// runOne runs one strategy through one scenario on a fresh simulated agency
+// and a task queue of its own.
+func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res result, err error) {
+	b.seq++
+	c := b.cfg
+	runID := fmt.Sprintf("r%02d-%s-%s", b.seq, sc.name, strategy)
+	agencyName := fmt.Sprintf("kcb-r%02d", b.seq)
+	tq := agency.Name(agencyName).TaskQueue()
+	res = result{scenario: sc.name, strategy: strategy, window: c.duration}
+
+	sim := agencysim.New(map[agency.Name]agencysim.Config{agency.KCB: {
+		Capacity: c.capacity, MedianServiceTime: c.serviceTime, Jitter: 0.25,
+		QueueLimit: 2 * c.capacity, QueueTimeout: c.clientTimeout / 2, InflationPerOverload: 0.5,
+	}})
+	base, stopSim, err := sim.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = stopSim() }()
+	ac, err := agency.NewClient(agency.ClientConfig{URLs: map[agency.Name]string{agency.KCB: base + "/kcb"}, Timeout: c.clientTimeout})
+	if err != nil {
+		return res, fmt.Errorf("agency client: %w", err)
+	}
+
+	start := time.Now().Add(c.warmup) // t = 0
+	end := start.Add(c.duration)
+	log := &runLog{}
+	b.finisher.runs.Store(runID, log)
+	defer b.finisher.runs.Delete(runID)
+	call := &agencyCall{acts: &activities.AgencyActivities{Agencies: ac}, deadline: end, log: log}
+
+	capAt := func(t time.Duration) float64 { return sc.capacity(t) * float64(c.capacity) }
+	initial := unboundedSlots
+	switch strategy {
+	case stFixed, stOracle, stController:
+		initial = c.capacity
+	case stFixedLarge:
+		initial = 4 * c.capacity
+	}
+	supplier := flowcontrol.NewSlotSupplier(initial)
+	tuner, err := flowcontrol.NewTuner(supplier)
+	if err != nil {
+		return res, err
+	}
+	wopts := worker.Options{Tuner: tuner, MaxConcurrentActivityTaskPollers: 4}
+	limit := func() float64 { return float64(supplier.Limit()) }
+	switch strategy {
+	case stUnbounded:
+		limit = func() float64 { return math.NaN() }
+	case stPeer:
+		l := adaptivelimiter.NewWithDefaults[loan.CreditScore]()
+		call.limiter = l
+		limit = func() float64 { return float64(l.Limit()) }
+	case stController:
+		wopts.Interceptors = []interceptor.WorkerInterceptor{callstats.NewInterceptor(b.stats)}
+	}
+	w := worker.New(b.tc, tq, wopts)
+	w.RegisterActivity(call)
+	if err := w.Start(); err != nil {
+		return res, fmt.Errorf("start worker on %s: %w", tq, err)
+	}
+	defer w.Stop()
+
+	suppliers := []*flowcontrol.SlotSupplier{supplier}
+	if strategy == stController {
+		// More worker processes on the same queue, each with a pool and a
+		// membership of its own.
+		for i := 1; i < c.workers; i++ {
+			s := flowcontrol.NewSlotSupplier(initial)
+			t, err := flowcontrol.NewTuner(s)
+			if err != nil {
+				return res, err
+			}
+			o := wopts
+			o.Tuner = t
+			wk := worker.New(b.tc, tq, o)
+			wk.RegisterActivity(call)
+			if err := wk.Start(); err != nil {
+				return res, fmt.Errorf("start worker %d on %s: %w", i, tq, err)
+			}
+			defer wk.Stop()
+			suppliers = append(suppliers, s)
+		}
+		limit = func() float64 {
+			sum := 0
+			for _, s := range suppliers {
+				sum += s.Limit()
+			}
+			return float64(sum)
+		}
+		stop, err := b.startController(ctx, runID, agencyName, suppliers)
+		if err != nil {
+			return res, err
+		}
+		defer stop()
+	}
+
+	// The agency's faults and the oracle's pool follow the scenario.
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var last struct{ c, f float64 }
+		tk := time.NewTicker(5 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			t := time.Since(start)
+			cf, ff := sc.capacity(t), sc.slowdown(t)
+			if cf != last.c || ff != last.f {
+				last.c, last.f = cf, ff
+				n := max(1, int(math.Round(capAt(t))))
+				_ = sim.SetFaults(agency.KCB, agencysim.Faults{Capacity: &n, ServiceTimeFactor: ff})
+				if strategy == stOracle {
+					supplier.SetLimit(n)
+				}
+			}
+			select {
+			case <-rctx.Done():
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+
+	// The sampler.
+	var traceMu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(c.sampleEvery)
+		defer tk.Stop()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-tk.C:
+			}
+			t := time.Since(start)
+			if t > c.duration {
+				return
+			}
+			s := sim.Stats(agency.KCB)
+			traceMu.Lock()
+			res.trace = append(res.trace, sample{T: t, Limit: limit(), Present: s.InService + s.Queued, Capacity: capAt(t)})
+			traceMu.Unlock()
+		}
+	}()
+
+	// Each phase's counters, taken at its edges.
+	res.phases = phasesOf(sc, c.duration, c)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range res.phases {
+			p := &res.phases[i]
+			if !sleepUntil(rctx, start.Add(p.from)) {
+				return
+			}
+			a := sim.Stats(agency.KCB)
+			if !sleepUntil(rctx, start.Add(p.to)) {
+				return
+			}
+			z := sim.Stats(agency.KCB)
+			p.ok = z.OK - a.OK
+			p.errors = (z.Overload - a.Overload) + (z.Errors - a.Errors) + (z.Abandoned - a.Abandoned)
+		}
+	}()
+
+	// The measurement window's counters, taken at its two edges.
+	var s0, s1 agencysim.Stats
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if !sleepUntil(rctx, start) {
+			return
+		}
+		s0 = sim.Stats(agency.KCB)
+		if !sleepUntil(rctx, end) {
+			return
+		}
+		s1 = sim.Stats(agency.KCB)
+	}()
+
+	// The offered load: Poisson arrivals at the scenario's rate.
+	nominal := float64(c.capacity) / c.serviceTime.Seconds()
+	rng := rand.New(rand.NewPCG(uint64(b.seq), 7))
+	var starts sync.WaitGroup
+	var startErrs int
+	var startMu sync.Mutex
+	next := start.Add(-c.warmup)
+	for next.Before(end) {
+		if !sleepUntil(ctx, next) {
+			return res, ctx.Err()
+		}
+		t := time.Since(start)
+		seq := log.add(time.Now())
+		in := appInput{Run: runID, Seq: seq, AgencyTQ: tq, CallBudget: c.clientTimeout + time.Second,
+			Request: activities.AgencyRequest{Agency: agency.KCB, CustomerID: fmt.Sprintf("C%08d", seq%100_000_000),
+				ApplicationID: fmt.Sprintf("%s-%d", runID, seq)}}
+		starts.Add(1)
+		go func() {
+			defer starts.Done()
+			_, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID: in.Request.ApplicationID, TaskQueue: benchQueue,
+			}, ApplicationWorkflow, in)
+			if err != nil {
+				startMu.Lock()
+				startErrs++
+				startMu.Unlock()
+				log.finish(seq, false, time.Now())
+			}
+		}()
+		rate := sc.load(t) * nominal
+		next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
+	}
+	starts.Wait()
+	if !sleepUntil(ctx, end) {
+		return res, ctx.Err()
+	}
+	// Let the leftovers drain: the activity refuses at once from now on.
+	for _, s := range suppliers {
+		s.SetLimit(unboundedSlots)
+	}
+	drainBy := time.Now().Add(c.drain)
+	for log.outstanding() > 0 && time.Now().Before(drainBy) {
+		if !sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
+			return res, ctx.Err()
+		}
+	}
+	left := log.outstanding()
+	if left > 0 {
+		b.terminateLeftovers(ctx, log, runID)
+	}
+	cancel()
+	wg.Wait()
+
+	res.ok = s1.OK - s0.OK
+	res.errors = (s1.Overload - s0.Overload) + (s1.Errors - s0.Errors) + (s1.Abandoned - s0.Abandoned)
+	res.calls = res.ok + res.errors
+	res.apps = log.stats(start, end)
+	res.expired = log.expired.Load()
+	res.trueRate = trueRate(sc, c)
+	res.converge = convergence(res.trace, sc.steps, c.duration, strategy == stUnbounded)
+	if startErrs > 0 || left > 0 {
+		res.limiterNote = fmt.Sprintf("%d starts failed, %d applications terminated after the drain", startErrs, left)
+	}
+	return res, nil
+}
+
+// trueRate is the agency's true capacity in calls per second, averaged over
+// the window: C(t) over the mean service time, which for agencysim's
+// lognormal jitter σ is the median × e^(σ²/2).
+func trueRate(sc scenario, c config) float64 {
+	mean := c.serviceTime.Seconds() * math.Exp(0.25*0.25/2)
+	const steps = 1000
+	sum := 0.0
+	for i := range steps {
+		t := time.Duration((float64(i) + 0.5) / steps * float64(c.duration))
+		sum += sc.capacity(t) * float64(c.capacity) / (mean * sc.slowdown(t))
+	}
+	return sum / steps
+}
+
+// convergence measures, after each step, when the limit (for a strategy
+// without one, the requests present at the agency) entered the band of
+// ±max(10% of the capacity, 1 call) around the true capacity for good, until
+// the next step or the end; -1 when it did not.
+func convergence(trace []sample, steps []time.Duration, d time.Duration, present bool) []time.Duration {
+	points := make([]flowsim.Point, len(trace))
+	for i, x := range trace {
+		v := x.Limit
+		if present {
+			v = float64(x.Present)
+		}
+		points[i] = flowsim.Point{T: x.T, Value: v, Capacity: x.Capacity}
+	}
+	return flowsim.Convergence(points, steps, d)
+}
+
+// startController starts loanflow's controller for the run's agency: the
+// real FlowControllerWorkflow (under an id of the run's own) and a
+// Membership that keeps the worker's slot supplier at the global limit it
+// writes to Redis, as service.StartWorkers wires them.
+func (b *bench) startController(ctx context.Context, runID, agencyName string, suppliers []*flowcontrol.SlotSupplier) (stop func(), err error) {
+	ac := flowcontrol.DefaultAgencyConfig()
+	ac.InitialLimit = b.cfg.initialLimit
+	ac.MinSamples = b.cfg.minSamples
+	cfg := flowcontrol.Config{Period: time.Second, Agencies: map[string]flowcontrol.AgencyConfig{agencyName: ac}}
+	mctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var running sync.WaitGroup
+	for i, s := range suppliers {
+		m, err := flowcontrol.NewMembership(b.membRDB, flowcontrol.MembershipOptions{
+			Prefix: b.prefix, WorkerID: fmt.Sprintf("%s-w%d", runID, i), Heartbeat: 500 * time.Millisecond, TTL: 3 * time.Second,
+		}, map[string]*flowcontrol.SlotSupplier{agencyName: s}, map[string]int{agencyName: ac.InitialLimit})
+		if err != nil {
+			cancel()
+			running.Wait()
+			return nil, fmt.Errorf("controller membership: %w", err)
+		}
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			_ = m.Run(mctx)
+		}()
+	}
+	go func() {
+		running.Wait()
+		close(done)
+	}()
+	id := "bench-flow-controller-" + runID
+	if _, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: benchQueue},
+		workflows.FlowControllerWorkflow, workflows.FlowControllerInput{Config: cfg}); err != nil {
+		cancel()
+		<-done
+		return nil, fmt.Errorf("start the flow controller: %w", err)
+	}
+	return func() {
+		tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer tcancel()
+		_ = b.tc.TerminateWorkflow(tctx, id, "", "benchmark run over")
+		cancel()
+		<-done
+	}, nil
+}
+
+// terminateLeftovers ends the applications of a run that did not drain.
+func (b *bench) terminateLeftovers(ctx context.Context, log *runLog, runID string) {
+	log.mu.Lock()
+	var ids []int
+	for i := range log.start {
+		if log.end[i].IsZero() {
+			ids = append(ids, i)
+		}
+	}
+	log.mu.Unlock()
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for _, i := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_ = b.tc.TerminateWorkflow(tctx, fmt.Sprintf("%s-%d", runID, i), "", "benchmark run over")
+		}()
+	}
+	wg.Wait()
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+var errNoRuns = errors.New("no runs: -scenarios and -strategies select nothing")

@@ -1,0 +1,447 @@
+// Command throughput measures how close loanflow's loan workflow comes to raw
+// Temporal on the same machine, in one process and one run: the embedded
+// Temporal server, real Postgres and Redis, and simulated agencies over HTTP
+// that are never the bottleneck (large capacity, 2 ms service time).
+//
+// Two peers run the same number of workflows at the same concurrency, in
+// alternating rounds so that both see the same machine:
+//
+//   - raw: a workflow with the loan workflow's shape and no work in it — one
+//     local activity, one activity, three activities in parallel on three
+//     task queues of their own, then three activities in sequence — all
+//     no-ops;
+//   - loanflow: LoanApplicationWorkflow itself, with its breaker read, its
+//     Postgres writes, its agency calls over HTTP through the flow-controlled
+//     agency workers and the call statistics, and disbursement under the
+//     customer lock.
+//
+// Each round keeps -inflight workflows running (closed loop) until -count
+// have ended, and reports workflows/s, p50 and p99 of start→result and the
+// loanflow ÷ raw ratio. The database (loanflow_bench_<random>) and the Redis
+// keys (a random prefix) are removed at the end.
+//
+//	go run ./bench/throughput -count 400 -inflight 64 -rounds 2
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"loanflow/agency"
+	"loanflow/app"
+	"loanflow/codec"
+	"loanflow/config"
+	"loanflow/dev/agencysim"
+	"loanflow/dev/loadgen"
+	"loanflow/dev/local"
+	"loanflow/loan"
+	"loanflow/underwriting"
+	"loanflow/workflows"
+)
+
+type benchConfig struct {
+	count, inflight, rounds int
+	adminURL, redisURL      string
+	verbose                 bool
+}
+
+func main() {
+	var c benchConfig
+	flag.IntVar(&c.count, "count", 400, "workflows per peer per round")
+	flag.IntVar(&c.inflight, "inflight", 64, "workflows kept running at once (closed loop)")
+	flag.IntVar(&c.rounds, "rounds", 2, "rounds; each runs raw then loanflow")
+	flag.StringVar(&c.adminURL, "database-url", config.EnvOr("LOANFLOW_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		"Postgres URL of a database to connect to while creating and dropping the benchmark's own")
+	flag.StringVar(&c.redisURL, "redis-url", config.EnvOr("REDIS_URL", config.DefaultRedisURL), "Redis URL")
+	flag.BoolVar(&c.verbose, "v", false, "log the stack's own messages")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, c, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench throughput:", err)
+		os.Exit(1)
+	}
+}
+
+func (c benchConfig) validate() error {
+	switch {
+	case c.count < 10 || c.count > 100_000:
+		return fmt.Errorf("invalid -count %d: accepted 10 to 100000", c.count)
+	case c.inflight < 1 || c.inflight > 5_000:
+		return fmt.Errorf("invalid -inflight %d: accepted 1 to 5000", c.inflight)
+	case c.rounds < 1 || c.rounds > 20:
+		return fmt.Errorf("invalid -rounds %d: accepted 1 to 20", c.rounds)
+	}
+	return nil
+}
+
+func randomID() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// benchDatabaseURL is the admin URL with its database replaced by name.
+func benchDatabaseURL(admin, name string) (string, error) {
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", fmt.Errorf("invalid -database-url: %w", err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+func run(ctx context.Context, c benchConfig, out io.Writer) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	id := randomID()
+	dbName := "loanflow_bench_" + id
+	dbURL, err := benchDatabaseURL(c.adminURL, dbName)
+	if err != nil {
+		return err
+	}
+	prefix := "loanflow-bench-" + id + ":"
+	defer cleanup(c, dbName, prefix)
+
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if c.verbose {
+		logger = slog.Default()
+	}
+	// Agencies that never queue: whatever limits throughput is loanflow's
+	// own work or Temporal.
+	sims := map[agency.Name]agencysim.Config{}
+	for _, n := range agency.All {
+		sims[n] = agencysim.Config{Capacity: 2_000, MedianServiceTime: 2 * time.Millisecond, Jitter: -1, QueueLimit: -1}
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	// Encrypted as in production, with keys that live only for the run: both
+	// peers go through the same client, so both pay the codec.
+	protection, err := ephemeralProtection()
+	if err != nil {
+		return err
+	}
+	st, err := local.Start(setupCtx, local.Config{
+		Config: app.Config{
+			Temporal:          config.Temporal{Namespace: "default", Protection: protection},
+			DatabaseURL:       dbURL,
+			RedisURL:          c.redisURL,
+			RedisPrefix:       prefix,
+			AgencyConcurrency: 4 * c.inflight,
+		},
+		UIPort:    -1,
+		AgencySim: sims,
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	env := struct{ Client client.Client }{st.App().Client()}
+	stopRaw, err := startRawWorkers(env.Client)
+	if err != nil {
+		return err
+	}
+	defer stopRaw()
+
+	fmt.Fprintf(out, "throughput: %d workflows per peer per round, %d in flight, %d rounds; embedded Temporal (SQLite in memory), Postgres, Redis, agencies over HTTP (2 ms, never busy)\n\n",
+		c.count, c.inflight, c.rounds)
+	// A short warm-up of each, so that neither peer pays for cold caches.
+	warm := min(c.count, 2*c.inflight)
+	if _, err := measure(ctx, c.inflight, warm, rawStarter(env.Client, "warm-"+id)); err != nil {
+		return fmt.Errorf("raw warm-up: %w", err)
+	}
+	// Distinct customers for every loanflow application of the run.
+	customers := approvedCustomers(0, warm+c.rounds*c.count)
+	if _, err := measure(ctx, c.inflight, warm, loanStarter(env.Client, "warm-"+id, customers[:warm])); err != nil {
+		return fmt.Errorf("loanflow warm-up: %w", err)
+	}
+
+	var raws, loans []result
+	fmt.Fprintf(out, "| round | peer | workflows/s | p50 | p99 | loanflow ÷ raw |\n|---|---|---|---|---|---|\n")
+	for r := 1; r <= c.rounds; r++ {
+		tag := fmt.Sprintf("%s-r%d", id, r)
+		raw, err := measure(ctx, c.inflight, c.count, rawStarter(env.Client, tag))
+		if err != nil {
+			return fmt.Errorf("raw round %d: %w", r, err)
+		}
+		first := warm + (r-1)*c.count
+		lf, err := measure(ctx, c.inflight, c.count, loanStarter(env.Client, tag, customers[first:first+c.count]))
+		if err != nil {
+			return fmt.Errorf("loanflow round %d: %w", r, err)
+		}
+		raws, loans = append(raws, raw), append(loans, lf)
+		fmt.Fprintf(out, "| %d | raw | %.1f | %s | %s | |\n", r, raw.rate, ms(raw.p50), ms(raw.p99))
+		fmt.Fprintf(out, "| %d | loanflow | %.1f | %s | %s | %.2f |\n", r, lf.rate, ms(lf.p50), ms(lf.p99), lf.rate/raw.rate)
+	}
+	rawAll, loanAll := merge(raws), merge(loans)
+	fmt.Fprintf(out, "| all | raw | %.1f | %s | %s | |\n", rawAll.rate, ms(rawAll.p50), ms(rawAll.p99))
+	fmt.Fprintf(out, "| all | loanflow | %.1f | %s | %s | **%.2f** |\n\n", loanAll.rate, ms(loanAll.p50), ms(loanAll.p99), loanAll.rate/rawAll.rate)
+	fmt.Fprintf(out, "loanflow outcomes: %s\n", counts(loanAll.outcomes))
+	return nil
+}
+
+func ephemeralProtection() (codec.Protection, error) {
+	ck, err := codec.NewKey("bench")
+	if err != nil {
+		return codec.Protection{}, err
+	}
+	sk, err := codec.NewKey("bench-search")
+	if err != nil {
+		return codec.Protection{}, err
+	}
+	cr, err := codec.NewKeyRing(ck)
+	if err != nil {
+		return codec.Protection{}, err
+	}
+	sr, err := codec.NewKeyRing(sk)
+	if err != nil {
+		return codec.Protection{}, err
+	}
+	return codec.NewProtection(cr, sr)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+// result is one peer's round.
+type result struct {
+	n         int
+	elapsed   time.Duration
+	rate      float64
+	p50, p99  time.Duration
+	latencies []time.Duration
+	outcomes  map[string]int
+}
+
+func merge(rs []result) result {
+	var m result
+	m.outcomes = map[string]int{}
+	for _, r := range rs {
+		m.n += r.n
+		m.elapsed += r.elapsed
+		m.latencies = append(m.latencies, r.latencies...)
+		for k, v := range r.outcomes {
+			m.outcomes[k] += v
+		}
+	}
+	m.finish()
+	return m
+}
+
+func (r *result) finish() {
+	slices.Sort(r.latencies)
+	r.p50, r.p99 = quantile(r.latencies, 0.50), quantile(r.latencies, 0.99)
+	if r.elapsed > 0 {
+		r.rate = float64(r.n) / r.elapsed.Seconds()
+	}
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
+}
+
+func counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// starter starts workflow i and waits for its end; it returns the outcome's
+// label (a loan status, or "ok" for the raw peer).
+type starter func(ctx context.Context, i int) (string, error)
+
+// measure keeps inflight workflows running until n have ended. Any workflow
+// that fails ends the measurement with its error: a benchmark that counts
+// failures as throughput would flatter the failing peer.
+func measure(ctx context.Context, inflight, n int, start starter) (result, error) {
+	r := result{n: n, latencies: make([]time.Duration, n), outcomes: map[string]int{}}
+	var next atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range min(inflight, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				s := time.Now()
+				label, err := start(ctx, i)
+				d := time.Since(s)
+				mu.Lock()
+				r.latencies[i] = d
+				r.outcomes[label]++
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	r.elapsed = time.Since(t0)
+	if firstErr != nil {
+		return r, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return r, err
+	}
+	r.finish()
+	return r, nil
+}
+
+// benchAmount and benchTerm are every benchmark application's request.
+const (
+	benchAmount = 5_000_000
+	benchTerm   = 36
+)
+
+// approvedCustomers returns n customer ids, starting after offset, that the
+// simulated agencies' data gets approved: every loanflow application then
+// runs the whole approved path (disbursement included), the path the raw
+// peer mirrors, and rejections cannot flatter loanflow.
+func approvedCustomers(offset, n int) []string {
+	out := make([]string, 0, n)
+	for i := offset + 1; len(out) < n; i++ {
+		id := fmt.Sprintf("C%08d", i)
+		scores := []loan.CreditScore{
+			{Agency: string(agency.KCB), Score: agencysim.Score(agency.KCB, id)},
+			{Agency: string(agency.NICE), Score: agencysim.Score(agency.NICE, id)},
+		}
+		inc, debt, svc := agencysim.Financials(agency.MyData, id)
+		fin := loan.Financials{Source: string(agency.MyData), AnnualIncome: inc, TotalDebt: debt, AnnualDebtService: svc}
+		app := loan.Application{ApplicationID: "probe", CustomerID: id, Amount: benchAmount, TermMonths: benchTerm}
+		if d, err := underwriting.Decide(app, scores, fin, underwriting.DefaultPolicy()); err == nil && d.Approved {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func loanStarter(c client.Client, tag string, customers []string) starter {
+	return func(ctx context.Context, i int) (string, error) {
+		// One customer per application: no lock contention and no exposure
+		// refusals, so the run measures the pipeline.
+		app := loan.Application{
+			ApplicationID: fmt.Sprintf("tp-%s-%06d", tag, i),
+			CustomerID:    customers[i%len(customers)],
+			Amount:        benchAmount,
+			TermMonths:    benchTerm,
+		}
+		run, err := loadgen.Start(ctx, c, app, workflows.Options{})
+		if err != nil {
+			return "start error", err
+		}
+		var res loan.Result
+		if err := run.Get(ctx, &res); err != nil {
+			return "error", fmt.Errorf("application %s: %w", app.ApplicationID, err)
+		}
+		if res.Status != loan.StatusDisbursed {
+			return string(res.Status), fmt.Errorf("application %s ended %s %s (%s): the benchmark expects the approved path", app.ApplicationID, res.Status, res.StatusReason, res.Error)
+		}
+		return string(res.Status), nil
+	}
+}
+
+func rawStarter(c client.Client, tag string) starter {
+	return func(ctx context.Context, i int) (string, error) {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:        fmt.Sprintf("raw-%s-%06d", tag, i),
+			TaskQueue: rawQueue,
+		}, RawWorkflow)
+		if err != nil {
+			return "start error", err
+		}
+		if err := run.Get(ctx, nil); err != nil {
+			return "error", err
+		}
+		return "ok", nil
+	}
+}
+
+// startRawWorkers starts the raw peer's workers with the same options the
+// loan queue's worker has (the SDK's defaults).
+func startRawWorkers(c client.Client) (func(), error) {
+	var ws []worker.Worker
+	stop := func() {
+		for _, w := range ws {
+			w.Stop()
+		}
+	}
+	main := worker.New(c, rawQueue, worker.Options{})
+	main.RegisterWorkflow(RawWorkflow)
+	main.RegisterActivity(&rawActivities{})
+	ws = append(ws, main)
+	for _, q := range rawAgencyQueues {
+		w := worker.New(c, q, worker.Options{})
+		w.RegisterActivity(&rawActivities{})
+		ws = append(ws, w)
+	}
+	for _, w := range ws {
+		if err := w.Start(); err != nil {
+			stop()
+			return nil, errors.Join(errors.New("start raw worker"), err)
+		}
+	}
+	return stop, nil
+}
+
+func cleanup(c benchConfig, dbName, prefix string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if conn, err := pgx.Connect(ctx, c.adminURL); err == nil {
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)"); err != nil {
+			fmt.Fprintf(os.Stderr, "bench throughput: drop database %s: %v\n", dbName, err)
+		}
+		_ = conn.Close(ctx)
+	}
+	if opts, err := redis.ParseURL(c.redisURL); err == nil {
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), 500)
+			_ = rdb.Del(ctx, keys[:n]...).Err()
+			keys = keys[n:]
+		}
+	}
+}
