@@ -192,7 +192,7 @@ func (s Source) Load(generate bool) (ring *KeyRing, note string, err error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, "", err
 	case !generate:
-		return nil, "", fmt.Errorf("no %s: set %s (id:base64,...) or %s, or run the worker with -dev once to generate %s", s.What, s.EnvVar, s.FileVar, s.DevFile)
+		return nil, "", fmt.Errorf("no %s: set %s (id:base64,...) or %s, or run the dev command (go run ./dev/cmd/loanflow-dev) once to generate %s", s.What, s.EnvVar, s.FileVar, s.DevFile)
 	}
 	k, err := NewKey(s.KeyID)
 	if err != nil {

@@ -68,7 +68,7 @@ Temporal is reached through TEMPORAL_ADDRESS (default 127.0.0.1:7233) and
 TEMPORAL_NAMESPACE (default "default"); TEMPORAL_UI_URL is used for links.
 Payloads are encrypted with LOANFLOW_CODEC_KEYS (or LOANFLOW_CODEC_KEY_FILE) and
 customers are tagged with LOANFLOW_SEARCH_KEYS (or LOANFLOW_SEARCH_KEY_FILE);
-without them the dev keys in .dev/ are used, when a dev worker made them.`
+without them the dev keys in .dev/ are used, when the dev command (go run ./dev/cmd/loanflow-dev) made them.`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {

@@ -24,7 +24,7 @@ import (
 // over HTTP, a fresh Postgres database and a Redis prefix, and the workers.
 func startDev(t *testing.T) *local.Observer { return startDevWith(t, nil) }
 
-func startDevWith(t *testing.T, adjust func(*local.Config)) *local.Observer {
+func startDevWith(t *testing.T, adjust func(*local.Config), got ...func(*local.Stack)) *local.Observer {
 	t.Helper()
 	testenv.Short(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -49,6 +49,9 @@ func startDevWith(t *testing.T, adjust func(*local.Config)) *local.Observer {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
+	for _, g := range got {
+		g(st)
+	}
 	env, err := st.Observe(ctx)
 	if err != nil {
 		t.Fatal(err)

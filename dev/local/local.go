@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc"
 
 	"loanflow/agency"
 	"loanflow/app"
@@ -44,6 +45,9 @@ type Config struct {
 
 	Logger         *slog.Logger
 	MetricsHandler client.MetricsHandler
+	// DialOptions are added to the workers' Temporal connection (tests
+	// inject faults with them).
+	DialOptions []grpc.DialOption
 }
 
 // Stack is a running local loanflow.
@@ -132,7 +136,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := ensureDatabase(ctx, cfg.DatabaseURL, log); err != nil {
 		return nil, err
 	}
-	s.app, err = app.Connect(ctx, cfg.Config, app.Options{Logger: log, MetricsHandler: cfg.MetricsHandler})
+	s.app, err = app.Connect(ctx, cfg.Config, app.Options{Logger: log, MetricsHandler: cfg.MetricsHandler, DialOptions: cfg.DialOptions})
 	if err != nil {
 		return nil, err
 	}
