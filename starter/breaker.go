@@ -21,15 +21,15 @@ const breakerUsage = `usage:
 
 // breakerCmd shows the breakers or sends an operator override to the flow
 // controller, which applies it, publishes it and records it in breaker_events.
-func breakerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (cl cli) breakerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{"breaker: no subcommand\n" + breakerUsage}
 	}
 	switch args[0] {
 	case "status":
-		return breakerStatus(ctx, stdout)
+		return cl.breakerStatus(ctx, stdout)
 	case "open", "close", "half_open", "auto":
-		return breakerOverride(ctx, args[0], args[1:], stdout, stderr)
+		return cl.breakerOverride(ctx, args[0], args[1:], stdout, stderr)
 	default:
 		return usageError{fmt.Sprintf("breaker: unknown subcommand %q: accepted status, open, close, half_open or auto\n%s", args[0], breakerUsage)}
 	}
@@ -38,13 +38,13 @@ func breakerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // maxReason bounds an operator's reason, in bytes.
 const maxReason = 500
 
-func breakerOverride(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+func (cl cli) breakerOverride(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	o, err := parseOverride(verb, args, stderr)
 	if err != nil {
 		return err
 	}
 	name, state := o.Agency, o.State
-	c, _, err := dial()
+	c, _, err := cl.dial()
 	if err != nil {
 		return err
 	}
@@ -60,8 +60,8 @@ func breakerOverride(ctx context.Context, verb string, args []string, stdout, st
 	return nil
 }
 
-func breakerStatus(ctx context.Context, stdout io.Writer) error {
-	c, _, err := dial()
+func (cl cli) breakerStatus(ctx context.Context, stdout io.Writer) error {
+	c, _, err := cl.dial()
 	if err != nil {
 		return err
 	}

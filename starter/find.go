@@ -19,10 +19,11 @@ import (
 // find lists a customer's applications. The customer id is not stored in
 // Temporal; the runs carry CustomerRef, its keyed hash, which find computes
 // under every key of the search ring so runs tagged before a rotation show up.
-func find(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (cl cli) find(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("find", stderr)
 	customer := fs.String("customer", "", `customer id, "C" followed by 8 digits`)
-	limit := fs.Int("limit", 50, "most runs to list, 1 to 1000")
+	limit := new(int)
+	intFlag(fs, limit, "limit", 50, "most runs to list, 1 to 1000", "a whole number from 1 to 1000")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -34,7 +35,7 @@ func find(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *limit < 1 || *limit > 1000 {
 		return usageError{fmt.Sprintf("invalid --limit %d: accepted 1 to 1000", *limit)}
 	}
-	c, t, err := dial()
+	c, t, err := cl.dial()
 	if err != nil {
 		return err
 	}

@@ -70,21 +70,38 @@ Payloads are encrypted with LOANFLOW_CODEC_KEYS (or LOANFLOW_CODEC_KEY_FILE) and
 customers are tagged with LOANFLOW_SEARCH_KEYS (or LOANFLOW_SEARCH_KEY_FILE);
 without them the dev keys in .dev/ are used, when the dev command (go run ./dev/cmd/loanflow-dev) made them.`
 
+// cli runs the commands; dial connects to Temporal (tests give their own).
+type cli struct {
+	dial func() (client.Client, config.Temporal, error)
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return cli{dial: dialEnv}.run(ctx, args, stdout, stderr)
+}
+
+func (cl cli) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := cl.dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
+
+func (cl cli) dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{"no command given\n" + usage}
 	}
 	switch args[0] {
 	case "apply":
-		return apply(ctx, args[1:], stdout, stderr)
+		return cl.apply(ctx, args[1:], stdout, stderr)
 	case "load":
-		return load(ctx, args[1:], stdout, stderr)
+		return cl.load(ctx, args[1:], stdout, stderr)
 	case "status":
-		return status(ctx, args[1:], stdout, stderr)
+		return cl.status(ctx, args[1:], stdout, stderr)
 	case "find":
-		return find(ctx, args[1:], stdout, stderr)
+		return cl.find(ctx, args[1:], stdout, stderr)
 	case "breaker":
-		return breakerCmd(ctx, args[1:], stdout, stderr)
+		return cl.breakerCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -96,23 +113,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage:")
+		for _, l := range strings.Split(usage, "\n") {
+			if strings.HasPrefix(l, "  starter "+name) {
+				fmt.Fprintln(stderr, l)
+			}
+		}
+		fs.PrintDefaults()
+	}
 	return fs
 }
+
+// errHelp is -h or --help on a command: its flags were printed, and the
+// command succeeds.
+var errHelp = errors.New("help requested")
 
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return usageError{"help requested"}
+			return errHelp
 		}
 		return usageError{err.Error()}
 	}
 	return nil
 }
 
-// dial connects with the TEMPORAL_* settings and the payload codec, so what
+// dialEnv connects with the TEMPORAL_* settings and the payload codec, so what
 // the starter sends is encrypted and what it reads (results, status) is
 // decoded here, without the codec server.
-func dial() (client.Client, config.Temporal, error) {
+func dialEnv() (client.Client, config.Temporal, error) {
 	t, err := config.TemporalFromEnv()
 	if err != nil {
 		return nil, t, usageError{err.Error()}
@@ -129,13 +159,15 @@ func dial() (client.Client, config.Temporal, error) {
 	return c, t, err
 }
 
-func apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (cl cli) apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("apply", stderr)
 	app := loan.Application{}
 	fs.StringVar(&app.ApplicationID, "id", "", "application id (default: generated)")
 	fs.StringVar(&app.CustomerID, "customer", "", `customer id, "C" followed by 8 digits`)
-	fs.Int64Var(&app.Amount, "amount", 0, fmt.Sprintf("requested amount in won, %d to %d", loan.MinAmount, loan.MaxAmount))
-	fs.IntVar(&app.TermMonths, "term", 36, fmt.Sprintf("term in months, %d to %d", loan.MinTermMonths, loan.MaxTermMonths))
+	amounts := fmt.Sprintf("%d to %d won", loan.MinAmount, loan.MaxAmount)
+	intFlag(fs, &app.Amount, "amount", 0, "requested amount in won, "+amounts, "a whole number of won, "+amounts)
+	terms := fmt.Sprintf("%d to %d", loan.MinTermMonths, loan.MaxTermMonths)
+	intFlag(fs, &app.TermMonths, "term", 36, "term in months, "+terms, "a whole number of months, "+terms)
 	wait := fs.Bool("wait", false, "wait for the decision and print it")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -146,7 +178,7 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := app.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	c, t, err := dial()
+	c, t, err := cl.dial()
 	if err != nil {
 		return err
 	}
@@ -173,19 +205,19 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return printResult(stdout, res)
 }
 
-func load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (cl cli) load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("load", stderr)
 	var o loadgen.Options
-	fs.IntVar(&o.Count, "count", 100, "applications to start")
-	fs.Float64Var(&o.Rate, "rate", 20, "applications started per second")
-	fs.IntVar(&o.Customers, "customers", 0, "distinct customers (default: one per application)")
+	intFlag(fs, &o.Count, "count", 100, "applications to start", "a whole number from 1 to 1000000")
+	floatFlag(fs, &o.Rate, "rate", 20, "applications started per second", "a number of applications per second, more than 0 and up to 10000")
+	intFlag(fs, &o.Customers, "customers", 0, "distinct customers (default: one per application)", "0 (one per application) or more")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := o.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	c, t, err := dial()
+	c, t, err := cl.dial()
 	if err != nil {
 		return err
 	}
@@ -195,10 +227,17 @@ func load(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sum, err := loadgen.Run(ctx, c, o)
 	sum.Print(stdout)
 	fmt.Fprintf(stdout, "web ui:       %s\n", config.ListURL(t.UIURL, t.Namespace, `WorkflowType="LoanApplicationWorkflow"`))
-	return err
+	if err != nil {
+		return err
+	}
+	// A batch with failures is a failed command: scripts and CI see it.
+	if n := sum.Failed(); n > 0 {
+		return fmt.Errorf("%d of %d applications failed (first: %v)", n, sum.Started, sum.FirstError())
+	}
+	return nil
 }
 
-func status(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func (cl cli) status(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", stderr)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -210,7 +249,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if !strings.HasPrefix(id, "loan-") {
 		id = workflows.WorkflowID(id)
 	}
-	c, t, err := dial()
+	c, t, err := cl.dial()
 	if err != nil {
 		return err
 	}

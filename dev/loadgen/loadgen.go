@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -66,7 +67,7 @@ func (o Options) Validate() error {
 	if o.Count < 1 || o.Count > 1_000_000 {
 		return fmt.Errorf("invalid --count %d: accepted 1 to 1000000", o.Count)
 	}
-	if o.Rate <= 0 || o.Rate > 10_000 {
+	if !(o.Rate > 0 && o.Rate <= 10_000) { // NaN fails every comparison
 		return fmt.Errorf("invalid --rate %g: accepted more than 0 and up to 10000 per second", o.Rate)
 	}
 	if o.Customers < 0 {
@@ -185,6 +186,18 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
+// Failed counts the applications that failed: their workflow ended in
+// error, or they finished with the status FAILED.
+func (s Summary) Failed() int {
+	n := 0
+	for _, o := range s.Outcomes {
+		if o.Failed() {
+			n++
+		}
+	}
+	return n
+}
+
 // FirstError returns the first failed outcome's error, if any.
 func (s Summary) FirstError() error {
 	for _, o := range s.Outcomes {
@@ -226,15 +239,33 @@ func counts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// progress draws a one-line bar on a terminal-like writer.
+// progress draws a one-line bar redrawn in place on a terminal; into a file
+// or a pipe (a log) it writes a plain line every plainEvery instead, so the
+// log holds readable lines and no carriage returns.
 type progress struct {
 	mu                            sync.Mutex
 	w                             io.Writer
+	tty                           bool
 	total, inFlight, done, failed int
 	last                          time.Time
 }
 
-func newProgress(w io.Writer, total int) *progress { return &progress{w: w, total: total} }
+// plainEvery is the period of the progress lines written to a non-terminal.
+const plainEvery = 5 * time.Second
+
+func newProgress(w io.Writer, total int) *progress {
+	return &progress{w: w, total: total, tty: isTerminal(w), last: time.Now()}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
 
 func (p *progress) started() {
 	p.mu.Lock()
@@ -262,16 +293,24 @@ func (p *progress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.draw(true)
-	if p.w != nil {
+	if p.w != nil && p.tty {
 		fmt.Fprintln(p.w)
 	}
 }
 
 func (p *progress) draw(force bool) {
-	if p.w == nil || (!force && time.Since(p.last) < 100*time.Millisecond) {
+	every := 100 * time.Millisecond
+	if !p.tty {
+		every = plainEvery
+	}
+	if p.w == nil || (!force && time.Since(p.last) < every) {
 		return
 	}
 	p.last = time.Now()
+	if !p.tty {
+		fmt.Fprintf(p.w, "progress: %d/%d done, %d in flight, %d failed\n", p.done, p.total, p.inFlight, p.failed)
+		return
+	}
 	const width = 30
 	filled := width * p.done / max(p.total, 1)
 	fmt.Fprintf(p.w, "\r[%s%s] %d/%d done, %d in flight, %d failed ",

@@ -31,3 +31,22 @@ func TestProgressCountsFailedApplications(t *testing.T) {
 		t.Fatalf("live line %q, want 2 failed (one FAILED status, one error)", line)
 	}
 }
+
+// A log file or a pipe gets plain lines, not carriage-return frames that
+// pile up as one garbled line.
+func TestProgressWithoutTerminalWritesPlainLines(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, 2)
+	p.started()
+	p.finished(true, true)
+	p.started()
+	p.finished(false, true)
+	p.finish()
+	if strings.Contains(buf.String(), "\r") {
+		t.Fatalf("progress into a non-terminal writes \\r frames: %q", buf.String())
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "2/2 done, 0 in flight, 1 failed") {
+		t.Fatalf("last line %q, want the final counts", last)
+	}
+}
