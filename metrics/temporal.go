@@ -4,214 +4,134 @@
 package metrics
 
 import (
-	"slices"
-	"sort"
-	"strings"
+	"fmt"
+	"io"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/uber-go/tally/v4"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
 	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
 )
 
 // timerBuckets are the upper bounds, in seconds, of SDK latency histograms.
+// They reach a minute because schedule-to-start latencies of a backed-up
+// agency queue are measured in tens of seconds.
 var timerBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
-// SDKHandler is a client.MetricsHandler that turns the SDK's counters,
-// gauges and timers into Prometheus series. The SDK uses one metric name with
-// varying tag sets, which a plain prometheus.CounterVec cannot hold, so series
-// are kept here and exported with the union of each family's label names
-// (absent labels are empty).
+// reportInterval is how often tally moves counters and gauges into their
+// Prometheus series; timers are recorded at once.
+const reportInterval = time.Second
+
+// SDKHandler is the client.MetricsHandler of the Temporal SDK's contrib/tally
+// package, set up as Temporal's samples do: Prometheus sanitizing, the
+// Prometheus naming scope (counters end in _total, timers are histograms in
+// _seconds) and tally's Prometheus reporter. The names are those of Temporal's
+// published SDK dashboards: temporal_request_total,
+// temporal_workflow_task_schedule_to_start_latency_seconds_bucket, ...
+//
+// It is also a prometheus.Collector, so it registers on the worker's own
+// registry like any other collector.
 type SDKHandler struct {
-	store *sdkStore
-	tags  map[string]string
-}
-
-type sdkStore struct {
-	mu       sync.Mutex
-	families map[string]*family
-}
-
-type kind int
-
-const (
-	counterKind kind = iota
-	gaugeKind
-	timerKind
-)
-
-type family struct {
-	kind   kind
-	series map[string]*series
-}
-
-type series struct {
-	labels  map[string]string
-	value   float64  // counter total or gauge value
-	buckets []uint64 // timer: non-cumulative counts per bucket, +Inf last
-	count   uint64
-	sum     float64
+	client.MetricsHandler
+	vecs   *collectorSet
+	closer io.Closer
 }
 
 var _ client.MetricsHandler = (*SDKHandler)(nil)
 var _ prometheus.Collector = (*SDKHandler)(nil)
 
-// NewSDKHandler returns an empty handler; register it on a prometheus.Registerer
-// and pass it as client.Options.MetricsHandler.
+// NewSDKHandler returns a handler with no series yet; register it on a
+// prometheus.Registerer and pass it as client.Options.MetricsHandler.
 func NewSDKHandler() *SDKHandler {
-	return &SDKHandler{store: &sdkStore{families: map[string]*family{}}}
-}
-
-// WithTags returns a handler whose metrics carry tags in addition to h's.
-func (h *SDKHandler) WithTags(tags map[string]string) client.MetricsHandler {
-	merged := make(map[string]string, len(h.tags)+len(tags))
-	for k, v := range h.tags {
-		merged[k] = v
-	}
-	for k, v := range tags {
-		merged[k] = v
-	}
-	return &SDKHandler{store: h.store, tags: merged}
-}
-
-// Counter returns the counter name with h's tags.
-func (h *SDKHandler) Counter(name string) client.MetricsCounter {
-	s := h.store.get(name, counterKind, h.tags)
-	return counterFunc(func(d int64) { h.store.update(func() { s.value += float64(d) }) })
-}
-
-// Gauge returns the gauge name with h's tags.
-func (h *SDKHandler) Gauge(name string) client.MetricsGauge {
-	s := h.store.get(name, gaugeKind, h.tags)
-	return gaugeFunc(func(v float64) { h.store.update(func() { s.value = v }) })
-}
-
-// Timer returns the timer name with h's tags, exported as a histogram in seconds.
-func (h *SDKHandler) Timer(name string) client.MetricsTimer {
-	s := h.store.get(name, timerKind, h.tags)
-	return timerFunc(func(d time.Duration) {
-		sec := d.Seconds()
-		i := sort.SearchFloat64s(timerBuckets, sec)
-		h.store.update(func() {
-			s.buckets[i]++
-			s.count++
-			s.sum += sec
-		})
+	vecs := &collectorSet{}
+	reporter := tallyprom.NewReporter(tallyprom.Options{
+		Registerer:              vecs,
+		DefaultTimerType:        tallyprom.HistogramTimerType,
+		DefaultHistogramBuckets: timerBuckets,
+		// collectorSet never refuses; keep tally's default panic out of a
+		// long-running process all the same.
+		OnRegisterError: func(error) {},
 	})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:         reporter,
+		Separator:              tallyprom.DefaultSeparator,
+		SanitizeOptions:        &sdktally.PrometheusSanitizeOptions,
+		OmitCardinalityMetrics: true,
+	}, reportInterval)
+	scope = sdktally.NewPrometheusNamingScope(scope)
+	return &SDKHandler{MetricsHandler: sdktally.NewMetricsHandler(scope), vecs: vecs, closer: closer}
 }
 
-type counterFunc func(int64)
+// Close reports the last counter and gauge values and stops the reporting
+// loop.
+func (h *SDKHandler) Close() error { return h.closer.Close() }
 
-func (f counterFunc) Inc(d int64) { f(d) }
-
-type gaugeFunc func(float64)
-
-func (f gaugeFunc) Update(v float64) { f(v) }
-
-type timerFunc func(time.Duration)
-
-func (f timerFunc) Record(d time.Duration) { f(d) }
-
-func (st *sdkStore) update(fn func()) {
-	st.mu.Lock()
-	fn()
-	st.mu.Unlock()
-}
-
-func (st *sdkStore) get(name string, k kind, tags map[string]string) *series {
-	name = sanitize(name)
-	key := labelKey(tags)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	f := st.families[name]
-	if f == nil {
-		f = &family{kind: k, series: map[string]*series{}}
-		st.families[name] = f
-	}
-	s := f.series[key]
-	if s == nil {
-		s = &series{labels: tags}
-		if k == timerKind {
-			s.buckets = make([]uint64, len(timerBuckets)+1)
-		}
-		f.series[key] = s
-	}
-	return s
-}
-
-// Describe sends nothing: the SDK's metric names are only known once used,
-// which makes this an unchecked collector.
+// Describe sends nothing: the SDK's metrics are created on first use, after
+// registration, which makes this an unchecked collector.
 func (h *SDKHandler) Describe(chan<- *prometheus.Desc) {}
 
-// Collect exports every series.
+// Collect exports every series the SDK has created.
 func (h *SDKHandler) Collect(ch chan<- prometheus.Metric) {
-	h.store.mu.Lock()
-	defer h.store.mu.Unlock()
-	for name, f := range h.store.families {
-		var names []string
-		for _, s := range f.series {
-			for k := range s.labels {
-				if !slices.Contains(names, k) {
-					names = append(names, k)
-				}
-			}
-		}
-		sort.Strings(names)
-		labelNames := make([]string, len(names))
-		for i, n := range names {
-			labelNames[i] = sanitize(n)
-		}
-		desc := prometheus.NewDesc("temporal_"+name, "Temporal SDK metric "+name+".", labelNames, nil)
-		for _, s := range f.series {
-			values := make([]string, len(names))
-			for i, n := range names {
-				values[i] = s.labels[n]
-			}
-			var m prometheus.Metric
-			var err error
-			switch f.kind {
-			case counterKind:
-				m, err = prometheus.NewConstMetric(desc, prometheus.CounterValue, s.value, values...)
-			case gaugeKind:
-				m, err = prometheus.NewConstMetric(desc, prometheus.GaugeValue, s.value, values...)
-			case timerKind:
-				cum := make(map[float64]uint64, len(timerBuckets))
-				var c uint64
-				for i, ub := range timerBuckets {
-					c += s.buckets[i]
-					cum[ub] = c
-				}
-				m, err = prometheus.NewConstHistogram(desc, s.count, s.sum, cum, values...)
-			}
-			if err == nil {
-				ch <- m
-			}
+	for _, c := range h.vecs.snapshot() {
+		c.Collect(ch)
+	}
+}
+
+// collectorSet is the prometheus.Registerer that tally's reporter registers
+// its metric vectors on. The SDK emits one name with different tag sets (a
+// request counter with and without a task queue, say); one Registry refuses
+// the second vector of a name, whereas Prometheus itself accepts series of
+// one family with different labels. Keeping the vectors here and collecting
+// them through SDKHandler lets both reach the scrape.
+type collectorSet struct {
+	mu   sync.Mutex
+	cs   []prometheus.Collector
+	seen map[prometheus.Collector]bool
+}
+
+func (s *collectorSet) Register(c prometheus.Collector) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen == nil {
+		s.seen = map[prometheus.Collector]bool{}
+	}
+	if s.seen[c] {
+		return fmt.Errorf("sdk metrics: collector registered twice")
+	}
+	s.seen[c] = true
+	s.cs = append(s.cs, c)
+	return nil
+}
+
+func (s *collectorSet) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := s.Register(c); err != nil {
+			panic(err)
 		}
 	}
 }
 
-func labelKey(tags map[string]string) string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
+func (s *collectorSet) Unregister(c prometheus.Collector) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.seen[c] {
+		return false
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte(0)
-		b.WriteString(tags[k])
-		b.WriteByte(0)
+	delete(s.seen, c)
+	for i, x := range s.cs {
+		if x == c {
+			s.cs = append(s.cs[:i:i], s.cs[i+1:]...)
+			break
+		}
 	}
-	return b.String()
+	return true
 }
 
-// sanitize maps a name onto Prometheus's [a-zA-Z0-9_] alphabet.
-func sanitize(name string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '_' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
-			return r
-		}
-		return '_'
-	}, name)
+func (s *collectorSet) snapshot() []prometheus.Collector {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]prometheus.Collector(nil), s.cs...)
 }

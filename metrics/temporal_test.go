@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func TestSDKHandlerExportsCountersGaugesAndTimers(t *testing.T) {
+func TestSDKHandlerUsesPrometheusNaming(t *testing.T) {
 	h := NewSDKHandler()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(h)
@@ -17,41 +17,46 @@ func TestSDKHandlerExportsCountersGaugesAndTimers(t *testing.T) {
 	// The SDK uses one name with different tag sets; both must export.
 	h.WithTags(map[string]string{"task_queue": "loan"}).Counter("temporal_request").Inc(2)
 	h.WithTags(map[string]string{"task_queue": "loan", "operation": "Poll"}).Counter("temporal_request").Inc(3)
-	h.Gauge("sticky_cache_size").Update(7)
-	tm := h.WithTags(map[string]string{"activity_type": "FetchCreditScore"}).Timer("activity_execution_latency")
+	h.Gauge("temporal_sticky_cache_size").Update(7)
+	tm := h.WithTags(map[string]string{"activity_type": "FetchCreditScore"}).Timer("temporal_activity_execution_latency")
 	tm.Record(3 * time.Millisecond)
 	tm.Record(2 * time.Second)
+	// Counters and gauges reach Prometheus on tally's report; Close reports.
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	want := `
-# HELP temporal_temporal_request Temporal SDK metric temporal_request.
-# TYPE temporal_temporal_request counter
-temporal_temporal_request{operation="",task_queue="loan"} 2
-temporal_temporal_request{operation="Poll",task_queue="loan"} 3
+# HELP temporal_request_total temporal_request_total counter
+# TYPE temporal_request_total counter
+temporal_request_total{task_queue="loan"} 2
+temporal_request_total{operation="Poll",task_queue="loan"} 3
+# HELP temporal_sticky_cache_size temporal_sticky_cache_size gauge
+# TYPE temporal_sticky_cache_size gauge
+temporal_sticky_cache_size 7
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "temporal_temporal_request"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "temporal_request_total", "temporal_sticky_cache_size"); err != nil {
 		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := 0
+	var hist bool
 	for _, mf := range mfs {
-		switch mf.GetName() {
-		case "temporal_sticky_cache_size":
-			found++
-			if v := mf.GetMetric()[0].GetGauge().GetValue(); v != 7 {
-				t.Fatalf("gauge = %v, want 7", v)
-			}
-		case "temporal_activity_execution_latency":
-			found++
-			hist := mf.GetMetric()[0].GetHistogram()
-			if hist.GetSampleCount() != 2 || hist.GetSampleSum() < 2.003-1e-9 {
-				t.Fatalf("histogram count %d sum %v, want 2 and 2.003", hist.GetSampleCount(), hist.GetSampleSum())
-			}
+		if mf.GetName() != "temporal_activity_execution_latency_seconds" {
+			continue
+		}
+		hist = true
+		hg := mf.GetMetric()[0].GetHistogram()
+		if hg.GetSampleCount() != 2 || hg.GetSampleSum() < 2.003-1e-9 {
+			t.Fatalf("histogram count %d sum %v, want 2 and 2.003", hg.GetSampleCount(), hg.GetSampleSum())
+		}
+		if n := len(hg.GetBucket()); n != len(timerBuckets) {
+			t.Fatalf("histogram has %d buckets, want %d", n, len(timerBuckets))
 		}
 	}
-	if found != 2 {
-		t.Fatalf("found %d of the gauge and timer families, want 2", found)
+	if !hist {
+		t.Fatal("no temporal_activity_execution_latency_seconds histogram")
 	}
 }
