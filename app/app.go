@@ -45,6 +45,11 @@ type Options struct {
 	MetricsHandler client.MetricsHandler
 	// DialOptions are added to the Temporal client's gRPC connection.
 	DialOptions []grpc.DialOption
+	// InjectFatal delivers errors that stop the workers exactly as a fatal
+	// worker error reported through worker.Options.OnFatalError does (the
+	// SDK only reports a lost namespace after two minutes of failed polls,
+	// too long for a test).
+	InjectFatal <-chan error
 }
 
 // App is a connected loanflow worker process.
@@ -58,6 +63,7 @@ type App struct {
 	stats    *callstats.Recorder
 	breakers *breaker.Store
 	tickAge  tickAge
+	inject   <-chan error
 	closers  []func()
 }
 
@@ -72,7 +78,7 @@ func Connect(ctx context.Context, cfg Config, o Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: o.Logger}
+	a := &App{cfg: cfg, log: o.Logger, inject: o.InjectFatal}
 	defer func() {
 		if err != nil {
 			a.Close()

@@ -79,11 +79,15 @@ func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
 		}
 	}
 	g.Go(func() error {
-		select {
-		case err := <-fatalCh:
-			return err
-		case <-gctx.Done():
-			return nil
+		for {
+			select {
+			case err := <-fatalCh:
+				return err
+			case err := <-a.inject:
+				fatal("(injected)")(err)
+			case <-gctx.Done():
+				return nil
+			}
 		}
 	})
 	run := func(queue string, opts worker.Options, register func(worker.Worker)) error {

@@ -4,16 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
-
-	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/converter"
 
 	"loanflow/config"
 	"loanflow/loan"
-	"loanflow/workflows"
+	"loanflow/workflows/loanclient"
 )
 
 // find lists a customer's applications. The customer id is not stored in
@@ -40,49 +35,20 @@ func (cl cli) find(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer c.Close()
-	query := customerQuery(t.Protection.Hasher.CustomerRefs(*customer))
-	var rows []string
-	var token []byte
-	for len(rows) < *limit {
-		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: t.Namespace, Query: query, PageSize: int32(min(*limit, 100)), NextPageToken: token,
-		})
-		if err != nil {
-			return fmt.Errorf("list runs of customer %s: %w", *customer, err)
-		}
-		for _, e := range resp.Executions {
-			if len(rows) == *limit {
-				break
-			}
-			status := "-"
-			if p := e.GetSearchAttributes().GetIndexedFields()[workflows.LoanStatusKey.GetName()]; p != nil {
-				_ = converter.GetDefaultDataConverter().FromPayload(p, &status)
-			}
-			rows = append(rows, fmt.Sprintf("%-40s %-10s %-16s %s\n    %s",
-				e.GetExecution().GetWorkflowId(), strings.ToLower(e.GetStatus().String()), status,
-				e.GetStartTime().AsTime().Local().Format(time.DateTime),
-				t.WorkflowURL(e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())))
-		}
-		if token = resp.NextPageToken; len(token) == 0 {
-			break
-		}
+	refs := t.Protection.Hasher.CustomerRefs(*customer)
+	runs, err := loanclient.Find(ctx, c, t.Namespace, refs, *limit)
+	if err != nil {
+		return fmt.Errorf("list runs of customer %s: %w", *customer, err)
+	}
+	rows := make([]string, len(runs))
+	for i, r := range runs {
+		rows[i] = fmt.Sprintf("%-40s %-10s %-16s %s\n    %s", r.WorkflowID, r.Status, r.LoanStatus,
+			r.Start.Local().Format(time.DateTime), t.WorkflowURL(r.WorkflowID, r.RunID))
 	}
 	fmt.Fprintf(stdout, "customer %s: %d run(s)\n", *customer, len(rows))
 	for _, r := range rows {
 		fmt.Fprintln(stdout, r)
 	}
-	fmt.Fprintf(stdout, "web ui: %s\n", config.ListURL(t.UIURL, t.Namespace, query))
+	fmt.Fprintf(stdout, "web ui: %s\n", config.ListURL(t.UIURL, t.Namespace, loanclient.CustomerQuery(refs)))
 	return nil
-}
-
-// customerQuery is the visibility query matching any of refs.
-func customerQuery(refs []string) string {
-	quoted := make([]string, len(refs))
-	for i, r := range refs {
-		quoted[i] = strconv.Quote(r)
-	}
-	if len(quoted) == 1 {
-		return fmt.Sprintf("%s = %s", workflows.CustomerRefKey.GetName(), quoted[0])
-	}
-	return fmt.Sprintf("%s IN (%s)", workflows.CustomerRefKey.GetName(), strings.Join(quoted, ", "))
 }

@@ -32,12 +32,3 @@ func TestNoKeysNoDial(t *testing.T) {
 		t.Fatalf("want a usage error naming LOANFLOW_CODEC_KEYS, got %v", err)
 	}
 }
-
-func TestCustomerQuery(t *testing.T) {
-	if got, want := customerQuery([]string{"s2:ab"}), `CustomerRef = "s2:ab"`; got != want {
-		t.Errorf("got %s, want %s", got, want)
-	}
-	if got, want := customerQuery([]string{"s2:ab", "s1:cd"}), `CustomerRef IN ("s2:ab", "s1:cd")`; got != want {
-		t.Errorf("got %s, want %s", got, want)
-	}
-}

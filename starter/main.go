@@ -31,8 +31,8 @@ import (
 	"loanflow/config"
 	"loanflow/dev/loadgen"
 	"loanflow/loan"
-	"loanflow/submit"
 	"loanflow/workflows"
+	"loanflow/workflows/loanclient"
 )
 
 // usageError is bad input: it exits with status 2.
@@ -183,8 +183,8 @@ func (cl cli) apply(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer c.Close()
-	run, existing, err := submit.Start(ctx, c, app, workflows.Options{})
-	if errors.Is(err, submit.ErrDifferentContent) {
+	run, existing, err := loanclient.Start(ctx, c, app, workflows.Options{})
+	if errors.Is(err, loanclient.ErrDifferentContent) {
 		// Bad input: the id belongs to another application.
 		return usageError{err.Error() + "; choose another --id, or omit it for a generated one"}
 	}
@@ -245,24 +245,14 @@ func (cl cli) status(ctx context.Context, args []string, stdout, stderr io.Write
 	if fs.NArg() != 1 {
 		return usageError{fmt.Sprintf("status takes one application or workflow id, got %d arguments", fs.NArg())}
 	}
-	id := fs.Arg(0)
-	if !strings.HasPrefix(id, "loan-") {
-		id = workflows.WorkflowID(id)
-	}
 	c, t, err := cl.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	v, err := c.QueryWorkflow(qctx, id, "", workflows.StatusQuery)
+	id, res, err := loanclient.Status(ctx, c, fs.Arg(0))
 	if err != nil {
-		return fmt.Errorf("query status of %s: %w", id, err)
-	}
-	var res loan.Result
-	if err := v.Get(&res); err != nil {
-		return fmt.Errorf("decode status of %s: %w", id, err)
+		return err
 	}
 	fmt.Fprintf(stdout, "web ui: %s\n", t.WorkflowURL(id, ""))
 	return printResult(stdout, res)

@@ -3,18 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
+
+	"loanflow/breaker"
 )
 
-// BreakerEvent is one circuit-breaker transition.
-type BreakerEvent struct {
-	Breaker string    `json:"breaker"`
-	From    string    `json:"from"`
-	To      string    `json:"to"`
-	Reason  string    `json:"reason"`
-	Source  string    `json:"source"` // controller or operator
-	At      time.Time `json:"at"`
-}
+// BreakerEvent is one circuit-breaker transition (the breaker package owns the type).
+type BreakerEvent = breaker.Event
 
 // RecordBreakerEvents appends transitions to breaker_events. Recording the
 // same transition again (a retried write) is a no-op.

@@ -15,7 +15,6 @@ import (
 	"loanflow/agency"
 	"loanflow/breaker"
 	"loanflow/flowcontrol"
-	"loanflow/store"
 )
 
 // FlowControllerID is the fixed workflow id of the flow controller: Temporal
@@ -63,9 +62,9 @@ type FlowControllerInput struct {
 	// signals that arrived after the last period, and ObservedThrough the
 	// end of the statistics already observed: all carried across
 	// continue-as-new.
-	Pending         []store.BreakerEvent `json:"pending,omitempty"`
-	Overrides       []BreakerOverride    `json:"overrides,omitempty"`
-	ObservedThrough time.Time            `json:"observed_through,omitzero"`
+	Pending         []breaker.Event   `json:"pending,omitempty"`
+	Overrides       []BreakerOverride `json:"overrides,omitempty"`
+	ObservedThrough time.Time         `json:"observed_through,omitzero"`
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
@@ -212,7 +211,7 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 			var pb activities.PublishedBoard
 			err := workflow.ExecuteLocalActivity(lctx, ca.ReadBoard, agencies).Get(ctx, &pb)
 			if err == nil {
-				status.Board = rebuildBoard(workflow.Now(ctx), agencies, pb)
+				status.Board = rebuildBoard(agencies, pb)
 				logger.Info("breakers rebuilt from published state", "live", len(pb.Live), "audited", len(pb.Last))
 				break
 			}
@@ -267,7 +266,7 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		carried = nil
 		// Visits agencies in name order.
 		//workflowcheck:ignore
-		statuses, events := status.Board.step(workflow.Now(ctx), status.Observations, status.Decisions, in, overrides)
+		statuses, events := stepBoard(&status.Board, workflow.Now(ctx), status.Observations, status.Decisions, in, overrides)
 		for _, e := range events {
 			logger.Info("breaker transition", "breaker", e.Breaker, "from", e.From, "to", e.To, "reason", e.Reason, "source", e.Source)
 		}
@@ -296,7 +295,7 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 				in.Pending = nil
 			}
 		}
-		probe(ctx, status.Board.probes(in), in.Config.Period, workflow.GetInfo(ctx).WorkflowExecution.RunID, i)
+		probe(ctx, probes(status.Board, in), in.Config.Period, workflow.GetInfo(ctx).WorkflowExecution.RunID, i)
 		if err := workflow.Sleep(ctx, in.Config.Period); err != nil {
 			return err
 		}

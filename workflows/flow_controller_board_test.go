@@ -200,24 +200,24 @@ func TestEntryStaysClosedWhileBureauHalfOpenAndIsProbed(t *testing.T) {
 	in.Breakers = map[string]breaker.Config{"kcb": bc}
 	b := BreakerBoard{Machines: map[string]breaker.Machine{"kcb": {State: breaker.Open, Since: now.Add(-time.Hour)}}}
 	// The cool-down is over: kcb goes half open this period.
-	_, _ = b.step(now, nil, nil, in, nil)
+	_, _ = stepBoard(&b, now, nil, nil, in, nil)
 	if b.Machines["kcb"].State != breaker.HalfOpen {
 		t.Fatalf("kcb %s after the cool-down, want half_open", b.Machines["kcb"].State)
 	}
 	if b.Entry.State != breaker.Open {
 		t.Fatalf("entry %s while kcb is half open: new applications would reach the bureau", b.Entry.State)
 	}
-	if got := b.probes(in); len(got) != 2 || got[0] != agency.KCB {
+	if got := probes(b, in); len(got) != 2 || got[0] != agency.KCB {
 		t.Fatalf("probes %v, want kcb twice (ProbeCalls 2)", got)
 	}
 	// Healthy probes close kcb; only then does the entry let applications in.
 	for i := 1; i <= bc.RecoveryPeriods; i++ {
-		_, _ = b.step(now.Add(time.Duration(i)*time.Second), map[string]flowcontrol.Observation{"kcb": {Calls: 1, OK: 1}}, nil, in, nil)
+		_, _ = stepBoard(&b, now.Add(time.Duration(i)*time.Second), map[string]flowcontrol.Observation{"kcb": {Calls: 1, OK: 1}}, nil, in, nil)
 	}
 	if b.Machines["kcb"].State != breaker.Closed || b.Entry.State != breaker.Closed {
 		t.Fatalf("after healthy probes kcb %s, entry %s; want both closed", b.Machines["kcb"].State, b.Entry.State)
 	}
-	if got := b.probes(in); len(got) != 0 {
+	if got := probes(b, in); len(got) != 0 {
 		t.Fatalf("probes %v with every bureau closed", got)
 	}
 }

@@ -5,6 +5,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -60,7 +61,18 @@ var (
 
 // WorkflowID is the id of an application's workflow. One application id is
 // one workflow, which makes duplicate starts harmless.
-func WorkflowID(applicationID string) string { return "loan-" + applicationID }
+func WorkflowID(applicationID string) string { return workflowIDPrefix + applicationID }
+
+// workflowIDPrefix starts every loan workflow id; WorkflowID and
+// ApplicationID are the only places that know it.
+const workflowIDPrefix = "loan-"
+
+// ApplicationID is the application id of a loan workflow id; false when id
+// is not one.
+func ApplicationID(workflowID string) (string, bool) {
+	app, ok := strings.CutPrefix(workflowID, workflowIDPrefix)
+	return app, ok && app != ""
+}
 
 // Options tunes LoanApplicationWorkflow's activity timeouts; the zero value
 // means the defaults.

@@ -15,11 +15,11 @@ import (
 	"sync"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"loanflow/loan"
 	"loanflow/workflows"
+	"loanflow/workflows/loanclient"
 )
 
 // Options describes a batch.
@@ -142,16 +142,12 @@ func Run(ctx context.Context, c client.Client, o Options) (Summary, error) {
 	return summarise(outcomes, started, time.Since(start)), nil
 }
 
-// Start starts (or, for an id already started, attaches to) one application's workflow.
+// Start starts one application's workflow through the client API: an id
+// already started with the same content attaches to that run; with other
+// content it is refused (loanclient.ErrDifferentContent).
 func Start(ctx context.Context, c client.Client, app loan.Application, wo workflows.Options) (client.WorkflowRun, error) {
-	return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        workflows.WorkflowID(app.ApplicationID),
-		TaskQueue: workflows.TaskQueue,
-		// A duplicate start of a running application joins it; a finished
-		// one is never run twice.
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.LoanApplicationWorkflow, workflows.Input{Application: app, Options: wo})
+	run, _, err := loanclient.Start(ctx, c, app, wo)
+	return run, err
 }
 
 func summarise(outcomes []Outcome, started int, elapsed time.Duration) Summary {

@@ -262,7 +262,7 @@ func TestTemporalHoldsNoPlaintextPersonalData(t *testing.T) {
 
 func applicationOf(t *testing.T, env *local.Observer, workflowID string) loan.Application {
 	t.Helper()
-	rec, err := env.Store.GetApplication(context.Background(), strings.TrimPrefix(workflowID, "loan-"))
+	rec, err := env.Store.GetApplication(context.Background(), applicationIDOf(t, workflowID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,4 +367,13 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func applicationIDOf(t *testing.T, workflowID string) string {
+	t.Helper()
+	id, ok := workflows.ApplicationID(workflowID)
+	if !ok {
+		t.Fatalf("%s is not a loan workflow id", workflowID)
+	}
+	return id
 }

@@ -3,49 +3,42 @@ package local_test
 import (
 	"context"
 	"errors"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/api/serviceerror"
-	"google.golang.org/grpc"
 
 	"loanflow/agency"
 	"loanflow/dev/local"
 )
 
-// A worker that can no longer poll for good (its namespace is gone: the
-// server answers NamespaceNotFound) stops the whole process's workers and
-// the flow-control membership: Wait returns the error, and the process's
-// registration leaves Redis at once instead of holding its share of every
-// agency's limit with no pollers behind it.
+// A worker that stops for good (its namespace deleted: the SDK reports
+// NamespaceNotFound through OnFatalError) stops the whole process's workers
+// and the flow-control membership: Wait returns the error, and the
+// process's registration leaves Redis at once instead of holding its share
+// of every agency's limit with no pollers behind it.
 func TestFatalWorkerErrorStopsWorkersAndMembership(t *testing.T) {
-	var namespaceGone atomic.Bool
-	gone := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if namespaceGone.Load() && strings.Contains(method, "Poll") {
-			return serviceerror.NewNamespaceNotFound("default")
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	}
+	inject := make(chan error, 1)
 	var st *local.Stack
 	env := startDevWith(t, func(c *local.Config) {
-		c.DialOptions = []grpc.DialOption{grpc.WithChainUnaryInterceptor(gone)}
+		c.InjectFatal = inject
 		c.WorkerID = "fatal-" + c.RedisPrefix
 	}, func(s *local.Stack) { st = s })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	key := env.Config.RedisPrefix + "workers:{" + string(agency.KCB) + "}"
-	if _, err := env.Redis.ZScore(ctx, key, env.Config.WorkerID).Result(); err != nil {
-		t.Fatalf("worker %s not registered in %s before the fault: %v", env.Config.WorkerID, key, err)
+	for _, n := range agency.All {
+		k := env.Config.RedisPrefix + "workers:{" + string(n) + "}"
+		if _, err := env.Redis.ZScore(ctx, k, env.Config.WorkerID).Result(); err != nil {
+			t.Fatalf("worker %s not registered in %s before the fault: %v", env.Config.WorkerID, k, err)
+		}
 	}
 
-	namespaceGone.Store(true)
+	inject <- serviceerror.NewNamespaceNotFound("default")
 	select {
 	case <-st.Workers().Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("workers still running 30 s after every poll answered NamespaceNotFound")
+	case <-time.After(20 * time.Second):
+		t.Fatal("workers still running 20 s after a fatal worker error")
 	}
 	err := st.Workers().Wait()
 	var nf *serviceerror.NamespaceNotFound

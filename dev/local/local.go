@@ -48,6 +48,8 @@ type Config struct {
 	// DialOptions are added to the workers' Temporal connection (tests
 	// inject faults with them).
 	DialOptions []grpc.DialOption
+	// InjectFatal: see app.Options.
+	InjectFatal <-chan error
 }
 
 // Stack is a running local loanflow.
@@ -136,7 +138,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := ensureDatabase(ctx, cfg.DatabaseURL, log); err != nil {
 		return nil, err
 	}
-	s.app, err = app.Connect(ctx, cfg.Config, app.Options{Logger: log, MetricsHandler: cfg.MetricsHandler, DialOptions: cfg.DialOptions})
+	s.app, err = app.Connect(ctx, cfg.Config, app.Options{Logger: log, MetricsHandler: cfg.MetricsHandler, DialOptions: cfg.DialOptions, InjectFatal: cfg.InjectFatal})
 	if err != nil {
 		return nil, err
 	}

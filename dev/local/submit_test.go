@@ -9,8 +9,8 @@ import (
 
 	"loanflow/internal/testenv"
 	"loanflow/loan"
-	"loanflow/submit"
 	"loanflow/workflows"
+	"loanflow/workflows/loanclient"
 )
 
 // Re-applying an id with different content is refused, naming the field,
@@ -21,7 +21,7 @@ func TestDuplicateStartWithDifferentContentRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	app := loan.Application{ApplicationID: "dupc-" + testenv.ID(), CustomerID: "C00000078", Amount: 10_000_000, TermMonths: 24}
-	first, existing, err := submit.Start(ctx, env.Client, app, workflows.Options{})
+	first, existing, err := loanclient.Start(ctx, env.Client, app, workflows.Options{})
 	if err != nil || existing {
 		t.Fatalf("first start: existing=%v, %v", existing, err)
 	}
@@ -29,11 +29,11 @@ func TestDuplicateStartWithDifferentContentRefused(t *testing.T) {
 		t.Helper()
 		other := app
 		other.Amount = 20_000_000
-		if _, _, err := submit.Start(ctx, env.Client, other, workflows.Options{}); !errors.Is(err, submit.ErrDifferentContent) ||
+		if _, _, err := loanclient.Start(ctx, env.Client, other, workflows.Options{}); !errors.Is(err, loanclient.ErrDifferentContent) ||
 			!strings.Contains(err.Error(), "amount existing 10000000, given 20000000") {
 			t.Fatalf("%s: different amount: got %v, want ErrDifferentContent naming the amount", when, err)
 		}
-		same, existing, err := submit.Start(ctx, env.Client, app, workflows.Options{})
+		same, existing, err := loanclient.Start(ctx, env.Client, app, workflows.Options{})
 		if err != nil || !existing || same.GetID() != first.GetID() {
 			t.Fatalf("%s: same content: existing=%v, %v", when, existing, err)
 		}

@@ -1,7 +1,9 @@
-// Package submit starts a loan application's workflow for a client (the
-// starter's apply command), or attaches to the one already started for the
-// same application id, refusing an id reused with different content.
-package submit
+// Package loanclient is the client side of LoanApplicationWorkflow: start an
+// application (or attach to the one already started for the same id,
+// refusing an id reused with different content), read its status, and find
+// a customer's applications by their CustomerRef. The starter, the load
+// generator and the tests all go through it.
+package loanclient
 
 import (
 	"context"
