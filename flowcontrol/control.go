@@ -112,12 +112,13 @@ type AgencyState struct {
 	// rather than by steps; a cut right after such a doubling lowers it,
 	// since the agency could not take it.
 	Ceiling float64 `json:"ceiling,omitempty"`
-	// Outage says the agency delivered nothing in a period that was cut
-	// for failures (an outage, or calls slower than the client's timeout)
-	// and the limit has not climbed back to Ceiling since: only then does
-	// slow start apply. After a mere loss of capacity the limit would
-	// double into it again and again.
-	Outage bool `json:"outage,omitempty"`
+	// Recovering says the agency is coming back from an outage (a failure
+	// cut in a period in which nothing succeeded, e.g. calls slower than
+	// the client's timeout) or from a slowdown (its latency fell well below
+	// the baseline at a steady limit): slow start applies until a cut or a
+	// period at capacity ends it. After a mere loss of capacity it does
+	// not, or the limit would double into that capacity again and again.
+	Recovering bool `json:"recovering,omitempty"`
 	// Cooldown counts the periods left in which the limit may not grow.
 	Cooldown int `json:"cooldown"`
 	// Streak counts consecutive increases; each one doubles the next step.
@@ -193,8 +194,8 @@ const (
 	maxGather      = 8       // periods of evidence gathered at most before deciding
 	goodFloor      = 0.7     // a cut returns to Good if the estimate is at least this share of it
 	goodputSamples = 45      // successful calls for goodput to be known within ±30% (2σ)
-	probeBackoff   = 8       // periods without a probe beyond Good after the first refuted one
-	maxBackoff     = 64      // and after each further one twice as many, at most this many
+	probeBackoff   = 16      // periods without a probe beyond Good after the first refuted one
+	maxBackoff     = 256     // and after each further one twice as many, at most this many
 	maxSettleShift = 3       // settling after a cut back to Good below 10: ×2, ×4, then ×8
 	failureCut     = 0.9     // a failure cut removes at least 10%
 	minFailures    = 2       // one failure in a handful of calls is not a rate
@@ -207,6 +208,7 @@ const (
 	// slowStartSamples successful calls in a period (and no failure), one
 	// below a limit of 4, are enough to double toward the ceiling.
 	slowStartSamples = 2
+	beyondCeiling    = 0.125 // slow start's last step, from the ceiling
 )
 
 // Step runs one control period: for every agency that is configured,
@@ -320,11 +322,25 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	failures := o.Overload + o.AgencyErrors + o.Timeouts
 	// Slow start reads this period alone: evidence gathered across the
 	// outage still holds its failures.
-	if next, ok := slowStart(s, raw, c); ok {
+	if next, why, faster, ok := slowStart(s, raw, c); ok {
 		from := s.Limit
+		// Until the ceiling, slow start goes on; the one step beyond it
+		// is a probe from it: a cut goes back to it, and slow start ends.
+		s.Recovering = next <= s.Ceiling
+		if !s.Recovering {
+			s.Good = max(s.Good, from)
+		}
+		if faster {
+			// After a slowdown the baseline is still the slow agency's;
+			// read at a limit below the capacity, the latency is the
+			// agency's own again.
+			s.Baseline = raw.LatencyMean
+			if s.Baseline <= 0 {
+				s.Baseline = raw.LatencyP50
+			}
+		}
 		s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule = next, 0, 0, nil, ruleSlowStart
-		s.Outage = next < s.Ceiling
-		return s, fmt.Sprintf("slow start: latency within tolerance, no failures, backlog: %.1f→%.1f toward ceiling %.1f", from, next, s.Ceiling)
+		return s, fmt.Sprintf("slow start (%s): %.1f→%.1f, ceiling %.1f", why, from, next, s.Ceiling)
 	}
 	if ok, need := enough(o, s, c); failures < minFailures && o.Period < maxGather*period && !ok {
 		s.Saturated = saturated
@@ -439,9 +455,11 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 			s.Rule = ruleWaitCut
 			return s, fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate)
 		}
-		s.refuteSlowStart(lastRule)
+		s.endSlowStart(lastRule)
 		if o.OK == 0 {
-			s.Outage = true
+			// An outage: whatever was refuted before says nothing about
+			// the agency that comes back.
+			s.Recovering, s.Refuted, s.Backoff = true, 0, 0
 		}
 		target, via := s.backTo(estimate*c.Headroom, limit, o.OK < goodputSamples)
 		next := min(limit, target)
@@ -485,7 +503,10 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond))
 			}
 			if observed >= expected/2 && p.To < s.Good-0.5 {
-				s.Good = 0 // a cut below Good helped: the agency did lose capacity
+				// A cut below Good helped: the agency did lose capacity,
+				// and the probes refuted at the old one say nothing
+				// about the new one.
+				s.Good, s.Refuted, s.Backoff = 0, 0, 0
 			}
 		} else if s.Probe.Age > c.SettlePeriods+2 {
 			s.Probe = nil // never took effect or no samples: forget it
@@ -506,7 +527,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 			s.Rule = ruleNotOurs
 			return s, fmt.Sprintf("hold: latency %.2f× baseline but goodput×baseline %.1f is not below the limit", ratio, estimate)
 		}
-		s.refuteSlowStart(lastRule)
+		s.endSlowStart(lastRule)
 		s.Probe = &Probe{From: limit, To: next, Latency: lat, Ratio: ratio}
 		if s.HighWater > 0 {
 			s.HighWater = min(s.HighWater, limit)
@@ -543,6 +564,9 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		return s, fmt.Sprintf("backlog, %d samples (< %d): +1", o.OK, c.MinSamples)
 	case room == 0:
 		s.Streak, s.Capacity, s.HighWater, s.Rule = 0, limit, max(s.HighWater, limit), ruleAtCapacity
+		if limit >= s.Ceiling-0.5 {
+			s.Recovering = false // back at capacity: recovered
+		}
 		s.Saturated = saturated + 1
 		return s, fmt.Sprintf("hold: at capacity (latency %.2f× baseline)", ratio)
 	case s.Capacity > 0 && limit < 0.9*s.Capacity:
@@ -603,48 +627,74 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	return s, fmt.Sprintf("healthy, backlog: +%.1f", step)
 }
 
-// slowStart decides whether the limit doubles toward the ceiling: after an
-// outage (see AgencyState.Outage), the agency answers again within its
-// latency tolerance, nothing failed, there is a backlog, and the limit is
-// well below the ceiling. A couple of successful calls are
-// evidence enough (an overshoot is bounded by the ceiling and cut back by
-// the next period's latency or failures): that is what makes recovery fast
-// at slow agencies too, where a full period's evidence takes many seconds
-// to gather at a low limit.
-func slowStart(s AgencyState, o Observation, c AgencyConfig) (float64, bool) {
-	failures := o.Overload + o.AgencyErrors + o.Timeouts
+// slowStart decides whether the limit grows multiplicatively, on this
+// period alone: the agency is recovering (see AgencyState.Recovering) or
+// is just seen to have recovered from a slowdown (faster: its latency well
+// below the baseline, beyond its noise, on MinSamples calls), nothing
+// failed (but for fewer timeouts than successes: those calls were sent a
+// client's timeout ago, before the recovery), there is a backlog and the latency is within tolerance (widened
+// by the noise of the few calls read). A couple of successful calls are
+// evidence enough (an overshoot is cut back by the next periods' latency
+// or failures): gathering a full period's evidence at each step of a slow
+// agency would take many seconds.
+//
+// Below the ceiling (the highest limit seen healthy) the first step goes
+// to half of it at once and the next ones double toward it. The ceiling is
+// a hint, not a stop: learnt from a few noisy calls it may be below the
+// agency's true capacity, so at the ceiling slow start takes one more step
+// of a quarter, a probe from the ceiling, and ends; the normal rules go on
+// from there.
+func slowStart(s AgencyState, o Observation, c AgencyConfig) (next float64, why string, faster, ok bool) {
+	// A call that timed out was sent a client's timeout ago: fewer of
+	// them than successes read now are the outage's tail, not news.
+	failures := o.Overload + o.AgencyErrors
+	if o.Timeouts >= o.OK {
+		failures += o.Timeouts
+	}
 	lat := o.LatencyMean
 	if lat <= 0 {
 		lat = o.LatencyP50
 	}
 	demand := o.QueueWaitP90 >= c.BacklogQueueWait ||
 		(o.InFlight > 0 && float64(o.InFlight) >= busyFraction*float64(roundLimit(s.Limit)))
-	// At a limit of a few slow calls one success may be all a period sees.
-	need := int64(slowStartSamples)
-	if s.Limit < 4 {
-		need = 1
+	if failures > 0 || !demand || s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 || o.OK == 0 {
+		return 0, "", false, false
 	}
 	// The tolerance widens by the noise of the few calls a slow start
 	// reads, as every threshold does: one call's latency is within ±60% of
 	// the median at jitter 0.25.
-	tolerance := c.LatencyTolerance + noiseSigmas*spread(o)/math.Sqrt(float64(max(o.OK, 1)))
-	if !s.Outage || s.Ceiling <= (1+regrowMargin)*s.Limit || failures > 0 || o.OK < need ||
-		!demand || s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 ||
-		float64(lat) > float64(s.Baseline)*tolerance {
-		return 0, false
+	noise := noiseSigmas * spread(o) / math.Sqrt(float64(o.OK))
+	ratio := float64(lat) / float64(s.Baseline)
+	faster = o.OK >= c.MinSamples && ratio+noise < 2-c.LatencyTolerance
+	// At a limit of a few slow calls one success may be all a period sees.
+	enough := o.OK >= slowStartSamples || s.Limit < 4
+	if !s.Recovering && !faster || !enough || ratio > c.LatencyTolerance+noise {
+		return 0, "", false, false
 	}
-	// The first step goes to half the ceiling at once: the agency held
-	// that much healthy before the outage, and doubling from a limit of
-	// one at a slow agency takes a period per step.
-	return min(s.Ceiling, max(2*s.Limit, s.Limit+1, s.Ceiling/2)), true
+	if faster {
+		why = "latency well below the baseline, "
+	}
+	switch {
+	case s.Ceiling > (1+regrowMargin)*s.Limit:
+		return min(s.Ceiling, max(2*s.Limit, s.Limit+1, s.Ceiling/2)), why + "toward the ceiling", faster, true
+	case s.Recovering:
+		return s.Limit + max(1, s.Limit*beyondCeiling), why + "one step beyond the ceiling", faster, true
+	}
+	return 0, "", false, false
 }
 
-// refuteSlowStart lowers the ceiling when a cut follows a slow-start
-// doubling: the agency could not take the limit it doubled to.
-func (s *AgencyState) refuteSlowStart(lastRule string) {
+// endSlowStart ends a slow start at a cut right after one of its steps
+// (the periods between only gathered evidence), and lowers the ceiling: the
+// agency could not take that limit. A cut at or beyond the ceiling ends it
+// too. A cut while the limit is still low (the agency still failing, the
+// slow start not yet begun) leaves it pending.
+func (s *AgencyState) endSlowStart(lastRule string) {
 	if lastRule == ruleSlowStart {
 		s.Ceiling = min(s.Ceiling, max(s.Good, s.Limit/2))
-		s.Outage = false
+		s.Recovering = false
+	}
+	if s.Limit >= s.Ceiling-0.5 {
+		s.Recovering = false
 	}
 }
 
@@ -672,16 +722,14 @@ func (s *AgencyState) backTo(estimate, limit float64, thin bool) (float64, strin
 // most maxBackoff periods). Below a limit of 10, where one call is 10% or more,
 // the settling after a cut back to Good doubles too (×2, ×4, at most ×8).
 func (s *AgencyState) settle(limit, next float64, via string, c AgencyConfig) int {
-	switch {
-	case s.Good <= 0 || next < goodFloor*s.Good:
-		// Far below Good: the capacity changed, probes start afresh.
-		s.Refuted, s.Backoff = 0, 0
-	case roundLimit(limit) > roundLimit(s.Good):
-		// One refuted probe is the normal cost of finding the capacity;
-		// the back-off starts with the second in a row.
-		if s.Refuted > 0 {
-			s.Backoff = min(probeBackoff<<min(s.Refuted-1, 6), maxBackoff)
-		}
+	if s.Good > 0 && roundLimit(limit) > roundLimit(s.Good) && next >= goodFloor*s.Good {
+		// A probe beyond Good refuted: no other beyond it for
+		// probeBackoff periods, twice as many after each further one.
+		// Only evidence that the capacity changed clears the back-off (a
+		// cut whose check shows the latency fell with it, a relearned
+		// baseline, an outage, a capacity that came back): a cut of one
+		// call at a capacity of a few is noise, not such evidence.
+		s.Backoff = min(probeBackoff<<min(s.Refuted, 6), maxBackoff)
 		s.Refuted++
 	}
 	// A cut from Good or below that keeps most of it is noise at a
