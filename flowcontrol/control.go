@@ -279,24 +279,13 @@ const (
 )
 
 // stepAgency applies the control law to one agency; see the package doc.
-func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, period time.Duration) (_ AgencyState, reason string) {
+// It runs the law's phases in order, each a method below: age the state's
+// counters, slow start, gather evidence, read the period's signals (and
+// learn the baseline), then the rules, the first that applies deciding:
+// cut for failures, check the last latency cut, cut for latency, grow.
+func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, period time.Duration) (AgencyState, string) {
 	s.Limit = clamp(s.Limit, c) // the bounds may have changed since the last step
-	if s.Cooldown > 0 {
-		s.Cooldown--
-	}
-	if s.Backoff > 0 {
-		s.Backoff--
-	}
-	if s.Probe != nil {
-		p := *s.Probe // the input state shares the pointer
-		p.Age++
-		s.Probe = &p
-	}
-	if s.Relearned != nil {
-		r := *s.Relearned
-		r.Age++
-		s.Relearned = &r
-	}
+	s.age()
 	lastRule, saturated := s.Rule, s.Saturated
 	s.Saturated = 0
 	if !observed {
@@ -319,48 +308,121 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		o = s.Evidence.merge(o)
 		s.Evidence = nil
 	}
-	failures := o.Overload + o.AgencyErrors + o.Timeouts
 	// Slow start reads this period alone: evidence gathered across the
 	// outage still holds its failures.
-	if next, why, faster, ok := slowStart(s, raw, c); ok {
-		from := s.Limit
-		// Until the ceiling, slow start goes on; the one step beyond it
-		// is a probe from it: a cut goes back to it, and slow start ends.
-		s.Recovering = next <= s.Ceiling
-		if !s.Recovering {
-			s.Good = max(s.Good, from)
-		}
-		if faster {
-			// After a slowdown the baseline is still the slow agency's;
-			// read at a limit below the capacity, the latency is the
-			// agency's own again.
-			s.Baseline = raw.LatencyMean
-			if s.Baseline <= 0 {
-				s.Baseline = raw.LatencyP50
-			}
-		}
-		s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule = next, 0, 0, nil, ruleSlowStart
-		return s, fmt.Sprintf("slow start (%s): %.1f→%.1f, ceiling %.1f", why, from, next, s.Ceiling)
+	if reason, ok := s.slowStart(raw, c); ok {
+		return s, reason
 	}
-	if ok, need := enough(o, s, c); failures < minFailures && o.Period < maxGather*period && !ok {
+	if reason, held := s.gather(o, fresh, saturated, c, period); held {
+		return s, reason
+	}
+	sig, note := s.read(o, c)
+	for _, rule := range []func() (string, bool){
+		func() (string, bool) { return s.cutForFailures(sig, o, c, lastRule) },
+		func() (string, bool) { return s.checkLatencyCut(sig, o, c) },
+		func() (string, bool) { return s.cutForLatency(sig, c, lastRule) },
+	} {
+		if reason, ok := rule(); ok {
+			return s, note + reason
+		}
+	}
+	return s, note + s.grow(sig, o, c, lastRule, saturated)
+}
+
+// age counts one more period on the state's timers: the settling after a
+// cut, the probe back-off, the latency cut and the relearned baseline
+// waiting for their checks.
+func (s *AgencyState) age() {
+	if s.Cooldown > 0 {
+		s.Cooldown--
+	}
+	if s.Backoff > 0 {
+		s.Backoff--
+	}
+	if s.Probe != nil {
+		p := *s.Probe // the input state shares the pointer
+		p.Age++
+		s.Probe = &p
+	}
+	if s.Relearned != nil {
+		r := *s.Relearned
+		r.Age++
+		s.Relearned = &r
+	}
+}
+
+// slowStart applies slow start (see slowStartLimit) to the period raw.
+func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) {
+	next, why, faster, ok := slowStartLimit(*s, raw, c)
+	if !ok {
+		return "", false
+	}
+	from := s.Limit
+	// Until the ceiling, slow start goes on; the one step beyond it is a
+	// probe from it: a cut goes back to it, and slow start ends.
+	s.Recovering = next <= s.Ceiling
+	if !s.Recovering {
+		s.Good = max(s.Good, from)
+	}
+	if faster {
+		// After a slowdown the baseline is still the slow agency's; read
+		// at a limit below the capacity, the latency is the agency's own
+		// again.
+		s.Baseline = raw.LatencyMean
+		if s.Baseline <= 0 {
+			s.Baseline = raw.LatencyP50
+		}
+	}
+	s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule = next, 0, 0, nil, ruleSlowStart
+	return fmt.Sprintf("slow start (%s): %.1f→%.1f, ceiling %.1f", why, from, next, s.Ceiling), true
+}
+
+// gather holds the limit and keeps o as evidence while it is too thin to
+// decide on (see enough) and fewer than minFailures calls failed, for at
+// most maxGather periods; held says it did.
+func (s *AgencyState) gather(o Observation, fresh bool, saturated int, c AgencyConfig, period time.Duration) (reason string, held bool) {
+	failures := o.Overload + o.AgencyErrors + o.Timeouts
+	if ok, need := enough(o, *s, c); failures < minFailures && o.Period < maxGather*period && !ok {
 		s.Saturated = saturated
 		switch {
 		case s.Periods == 1:
 			// After a cold start only the calls short enough to end
 			// within the first period are seen: leave them out.
-			return s, "hold: first period"
+			return "hold: first period", true
 		case fresh && (s.Moved || s.Probe != nil && s.Probe.Age <= c.SettlePeriods):
 			// Mostly calls sent under the previous limit; a latency cut's
 			// check must not see them at all, or the agency's queue still
 			// draining passes for a slower agency.
-			return s, fmt.Sprintf("hold: %d samples, waiting for the new limit to show", o.OK)
+			return fmt.Sprintf("hold: %d samples, waiting for the new limit to show", o.OK), true
 		}
 		ev := o
 		s.Evidence = &ev
-		return s, fmt.Sprintf("hold: gathering evidence, %d samples in %s (need %d)", o.OK, o.Period, need)
+		return fmt.Sprintf("hold: gathering evidence, %d samples in %s (need %d)", o.OK, o.Period, need), true
 	}
-	period = o.Period
+	return "", false
+}
 
+// signals are one decision's reading of its (gathered) period.
+type signals struct {
+	limit, failRate, goodput float64
+	failures                 int64
+	lat                      time.Duration
+	// latOK: enough successful calls, and a baseline, to judge the
+	// latency by; sampled: enough calls, baseline or not.
+	latOK, sampled, demand bool
+	// noise is the latency's sampling noise as a fraction; ratio the
+	// latency over the baseline; growBelow and cutAbove the thresholds,
+	// widened by the noise; room 1 at the baseline, 0 at growBelow;
+	// estimate the Little's-law concurrency the agency served.
+	noise, ratio, growBelow, cutAbove, room, estimate float64
+}
+
+// read computes the period's signals, learns the baseline from it, and
+// checks a relearned baseline; note prefixes the reason when that check
+// reverts it.
+func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note string) {
+	period := o.Period
+	failures := o.Overload + o.AgencyErrors + o.Timeouts
 	limit := s.Limit
 	failRate := 0.0
 	if o.Calls > 0 {
@@ -418,7 +480,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		if ratio > c.LatencyTolerance+noise {
 			reverted := fmt.Sprintf("baseline %s reverted to %s (latency rose with the restored limit); ",
 				s.Baseline.Round(time.Microsecond), s.Relearned.Old.Round(time.Microsecond))
-			defer func() { reason = reverted + reason }()
+			note = reverted
 			s.Baseline = s.Relearned.Old
 			ratio = float64(lat) / float64(s.Baseline)
 		}
@@ -442,18 +504,27 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	sampled := latOK
 	latOK = latOK && warm
 
+	return signals{limit: limit, failRate: failRate, goodput: goodput, failures: failures, lat: lat,
+		latOK: latOK, sampled: sampled, demand: demand, noise: noise, ratio: ratio,
+		growBelow: growBelow, cutAbove: cutAbove, room: room, estimate: estimate}, note
+}
+
+// cutForFailures is rule 1: failures caused by load cut the limit at once
+// to what the agency delivered (see the package doc).
+func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig, lastRule string) (string, bool) {
+	limit, failRate, failures, estimate := sig.limit, sig.failRate, sig.failures, sig.estimate
 	// 1. Failures caused by load: cut at once to what the agency delivered.
 	if failRate > c.FailureTarget && failures >= minFailures {
 		s.Streak = 0
-		if o.Overload == 0 && latOK && ratio <= growBelow {
+		if o.Overload == 0 && sig.latOK && sig.ratio <= sig.growBelow {
 			s.Rule = ruleNotLoad
-			return s, fmt.Sprintf("hold: failures %.1f%% but latency normal and no overload answers: not load", 100*failRate)
+			return fmt.Sprintf("hold: failures %.1f%% but latency normal and no overload answers: not load", 100*failRate), true
 		}
 		if s.Cooldown > 0 && o.OK > 0 {
 			// The last cut has not shown yet: these failures are most
 			// likely its cause still draining; cutting again compounds.
 			s.Rule = ruleWaitCut
-			return s, fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate)
+			return fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate), true
 		}
 		s.endSlowStart(lastRule)
 		if o.OK == 0 {
@@ -475,23 +546,31 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		}
 		next = max(next, float64(c.MinLimit))
 		s.Limit, s.Cooldown, s.Probe, s.Rule = next, s.settle(limit, next, via, c), nil, ruleCutFailure
-		return s, fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
-			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit)
+		return fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
+			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit), true
 	}
 
+	return "", false
+}
+
+// checkLatencyCut is rule 2: a latency cut is checked SettlePeriods later,
+// and undone with a relearned baseline if the latency did not fall with
+// the limit: the agency got slower, not busier.
+func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig) (string, bool) {
+	limit, lat, ratio, noise := sig.limit, sig.lat, sig.ratio, sig.noise
 	// 2. Check the last latency cut: if the latency did not fall with the
 	// limit, the agency got slower; relearn the baseline and undo the cut.
 	if s.Probe != nil && s.Probe.Age >= c.SettlePeriods {
 		p := *s.Probe
 		applied := o.InFlight <= roundLimit(p.To)+1
-		if latOK && applied {
+		if sig.latOK && applied {
 			s.Probe = nil
 			// Queueing latency falls with the limit. Latency that stayed
 			// put was not ours; latency that rose means something else
 			// changed meanwhile, and proves nothing either way.
 			expected := min(1-1/p.Ratio, 1-p.To/p.From)
 			observed := 1 - float64(lat)/float64(p.Latency)
-			if ratio > cutAbove && math.Abs(observed) < expected/2 && expected > noise && s.Relearned == nil {
+			if ratio > sig.cutAbove && math.Abs(observed) < expected/2 && expected > noise && s.Relearned == nil {
 				old := s.Baseline
 				s.Baseline = lat
 				s.Relearned = &Relearned{Old: old}
@@ -499,8 +578,8 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 				// limit, if above, still holds as many calls.
 				s.Limit = max(limit, p.From, s.Good)
 				s.Cooldown, s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, 0, ruleRelearn
-				return s, fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
-					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond))
+				return fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
+					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond)), true
 			}
 			if observed >= expected/2 && p.To < s.Good-0.5 {
 				// A cut below Good helped: the agency did lose capacity,
@@ -513,19 +592,26 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		}
 	}
 
+	return "", false
+}
+
+// cutForLatency is rule 3: latency above the tolerance cuts to the
+// Little's-law estimate, by at most half, and starts rule 2's check.
+func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string) (string, bool) {
+	limit, lat, ratio, cutAbove, estimate := sig.limit, sig.lat, sig.ratio, sig.cutAbove, sig.estimate
 	// 3. Latency above tolerance: the agency is queueing our calls. Cut to
 	// the Little's-law estimate, by at most half.
-	if latOK && ratio > cutAbove {
+	if sig.latOK && ratio > cutAbove {
 		s.Streak = 0
 		if s.Probe != nil {
 			s.Rule = ruleWaitCut
-			return s, fmt.Sprintf("hold: latency %.2f× baseline, waiting for the last cut to show", ratio)
+			return fmt.Sprintf("hold: latency %.2f× baseline, waiting for the last cut to show", ratio), true
 		}
 		target, via := s.backTo(max(estimate*c.Headroom, float64(c.MinLimit)), limit, false)
 		next := max(target, limit*maxLatencyCut)
 		if next >= limit-0.5 {
 			s.Rule = ruleNotOurs
-			return s, fmt.Sprintf("hold: latency %.2f× baseline but goodput×baseline %.1f is not below the limit", ratio, estimate)
+			return fmt.Sprintf("hold: latency %.2f× baseline but goodput×baseline %.1f is not below the limit", ratio, estimate), true
 		}
 		s.endSlowStart(lastRule)
 		s.Probe = &Probe{From: limit, To: next, Latency: lat, Ratio: ratio}
@@ -533,12 +619,20 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 			s.HighWater = min(s.HighWater, limit)
 		}
 		s.Limit, s.Capacity, s.Cooldown, s.Rule = next, next, s.settle(limit, next, via, c), ruleCutLatency
-		return s, fmt.Sprintf("latency %.2f× baseline %s > %.2f: to %s %.1f (x%.2f)",
-			ratio, s.Baseline.Round(time.Microsecond), cutAbove, via, target, next/limit)
+		return fmt.Sprintf("latency %.2f× baseline %s > %.2f: to %s %.1f (x%.2f)",
+			ratio, s.Baseline.Round(time.Microsecond), cutAbove, via, target, next/limit), true
 	}
 
+	return "", false
+}
+
+// grow is rule 4: with demand, no decrease in the last SettlePeriods and
+// the latency near the baseline, the limit grows in one of the forms of
+// the package doc; otherwise it holds, and the reason says why.
+func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule string, saturated int) string {
+	limit, ratio, room, demand := sig.limit, sig.ratio, sig.room, sig.demand
 	// 4. Grow while healthy and there is demand.
-	if latOK && demand && s.Cooldown == 0 && !s.Moved && ratio <= growBelow && failures == 0 {
+	if sig.latOK && demand && s.Cooldown == 0 && !s.Moved && ratio <= sig.growBelow && sig.failures == 0 {
 		if limit > max(s.Good, s.Ceiling)+0.5 {
 			// An increase beyond the highest limit seen healthy held:
 			// the capacity grew. Climbing back to it after a cut is no
@@ -549,30 +643,30 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		s.Ceiling = max(s.Ceiling, limit)
 	}
 	switch {
-	case !warm && sampled:
+	case !sig.latOK && sig.sampled:
 		s.Streak, s.Rule = 0, ruleLearn
-		return s, fmt.Sprintf("hold: learning the baseline latency (%d of %d periods)", s.BaselinePeriods, warmupPeriods)
+		return fmt.Sprintf("hold: learning the baseline latency (%d of %d periods)", s.BaselinePeriods, warmupPeriods)
 	case !demand:
 		s.Streak, s.Rule = 0, ruleIdle
-		return s, "hold: no backlog"
+		return "hold: no backlog"
 	case s.Cooldown > 0:
 		s.Streak, s.Rule = 0, ruleSettle
-		return s, fmt.Sprintf("hold: settling after a decrease (%d more)", s.Cooldown)
-	case !latOK:
+		return fmt.Sprintf("hold: settling after a decrease (%d more)", s.Cooldown)
+	case !sig.latOK:
 		s.Limit = limit + 1
 		s.Streak, s.Rule = 0, ruleFewSamples
-		return s, fmt.Sprintf("backlog, %d samples (< %d): +1", o.OK, c.MinSamples)
+		return fmt.Sprintf("backlog, %d samples (< %d): +1", o.OK, c.MinSamples)
 	case room == 0:
 		s.Streak, s.Capacity, s.HighWater, s.Rule = 0, limit, max(s.HighWater, limit), ruleAtCapacity
 		if limit >= s.Ceiling-0.5 {
 			s.Recovering = false // back at capacity: recovered
 		}
 		s.Saturated = saturated + 1
-		return s, fmt.Sprintf("hold: at capacity (latency %.2f× baseline)", ratio)
+		return fmt.Sprintf("hold: at capacity (latency %.2f× baseline)", ratio)
 	case s.Capacity > 0 && limit < 0.9*s.Capacity:
 		s.Limit = min(s.Capacity, max(2*limit, limit+(s.Capacity-limit)/2))
 		s.Streak, s.Rule = 0, ruleRecover
-		return s, fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", s.Capacity, s.Limit/limit)
+		return fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", s.Capacity, s.Limit/limit)
 	case room >= 0.5 && s.HighWater > (1+regrowMargin)*limit &&
 		(lastRule == ruleAtCapacity && saturated >= c.SettlePeriods || lastRule == ruleRegrow):
 		// The queue this limit caused for a while has vanished without a
@@ -580,11 +674,11 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		s.Limit = limit + (s.HighWater-limit)/2
 		s.Capacity = max(s.Capacity, s.Limit) // so later steps know they are near it
 		s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, ruleRegrow
-		return s, fmt.Sprintf("healthy, backlog, queue gone at capacity: halfway to earlier capacity %.1f", s.HighWater)
+		return fmt.Sprintf("healthy, backlog, queue gone at capacity: halfway to earlier capacity %.1f", s.HighWater)
 	case s.Capacity == 0 && room >= 0.5:
 		s.Limit = limit * searchFactor
 		s.Streak, s.Rule = 0, ruleSearch
-		return s, fmt.Sprintf("healthy, backlog, capacity not yet seen: x%.1f", searchFactor)
+		return fmt.Sprintf("healthy, backlog, capacity not yet seen: x%.1f", searchFactor)
 	}
 	// A small limit is always near: one call more is already a step of
 	// more than 10%.
@@ -593,7 +687,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		// Near capacity one step is enough to make the agency queue; let it
 		// show before taking another.
 		s.Streak, s.Rule = 0, ruleWaitGrow
-		return s, "hold: waiting for the last increase to show"
+		return "hold: waiting for the last increase to show"
 	}
 	// Beyond the last capacity seen, the step doubles with each consecutive
 	// increase, so a capacity that grew is found in a few periods. Near it,
@@ -613,7 +707,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		// capacity that came back is found.
 		if limit >= s.Good-0.5 {
 			s.Streak, s.Rule = 0, ruleBackoff
-			return s, fmt.Sprintf("hold: probes beyond %.1f refuted %d× in a row, next in %d periods", s.Good, s.Refuted, s.Backoff)
+			return fmt.Sprintf("hold: probes beyond %.1f refuted %d× in a row, next in %d periods", s.Good, s.Refuted, s.Backoff)
 		}
 		step = s.Good - limit
 	}
@@ -624,10 +718,10 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		s.Streak = 0
 	}
 	s.Rule = ruleGrow
-	return s, fmt.Sprintf("healthy, backlog: +%.1f", step)
+	return fmt.Sprintf("healthy, backlog: +%.1f", step)
 }
 
-// slowStart decides whether the limit grows multiplicatively, on this
+// slowStartLimit decides whether the limit grows multiplicatively, on this
 // period alone: the agency is recovering (see AgencyState.Recovering) or
 // is just seen to have recovered from a slowdown (faster: its latency well
 // below the baseline, beyond its noise, on MinSamples calls), nothing
@@ -644,7 +738,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 // agency's true capacity, so at the ceiling slow start takes one more step
 // of a quarter, a probe from the ceiling, and ends; the normal rules go on
 // from there.
-func slowStart(s AgencyState, o Observation, c AgencyConfig) (next float64, why string, faster, ok bool) {
+func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64, why string, faster, ok bool) {
 	// A call that timed out was sent a client's timeout ago: fewer of
 	// them than successes read now are the outage's tail, not news.
 	failures := o.Overload + o.AgencyErrors
