@@ -112,12 +112,13 @@ type AgencyState struct {
 	// rather than by steps; a cut right after such a doubling lowers it,
 	// since the agency could not take it.
 	Ceiling float64 `json:"ceiling,omitempty"`
-	// Outage says the agency delivered nothing in a period that was cut
-	// for failures (an outage, or calls slower than the client's timeout)
-	// and the limit has not climbed back to Ceiling since: only then does
-	// slow start apply. After a mere loss of capacity the limit would
-	// double into it again and again.
-	Outage bool `json:"outage,omitempty"`
+	// Recovering says the agency is coming back from an outage (a failure
+	// cut in a period in which nothing succeeded, e.g. calls slower than
+	// the client's timeout) or from a slowdown (its latency fell well below
+	// the baseline at a steady limit): slow start applies until a cut or a
+	// period at capacity ends it. After a mere loss of capacity it does
+	// not, or the limit would double into that capacity again and again.
+	Recovering bool `json:"recovering,omitempty"`
 	// Cooldown counts the periods left in which the limit may not grow.
 	Cooldown int `json:"cooldown"`
 	// Streak counts consecutive increases; each one doubles the next step.
@@ -193,8 +194,8 @@ const (
 	maxGather      = 8       // periods of evidence gathered at most before deciding
 	goodFloor      = 0.7     // a cut returns to Good if the estimate is at least this share of it
 	goodputSamples = 45      // successful calls for goodput to be known within ±30% (2σ)
-	probeBackoff   = 8       // periods without a probe beyond Good after the first refuted one
-	maxBackoff     = 64      // and after each further one twice as many, at most this many
+	probeBackoff   = 16      // periods without a probe beyond Good after the first refuted one
+	maxBackoff     = 256     // and after each further one twice as many, at most this many
 	maxSettleShift = 3       // settling after a cut back to Good below 10: ×2, ×4, then ×8
 	failureCut     = 0.9     // a failure cut removes at least 10%
 	minFailures    = 2       // one failure in a handful of calls is not a rate
@@ -207,6 +208,7 @@ const (
 	// slowStartSamples successful calls in a period (and no failure), one
 	// below a limit of 4, are enough to double toward the ceiling.
 	slowStartSamples = 2
+	beyondCeiling    = 0.125 // slow start's last step, from the ceiling
 )
 
 // Step runs one control period: for every agency that is configured,
@@ -277,24 +279,13 @@ const (
 )
 
 // stepAgency applies the control law to one agency; see the package doc.
-func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, period time.Duration) (_ AgencyState, reason string) {
+// It runs the law's phases in order, each a method below: age the state's
+// counters, slow start, gather evidence, read the period's signals (and
+// learn the baseline), then the rules, the first that applies deciding:
+// cut for failures, check the last latency cut, cut for latency, grow.
+func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, period time.Duration) (AgencyState, string) {
 	s.Limit = clamp(s.Limit, c) // the bounds may have changed since the last step
-	if s.Cooldown > 0 {
-		s.Cooldown--
-	}
-	if s.Backoff > 0 {
-		s.Backoff--
-	}
-	if s.Probe != nil {
-		p := *s.Probe // the input state shares the pointer
-		p.Age++
-		s.Probe = &p
-	}
-	if s.Relearned != nil {
-		r := *s.Relearned
-		r.Age++
-		s.Relearned = &r
-	}
+	s.age()
 	lastRule, saturated := s.Rule, s.Saturated
 	s.Saturated = 0
 	if !observed {
@@ -317,34 +308,121 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		o = s.Evidence.merge(o)
 		s.Evidence = nil
 	}
-	failures := o.Overload + o.AgencyErrors + o.Timeouts
 	// Slow start reads this period alone: evidence gathered across the
 	// outage still holds its failures.
-	if next, ok := slowStart(s, raw, c); ok {
-		from := s.Limit
-		s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule = next, 0, 0, nil, ruleSlowStart
-		s.Outage = next < s.Ceiling
-		return s, fmt.Sprintf("slow start: latency within tolerance, no failures, backlog: %.1f→%.1f toward ceiling %.1f", from, next, s.Ceiling)
+	if reason, ok := s.slowStart(raw, c); ok {
+		return s, reason
 	}
-	if ok, need := enough(o, s, c); failures < minFailures && o.Period < maxGather*period && !ok {
+	if reason, held := s.gather(o, fresh, saturated, c, period); held {
+		return s, reason
+	}
+	sig, note := s.read(o, c)
+	for _, rule := range []func() (string, bool){
+		func() (string, bool) { return s.cutForFailures(sig, o, c, lastRule) },
+		func() (string, bool) { return s.checkLatencyCut(sig, o, c) },
+		func() (string, bool) { return s.cutForLatency(sig, c, lastRule) },
+	} {
+		if reason, ok := rule(); ok {
+			return s, note + reason
+		}
+	}
+	return s, note + s.grow(sig, o, c, lastRule, saturated)
+}
+
+// age counts one more period on the state's timers: the settling after a
+// cut, the probe back-off, the latency cut and the relearned baseline
+// waiting for their checks.
+func (s *AgencyState) age() {
+	if s.Cooldown > 0 {
+		s.Cooldown--
+	}
+	if s.Backoff > 0 {
+		s.Backoff--
+	}
+	if s.Probe != nil {
+		p := *s.Probe // the input state shares the pointer
+		p.Age++
+		s.Probe = &p
+	}
+	if s.Relearned != nil {
+		r := *s.Relearned
+		r.Age++
+		s.Relearned = &r
+	}
+}
+
+// slowStart applies slow start (see slowStartLimit) to the period raw.
+func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) {
+	next, why, faster, ok := slowStartLimit(*s, raw, c)
+	if !ok {
+		return "", false
+	}
+	from := s.Limit
+	// Until the ceiling, slow start goes on; the one step beyond it is a
+	// probe from it: a cut goes back to it, and slow start ends.
+	s.Recovering = next <= s.Ceiling
+	if !s.Recovering {
+		s.Good = max(s.Good, from)
+	}
+	if faster {
+		// After a slowdown the baseline is still the slow agency's; read
+		// at a limit below the capacity, the latency is the agency's own
+		// again.
+		s.Baseline = raw.LatencyMean
+		if s.Baseline <= 0 {
+			s.Baseline = raw.LatencyP50
+		}
+	}
+	s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule = next, 0, 0, nil, ruleSlowStart
+	return fmt.Sprintf("slow start (%s): %.1f→%.1f, ceiling %.1f", why, from, next, s.Ceiling), true
+}
+
+// gather holds the limit and keeps o as evidence while it is too thin to
+// decide on (see enough) and fewer than minFailures calls failed, for at
+// most maxGather periods; held says it did.
+func (s *AgencyState) gather(o Observation, fresh bool, saturated int, c AgencyConfig, period time.Duration) (reason string, held bool) {
+	failures := o.Overload + o.AgencyErrors + o.Timeouts
+	if ok, need := enough(o, *s, c); failures < minFailures && o.Period < maxGather*period && !ok {
 		s.Saturated = saturated
 		switch {
 		case s.Periods == 1:
 			// After a cold start only the calls short enough to end
 			// within the first period are seen: leave them out.
-			return s, "hold: first period"
+			return "hold: first period", true
 		case fresh && (s.Moved || s.Probe != nil && s.Probe.Age <= c.SettlePeriods):
 			// Mostly calls sent under the previous limit; a latency cut's
 			// check must not see them at all, or the agency's queue still
 			// draining passes for a slower agency.
-			return s, fmt.Sprintf("hold: %d samples, waiting for the new limit to show", o.OK)
+			return fmt.Sprintf("hold: %d samples, waiting for the new limit to show", o.OK), true
 		}
 		ev := o
 		s.Evidence = &ev
-		return s, fmt.Sprintf("hold: gathering evidence, %d samples in %s (need %d)", o.OK, o.Period, need)
+		return fmt.Sprintf("hold: gathering evidence, %d samples in %s (need %d)", o.OK, o.Period, need), true
 	}
-	period = o.Period
+	return "", false
+}
 
+// signals are one decision's reading of its (gathered) period.
+type signals struct {
+	limit, failRate, goodput float64
+	failures                 int64
+	lat                      time.Duration
+	// latOK: enough successful calls, and a baseline, to judge the
+	// latency by; sampled: enough calls, baseline or not.
+	latOK, sampled, demand bool
+	// noise is the latency's sampling noise as a fraction; ratio the
+	// latency over the baseline; growBelow and cutAbove the thresholds,
+	// widened by the noise; room 1 at the baseline, 0 at growBelow;
+	// estimate the Little's-law concurrency the agency served.
+	noise, ratio, growBelow, cutAbove, room, estimate float64
+}
+
+// read computes the period's signals, learns the baseline from it, and
+// checks a relearned baseline; note prefixes the reason when that check
+// reverts it.
+func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note string) {
+	period := o.Period
+	failures := o.Overload + o.AgencyErrors + o.Timeouts
 	limit := s.Limit
 	failRate := 0.0
 	if o.Calls > 0 {
@@ -402,7 +480,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		if ratio > c.LatencyTolerance+noise {
 			reverted := fmt.Sprintf("baseline %s reverted to %s (latency rose with the restored limit); ",
 				s.Baseline.Round(time.Microsecond), s.Relearned.Old.Round(time.Microsecond))
-			defer func() { reason = reverted + reason }()
+			note = reverted
 			s.Baseline = s.Relearned.Old
 			ratio = float64(lat) / float64(s.Baseline)
 		}
@@ -426,22 +504,33 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	sampled := latOK
 	latOK = latOK && warm
 
+	return signals{limit: limit, failRate: failRate, goodput: goodput, failures: failures, lat: lat,
+		latOK: latOK, sampled: sampled, demand: demand, noise: noise, ratio: ratio,
+		growBelow: growBelow, cutAbove: cutAbove, room: room, estimate: estimate}, note
+}
+
+// cutForFailures is rule 1: failures caused by load cut the limit at once
+// to what the agency delivered (see the package doc).
+func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig, lastRule string) (string, bool) {
+	limit, failRate, failures, estimate := sig.limit, sig.failRate, sig.failures, sig.estimate
 	// 1. Failures caused by load: cut at once to what the agency delivered.
 	if failRate > c.FailureTarget && failures >= minFailures {
 		s.Streak = 0
-		if o.Overload == 0 && latOK && ratio <= growBelow {
+		if o.Overload == 0 && sig.latOK && sig.ratio <= sig.growBelow {
 			s.Rule = ruleNotLoad
-			return s, fmt.Sprintf("hold: failures %.1f%% but latency normal and no overload answers: not load", 100*failRate)
+			return fmt.Sprintf("hold: failures %.1f%% but latency normal and no overload answers: not load", 100*failRate), true
 		}
 		if s.Cooldown > 0 && o.OK > 0 {
 			// The last cut has not shown yet: these failures are most
 			// likely its cause still draining; cutting again compounds.
 			s.Rule = ruleWaitCut
-			return s, fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate)
+			return fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate), true
 		}
-		s.refuteSlowStart(lastRule)
+		s.endSlowStart(lastRule)
 		if o.OK == 0 {
-			s.Outage = true
+			// An outage: whatever was refuted before says nothing about
+			// the agency that comes back.
+			s.Recovering, s.Refuted, s.Backoff = true, 0, 0
 		}
 		target, via := s.backTo(estimate*c.Headroom, limit, o.OK < goodputSamples)
 		next := min(limit, target)
@@ -457,23 +546,31 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		}
 		next = max(next, float64(c.MinLimit))
 		s.Limit, s.Cooldown, s.Probe, s.Rule = next, s.settle(limit, next, via, c), nil, ruleCutFailure
-		return s, fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
-			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit)
+		return fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
+			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit), true
 	}
 
+	return "", false
+}
+
+// checkLatencyCut is rule 2: a latency cut is checked SettlePeriods later,
+// and undone with a relearned baseline if the latency did not fall with
+// the limit: the agency got slower, not busier.
+func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig) (string, bool) {
+	limit, lat, ratio, noise := sig.limit, sig.lat, sig.ratio, sig.noise
 	// 2. Check the last latency cut: if the latency did not fall with the
 	// limit, the agency got slower; relearn the baseline and undo the cut.
 	if s.Probe != nil && s.Probe.Age >= c.SettlePeriods {
 		p := *s.Probe
 		applied := o.InFlight <= roundLimit(p.To)+1
-		if latOK && applied {
+		if sig.latOK && applied {
 			s.Probe = nil
 			// Queueing latency falls with the limit. Latency that stayed
 			// put was not ours; latency that rose means something else
 			// changed meanwhile, and proves nothing either way.
 			expected := min(1-1/p.Ratio, 1-p.To/p.From)
 			observed := 1 - float64(lat)/float64(p.Latency)
-			if ratio > cutAbove && math.Abs(observed) < expected/2 && expected > noise && s.Relearned == nil {
+			if ratio > sig.cutAbove && math.Abs(observed) < expected/2 && expected > noise && s.Relearned == nil {
 				old := s.Baseline
 				s.Baseline = lat
 				s.Relearned = &Relearned{Old: old}
@@ -481,43 +578,61 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 				// limit, if above, still holds as many calls.
 				s.Limit = max(limit, p.From, s.Good)
 				s.Cooldown, s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, 0, ruleRelearn
-				return s, fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
-					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond))
+				return fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
+					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond)), true
 			}
 			if observed >= expected/2 && p.To < s.Good-0.5 {
-				s.Good = 0 // a cut below Good helped: the agency did lose capacity
+				// A cut below Good helped: the agency did lose capacity,
+				// and the probes refuted at the old one say nothing
+				// about the new one.
+				s.Good, s.Refuted, s.Backoff = 0, 0, 0
 			}
 		} else if s.Probe.Age > c.SettlePeriods+2 {
 			s.Probe = nil // never took effect or no samples: forget it
 		}
 	}
 
+	return "", false
+}
+
+// cutForLatency is rule 3: latency above the tolerance cuts to the
+// Little's-law estimate, by at most half, and starts rule 2's check.
+func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string) (string, bool) {
+	limit, lat, ratio, cutAbove, estimate := sig.limit, sig.lat, sig.ratio, sig.cutAbove, sig.estimate
 	// 3. Latency above tolerance: the agency is queueing our calls. Cut to
 	// the Little's-law estimate, by at most half.
-	if latOK && ratio > cutAbove {
+	if sig.latOK && ratio > cutAbove {
 		s.Streak = 0
 		if s.Probe != nil {
 			s.Rule = ruleWaitCut
-			return s, fmt.Sprintf("hold: latency %.2f× baseline, waiting for the last cut to show", ratio)
+			return fmt.Sprintf("hold: latency %.2f× baseline, waiting for the last cut to show", ratio), true
 		}
 		target, via := s.backTo(max(estimate*c.Headroom, float64(c.MinLimit)), limit, false)
 		next := max(target, limit*maxLatencyCut)
 		if next >= limit-0.5 {
 			s.Rule = ruleNotOurs
-			return s, fmt.Sprintf("hold: latency %.2f× baseline but goodput×baseline %.1f is not below the limit", ratio, estimate)
+			return fmt.Sprintf("hold: latency %.2f× baseline but goodput×baseline %.1f is not below the limit", ratio, estimate), true
 		}
-		s.refuteSlowStart(lastRule)
+		s.endSlowStart(lastRule)
 		s.Probe = &Probe{From: limit, To: next, Latency: lat, Ratio: ratio}
 		if s.HighWater > 0 {
 			s.HighWater = min(s.HighWater, limit)
 		}
 		s.Limit, s.Capacity, s.Cooldown, s.Rule = next, next, s.settle(limit, next, via, c), ruleCutLatency
-		return s, fmt.Sprintf("latency %.2f× baseline %s > %.2f: to %s %.1f (x%.2f)",
-			ratio, s.Baseline.Round(time.Microsecond), cutAbove, via, target, next/limit)
+		return fmt.Sprintf("latency %.2f× baseline %s > %.2f: to %s %.1f (x%.2f)",
+			ratio, s.Baseline.Round(time.Microsecond), cutAbove, via, target, next/limit), true
 	}
 
+	return "", false
+}
+
+// grow is rule 4: with demand, no decrease in the last SettlePeriods and
+// the latency near the baseline, the limit grows in one of the forms of
+// the package doc; otherwise it holds, and the reason says why.
+func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule string, saturated int) string {
+	limit, ratio, room, demand := sig.limit, sig.ratio, sig.room, sig.demand
 	// 4. Grow while healthy and there is demand.
-	if latOK && demand && s.Cooldown == 0 && !s.Moved && ratio <= growBelow && failures == 0 {
+	if sig.latOK && demand && s.Cooldown == 0 && !s.Moved && ratio <= sig.growBelow && sig.failures == 0 {
 		if limit > max(s.Good, s.Ceiling)+0.5 {
 			// An increase beyond the highest limit seen healthy held:
 			// the capacity grew. Climbing back to it after a cut is no
@@ -528,27 +643,30 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		s.Ceiling = max(s.Ceiling, limit)
 	}
 	switch {
-	case !warm && sampled:
+	case !sig.latOK && sig.sampled:
 		s.Streak, s.Rule = 0, ruleLearn
-		return s, fmt.Sprintf("hold: learning the baseline latency (%d of %d periods)", s.BaselinePeriods, warmupPeriods)
+		return fmt.Sprintf("hold: learning the baseline latency (%d of %d periods)", s.BaselinePeriods, warmupPeriods)
 	case !demand:
 		s.Streak, s.Rule = 0, ruleIdle
-		return s, "hold: no backlog"
+		return "hold: no backlog"
 	case s.Cooldown > 0:
 		s.Streak, s.Rule = 0, ruleSettle
-		return s, fmt.Sprintf("hold: settling after a decrease (%d more)", s.Cooldown)
-	case !latOK:
+		return fmt.Sprintf("hold: settling after a decrease (%d more)", s.Cooldown)
+	case !sig.latOK:
 		s.Limit = limit + 1
 		s.Streak, s.Rule = 0, ruleFewSamples
-		return s, fmt.Sprintf("backlog, %d samples (< %d): +1", o.OK, c.MinSamples)
+		return fmt.Sprintf("backlog, %d samples (< %d): +1", o.OK, c.MinSamples)
 	case room == 0:
 		s.Streak, s.Capacity, s.HighWater, s.Rule = 0, limit, max(s.HighWater, limit), ruleAtCapacity
+		if limit >= s.Ceiling-0.5 {
+			s.Recovering = false // back at capacity: recovered
+		}
 		s.Saturated = saturated + 1
-		return s, fmt.Sprintf("hold: at capacity (latency %.2f× baseline)", ratio)
+		return fmt.Sprintf("hold: at capacity (latency %.2f× baseline)", ratio)
 	case s.Capacity > 0 && limit < 0.9*s.Capacity:
 		s.Limit = min(s.Capacity, max(2*limit, limit+(s.Capacity-limit)/2))
 		s.Streak, s.Rule = 0, ruleRecover
-		return s, fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", s.Capacity, s.Limit/limit)
+		return fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", s.Capacity, s.Limit/limit)
 	case room >= 0.5 && s.HighWater > (1+regrowMargin)*limit &&
 		(lastRule == ruleAtCapacity && saturated >= c.SettlePeriods || lastRule == ruleRegrow):
 		// The queue this limit caused for a while has vanished without a
@@ -556,11 +674,11 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		s.Limit = limit + (s.HighWater-limit)/2
 		s.Capacity = max(s.Capacity, s.Limit) // so later steps know they are near it
 		s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, ruleRegrow
-		return s, fmt.Sprintf("healthy, backlog, queue gone at capacity: halfway to earlier capacity %.1f", s.HighWater)
+		return fmt.Sprintf("healthy, backlog, queue gone at capacity: halfway to earlier capacity %.1f", s.HighWater)
 	case s.Capacity == 0 && room >= 0.5:
 		s.Limit = limit * searchFactor
 		s.Streak, s.Rule = 0, ruleSearch
-		return s, fmt.Sprintf("healthy, backlog, capacity not yet seen: x%.1f", searchFactor)
+		return fmt.Sprintf("healthy, backlog, capacity not yet seen: x%.1f", searchFactor)
 	}
 	// A small limit is always near: one call more is already a step of
 	// more than 10%.
@@ -569,7 +687,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		// Near capacity one step is enough to make the agency queue; let it
 		// show before taking another.
 		s.Streak, s.Rule = 0, ruleWaitGrow
-		return s, "hold: waiting for the last increase to show"
+		return "hold: waiting for the last increase to show"
 	}
 	// Beyond the last capacity seen, the step doubles with each consecutive
 	// increase, so a capacity that grew is found in a few periods. Near it,
@@ -589,7 +707,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		// capacity that came back is found.
 		if limit >= s.Good-0.5 {
 			s.Streak, s.Rule = 0, ruleBackoff
-			return s, fmt.Sprintf("hold: probes beyond %.1f refuted %d× in a row, next in %d periods", s.Good, s.Refuted, s.Backoff)
+			return fmt.Sprintf("hold: probes beyond %.1f refuted %d× in a row, next in %d periods", s.Good, s.Refuted, s.Backoff)
 		}
 		step = s.Good - limit
 	}
@@ -600,51 +718,77 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		s.Streak = 0
 	}
 	s.Rule = ruleGrow
-	return s, fmt.Sprintf("healthy, backlog: +%.1f", step)
+	return fmt.Sprintf("healthy, backlog: +%.1f", step)
 }
 
-// slowStart decides whether the limit doubles toward the ceiling: after an
-// outage (see AgencyState.Outage), the agency answers again within its
-// latency tolerance, nothing failed, there is a backlog, and the limit is
-// well below the ceiling. A couple of successful calls are
-// evidence enough (an overshoot is bounded by the ceiling and cut back by
-// the next period's latency or failures): that is what makes recovery fast
-// at slow agencies too, where a full period's evidence takes many seconds
-// to gather at a low limit.
-func slowStart(s AgencyState, o Observation, c AgencyConfig) (float64, bool) {
-	failures := o.Overload + o.AgencyErrors + o.Timeouts
+// slowStartLimit decides whether the limit grows multiplicatively, on this
+// period alone: the agency is recovering (see AgencyState.Recovering) or
+// is just seen to have recovered from a slowdown (faster: its latency well
+// below the baseline, beyond its noise, on MinSamples calls), nothing
+// failed (but for fewer timeouts than successes: those calls were sent a
+// client's timeout ago, before the recovery), there is a backlog and the latency is within tolerance (widened
+// by the noise of the few calls read). A couple of successful calls are
+// evidence enough (an overshoot is cut back by the next periods' latency
+// or failures): gathering a full period's evidence at each step of a slow
+// agency would take many seconds.
+//
+// Below the ceiling (the highest limit seen healthy) the first step goes
+// to half of it at once and the next ones double toward it. The ceiling is
+// a hint, not a stop: learnt from a few noisy calls it may be below the
+// agency's true capacity, so at the ceiling slow start takes one more step
+// of a quarter, a probe from the ceiling, and ends; the normal rules go on
+// from there.
+func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64, why string, faster, ok bool) {
+	// A call that timed out was sent a client's timeout ago: fewer of
+	// them than successes read now are the outage's tail, not news.
+	failures := o.Overload + o.AgencyErrors
+	if o.Timeouts >= o.OK {
+		failures += o.Timeouts
+	}
 	lat := o.LatencyMean
 	if lat <= 0 {
 		lat = o.LatencyP50
 	}
 	demand := o.QueueWaitP90 >= c.BacklogQueueWait ||
 		(o.InFlight > 0 && float64(o.InFlight) >= busyFraction*float64(roundLimit(s.Limit)))
-	// At a limit of a few slow calls one success may be all a period sees.
-	need := int64(slowStartSamples)
-	if s.Limit < 4 {
-		need = 1
+	if failures > 0 || !demand || s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 || o.OK == 0 {
+		return 0, "", false, false
 	}
 	// The tolerance widens by the noise of the few calls a slow start
 	// reads, as every threshold does: one call's latency is within ±60% of
 	// the median at jitter 0.25.
-	tolerance := c.LatencyTolerance + noiseSigmas*spread(o)/math.Sqrt(float64(max(o.OK, 1)))
-	if !s.Outage || s.Ceiling <= (1+regrowMargin)*s.Limit || failures > 0 || o.OK < need ||
-		!demand || s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 ||
-		float64(lat) > float64(s.Baseline)*tolerance {
-		return 0, false
+	noise := noiseSigmas * spread(o) / math.Sqrt(float64(o.OK))
+	ratio := float64(lat) / float64(s.Baseline)
+	faster = o.OK >= c.MinSamples && ratio+noise < 2-c.LatencyTolerance
+	// At a limit of a few slow calls one success may be all a period sees.
+	enough := o.OK >= slowStartSamples || s.Limit < 4
+	if !s.Recovering && !faster || !enough || ratio > c.LatencyTolerance+noise {
+		return 0, "", false, false
 	}
-	// The first step goes to half the ceiling at once: the agency held
-	// that much healthy before the outage, and doubling from a limit of
-	// one at a slow agency takes a period per step.
-	return min(s.Ceiling, max(2*s.Limit, s.Limit+1, s.Ceiling/2)), true
+	if faster {
+		why = "latency well below the baseline, "
+	}
+	switch {
+	case s.Ceiling > (1+regrowMargin)*s.Limit:
+		return min(s.Ceiling, max(2*s.Limit, s.Limit+1, s.Ceiling/2)), why + "toward the ceiling", faster, true
+	case s.Recovering:
+		return s.Limit + max(1, s.Limit*beyondCeiling), why + "one step beyond the ceiling", faster, true
+	}
+	return 0, "", false, false
 }
 
-// refuteSlowStart lowers the ceiling when a cut follows a slow-start
-// doubling: the agency could not take the limit it doubled to.
-func (s *AgencyState) refuteSlowStart(lastRule string) {
+// endSlowStart ends a slow start at a cut right after one of its steps
+// (the periods between only gathered evidence), and lowers the ceiling: the
+// agency could not take that limit. A cut at or beyond the ceiling ends it
+// too. A cut while the limit is still low (the agency still failing, the
+// slow start not yet begun) leaves it pending.
+func (s *AgencyState) endSlowStart(lastRule string) {
 	if lastRule == ruleSlowStart {
 		s.Ceiling = min(s.Ceiling, max(s.Good, s.Limit/2))
-		s.Outage = false
+		s.Recovering = false
+	}
+	if s.Limit >= s.Ceiling-0.5 {
+		s.Recovering = false
 	}
 }
 
@@ -672,16 +816,14 @@ func (s *AgencyState) backTo(estimate, limit float64, thin bool) (float64, strin
 // most maxBackoff periods). Below a limit of 10, where one call is 10% or more,
 // the settling after a cut back to Good doubles too (×2, ×4, at most ×8).
 func (s *AgencyState) settle(limit, next float64, via string, c AgencyConfig) int {
-	switch {
-	case s.Good <= 0 || next < goodFloor*s.Good:
-		// Far below Good: the capacity changed, probes start afresh.
-		s.Refuted, s.Backoff = 0, 0
-	case roundLimit(limit) > roundLimit(s.Good):
-		// One refuted probe is the normal cost of finding the capacity;
-		// the back-off starts with the second in a row.
-		if s.Refuted > 0 {
-			s.Backoff = min(probeBackoff<<min(s.Refuted-1, 6), maxBackoff)
-		}
+	if s.Good > 0 && roundLimit(limit) > roundLimit(s.Good) && next >= goodFloor*s.Good {
+		// A probe beyond Good refuted: no other beyond it for
+		// probeBackoff periods, twice as many after each further one.
+		// Only evidence that the capacity changed clears the back-off (a
+		// cut whose check shows the latency fell with it, a relearned
+		// baseline, an outage, a capacity that came back): a cut of one
+		// call at a capacity of a few is noise, not such evidence.
+		s.Backoff = min(probeBackoff<<min(s.Refuted, 6), maxBackoff)
 		s.Refuted++
 	}
 	// A cut from Good or below that keeps most of it is noise at a

@@ -489,8 +489,8 @@ func TestStepSlowStartAfterOutage(t *testing.T) {
 	for i := 0; i < 6 && d.Limit > 1; i++ {
 		next, d = step1(t, next, down, cfg)
 	}
-	if d.Limit > 2 || !next.Agencies[agencyA].Outage {
-		t.Fatalf("after the outage: limit %d, outage %v; want ≤ 2, true", d.Limit, next.Agencies[agencyA].Outage)
+	if d.Limit > 2 || !next.Agencies[agencyA].Recovering {
+		t.Fatalf("after the outage: limit %d, outage %v; want ≤ 2, true", d.Limit, next.Agencies[agencyA].Recovering)
 	}
 	// Calls expire meanwhile (the backlog aged); they change nothing.
 	back := Observation{Period: time.Second, Calls: 1, OK: 1, Expired: 40, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc,
@@ -512,5 +512,80 @@ func TestStepSlowStartAfterOutage(t *testing.T) {
 	_, d2 := step1(t, state(st2), back, cfg)
 	if d2.Limit >= 20 {
 		t.Fatalf("without an outage the limit jumped to %d", d2.Limit)
+	}
+}
+
+// After a slowdown the baseline is the slow agency's. When the agency is
+// fast again its latency falls far below that baseline: that is a recovery,
+// and the limit goes back toward the ceiling by slow start at once, on the
+// agency's own latency as the new baseline, instead of +1 at a time while
+// the baseline creeps down.
+func TestStepSlowStartAfterSlowdown(t *testing.T) {
+	cfg := DefaultConfig(agencyA)
+	st := warm(3)
+	st.Baseline = 2 * svc // relearned while the agency was twice as slow
+	st.Good, st.Ceiling = 3, 18
+	fast := Observation{Period: time.Second, Calls: 14, OK: 14, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc * 138 / 100,
+		InFlight: 3, QueueWaitP90: 5 * time.Second}
+	next, d := step1(t, state(st), fast, cfg)
+	if d.Limit < 9 || !strings.Contains(d.Reason, "slow start") {
+		t.Fatalf("agency fast again: %+v, want slow start to half the ceiling (9) or more", d)
+	}
+	if b := next.Agencies[agencyA].Baseline; b != svc {
+		t.Fatalf("baseline %s after the recovery, want the agency's own latency %s", b, svc)
+	}
+	// Latency at the baseline is no such sign: no slow start.
+	st.Baseline = svc
+	_, d = step1(t, state(st), fast, cfg)
+	if strings.Contains(d.Reason, "slow start") {
+		t.Fatalf("latency at the baseline: %+v, want no slow start", d)
+	}
+}
+
+// The first healthy period after an outage still holds the tail of the
+// outage: calls sent a client's timeout ago, timing out now. Fewer of them
+// than successes do not hold the slow start back.
+func TestStepSlowStartReadsPastTheOutageTail(t *testing.T) {
+	cfg := DefaultConfig(agencyA)
+	st := warm(1)
+	st.Good, st.Ceiling, st.Recovering = 1, 8, true
+	back := Observation{Period: time.Second, Calls: 3, OK: 2, Timeouts: 1, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc,
+		InFlight: 1, QueueWaitP90: 5 * time.Second}
+	_, d := step1(t, state(st), back, cfg)
+	if d.Limit < 4 || !strings.Contains(d.Reason, "slow start") {
+		t.Fatalf("agency back, one timeout of the outage: %+v, want slow start to half the ceiling", d)
+	}
+	// As many timeouts as successes: still failing.
+	back.Timeouts, back.Calls = 2, 4
+	_, d = step1(t, state(st), back, cfg)
+	if strings.Contains(d.Reason, "slow start") {
+		t.Fatalf("as many timeouts as successes: %+v, want no slow start", d)
+	}
+}
+
+// A refuted probe backs the next one off from the first time, and a cut of
+// one call at a small capacity (noise, not a changed capacity) does not
+// clear the back-off.
+func TestProbeBackoff(t *testing.T) {
+	c := DefaultAgencyConfig()
+	s := AgencyState{Good: 4}
+	s.settle(5, 4, viaGood, c)
+	if s.Backoff != probeBackoff || s.Refuted != 1 {
+		t.Fatalf("after the first refuted probe: back-off %d, refuted %d; want %d, 1", s.Backoff, s.Refuted, probeBackoff)
+	}
+	s.settle(5, 4, viaGood, c)
+	if s.Backoff != 2*probeBackoff || s.Refuted != 2 {
+		t.Fatalf("after the second: back-off %d, refuted %d; want %d, 2", s.Backoff, s.Refuted, 2*probeBackoff)
+	}
+	s.Good = 4.3
+	s.settle(4, 2.9, viaEstimate, c)
+	if s.Backoff != 2*probeBackoff || s.Refuted != 2 {
+		t.Fatalf("a cut of one call below Good cleared the back-off: %d, refuted %d", s.Backoff, s.Refuted)
+	}
+	for range 10 {
+		s.settle(5, 4.3, viaGood, c)
+	}
+	if s.Backoff != maxBackoff {
+		t.Fatalf("back-off %d after many refuted probes, want the cap %d", s.Backoff, maxBackoff)
 	}
 }

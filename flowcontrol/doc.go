@@ -93,14 +93,16 @@
 //
 // Probes back off while they keep failing. A cut from beyond Good that
 // keeps at least 70% of Good refutes a probe (AgencyState.Refuted); from
-// the second refuted probe in a row, the limit may grow up to Good but not
-// beyond it for 8 periods, then 16, 32 and at most 64 (AgencyState.Backoff),
-// so a confirmed capacity is probed less and less often instead of every
-// 10–20 s. A cut far below Good (the capacity changed), a relearned
-// baseline, a regrow or an increase beyond the Ceiling that holds clears
-// the back-off; below the Ceiling, a capacity the agency had before, it
-// does not apply, so a capacity that comes back is still found quickly.
-// Each probe stays one additive step (max(1, 5% of the limit)).
+// the first refuted probe on, the limit may grow up to Good but not beyond
+// it for 16 periods, then 32, 64 and at most 256 (AgencyState.Backoff), so
+// a confirmed capacity is probed less and less often, never on a fixed
+// cadence. Only evidence that the capacity changed clears the back-off: a
+// cut whose check (rule 2) shows the latency fell with it, a relearned
+// baseline, an outage, a regrow, or an increase beyond the Ceiling that
+// holds. A cut of one call at a capacity of a few is noise and leaves it.
+// Below the Ceiling, a capacity the agency had before, the back-off does
+// not apply, so a capacity that comes back is still found quickly. Each
+// probe stays one additive step (max(1, 5% of the limit)).
 //
 // Growth takes one of these forms:
 //
@@ -119,20 +121,26 @@
 // With backlog but too few calls even after eight periods of gathering
 // (a very slow agency at a small limit), the limit grows by one.
 //
-// Slow start, before all of these and on the period alone: after an outage
-// (a failure cut in a period in which nothing succeeded), while the limit
-// is well below Ceiling (the highest limit seen healthy and in use), a
-// period with no failure, a backlog and latency within tolerance (widened
-// by the noise of its few calls) doubles the limit toward Ceiling, the
-// first step going at once to half the Ceiling; a cut's settling does not
-// delay it. One successful call is enough below a limit of 4, two above:
-// gathering a full period's evidence at each step of a slow agency would
-// take many seconds. In flowsim's incident (capacity 8, 1.34 s, two
-// workers) the limit comes within one call of the capacity 5–9 s after
-// the agency recovers (12, 9, 10 s when it only doubled from the limit of
-// one), and the goodput from 5 s after it is 0.88–0.92 of the oracle's. A cut right after a doubling lowers
-// Ceiling and ends the slow start. A loss of capacity without an outage is
-// not slow-started, or the limit would double into it again and again.
+// Slow start, before all of these and on the period alone. It begins
+// after an outage (a failure cut in a period in which nothing succeeded:
+// an agency down, or slower than the client's timeout), or when the
+// latency falls well below the baseline (beyond its noise, on MinSamples
+// calls): an agency back from a slowdown, whose baseline is still the
+// slow one's and is relearnt at once from that period. While it lasts
+// (AgencyState.Recovering), a period with no failure (timeouts fewer than
+// the successes are the outage's tail: those calls were sent a client's
+// timeout ago), a backlog and latency within tolerance (widened by the
+// noise of its few calls) doubles the limit toward Ceiling, the first step
+// going at once to half the Ceiling; a cut's settling does not delay it.
+// One successful call is enough below a limit of 4, two above: gathering a
+// full period's evidence at each step of a slow agency would take many
+// seconds. The Ceiling, the highest limit seen healthy, is a hint and not
+// a stop: learnt from few calls it may be below the capacity, so at the
+// Ceiling slow start takes one more step of 12.5% (at least one call), a
+// probe from the Ceiling that a cut sends back to it, and ends. A cut right
+// after a doubling lowers Ceiling and ends the slow start too. A loss of
+// capacity without an outage is not slow-started, or the limit would
+// double into it again and again.
 //
 // Expired calls (Observation.Expired: ended by our own budget, not sent or
 // cut before the client's timeout) are in no rule: they say nothing about
@@ -178,29 +186,6 @@
 //
 // Package flowsim simulates agencysim's agency behind a pool limited by Step,
 // without Temporal or Redis, against an oracle pool always sized to the true
-// capacity. On the bureau model (capacity 20, 20 ms), with decisions applied
-// after 0.5 s, it measures (seed 1):
-//
-//	scenario                 goodput/oracle  agency errors  converged after step
-//	surge 3×                 0.983           0%             4 s
-//	capacity 50% at 20–40 s  0.971           0%             2 s, 3 s
-//	service time ×2 at 20 s  0.976           0%             4 s
-//
-// An unbounded pool gets 0.51 of the oracle's goodput with 84% agency errors.
-//
-// At the real-stack benchmark's scale (capacity 4, 600 ms, queue 8 with a
-// 1 s queue timeout, client timeout 2 s, refused calls retried up to 4
-// times after 1 s, MinSamples 5; about 6.5 calls/s, so 4–7 a period), over
-// seeds 1–3:
-//
-//	scenario                 goodput/oracle     agency errors     converged after step (±1)
-//	surge 3×                 0.982 0.931 1.019  0%   1.4% 0%      4 s; 4 s; 6 s
-//	capacity 50% at 25–45 s  0.914 0.972 0.858  0.3% 1.0% 3.2%    4,4,4 s; 4,3,0 s; 5,18,7 s
-//	service time ×2 at 25 s  0.946 0.882 0.881  0%   1.3% 4.3%    4,13 s; 4,17 s; 5,12 s
-//
-// Before evidence was gathered across periods the same runs gave 0.83–0.84
-// with 5–8% errors on the surge, and 0.65–0.82 with 8–22% errors and a
-// sawtooth (never converged) on the other two. What is left is the price of
-// probing one call beyond a capacity of four (25%), and of a slowdown that
-// must first be told apart from a lost capacity by a cut and its check.
+// capacity; its tests hold the law to per-shape targets. Measurements, and
+// the history of the law's changes, are in docs/flow-control-lab.md.
 package flowcontrol

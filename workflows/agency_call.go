@@ -28,7 +28,24 @@ const (
 	// queueRescheduleChange guards the re-scheduling: histories recorded
 	// before it failed such a call instead.
 	queueRescheduleChange = "agency-queue-reschedule"
+	// queueStartBoundChange guards the bound on a call's wait in the
+	// queue (see queueBound): histories recorded before it scheduled the
+	// call without one.
+	queueStartBoundChange = "agency-queue-start-bound"
 )
+
+// queueBound is how long an agency call may wait in the agency's task queue
+// before the server drops it (its ScheduleToStart timeout): its whole
+// budget (ScheduleToClose) less one full attempt (StartToClose), 0 (no
+// bound) when the budget is not longer than an attempt. A call dispatched
+// within the bound has a full attempt's budget left, so admission sends it;
+// without the bound a backlog as old as the budget hands the workers only
+// calls that admission must refuse, and the agency sits idle behind a full
+// queue. A call the server drops is scheduled again, at the end of the
+// queue, like one that ran out of budget there.
+func queueBound(scheduleToClose, startToClose time.Duration) time.Duration {
+	return max(scheduleToClose-startToClose, 0)
+}
 
 // errAgencyBacklog marks an agency call whose backlog outlasted the wait.
 var errAgencyBacklog = errors.New(loan.ReasonAgencyBacklog)
@@ -91,11 +108,15 @@ func (w *waiting) upsert(ctx workflow.Context, status string) {
 }
 
 // QueuedOut reports whether an agency call's failure is its budget running
-// out before the agency had a say: a ScheduleToClose timeout with no
-// failure of an attempt behind it (the call never left the queue), or the
-// last attempt refused by admission (class expired).
+// out before the agency had a say: a ScheduleToStart timeout (the server
+// dropped it from the queue, see queueBound), a ScheduleToClose timeout
+// with no failure of an attempt behind it (the call never left the queue),
+// or the last attempt refused by admission (class expired).
 func QueuedOut(err error) bool {
 	var te *temporal.TimeoutError
+	if errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
+		return true
+	}
 	if errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE {
 		cause := te.Unwrap()
 		if cause == nil {
@@ -117,10 +138,17 @@ func callAgency(ctx workflow.Context, in Input, n agency.Name, activity any, req
 	}
 	w, _ := ctx.Value(waitingKey{}).(*waiting)
 	var until time.Time
+	actx := agencyCtx(ctx, n, in.Options)
+	if workflow.GetVersion(ctx, queueStartBoundChange, workflow.DefaultVersion, 1) >= 1 {
+		o := workflow.GetActivityOptions(actx)
+		if b := queueBound(o.ScheduleToCloseTimeout, o.StartToCloseTimeout); b > 0 {
+			actx = workflow.WithScheduleToStartTimeout(actx, b)
+		}
+	}
 	// The re-scheduling is bounded in count as well as in time, so a short
 	// call budget under a long wait cannot grow the history without end.
 	for scheduled := 0; ; scheduled++ {
-		err := workflow.ExecuteActivity(agencyCtx(ctx, n, in.Options), activity, req).Get(ctx, out)
+		err := workflow.ExecuteActivity(actx, activity, req).Get(ctx, out)
 		if err == nil || ctx.Err() != nil || !QueuedOut(err) {
 			w.note(ctx, n, false, "")
 			return err

@@ -137,6 +137,7 @@ func TestQueuedOut(t *testing.T) {
 		want bool
 	}{
 		{"schedule-to-close in the queue", queueTimeout(), true},
+		{"dropped from the queue (schedule-to-start)", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil), true},
 		{"refused by admission", temporal.NewApplicationError("not sent", string(agency.ClassExpired)), true},
 		{"budget ended after an agency failure", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE,
 			temporal.NewApplicationError("503", string(agency.ClassOverload))), false},
@@ -145,6 +146,21 @@ func TestQueuedOut(t *testing.T) {
 	} {
 		if got := QueuedOut(tc.err); got != tc.want {
 			t.Errorf("%s: QueuedOut = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// An agency call may wait in the queue only as long as leaves it a full
+// attempt: every call dispatched then has the budget admission asks for.
+func TestQueueBound(t *testing.T) {
+	for _, tc := range []struct{ s2c, s2c2, want time.Duration }{
+		{2 * time.Minute, 10 * time.Second, 110 * time.Second},
+		{30 * time.Second, 4 * time.Second, 26 * time.Second},
+		{3 * time.Second, 10 * time.Second, 0},
+		{10 * time.Second, 10 * time.Second, 0},
+	} {
+		if got := queueBound(tc.s2c, tc.s2c2); got != tc.want {
+			t.Errorf("queueBound(%s, %s) = %s, want %s", tc.s2c, tc.s2c2, got, tc.want)
 		}
 	}
 }

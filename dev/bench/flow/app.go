@@ -19,8 +19,10 @@ import (
 	"loanflow/workflows"
 )
 
-// benchQueue is the task queue of the application workflows and of the
-// controller workflows the benchmark starts.
+// benchQueue is the task queue of the application workflows. The
+// controller workflows run on workflows.ControllerTaskQueue, with a worker
+// of their own, as in production: a backlog of application tasks must not
+// delay the controller's ticks.
 const benchQueue = "bench.flow"
 
 // appInput is one application: one agency call on the run's agency queue.
@@ -57,13 +59,18 @@ const (
 // task that completes the workflow; that is when the application ends. A
 // call whose budget ended in the queue (a ScheduleToClose timeout with no
 // attempt's failure behind it, or refused by admission as expired) is
-// scheduled again with a fresh budget, at most maxReschedules times.
+// scheduled again with a fresh budget, at most maxReschedules times; so is
+// one the server dropped from the queue after it waited so long that less
+// than a full attempt's budget was left (its ScheduleToStart timeout).
 func ApplicationWorkflow(ctx workflow.Context, in appInput) error {
 	rp := retryPolicy
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              in.AgencyTQ,
 		StartToCloseTimeout:    in.CallBudget,
 		ScheduleToCloseTimeout: callScheduleToClose,
+		// As the loan workflow bounds its agency calls' queue wait: a
+		// call dispatched has a full attempt's budget left.
+		ScheduleToStartTimeout: max(callScheduleToClose-in.CallBudget, 0),
 		RetryPolicy:            &rp,
 	})
 	var c *agencyCall
@@ -114,6 +121,7 @@ func (a *agencyCall) FetchCreditScore(ctx context.Context, in appInput) (loan.Cr
 	if now.After(a.deadline) {
 		return loan.CreditScore{}, temporal.NewNonRetryableApplicationError("run over", "bench_over", nil)
 	}
+	a.log.attempts.Add(1)
 	if activity.GetInfo(ctx).Attempt == 1 {
 		a.log.firstCall(in.Seq, now)
 	}
@@ -135,14 +143,15 @@ func (a *agencyCall) FetchCreditScore(ctx context.Context, in appInput) (loan.Cr
 // runLog holds the applications of one run: when each started, first
 // reached a worker, and ended.
 type runLog struct {
-	// expired counts the attempts admission refused for the budget left.
-	expired atomic.Int64
-	mu      sync.Mutex
-	start   []time.Time
-	first   []time.Time
-	end     []time.Time
-	ok      []bool
-	done    int
+	// expired counts the attempts admission refused for the budget left;
+	// attempts every attempt that reached a worker.
+	expired, attempts atomic.Int64
+	mu                sync.Mutex
+	start             []time.Time
+	first             []time.Time
+	end               []time.Time
+	ok                []bool
+	done              int
 }
 
 func (r *runLog) add(t time.Time) int {

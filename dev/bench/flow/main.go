@@ -215,20 +215,25 @@ func run(ctx context.Context, c config) error {
 	}
 	defer tc.Close()
 
-	b := &bench{cfg: c, tc: tc, stats: stats, membRDB: rdb, finisher: &finisher{}, prefix: prefix}
+	b := &bench{cfg: c, tc: tc, stats: stats, membRDB: rdb, finisher: &finisher{}, prefix: prefix, namespace: stack.Namespace}
 	w := worker.New(tc, benchQueue, worker.Options{
 		MaxConcurrentWorkflowTaskPollers: 8, MaxConcurrentWorkflowTaskExecutionSize: 1000,
 		MaxConcurrentLocalActivityExecutionSize: 1000,
 	})
 	w.RegisterWorkflow(ApplicationWorkflow)
-	w.RegisterWorkflow(workflows.FlowControllerWorkflow)
 	w.RegisterActivity(b.finisher)
-	// The controller publishes its breakers too; the benchmark routes nothing by them.
-	w.RegisterActivity(&activities.ControllerActivities{Stats: stats, Redis: rdb, Prefix: prefix, Breakers: breaker.NewStore(rdb, prefix)})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start the application worker: %w", err)
 	}
 	defer w.Stop()
+	cw := worker.New(tc, workflows.ControllerTaskQueue, worker.Options{})
+	cw.RegisterWorkflow(workflows.FlowControllerWorkflow)
+	// The controller publishes its breakers too; the benchmark routes nothing by them.
+	cw.RegisterActivity(&activities.ControllerActivities{Stats: stats, Redis: rdb, Prefix: prefix, Breakers: breaker.NewStore(rdb, prefix)})
+	if err := cw.Start(); err != nil {
+		return fmt.Errorf("start the controller worker: %w", err)
+	}
+	defer cw.Stop()
 
 	logger.Info("benchmark", "capacity", c.capacity, "service_time", c.serviceTime,
 		"nominal_rate", float64(c.capacity)/c.serviceTime.Seconds(), "duration", c.duration,
@@ -316,12 +321,31 @@ func deleteKeys(rdb *redis.Client, prefix string, logger *slog.Logger) {
 }
 
 // printTrace writes a run's trace once a second: limit, requests present
-// at the agency, and its true capacity.
+// at the agency, its true capacity; in the second before: requests the
+// agency received and answered 200, attempts that reached a worker and
+// those admission refused; each worker's slots (limit/issued/running) and
+// the agency task queue's backlog (count, age of its head, add and
+// dispatch rates) and that of the applications' workflow tasks.
 func printTrace(w io.Writer, r result, every time.Duration) {
 	n := max(1, int(time.Second/every))
+	var prev sample
 	for i := 0; i < len(r.trace); i += n {
 		x := r.trace[i]
-		fmt.Fprintf(w, "%s %s t=%5.1fs limit=%4.1f present=%3d capacity=%4.1f\n",
-			r.scenario, r.strategy, x.T.Seconds(), x.Limit, x.Present, x.Capacity)
+		slots := make([]string, len(x.Slots))
+		for j, s := range x.Slots {
+			slots[j] = fmt.Sprintf("%d/%d/%d", s.Limit, s.InUse, s.Running)
+		}
+		queue := func(name string, q queueStats) string {
+			if q.Err != "" {
+				return name + ": " + q.Err
+			}
+			return fmt.Sprintf("%s=%d age=%.1fs add=%.1f/s dispatch=%.1f/s", name, q.Count, q.Age.Seconds(), q.AddRate, q.DispatchRate)
+		}
+		backlog := queue("backlog", x.Backlog) + " " + queue("workflow-tasks", x.Workflows)
+		fmt.Fprintf(w, "%s %s t=%5.1fs limit=%4.1f present=%3d capacity=%4.1f req=%3d ok=%3d attempts=%3d refused=%3d slots=%s %s\n",
+			r.scenario, r.strategy, x.T.Seconds(), x.Limit, x.Present, x.Capacity,
+			x.Requests-prev.Requests, x.OK-prev.OK, x.Attempts-prev.Attempts, x.Expired-prev.Expired,
+			strings.Join(slots, ","), backlog)
+		prev = x
 	}
 }

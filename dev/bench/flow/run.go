@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
@@ -137,6 +140,24 @@ type sample struct {
 	Limit    float64 // NaN when the strategy has none
 	Present  int     // requests at the agency: in service + queued
 	Capacity float64 // the agency's true concurrency capacity now
+	// With -trace only: the agency's received requests and answers so far,
+	// the workers' attempts and admission's refusals so far, the slots
+	// (limit, permits issued, running) of each worker, and the task
+	// queue's backlog as the server reports it.
+	Requests, OK, Attempts, Expired int64
+	Slots                           []slotState
+	Backlog, Workflows              queueStats
+}
+
+// slotState is one worker's slot supplier at one instant.
+type slotState struct{ Limit, InUse, Running int }
+
+// queueStats is DescribeTaskQueue's view of the agency's activity queue.
+type queueStats struct {
+	Count                 int64
+	Age                   time.Duration
+	AddRate, DispatchRate float32
+	Err                   string
 }
 
 // result is one strategy on one scenario.
@@ -163,13 +184,14 @@ func (r result) errorRate() float64 {
 
 // bench is the shared stack.
 type bench struct {
-	cfg      config
-	tc       client.Client
-	stats    *callstats.Recorder
-	membRDB  redisClient
-	finisher *finisher
-	prefix   string
-	seq      int
+	cfg       config
+	tc        client.Client
+	stats     *callstats.Recorder
+	membRDB   redisClient
+	finisher  *finisher
+	prefix    string
+	namespace string
+	seq       int
 }
 
 // runOne runs one strategy through one scenario on a fresh simulated agency
@@ -317,8 +339,20 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 				return
 			}
 			s := sim.Stats(agency.KCB)
+			x := sample{T: t, Limit: limit(), Present: s.InService + s.Queued, Capacity: capAt(t)}
+			if c.trace {
+				x.Requests, x.OK = s.Requests, s.OK
+				x.Attempts, x.Expired = log.attempts.Load(), log.expired.Load()
+				for _, sp := range suppliers {
+					x.Slots = append(x.Slots, slotState{Limit: sp.Limit(), InUse: sp.InUse(), Running: sp.Running()})
+				}
+				if len(res.trace)%max(1, int(time.Second/c.sampleEvery)) == 0 { // what printTrace prints
+					x.Backlog = b.backlog(rctx, tq, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+					x.Workflows = b.backlog(rctx, benchQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+				}
+			}
 			traceMu.Lock()
-			res.trace = append(res.trace, sample{T: t, Limit: limit(), Present: s.InService + s.Queued, Capacity: capAt(t)})
+			res.trace = append(res.trace, x)
 			traceMu.Unlock()
 		}
 	}()
@@ -408,6 +442,9 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	if left > 0 {
 		b.terminateLeftovers(ctx, log, runID)
 	}
+	// The next run starts on a server that has caught up: leftover tasks
+	// of this one would otherwise delay the next strategy's.
+	b.settle(ctx)
 	cancel()
 	wg.Wait()
 
@@ -486,7 +523,7 @@ func (b *bench) startController(ctx context.Context, runID, agencyName string, s
 		close(done)
 	}()
 	id := "bench-flow-controller-" + runID
-	if _, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: benchQueue},
+	if _, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.ControllerTaskQueue},
 		workflows.FlowControllerWorkflow, workflows.FlowControllerInput{Config: cfg}); err != nil {
 		cancel()
 		<-done
@@ -499,6 +536,36 @@ func (b *bench) startController(ctx context.Context, runID, agencyName string, s
 		cancel()
 		<-done
 	}, nil
+}
+
+// backlog asks the server for a task queue's backlog of one type
+// (DescribeTaskQueue with its statistics).
+func (b *bench) backlog(ctx context.Context, tq string, typ enumspb.TaskQueueType) queueStats {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	r, err := b.tc.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
+		Namespace: b.namespace, TaskQueue: &taskqueuepb.TaskQueue{Name: tq, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
+		TaskQueueType: typ, ReportStats: true,
+	})
+	if err != nil {
+		return queueStats{Err: err.Error()}
+	}
+	st := r.GetStats()
+	return queueStats{Count: st.GetApproximateBacklogCount(), Age: st.GetApproximateBacklogAge().AsDuration(),
+		AddRate: st.GetTasksAddRate(), DispatchRate: st.GetTasksDispatchRate()}
+}
+
+// settle waits, up to a minute, until the applications' workflow task
+// queue has no backlog left.
+func (b *bench) settle(ctx context.Context) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		if q := b.backlog(ctx, benchQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW); q.Err == "" && q.Count == 0 {
+			return
+		}
+		if !sleepUntil(ctx, time.Now().Add(500*time.Millisecond)) {
+			return
+		}
+	}
 }
 
 // terminateLeftovers ends the applications of a run that did not drain.

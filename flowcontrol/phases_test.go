@@ -1,0 +1,229 @@
+package flowcontrol
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// One test per phase of the law (see stepAgency), each on a state and a
+// period chosen so that the phase alone decides.
+
+func TestPhaseAge(t *testing.T) {
+	p := &Probe{Age: 1}
+	s := AgencyState{Cooldown: 2, Backoff: 1, Probe: p, Relearned: &Relearned{Age: 0}}
+	s.age()
+	if s.Cooldown != 1 || s.Backoff != 0 || s.Probe.Age != 2 || s.Relearned.Age != 1 {
+		t.Fatalf("after one period: %+v, probe %+v, relearned %+v", s, *s.Probe, *s.Relearned)
+	}
+	if p.Age != 1 {
+		t.Fatal("age changed the probe of the input state: states share the pointer")
+	}
+	s.age()
+	if s.Cooldown != 0 || s.Backoff != 0 {
+		t.Fatalf("timers went below zero: cooldown %d, back-off %d", s.Cooldown, s.Backoff)
+	}
+}
+
+func TestPhaseGather(t *testing.T) {
+	c := DefaultAgencyConfig()
+	thin := Observation{Period: time.Second, Calls: 3, OK: 3, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc, InFlight: 10}
+	s := warm(10)
+	reason, held := s.gather(thin, true, 0, c, time.Second)
+	if !held || s.Evidence == nil || !strings.Contains(reason, "gathering") {
+		t.Fatalf("3 calls (< MinSamples): held %v, evidence %v, %q; want held and kept", held, s.Evidence, reason)
+	}
+	// Failures are not waited for.
+	failing := thin
+	failing.Overload, failing.Calls = 2, 5
+	s = warm(10)
+	if _, held := s.gather(failing, true, 0, c, time.Second); held {
+		t.Fatal("two failures were held for more evidence")
+	}
+	// Nor is evidence gathered beyond maxGather periods.
+	long := thin
+	long.Period = maxGather * time.Second
+	s = warm(10)
+	if _, held := s.gather(long, false, 0, c, time.Second); held {
+		t.Fatalf("evidence of %s held again", long.Period)
+	}
+	// The period right after a change of the limit is left out.
+	s = warm(10)
+	s.Moved = true
+	if reason, held := s.gather(thin, true, 0, c, time.Second); !held || s.Evidence != nil || !strings.Contains(reason, "new limit") {
+		t.Fatalf("period after a change: held %v, evidence %v, %q; want held and not kept", held, s.Evidence, reason)
+	}
+}
+
+func TestPhaseRead(t *testing.T) {
+	c := DefaultAgencyConfig()
+	o := healthy()
+	// Warm-up: the baseline is the sample-weighted mean of the periods.
+	s := AgencyState{Limit: 10, Periods: 2}
+	sig, _ := s.read(o, c)
+	if s.BaselinePeriods != 1 || s.Baseline != o.LatencyMean || sig.latOK || !sig.sampled {
+		t.Fatalf("first warm-up period: baseline %s (%d periods), latOK %v, sampled %v", s.Baseline, s.BaselinePeriods, sig.latOK, sig.sampled)
+	}
+	// Warm: the ratio and the Little's-law estimate.
+	s = warm(10)
+	sig, _ = s.read(o, c)
+	if !sig.latOK || sig.ratio < 0.99 || sig.ratio > 1.01 || sig.room != 1 {
+		t.Fatalf("at the baseline: %+v, want latOK, ratio 1, room 1", sig)
+	}
+	if want := float64(o.OK) * svc.Seconds(); sig.estimate < want*0.99 || sig.estimate > want*1.01 {
+		t.Fatalf("estimate %.2f, want goodput × baseline %.2f", sig.estimate, want)
+	}
+	// A significantly lower latency pulls the baseline down.
+	low := o
+	low.LatencyMean, low.LatencyP50 = svc/2, svc/2
+	s = warm(10)
+	s.read(low, c)
+	if s.Baseline >= svc {
+		t.Fatalf("baseline %s after a latency of %s, want lower than %s", s.Baseline, svc/2, svc)
+	}
+	// A relearned baseline whose restored limit raised the latency again
+	// is reverted, and the reason says so.
+	high := o
+	high.LatencyMean, high.LatencyP50, high.LatencyP90 = 2*svc, 2*svc, 2*svc
+	s = warm(10)
+	s.Baseline, s.Relearned = svc, &Relearned{Old: svc / 2, Age: c.SettlePeriods}
+	_, note := s.read(high, c)
+	if s.Baseline != svc/2 || s.Relearned != nil || !strings.Contains(note, "reverted") {
+		t.Fatalf("relearned baseline not reverted: %s, %q", s.Baseline, note)
+	}
+}
+
+func TestPhaseCutForFailures(t *testing.T) {
+	c := DefaultAgencyConfig()
+	o := fluid{C: 10, S: svc, Q: 5}.observe(20) // overloaded: 503s
+	s := warm(20)
+	sig, _ := s.read(o, c)
+	reason, ok := s.cutForFailures(sig, o, c, "")
+	if !ok || s.Limit >= 20 || s.Limit < 10 || s.Rule != ruleCutFailure || s.Cooldown == 0 {
+		t.Fatalf("overload at limit 20, capacity 10: %q, limit %.1f, rule %s, cooldown %d", reason, s.Limit, s.Rule, s.Cooldown)
+	}
+	// Failures with normal latency and no overload answers are not load.
+	notLoad := healthy()
+	notLoad.AgencyErrors, notLoad.Calls = 50, notLoad.Calls+50
+	s = warm(10)
+	sig, _ = s.read(notLoad, c)
+	if reason, ok := s.cutForFailures(sig, notLoad, c, ""); !ok || s.Limit != 10 || s.Rule != ruleNotLoad {
+		t.Fatalf("5xx at normal latency: %q, limit %.1f, rule %s; want a hold", reason, s.Limit, s.Rule)
+	}
+	// An outage (nothing succeeds) starts a recovery.
+	down := fluid{Down: true}.observe(10)
+	s = warm(10)
+	s.Ceiling = 10
+	sig, _ = s.read(down, c)
+	if _, ok := s.cutForFailures(sig, down, c, ""); !ok || !s.Recovering || s.Limit >= 10 {
+		t.Fatalf("outage: limit %.1f, recovering %v; want a cut and a recovery ahead", s.Limit, s.Recovering)
+	}
+	// No failures: not this rule.
+	s = warm(10)
+	sig, _ = s.read(healthy(), c)
+	if _, ok := s.cutForFailures(sig, healthy(), c, ""); ok {
+		t.Fatal("a healthy period was cut for failures")
+	}
+}
+
+func TestPhaseCheckLatencyCut(t *testing.T) {
+	c := DefaultAgencyConfig()
+	// The latency stayed at 2× the baseline after a cut from 20 to 10:
+	// the agency got slower, so the baseline is relearned and the cut undone.
+	slow := fluid{C: 20, S: 2 * svc, Q: 40}.observe(10)
+	s := warm(10)
+	s.Probe = &Probe{From: 20, To: 10, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
+	sig, _ := s.read(slow, c)
+	reason, ok := s.checkLatencyCut(sig, slow, c)
+	if !ok || s.Rule != ruleRelearn || s.Limit != 20 || s.Relearned == nil {
+		t.Fatalf("latency unchanged by the cut: %q, rule %s, limit %.1f; want relearn and the limit restored", reason, s.Rule, s.Limit)
+	}
+	// The latency fell with the cut: it was queueing; nothing to undo.
+	s = warm(10)
+	s.Good = 20
+	s.Probe = &Probe{From: 20, To: 10, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
+	sig, _ = s.read(healthy(), c)
+	if _, ok := s.checkLatencyCut(sig, healthy(), c); ok || s.Probe != nil || s.Good != 0 {
+		t.Fatalf("latency fell with the cut below Good: decided %v, probe %v, Good %.1f; want checked, Good forgotten", ok, s.Probe, s.Good)
+	}
+}
+
+func TestPhaseCutForLatency(t *testing.T) {
+	c := DefaultAgencyConfig()
+	queued := fluid{C: 10, S: svc, Q: 40}.observe(15) // 15 in flight at capacity 10
+	s := warm(15)
+	sig, _ := s.read(queued, c)
+	reason, ok := s.cutForLatency(sig, c, "")
+	if !ok || s.Rule != ruleCutLatency || s.Limit >= 15 || s.Limit < 7.5 || s.Probe == nil {
+		t.Fatalf("latency above tolerance: %q, rule %s, limit %.1f, probe %v; want a cut by at most half and its check", reason, s.Rule, s.Limit, s.Probe)
+	}
+	// While the last cut's check is pending, hold.
+	s = warm(15)
+	s.Probe = &Probe{From: 20, To: 15, Age: 1}
+	sig, _ = s.read(queued, c)
+	if _, ok := s.cutForLatency(sig, c, ""); !ok || s.Rule != ruleWaitCut || s.Limit != 15 {
+		t.Fatalf("cut pending: rule %s, limit %.1f; want a hold", s.Rule, s.Limit)
+	}
+}
+
+func TestPhaseGrow(t *testing.T) {
+	c := DefaultAgencyConfig()
+	// No capacity seen yet: ×1.5.
+	s := warm(10)
+	s.Capacity, s.HighWater = 0, 0
+	sig, _ := s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, "", 0); s.Limit != 15 || s.Rule != ruleSearch {
+		t.Fatalf("healthy, capacity unknown: %q, limit %.1f; want 15", reason, s.Limit)
+	}
+	// Far below the last capacity seen: back toward it.
+	s = warm(10)
+	s.Capacity = 30
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, "", 0); s.Limit != 20 || s.Rule != ruleRecover {
+		t.Fatalf("below the last capacity: %q, limit %.1f; want 20", reason, s.Limit)
+	}
+	// Probes beyond a refuted Good wait for the back-off.
+	s = warm(10)
+	s.Good, s.Ceiling, s.Refuted, s.Backoff = 10, 10, 1, 5
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, "", 0); s.Limit != 10 || s.Rule != ruleBackoff {
+		t.Fatalf("back-off pending: %q, limit %.1f, rule %s; want a hold", reason, s.Limit, s.Rule)
+	}
+	// No demand: hold.
+	idle := healthy()
+	idle.QueueWaitP90, idle.InFlight = 0, 2
+	s = warm(10)
+	sig, _ = s.read(idle, c)
+	if reason := s.grow(sig, idle, c, "", 0); s.Limit != 10 || s.Rule != ruleIdle {
+		t.Fatalf("no backlog: %q, limit %.1f", reason, s.Limit)
+	}
+}
+
+func TestPhaseSlowStart(t *testing.T) {
+	c := DefaultAgencyConfig()
+	back := Observation{Period: time.Second, Calls: 2, OK: 2, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc,
+		InFlight: 2, QueueWaitP90: time.Second}
+	// Recovering, far below the ceiling: to half of it at once.
+	s := warm(2)
+	s.Ceiling, s.Recovering = 20, true
+	if reason, ok := s.slowStart(back, c); !ok || s.Limit != 10 || !s.Recovering {
+		t.Fatalf("recovering at 2, ceiling 20: %q, limit %.1f", reason, s.Limit)
+	}
+	// At the ceiling: one step of 12.5% beyond it, a probe from it; then over.
+	s = warm(20)
+	s.Ceiling, s.Recovering = 20, true
+	back.InFlight = 20
+	if reason, ok := s.slowStart(back, c); !ok || s.Limit != 22.5 || s.Recovering || s.Good != 20 {
+		t.Fatalf("recovering at the ceiling: %q, limit %.1f, recovering %v, Good %.1f; want 22.5, over, Good 20", reason, s.Limit, s.Recovering, s.Good)
+	}
+	if _, ok := s.slowStart(back, c); ok {
+		t.Fatal("slow start went on beyond its step past the ceiling")
+	}
+	// Not recovering, latency at the baseline: no slow start.
+	s = warm(2)
+	s.Ceiling = 20
+	back.InFlight = 2
+	if _, ok := s.slowStart(back, c); ok {
+		t.Fatal("slow start without a recovery")
+	}
+}
