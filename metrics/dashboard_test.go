@@ -29,7 +29,7 @@ import (
 	"loanflow/agency"
 	"loanflow/breaker"
 	"loanflow/callstats"
-	"loanflow/devstack"
+	"loanflow/dev/devstack"
 	"loanflow/flowcontrol"
 	"loanflow/internal/testenv"
 	"loanflow/metrics"
