@@ -114,11 +114,15 @@ func run() int {
 	tc := st.App().Config().Temporal
 	ns, ui := tc.Namespace, st.UIURL()
 	log.Info("loanflow dev stack running", "temporal", tc.Address, "namespace", ns, "ui", ui, "ready_after", time.Since(begin).Round(time.Millisecond))
-	fmt.Printf("\nTemporal Web UI: %s (ready %s after start)\n", config.ListURL(ui, ns, ""), time.Since(begin).Round(time.Millisecond))
-	if u := st.CodecAuthorizeURL(config.ListURL(ui, ns, "")); u != "" {
-		// Payloads are encrypted; this link lets this browser decode them
-		// through the codec server, then opens the UI.
-		fmt.Printf("decoded payloads: open once %s\n", u)
+	if ui != "" {
+		fmt.Printf("\nTemporal Web UI: %s (ready %s after start)\n", config.ListURL(ui, ns, ""), time.Since(begin).Round(time.Millisecond))
+		if u := st.CodecAuthorizeURL(config.ListURL(ui, ns, "")); u != "" {
+			// Payloads are encrypted; this link lets this browser decode them
+			// through the codec server, then opens the UI.
+			fmt.Printf("decoded payloads: open once %s\n", u)
+		}
+	} else {
+		fmt.Printf("\nworkers ready %s after start (no Web UI)\n", time.Since(begin).Round(time.Millisecond))
 	}
 
 	if *demo > 0 {
