@@ -1,20 +1,61 @@
 # loanflow: the demo and the test suite. See README.md.
 GO ?= go
 
-.PHONY: demo test unit services worker starter build vet
+.PHONY: demo test unit services worker starter build vet lint staticcheck errcheck vulncheck deploy-check compose-config
+
+# Linters, pinned; "go run pkg@version" builds each once into the build cache.
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+ERRCHECK      := github.com/kisielk/errcheck@v1.30.0
+GOVULNCHECK   := golang.org/x/vuln/cmd/govulncheck@v1.9.0
+# govulncheck reads a local copy of the Go vulnerability database, built from
+# this pinned version of the golang.org/x/vulndb module (its data/osv folder,
+# indexed by its own cmd/indexdb), so it needs only the Go module proxy.
+# Move the pin forward to pick up newer reports.
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+VULNDB         := .cache/vulndb/$(VULNDB_VERSION)
 
 ## demo: embedded Temporal + Web UI + simulated agencies, local Postgres and Redis; submits a batch and serves the UI until Ctrl-C
 demo: services
 	$(GO) run ./dev/cmd/loanflow-dev -demo 600 -demo-rate 10 -incident
 
-## test: every test, unit and integration (needs Postgres and Redis; started if installed)
-test: services
-	$(GO) vet ./...
-	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 ./workflows/...
+## test: the linters, then every test, unit and integration (needs Postgres and Redis; started if installed)
+test: services lint
 	$(GO) test -count=1 -race -timeout 20m $$($(GO) list ./... | grep -v '^loanflow/dev/local$$')
 	# The end-to-end tests run a whole Temporal server in process; under the
 	# race detector it is several times slower than the timings they model.
 	$(GO) test -count=1 -timeout 20m ./dev/local/
+
+## lint: vet, workflowcheck, staticcheck, errcheck, govulncheck, and the deployment files
+lint: vet staticcheck errcheck vulncheck deploy-check compose-config
+	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 ./workflows/...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+errcheck:
+	$(GO) run $(ERRCHECK) -exclude .errcheck-excludes ./...
+
+vulncheck: $(VULNDB)/index/db.json
+	$(GO) run $(GOVULNCHECK) -db file://$(CURDIR)/$(VULNDB) ./...
+
+$(VULNDB)/index/db.json:
+	@rm -rf $(VULNDB).tmp
+	$(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) \
+		-vulns "$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')/data/osv" \
+		-out $(VULNDB).tmp
+	mv $(VULNDB).tmp $(VULNDB)
+
+## deploy-check: the compose file and Kubernetes manifests load and decode strictly (own module: deploy/)
+deploy-check:
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# docker compose's own check, where the compose plugin is installed.
+compose-config:
+	@if docker compose version >/dev/null 2>&1; then \
+		echo "docker compose config -q"; \
+		POSTGRES_PASSWORD=x REDIS_PASSWORD=x GRAFANA_ADMIN_PASSWORD=x LOANFLOW_CODEC_KEYS=x LOANFLOW_SEARCH_KEYS=x LOANFLOW_CODEC_TOKEN=x \
+			docker compose --profile monitoring --profile cli config -q; \
+	else echo "compose-config: docker compose not installed; skipped (deploy-check loads the file with compose-go)"; fi
 
 ## unit: the fast tests only, no services needed
 unit:

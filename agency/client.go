@@ -282,7 +282,7 @@ func (c *Client) get(ctx context.Context, agency Name, kind Kind, customerID, ap
 	if err != nil {
 		return nil, c.noAnswer(ctx, callCtx, agency, 0, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return nil, c.noAnswer(ctx, callCtx, agency, resp.StatusCode, fmt.Errorf("read answer: %w", err))

@@ -137,7 +137,7 @@ func TestUsesProbeIsDeterministicAndProportional(t *testing.T) {
 	n, hits := 20000, 0
 	for i := 0; i < n; i++ {
 		id := "app-" + time.Duration(i).String()
-		if UsesProbe(id, 0.1) != UsesProbe(id, 0.1) {
+		if first, again := UsesProbe(id, 0.1), UsesProbe(id, 0.1); first != again {
 			t.Fatal("not deterministic")
 		}
 		if UsesProbe(id, 0.1) {

@@ -185,7 +185,7 @@ func TestInterceptorIgnoresOtherQueues(t *testing.T) {
 // counted as dropped.
 func TestInterceptorWithRedisDown(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: closedAddr(t)})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	rec, err := NewRecorder(rdb, RecorderOptions{Prefix: "x:"})
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestAttemptScheduled(t *testing.T) {
 
 func TestPollInterceptorNotesAgencyTasks(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: closedAddr(t)})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	rec, err := NewRecorder(rdb, RecorderOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // The Prometheus metrics count every sample, whether Redis took it or not.
 func TestPrometheusMetrics(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: closedAddr(t)})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	rec, err := NewRecorder(rdb, RecorderOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -255,7 +255,7 @@ func closedAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	_ = l.Close()
 	return addr
 }
 
@@ -266,14 +266,14 @@ func silentAddr(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { _ = l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 		}
 	}()
 	return l.Addr().String()
@@ -293,7 +293,7 @@ func TestRedisDownOrHungDropsQuickly(t *testing.T) {
 // redisDown records against a Redis at addr that never answers.
 func redisDown(t *testing.T, addr string, ctxTimeouts bool) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: ctxTimeouts})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	rec, err := NewRecorder(rdb, RecorderOptions{Prefix: "x:"})
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +354,7 @@ func TestRecoversAfterBackoff(t *testing.T) {
 
 func TestNewRecorderRejectsBadOptions(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: closedAddr(t)})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	for name, opts := range map[string]RecorderOptions{
 		"brace in prefix":  {Prefix: "a{b}:"},
 		"negative TTL":     {BucketTTL: -time.Second},
@@ -426,7 +426,7 @@ func benchRecorder(b *testing.B, ctxTimeouts bool) *Recorder {
 	opts := *base.Options()
 	opts.ContextTimeoutEnabled = ctxTimeouts
 	rdb := redis.NewClient(&opts)
-	b.Cleanup(func() { rdb.Close() })
+	b.Cleanup(func() { _ = rdb.Close() })
 	rec, err := NewRecorder(rdb, RecorderOptions{Prefix: prefix})
 	if err != nil {
 		b.Fatal(err)

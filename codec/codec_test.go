@@ -303,7 +303,7 @@ func TestServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { resp.Body.Close() })
+		t.Cleanup(func() { _ = resp.Body.Close() })
 		return resp
 	}
 	if r := post("/decode", ui, nil); r.StatusCode != http.StatusUnauthorized {
@@ -340,7 +340,7 @@ func TestServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "X-Namespace") {
 		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
 	}
@@ -351,7 +351,7 @@ func TestServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), ui) {
 		t.Fatalf("authorize: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -368,7 +368,7 @@ func TestServer(t *testing.T) {
 		t.Errorf("cookie: status %d, want 200", r.StatusCode)
 	}
 	resp, _ = noFollow.Get(AuthorizeURL(srv.URL, token, "https://evil.example/"))
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode == http.StatusFound {
 		t.Error("authorize redirected to a foreign origin")
 	}

@@ -48,9 +48,12 @@ func (o *refOutbound) ExecuteWorkflow(ctx context.Context, in *interceptor.Clien
 		if t, ok := in.Args[0].(CustomerTagged); ok && t.SearchCustomerID() != "" {
 			ref := o.h.CustomerRef(t.SearchCustomerID())
 			opts := *in.Options
+			//lint:ignore SA1019 callers may still set the untyped map
 			if opts.SearchAttributes != nil {
 				// The untyped map and typed attributes may not be mixed.
+				//lint:ignore SA1019 callers may still set the untyped map
 				opts.SearchAttributes = maps.Clone(opts.SearchAttributes)
+				//lint:ignore SA1019 callers may still set the untyped map
 				opts.SearchAttributes[CustomerRefKey.GetName()] = ref
 			} else {
 				opts.TypedSearchAttributes = temporal.NewSearchAttributes(opts.TypedSearchAttributes.Copy(), CustomerRefKey.ValueSet(ref))

@@ -49,7 +49,7 @@ func ctxT(t testing.TB) context.Context {
 
 func TestNewValidatesOptions(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	l, err := New(rdb, Options{Prefix: "loanflow:"})
 	if err != nil {
@@ -96,7 +96,7 @@ func TestNewValidatesOptions(t *testing.T) {
 
 func TestKeyLayoutSharesHashTag(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	l, err := New(rdb, Options{Prefix: "loanflow:"})
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +325,7 @@ func TestWaitTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Release(ctx)
+	defer func() { _ = a.Release(ctx) }()
 
 	start := time.Now()
 	_, err = other.Acquire(ctx, key)
@@ -505,7 +505,7 @@ func TestReleaseWakesWaiterThroughPubSub(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("waiter: %v", r.err)
 	}
-	defer r.lk.Release(ctx)
+	defer func() { _ = r.lk.Release(ctx) }()
 	if lag := r.at.Sub(released); lag > 500*time.Millisecond {
 		t.Fatalf("waiter got the lock %v after the release; pub/sub wake-up should take milliseconds", lag)
 	} else {

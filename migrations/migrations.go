@@ -94,7 +94,7 @@ func Latest() (uint, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read embedded migrations: %w", err)
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }()
 	return latest(src)
 }
 

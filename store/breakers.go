@@ -20,7 +20,7 @@ func (s *Store) RecordBreakerEvents(ctx context.Context, events []BreakerEvent) 
 	if err != nil {
 		return fmt.Errorf("record breaker events: %w", err)
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }() // a no-op once committed
 	for _, e := range events {
 		if _, err := tx.Exec(ctx, `INSERT INTO breaker_events (breaker, from_state, to_state, reason, source, at)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (breaker, at, to_state) DO NOTHING`,

@@ -44,7 +44,7 @@ func Postgres(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("connect to Postgres at %s (set LOANFLOW_TEST_DATABASE_URL): %v", admin, err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	name := "loanflow_test_" + ID()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("create database %s: %v", name, err)
@@ -57,7 +57,7 @@ func Postgres(t testing.TB) string {
 			t.Logf("drop database %s: %v", name, err)
 			return
 		}
-		defer c.Close(ctx)
+		defer func() { _ = c.Close(ctx) }()
 		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			t.Logf("drop database %s: %v", name, err)
 		}
