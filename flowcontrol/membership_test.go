@@ -225,7 +225,7 @@ func TestReadInFlightSumsLiveWorkers(t *testing.T) {
 
 func TestMembershipOptionsValidated(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	sup := map[string]*SlotSupplier{testAgency: NewSlotSupplier(1)}
 	for _, tc := range []struct {
 		name string

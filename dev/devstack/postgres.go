@@ -149,7 +149,7 @@ func (p Postgres) ensureDatabase(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("connect to postgres at %s to create database %s: %w", redact(p.URL), name, err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
 		return fmt.Errorf("look up database %s: %w", name, err)
@@ -175,7 +175,7 @@ func (p Postgres) ensureSchema(ctx context.Context, database, schemaFile, versio
 	if err != nil {
 		return fmt.Errorf("connect to postgres database %s: %w", database, err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin schema setup of %s: %w", database, err)

@@ -94,7 +94,7 @@ func TestStartOnPostgresCreatesDatabasesAndKeepsHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM executions WHERE workflow_id = 'greet-1'").Scan(&runs); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func dropDatabases(t *testing.T, admin string, names ...string) {
 		t.Logf("drop databases %v: %v", names, err)
 		return
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	for _, n := range names {
 		if _, err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{n}.Sanitize())); err != nil {
 			t.Logf("drop database %s: %v", n, err)

@@ -347,7 +347,7 @@ func postCodec(t *testing.T, url string, body []byte, token string) (int, []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
 }

@@ -199,7 +199,7 @@ func ensureDatabase(ctx context.Context, dbURL string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("connect to Postgres to create database %s: %w", name, err)
 	}
-	defer admin.Close(ctx)
+	defer func() { _ = admin.Close(ctx) }()
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}

@@ -320,7 +320,7 @@ func createDatabase(ctx context.Context, adminURL, name string) (string, func(),
 	if err != nil {
 		return "", nil, fmt.Errorf("connect to Postgres (set LOANFLOW_TEST_DATABASE_URL): %w", err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
@@ -337,7 +337,7 @@ func createDatabase(ctx context.Context, adminURL, name string) (string, func(),
 			fmt.Fprintln(os.Stderr, "chaos: drop database:", err)
 			return
 		}
-		defer c.Close(dctx)
+		defer func() { _ = c.Close(dctx) }()
 		if _, err := c.Exec(dctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 			fmt.Fprintln(os.Stderr, "chaos: drop database:", err)
 		}

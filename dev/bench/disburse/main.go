@@ -136,7 +136,7 @@ func run(ctx context.Context, c config) error {
 	}
 	ropts.PoolSize = 2*c.concurrency + 8 // waiters' pub/sub connections come on top of the commands
 	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("connect to Redis at %s: %w", c.redisURL, err)
 	}
@@ -372,7 +372,7 @@ func createDatabase(ctx context.Context, adminURL, dbName string) (string, func(
 	if err != nil {
 		return "", nil, fmt.Errorf("connect to Postgres at %s (set -database-url): %w", redact(adminURL), err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{dbName}.Sanitize()); err != nil {
 		return "", nil, fmt.Errorf("create database %s: %w", dbName, err)
 	}
@@ -389,7 +389,7 @@ func createDatabase(ctx context.Context, adminURL, dbName string) (string, func(
 			fmt.Fprintf(os.Stderr, "drop database %s: %v\n", dbName, err)
 			return
 		}
-		defer c.Close(dctx)
+		defer func() { _ = c.Close(dctx) }()
 		if _, err := c.Exec(dctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{dbName}.Sanitize()+" WITH (FORCE)"); err != nil {
 			fmt.Fprintf(os.Stderr, "drop database %s: %v\n", dbName, err)
 		}

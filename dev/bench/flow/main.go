@@ -182,7 +182,7 @@ func run(ctx context.Context, c config) error {
 		return fmt.Errorf("-redis-url %s: %w", lfconfig.RedactURL(c.redisURL), lfconfig.RedactError(err, c.redisURL))
 	}
 	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("connect to redis (set -redis-url or REDIS_URL): %w", err)
 	}
@@ -282,7 +282,7 @@ func writeFile(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
 	if err := write(f); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {

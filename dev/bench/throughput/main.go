@@ -432,7 +432,7 @@ func cleanup(c benchConfig, dbName, prefix string) {
 	}
 	if opts, err := redis.ParseURL(c.redisURL); err == nil {
 		rdb := redis.NewClient(opts)
-		defer rdb.Close()
+		defer func() { _ = rdb.Close() }()
 		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 		var keys []string
 		for iter.Next(ctx) {
