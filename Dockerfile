@@ -4,7 +4,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -o /out/ ./worker ./starter ./agencysim/cmd/agencysim ./codec/cmd/codecserver
+RUN CGO_ENABLED=0 go build -trimpath -o /out/ ./worker ./starter ./dev/agencysim/cmd/agencysim ./codec/cmd/codecserver
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"google.golang.org/grpc"
 
 	"loanflow/agency"
@@ -43,6 +44,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MetricsHandler receives the Temporal SDK's metrics (default none).
 	MetricsHandler client.MetricsHandler
+	// Interceptors are added to the Temporal client; one that is also a
+	// worker interceptor (tracing.Setup's) applies to every worker too.
+	Interceptors []interceptor.ClientInterceptor
 	// DialOptions are added to the Temporal client's gRPC connection.
 	DialOptions []grpc.DialOption
 	// InjectFatal delivers errors that stop the workers exactly as a fatal
@@ -123,6 +127,7 @@ func Connect(ctx context.Context, cfg Config, o Options) (_ *App, err error) {
 		return nil, err
 	}
 	copts.MetricsHandler = o.MetricsHandler
+	copts.Interceptors = append(copts.Interceptors, o.Interceptors...)
 	// Lets the statistics measure a retried call's queue wait from its own attempt.
 	copts.ConnectionOptions.DialOptions = append(copts.ConnectionOptions.DialOptions, grpc.WithChainUnaryInterceptor(a.stats.PollInterceptor()))
 	copts.ConnectionOptions.DialOptions = append(copts.ConnectionOptions.DialOptions, o.DialOptions...)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +20,7 @@ import (
 	"loanflow/dlock"
 	"loanflow/flowcontrol"
 	"loanflow/ledger"
+	"loanflow/metrics"
 	"loanflow/workflows"
 )
 
@@ -211,6 +214,14 @@ func (a *App) RegisterMetrics(reg prometheus.Registerer, ws *Workers) error {
 		if err := reg.Register(g); err != nil {
 			return fmt.Errorf("register limit metric of %s: %w", name, err)
 		}
+	}
+	agencies := make([]string, 0, len(a.cfg.Flow.Agencies))
+	for name := range a.cfg.Flow.Agencies {
+		agencies = append(agencies, name)
+	}
+	sort.Strings(agencies)
+	if err := reg.Register(metrics.NewFlowCollector(a.redis, a.cfg.RedisPrefix, agencies, append(slices.Clone(agencies), breaker.Entry))); err != nil {
+		return fmt.Errorf("register flow state metrics: %w", err)
 	}
 	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "loanflow_controller_last_tick_age_seconds",

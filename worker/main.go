@@ -25,6 +25,7 @@ import (
 
 	"loanflow/app"
 	"loanflow/metrics"
+	"loanflow/tracing"
 )
 
 func main() {
@@ -50,7 +51,20 @@ func run(args []string) int {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	a, err := app.Connect(ctx, cfg, app.Options{Logger: log, MetricsHandler: sdkMetrics})
+	opts := app.Options{Logger: log, MetricsHandler: sdkMetrics}
+	// OpenTelemetry spans for workflows and activities, when the OTEL_*
+	// variables name an exporter; off otherwise.
+	traces, stopTracing, err := tracing.Setup(ctx, "loanflow-worker")
+	if err != nil {
+		log.Error("tracing", "error", err)
+		return 2
+	}
+	defer func() { _ = stopTracing(context.Background()) }()
+	if traces != nil {
+		opts.Interceptors = append(opts.Interceptors, traces)
+	}
+	defer func() { _ = sdkMetrics.Close() }()
+	a, err := app.Connect(ctx, cfg, opts)
 	if err != nil {
 		log.Error("start", "error", err)
 		return 1
