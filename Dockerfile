@@ -1,5 +1,6 @@
 # One image holds the worker, the starter CLI and the agency simulator.
-FROM golang:1.26.8-bookworm AS build
+# The release Go (Makefile's RELEASE_GO): 1.26.8 has standard-library vulnerabilities fixed since.
+FROM golang:1.26.11-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -14,6 +14,13 @@ GOVULNCHECK   := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
 VULNDB         := .cache/vulndb/$(VULNDB_VERSION)
 
+# The production commands, and the Go release they are built with (make build,
+# the Dockerfile): Go 1.26.8, the machine's, has standard-library
+# vulnerabilities fixed in 1.26.9 and 1.26.10 (net/http, crypto/tls,
+# crypto/x509, html/template). Keep it in step with the Dockerfile's image.
+PRODUCTION := ./worker ./starter ./codec/cmd/codecserver
+RELEASE_GO := go1.26.11
+
 ## demo: embedded Temporal + Web UI + simulated agencies, local Postgres and Redis; submits a batch and serves the UI until Ctrl-C
 demo: services
 	$(GO) run ./dev/cmd/loanflow-dev -demo 600 -demo-rate 10 -incident
@@ -35,8 +42,11 @@ staticcheck:
 errcheck:
 	$(GO) run $(ERRCHECK) -exclude .errcheck-excludes ./...
 
+# govulncheck scans what ships (the production commands) with the toolchain it
+# ships with: the release Go, which the go command takes from the module proxy.
+# The dev area (embedded server, Web UI, simulator, benchmarks) is not shipped.
 vulncheck: $(VULNDB)/index/db.json
-	$(GO) run $(GOVULNCHECK) -db file://$(CURDIR)/$(VULNDB) ./...
+	GOTOOLCHAIN=$(RELEASE_GO) $(GO) run $(GOVULNCHECK) -db file://$(CURDIR)/$(VULNDB) $(PRODUCTION)
 
 $(VULNDB)/index/db.json:
 	@rm -rf $(VULNDB).tmp
@@ -64,8 +74,10 @@ unit:
 services:
 	@./scripts/services.sh
 
+## build: the production commands with the release toolchain, the dev commands with the machine's Go
 build:
-	$(GO) build -o bin/ ./worker ./starter ./codec/cmd/codecserver ./dev/cmd/loanflow-dev ./dev/agencysim/cmd/agencysim
+	GOTOOLCHAIN=$(RELEASE_GO) $(GO) build -trimpath -o bin/ $(PRODUCTION)
+	$(GO) build -o bin/ ./dev/cmd/loanflow-dev ./dev/agencysim/cmd/agencysim
 
 vet:
 	$(GO) vet ./...
