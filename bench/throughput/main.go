@@ -35,10 +35,12 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +63,13 @@ type benchConfig struct {
 	count, inflight, rounds int
 	adminURL, redisURL      string
 	verbose                 bool
+	// peers lists the peers run each round ("raw", "loanflow").
+	peers []string
+	// rawPlain runs the raw peer through a client without the payload
+	// codec, to measure what encryption costs Temporal alone.
+	rawPlain bool
+	// rawPollers sets the raw workers' pollers (0: the SDK's defaults).
+	rawPollers int
 }
 
 func main() {
@@ -72,7 +81,11 @@ func main() {
 		"Postgres URL of a database to connect to while creating and dropping the benchmark's own")
 	flag.StringVar(&c.redisURL, "redis-url", config.EnvOr("REDIS_URL", config.DefaultRedisURL), "Redis URL")
 	flag.BoolVar(&c.verbose, "v", false, "log the stack's own messages")
+	peers := flag.String("peers", "raw,loanflow", "peers run each round, in order: raw, loanflow or both")
+	flag.BoolVar(&c.rawPlain, "raw-plain", false, "run the raw peer through a client without the payload codec")
+	flag.IntVar(&c.rawPollers, "raw-pollers", 0, "workflow and activity task pollers of the raw workers (0: the SDK's defaults)")
 	flag.Parse()
+	c.peers = strings.Split(*peers, ",")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -90,6 +103,16 @@ func (c benchConfig) validate() error {
 		return fmt.Errorf("invalid -inflight %d: accepted 1 to 5000", c.inflight)
 	case c.rounds < 1 || c.rounds > 20:
 		return fmt.Errorf("invalid -rounds %d: accepted 1 to 20", c.rounds)
+	case c.rawPollers < 0 || c.rawPollers > 64:
+		return fmt.Errorf("invalid -raw-pollers %d: accepted 0 (the defaults) to 64", c.rawPollers)
+	}
+	if len(c.peers) == 0 {
+		return fmt.Errorf("invalid -peers %q: accepted raw, loanflow or raw,loanflow", "")
+	}
+	for _, p := range c.peers {
+		if p != peerRaw && p != peerLoanflow {
+			return fmt.Errorf("invalid -peers %q: accepted raw, loanflow or raw,loanflow", strings.Join(c.peers, ","))
+		}
 	}
 	return nil
 }
@@ -161,47 +184,124 @@ func run(ctx context.Context, c benchConfig, out io.Writer) error {
 		return err
 	}
 	defer stopWorkers()
-	stopRaw, err := startRawWorkers(env.Client)
+	rawClient := env.Client
+	if c.rawPlain {
+		// The same frontend, without the codec and the search interceptor.
+		rawClient, err = client.Dial(client.Options{HostPort: env.Stack.Address, Namespace: "default"})
+		if err != nil {
+			return fmt.Errorf("dial a plain client for the raw peer: %w", err)
+		}
+		defer rawClient.Close()
+	}
+	stopRaw, err := startRawWorkers(rawClient, c.rawPollers)
 	if err != nil {
 		return err
 	}
 	defer stopRaw()
 
-	fmt.Fprintf(out, "throughput: %d workflows per peer per round, %d in flight, %d rounds; embedded Temporal (SQLite in memory), Postgres, Redis, agencies over HTTP (2 ms, never busy)\n\n",
+	host, _ := os.Hostname()
+	fmt.Fprintf(out, "throughput: %d workflows per peer per round, %d in flight, %d rounds; embedded Temporal (SQLite in memory), Postgres, Redis, agencies over HTTP (2 ms, never busy)\n",
 		c.count, c.inflight, c.rounds)
-	// A short warm-up of each, so that neither peer pays for cold caches.
-	warm := min(c.count, 2*c.inflight)
-	if _, err := measure(ctx, c.inflight, warm, rawStarter(env.Client, "warm-"+id)); err != nil {
-		return fmt.Errorf("raw warm-up: %w", err)
-	}
+	fmt.Fprintf(out, "machine: %s, %d CPUs, %s; load average at start %s\n\n", host, runtime.NumCPU(), runtime.Version(), loadAvg())
 	// Distinct customers for every loanflow application of the run.
+	warm := min(c.count, 2*c.inflight)
 	customers := approvedCustomers(0, warm+c.rounds*c.count)
-	if _, err := measure(ctx, c.inflight, warm, loanStarter(env.Client, "warm-"+id, customers[:warm])); err != nil {
-		return fmt.Errorf("loanflow warm-up: %w", err)
+	starters := func(tag string, first, n int) map[string]starter {
+		return map[string]starter{
+			peerRaw:      rawStarter(rawClient, tag),
+			peerLoanflow: loanStarter(env.Client, tag, customers[first:first+n]),
+		}
+	}
+	// A short warm-up of each, so that neither peer pays for cold caches.
+	for _, p := range c.peers {
+		if _, err := measure(ctx, c.inflight, warm, starters("warm-"+id, 0, warm)[p]); err != nil {
+			return fmt.Errorf("%s warm-up: %w", p, err)
+		}
 	}
 
-	var raws, loans []result
-	fmt.Fprintf(out, "| round | peer | workflows/s | p50 | p99 | loanflow ÷ raw |\n|---|---|---|---|---|---|\n")
+	// What the process burns with no workflow running (the controller's
+	// ticks, pollers, membership), which every round's CPU includes.
+	idle0, t0 := cpuTime(), time.Now()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(5 * time.Second):
+	}
+	fmt.Fprintf(out, "idle process: %.2f CPU cores\n\n", (cpuTime() - idle0).Seconds()/time.Since(t0).Seconds())
+	all := map[string][]result{}
+	fmt.Fprintf(out, "| round | peer | workflows/s | p50 | p99 | CPU ms per workflow | CPU cores used | load average | loanflow ÷ raw |\n|---|---|---|---|---|---|---|---|---|\n")
 	for r := 1; r <= c.rounds; r++ {
 		tag := fmt.Sprintf("%s-r%d", id, r)
-		raw, err := measure(ctx, c.inflight, c.count, rawStarter(env.Client, tag))
-		if err != nil {
-			return fmt.Errorf("raw round %d: %w", r, err)
+		st := starters(tag, warm+(r-1)*c.count, c.count)
+		round := map[string]result{}
+		for _, p := range c.peers {
+			res, err := measure(ctx, c.inflight, c.count, st[p])
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w", p, r, err)
+			}
+			round[p] = res
+			all[p] = append(all[p], res)
+			fmt.Fprintf(out, "| %d | %s | %.1f | %s | %s | %.1f | %.2f | %s | %s |\n", r, p, res.rate, ms(res.p50), ms(res.p99),
+				res.cpuPerWorkflow(), res.cores(), res.load, ratio(round, p))
 		}
-		first := warm + (r-1)*c.count
-		lf, err := measure(ctx, c.inflight, c.count, loanStarter(env.Client, tag, customers[first:first+c.count]))
-		if err != nil {
-			return fmt.Errorf("loanflow round %d: %w", r, err)
-		}
-		raws, loans = append(raws, raw), append(loans, lf)
-		fmt.Fprintf(out, "| %d | raw | %.1f | %s | %s | |\n", r, raw.rate, ms(raw.p50), ms(raw.p99))
-		fmt.Fprintf(out, "| %d | loanflow | %.1f | %s | %s | %.2f |\n", r, lf.rate, ms(lf.p50), ms(lf.p99), lf.rate/raw.rate)
 	}
-	rawAll, loanAll := merge(raws), merge(loans)
-	fmt.Fprintf(out, "| all | raw | %.1f | %s | %s | |\n", rawAll.rate, ms(rawAll.p50), ms(rawAll.p99))
-	fmt.Fprintf(out, "| all | loanflow | %.1f | %s | %s | **%.2f** |\n\n", loanAll.rate, ms(loanAll.p50), ms(loanAll.p99), loanAll.rate/rawAll.rate)
-	fmt.Fprintf(out, "loanflow outcomes: %s\n", counts(loanAll.outcomes))
+	total := map[string]result{}
+	for _, p := range c.peers {
+		total[p] = merge(all[p])
+		res := total[p]
+		fmt.Fprintf(out, "| all | %s | %.1f | %s | %s | %.1f | %.2f | | %s |\n", p, res.rate, ms(res.p50), ms(res.p99),
+			res.cpuPerWorkflow(), res.cores(), bold(ratio(total, p)))
+	}
+	if lf, ok := total[peerLoanflow]; ok {
+		fmt.Fprintf(out, "\nloanflow outcomes: %s\n", counts(lf.outcomes))
+	}
 	return nil
+}
+
+// The peers.
+const (
+	peerRaw      = "raw"
+	peerLoanflow = "loanflow"
+)
+
+// ratio is loanflow's rate over raw's in rs, on loanflow's row.
+func ratio(rs map[string]result, peer string) string {
+	raw, ok1 := rs[peerRaw]
+	lf, ok2 := rs[peerLoanflow]
+	if peer != peerLoanflow || !ok1 || !ok2 || raw.rate == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", lf.rate/raw.rate)
+}
+
+func bold(s string) string {
+	if s == "" {
+		return s
+	}
+	return "**" + s + "**"
+}
+
+// loadAvg is the machine's 1-, 5- and 15-minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// cpuTime is the CPU time (user and system) this process has used: the
+// server, the workers and the client together.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func ephemeralProtection() (codec.Protection, error) {
@@ -230,6 +330,8 @@ func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) 
 type result struct {
 	n         int
 	elapsed   time.Duration
+	cpu       time.Duration // the process's CPU time over the round
+	load      string        // the load average when the round started
 	rate      float64
 	p50, p99  time.Duration
 	latencies []time.Duration
@@ -242,6 +344,7 @@ func merge(rs []result) result {
 	for _, r := range rs {
 		m.n += r.n
 		m.elapsed += r.elapsed
+		m.cpu += r.cpu
 		m.latencies = append(m.latencies, r.latencies...)
 		for k, v := range r.outcomes {
 			m.outcomes[k] += v
@@ -249,6 +352,23 @@ func merge(rs []result) result {
 	}
 	m.finish()
 	return m
+}
+
+// cpuPerWorkflow is the process's CPU milliseconds per workflow: unlike the
+// rate, it hardly moves with other processes' load on the machine.
+func (r result) cpuPerWorkflow() float64 {
+	if r.n == 0 {
+		return 0
+	}
+	return float64(r.cpu.Microseconds()) / 1000 / float64(r.n)
+}
+
+// cores is the CPU the process got over the round, in cores.
+func (r result) cores() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return r.cpu.Seconds() / r.elapsed.Seconds()
 }
 
 func (r *result) finish() {
@@ -287,12 +407,12 @@ type starter func(ctx context.Context, i int) (string, error)
 // that fails ends the measurement with its error: a benchmark that counts
 // failures as throughput would flatter the failing peer.
 func measure(ctx context.Context, inflight, n int, start starter) (result, error) {
-	r := result{n: n, latencies: make([]time.Duration, n), outcomes: map[string]int{}}
+	r := result{n: n, latencies: make([]time.Duration, n), outcomes: map[string]int{}, load: loadAvg()}
 	var next atomic.Int64
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cpuTime()
 	for range min(inflight, n) {
 		wg.Add(1)
 		go func() {
@@ -316,7 +436,7 @@ func measure(ctx context.Context, inflight, n int, start starter) (result, error
 		}()
 	}
 	wg.Wait()
-	r.elapsed = time.Since(t0)
+	r.elapsed, r.cpu = time.Since(t0), cpuTime()-cpu0
 	if firstErr != nil {
 		return r, firstErr
 	}
@@ -398,19 +518,24 @@ func rawStarter(c client.Client, tag string) starter {
 
 // startRawWorkers starts the raw peer's workers with the same options the
 // loan queue's worker has (the SDK's defaults).
-func startRawWorkers(c client.Client) (func(), error) {
+func startRawWorkers(c client.Client, pollers int) (func(), error) {
+	opts := worker.Options{}
+	if pollers > 0 {
+		opts.MaxConcurrentWorkflowTaskPollers = pollers
+		opts.MaxConcurrentActivityTaskPollers = pollers
+	}
 	var ws []worker.Worker
 	stop := func() {
 		for _, w := range ws {
 			w.Stop()
 		}
 	}
-	main := worker.New(c, rawQueue, worker.Options{})
+	main := worker.New(c, rawQueue, opts)
 	main.RegisterWorkflow(RawWorkflow)
 	main.RegisterActivity(&rawActivities{})
 	ws = append(ws, main)
 	for _, q := range rawAgencyQueues {
-		w := worker.New(c, q, worker.Options{})
+		w := worker.New(c, q, opts)
 		w.RegisterActivity(&rawActivities{})
 		ws = append(ws, w)
 	}
