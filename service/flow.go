@@ -66,10 +66,10 @@ func (e *Env) agencyWorkerOptions(s *flowcontrol.SlotSupplier) (worker.Options, 
 	if err != nil {
 		return worker.Options{}, err
 	}
-	return worker.Options{
+	return e.withPollers(worker.Options{
 		Tuner:        tuner,
 		Interceptors: []interceptor.WorkerInterceptor{callstats.NewInterceptor(e.Stats)},
-	}, nil
+	}), nil
 }
 
 func (e *Env) controllerActivities() *activities.ControllerActivities {

@@ -84,6 +84,10 @@ type Config struct {
 	// ControllerPeriodsPerRun is how many periods the controller runs
 	// before continuing as new (default 600); tests shorten it.
 	ControllerPeriodsPerRun int
+	// Pollers is each worker's workflow-task and activity-task pollers
+	// (0: the SDK's defaults, 2 each). On a busy process 2 pollers cap
+	// throughput before the CPU does (see bench/throughput).
+	Pollers int
 	// MetricsHandler receives the Temporal SDK's metrics (default none).
 	MetricsHandler client.MetricsHandler
 
@@ -328,7 +332,7 @@ func (e *Env) StartWorkers(ctx context.Context) (stop func(), err error) {
 		}
 	}()
 
-	lw := worker.New(e.Client, workflows.TaskQueue, worker.Options{})
+	lw := worker.New(e.Client, workflows.TaskQueue, e.withPollers(worker.Options{}))
 	lw.RegisterWorkflow(workflows.LoanApplicationWorkflow)
 	lw.RegisterActivity(&activities.LoanActivities{Store: e.Store})
 	lw.RegisterActivity(&activities.BreakerActivities{Breakers: breaker.NewReader(e.Breakers, e.Config.BreakerHold, e.Logger)})
@@ -370,6 +374,14 @@ func (e *Env) StartWorkers(ctx context.Context) (stop func(), err error) {
 		e.waitPublished(ctx, 15*time.Second)
 	}
 	return stop, nil
+}
+
+// withPollers applies Config.Pollers to o.
+func (e *Env) withPollers(o worker.Options) worker.Options {
+	if n := e.Config.Pollers; n > 0 {
+		o.MaxConcurrentWorkflowTaskPollers, o.MaxConcurrentActivityTaskPollers = n, n
+	}
+	return o
 }
 
 func registerSearchAttributes(ctx context.Context, c client.Client, namespace string, log *slog.Logger) error {
