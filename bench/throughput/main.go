@@ -16,8 +16,11 @@
 //     customer lock.
 //
 // Each round keeps -inflight workflows running (closed loop) until -count
-// have ended, and reports workflows/s, p50 and p99 of start→result and the
-// loanflow ÷ raw ratio. The database (loanflow_bench_<random>) and the Redis
+// have ended, and reports workflows/s, p50 and p99 of start→result, the
+// process's CPU milliseconds per workflow and the cores it got (on a shared
+// machine the rate follows other processes' load, the CPU per workflow much
+// less), the load average, and the loanflow ÷ raw ratio. Every worker of
+// both peers has -pollers pollers. The database (loanflow_bench_<random>) and the Redis
 // keys (a random prefix) are removed at the end.
 //
 //	go run ./bench/throughput -count 400 -inflight 64 -rounds 2
