@@ -85,8 +85,8 @@ type Config struct {
 	// before continuing as new (default 600); tests shorten it.
 	ControllerPeriodsPerRun int
 	// Pollers is each worker's workflow-task and activity-task pollers
-	// (0: the SDK's defaults, 2 each). On a busy process 2 pollers cap
-	// throughput before the CPU does (see bench/throughput).
+	// (0: the SDK's defaults, 2 each). On a contended machine 2 pollers
+	// were seen to cap throughput before the CPU did (docs/bench-throughput.md).
 	Pollers int
 	// MetricsHandler receives the Temporal SDK's metrics (default none).
 	MetricsHandler client.MetricsHandler
