@@ -100,4 +100,4 @@ chaos: services
 .PHONY: bench-throughput
 ## bench-throughput: loan applications/s against raw Temporal (the same workflow shape with no-op activities), side by side on the embedded stack with agencies that are never busy
 bench-throughput: services
-	$(GO) run ./dev/bench/throughput
+	$(GO) run ./dev/bench/throughput -out docs/bench-throughput.md

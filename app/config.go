@@ -55,6 +55,10 @@ type Config struct {
 	// WorkerID names this process among the agencies' live workers (default:
 	// host, pid and a random suffix).
 	WorkerID string
+	// Pollers is the number of pollers each worker runs for workflow tasks
+	// and for activity tasks (flag -pollers; 0 = the SDK's default, 2). A
+	// worker starved of CPU fetches tasks faster with more.
+	Pollers int
 	// Flow configures the flow controller (default: every agency with
 	// flowcontrol's defaults, starting at AgencyConcurrency).
 	Flow flowcontrol.Config
@@ -89,6 +93,7 @@ func Load(args []string, stderr io.Writer) (Config, error) {
 	fs.SetOutput(stderr)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "listen address of the Prometheus /metrics endpoint (empty disables it)")
+	pollers := fs.Int("pollers", 0, "pollers per worker for workflow tasks and for activity tasks (0: the SDK's default; at most 64)")
 	dev := fs.Bool("dev", false, "not supported: the dev stack is the separate command loanflow-dev")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -98,6 +103,9 @@ func Load(args []string, stderr io.Writer) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments %q: the worker takes only flags (-log-level, -metrics-addr)", fs.Args())
+	}
+	if *pollers < 0 || *pollers > 64 {
+		return Config{}, fmt.Errorf("invalid -pollers %d: accepted 0 (the SDK's default) to 64", *pollers)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -113,7 +121,7 @@ func Load(args []string, stderr io.Writer) (Config, error) {
 	if len(cfg.AgencyURLs) == 0 {
 		return cfg, fmt.Errorf("no agency URLs: set %s (or AGENCY_KCB_URL, AGENCY_NICE_URL, AGENCY_MYDATA_URL, AGENCY_SCRAPING_URL); the simulated agencies run with `go run ./dev/cmd/loanflow-dev`", EnvAgencyBaseURL)
 	}
-	cfg.LogLevel, cfg.MetricsAddr = level, *metricsAddr
+	cfg.LogLevel, cfg.MetricsAddr, cfg.Pollers = level, *metricsAddr, *pollers
 	return cfg, nil
 }
 

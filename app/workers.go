@@ -95,6 +95,10 @@ func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
 	})
 	run := func(queue string, opts worker.Options, register func(worker.Worker)) error {
 		opts.OnFatalError = fatal(queue)
+		if a.cfg.Pollers > 0 {
+			opts.MaxConcurrentWorkflowTaskPollers = a.cfg.Pollers
+			opts.MaxConcurrentActivityTaskPollers = a.cfg.Pollers
+		}
 		w := worker.New(a.client, queue, opts)
 		register(w)
 		if err := w.Start(); err != nil {

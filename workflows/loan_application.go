@@ -175,6 +175,12 @@ const (
 const (
 	finalRowsChange  = "final-rows"
 	finalRowsVersion = 1
+	// localSavesChange version 1 writes the application and its outcomes
+	// to Postgres through local activities (no activity task, no trip
+	// through the task queue: the write runs inside the workflow task) and
+	// upserts the status and the credit path together, once per step.
+	localSavesChange  = "local-saves"
+	localSavesVersion = 1
 )
 
 // TemporalCancelReason is the status detail of an application cancelled
@@ -202,6 +208,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 			return loan.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
 		}
 	}
+	local := final && workflow.GetVersion(ctx, localSavesChange, workflow.DefaultVersion, localSavesVersion) >= localSavesVersion
 	res := loan.Result{ApplicationID: app.ApplicationID, Status: loan.StatusReceived}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (loan.Result, error) { return res, nil }); err != nil {
 		return res, err
@@ -244,6 +251,21 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		disconnected, _ := workflow.NewDisconnectedContext(ctx)
 		saveCtx = workflow.WithActivityOptions(disconnected, dbOpts)
 	}
+	// save runs one short Postgres write: a local activity from
+	// localSavesVersion on, an activity on the loan queue before. Either is
+	// retried up to persistTimeout and is not cut by a Temporal cancel.
+	save := func(activity, arg any) error {
+		if !local {
+			return workflow.ExecuteActivity(saveCtx, activity, arg).Get(saveCtx, nil)
+		}
+		disconnected, _ := workflow.NewDisconnectedContext(ctx)
+		lctx := workflow.WithLocalActivityOptions(disconnected, workflow.LocalActivityOptions{
+			ScheduleToCloseTimeout: persistTimeout,
+			StartToCloseTimeout:    dbOpts.StartToCloseTimeout,
+			RetryPolicy:            dbOpts.RetryPolicy,
+		})
+		return workflow.ExecuteLocalActivity(lctx, activity, arg).Get(lctx, nil)
+	}
 	// cancelledByTemporal reports a cancel requested through Temporal (the
 	// client's CancelWorkflow, the CLI, the Web UI) rather than the signal.
 	cancelledByTemporal := func() bool { return final && ctx.Err() != nil }
@@ -251,7 +273,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 	// on is too late.
 	finish := func() (loan.Result, error) {
 		cancel.close(string(res.Status))
-		if err := workflow.ExecuteActivity(saveCtx, la.SaveOutcome, res).Get(saveCtx, nil); err != nil {
+		if err := save(la.SaveOutcome, res); err != nil {
 			return res, fmt.Errorf("save outcome of %s: %w", app.ApplicationID, err)
 		}
 		setStatus(res.Status)
@@ -275,7 +297,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		res.Status, res.StatusReason, res.StatusDetail = loan.StatusFailed, reason, ""
 		res.Error = loan.CleanText(err.Error(), maxErrorText)
 		cancel.close("failed")
-		if serr := workflow.ExecuteActivity(saveCtx, la.SaveOutcome, res).Get(saveCtx, nil); serr != nil {
+		if serr := save(la.SaveOutcome, res); serr != nil {
 			// The stored row is already final (a contradicting run), or
 			// Postgres stayed out past persistTimeout: the workflow's error
 			// says both.
@@ -301,7 +323,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 	// The entry check: one read of every breaker, recorded in history.
 	brk := readBreakers(ctx)
 	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
-	if err := workflow.ExecuteActivity(saveCtx, la.SaveApplication, activities.SaveApplicationInput{Application: app, WorkflowID: wfID}).Get(saveCtx, nil); err != nil {
+	if err := save(la.SaveApplication, activities.SaveApplicationInput{Application: app, WorkflowID: wfID}); err != nil {
 		// Nothing was stored (or another application holds the id): there
 		// is no row of this workflow's to finish.
 		return res, fmt.Errorf("save application %s: %w", app.ApplicationID, err)
@@ -315,14 +337,22 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		return finish()
 	}
 
-	setStatus(loan.StatusCheckingCredit)
 	setPath := func(p string) {
 		res.CreditPath = p
 		if err := workflow.UpsertTypedSearchAttributes(ctx, CreditPathKey.ValueSet(p)); err != nil {
 			logger.Warn("upsert CreditPath failed", "error", err)
 		}
 	}
-	setPath(creditPath(brk, app.ApplicationID))
+	if local {
+		// One upsert for the status and the path chosen with it.
+		res.Status, res.CreditPath = loan.StatusCheckingCredit, creditPath(brk, app.ApplicationID)
+		if err := workflow.UpsertTypedSearchAttributes(ctx, LoanStatusKey.ValueSet(string(res.Status)), CreditPathKey.ValueSet(res.CreditPath)); err != nil {
+			logger.Warn("upsert LoanStatus and CreditPath failed", "error", err)
+		}
+	} else {
+		setStatus(loan.StatusCheckingCredit)
+		setPath(creditPath(brk, app.ApplicationID))
+	}
 	scores, fin, path, err := checkCredit(withWaiting(ctx, &res), in, res.CreditPath, cancel)
 	if path != res.CreditPath {
 		setPath(path)
@@ -344,7 +374,13 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		return finish()
 	}
 	res.Scores, res.Financials = scores, &fin
-	setStatus(loan.StatusUnderwriting)
+	if local {
+		// Underwriting is pure and the outcome's save follows in the same
+		// workflow task: the status attribute goes straight to the outcome.
+		res.Status = loan.StatusUnderwriting
+	} else {
+		setStatus(loan.StatusUnderwriting)
+	}
 	d, err := underwriting.Decide(app, scores, fin, underwriting.DefaultPolicy())
 	if err != nil {
 		if final && errors.Is(err, underwriting.ErrInvalidFinancials) {
@@ -365,7 +401,7 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 	// Approved: stored as APPROVED first, so the database never holds a loan
 	// for an application it does not know was approved.
 	res.Status = loan.StatusApproved
-	if err := workflow.ExecuteActivity(saveCtx, la.SaveOutcome, res).Get(saveCtx, nil); err != nil {
+	if err := save(la.SaveOutcome, res); err != nil {
 		return fail(loan.ReasonPersistenceFailed, fmt.Errorf("save approval of %s: %w", app.ApplicationID, err))
 	}
 	setStatus(loan.StatusApproved)
