@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+
+	"loanflow/internal/rediskeys"
 )
 
 const (
@@ -90,15 +92,7 @@ func Redis(t testing.TB) (*redis.Client, string) {
 	}
 	prefix := "lftest:" + ID() + ":"
 	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
+		_, _ = rediskeys.DeletePrefix(context.Background(), rdb, prefix)
 		_ = rdb.Close()
 	})
 	return rdb, prefix

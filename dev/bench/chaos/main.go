@@ -39,6 +39,7 @@ import (
 	"loanflow/dev/loadgen"
 	"loanflow/dev/local"
 	"loanflow/flowcontrol"
+	"loanflow/internal/rediskeys"
 	"loanflow/loan"
 	"loanflow/workflows"
 )
@@ -350,16 +351,5 @@ func createDatabase(ctx context.Context, adminURL, name string) (string, func(),
 func cleanRedis(rdb *redis.Client, prefix string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var keys []string
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		return 0, err
-	}
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	return len(keys), rdb.Del(ctx, keys...).Err()
+	return rediskeys.DeletePrefix(ctx, rdb, prefix)
 }

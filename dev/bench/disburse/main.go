@@ -35,6 +35,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"loanflow/dlock"
+	"loanflow/internal/rediskeys"
 	"loanflow/ledger"
 	"loanflow/migrations"
 )
@@ -400,15 +401,8 @@ func createDatabase(ctx context.Context, adminURL, dbName string) (string, func(
 func cleanRedis(rdb *redis.Client, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), 1000)
-		rdb.Del(ctx, keys[:n]...)
-		keys = keys[n:]
+	if _, err := rediskeys.DeletePrefix(ctx, rdb, prefix); err != nil {
+		fmt.Fprintf(os.Stderr, "bench disburse: delete redis keys under %s: %v\n", prefix, err)
 	}
 }
 

@@ -65,6 +65,7 @@ import (
 	"loanflow/codec"
 	lfconfig "loanflow/config"
 	"loanflow/dev/devstack"
+	"loanflow/internal/rediskeys"
 	"loanflow/workflows"
 )
 
@@ -301,22 +302,8 @@ func randomHex() string {
 func deleteKeys(rdb *redis.Client, prefix string, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		logger.Warn("could not list the benchmark's redis keys", "prefix", prefix, "error", err)
-		return
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		if err := rdb.Del(ctx, keys[:n]...).Err(); err != nil {
-			logger.Warn("could not delete the benchmark's redis keys", "prefix", prefix, "error", err)
-			return
-		}
-		keys = keys[n:]
+	if _, err := rediskeys.DeletePrefix(ctx, rdb, prefix); err != nil {
+		logger.Warn("could not delete the benchmark's redis keys", "prefix", prefix, "error", err)
 	}
 }
 

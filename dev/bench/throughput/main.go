@@ -59,6 +59,7 @@ import (
 	"loanflow/dev/agencysim"
 	"loanflow/dev/loadgen"
 	"loanflow/dev/local"
+	"loanflow/internal/rediskeys"
 	"loanflow/loan"
 	"loanflow/underwriting"
 	"loanflow/workflows"
@@ -593,15 +594,8 @@ func cleanup(c benchConfig, dbName, prefix string) {
 	if opts, err := redis.ParseURL(c.redisURL); err == nil {
 		rdb := redis.NewClient(opts)
 		defer func() { _ = rdb.Close() }()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		for len(keys) > 0 {
-			n := min(len(keys), 500)
-			_ = rdb.Del(ctx, keys[:n]...).Err()
-			keys = keys[n:]
+		if _, err := rediskeys.DeletePrefix(ctx, rdb, prefix); err != nil {
+			fmt.Fprintf(os.Stderr, "bench throughput: delete redis keys under %s: %v\n", prefix, err)
 		}
 	}
 }
