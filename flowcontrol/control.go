@@ -76,8 +76,9 @@ type AgencyState struct {
 	// warmupPeriods, and BaselineSamples the calls in them.
 	BaselinePeriods int   `json:"baseline_periods"`
 	BaselineSamples int64 `json:"baseline_samples"`
-	// Periods counts the periods observed.
-	Periods int64 `json:"periods"`
+	// Periods counts the periods observed, Observed their total length.
+	Periods  int64         `json:"periods"`
+	Observed time.Duration `json:"observed,omitempty"`
 	// Capacity is the limit at which the agency was last seen at capacity
 	// (0 when never): the limit climbs back to it quickly after a failure cut.
 	Capacity float64 `json:"capacity"`
@@ -201,14 +202,19 @@ const (
 	minFailures    = 2       // one failure in a handful of calls is not a rate
 	baselineDown   = 0.3     // how fast the baseline follows lower latency
 	warmupPeriods  = 3       // periods averaged into the first baseline
-	baselineDrift  = 0.05    // how fast it follows higher latency while unloaded
-	busyFraction   = 0.9     // in flight at 90% of the limit counts as demand
-	noiseSigmas    = 2.5     // thresholds widen by this many standard errors
-	defaultSigma   = 0.25    // lognormal sigma assumed when p90 is unknown
+	// warmupLatencies: the first baseline is learnt only from this many
+	// latencies after the first observation, once the calls that end are
+	// no longer mostly the short ones of those sent at the start.
+	warmupLatencies = 3
+	baselineDrift   = 0.05 // how fast it follows higher latency while unloaded
+	busyFraction    = 0.9  // in flight at 90% of the limit counts as demand
+	noiseSigmas     = 2.5  // thresholds widen by this many standard errors
+	defaultSigma    = 0.25 // lognormal sigma assumed when p90 is unknown
 	// slowStartSamples successful calls in a period (and no failure), one
 	// below a limit of 4, are enough to double toward the ceiling.
 	slowStartSamples = 2
 	beyondCeiling    = 0.125 // slow start's last step, from the ceiling
+	troubleFloor     = 0.5   // an agency in trouble keeps this share of the ceiling
 )
 
 // Step runs one control period: for every agency that is configured,
@@ -296,6 +302,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		o.Period = period
 	}
 	s.Periods++
+	s.Observed += o.Period
 
 	// Gather evidence across periods while they are thin: a decision on a
 	// handful of calls is mostly noise, and growing on backlog alone, with
@@ -459,6 +466,11 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 	if latOK && s.Periods > 1 {
 		switch {
 		case s.BaselinePeriods < warmupPeriods:
+			if s.Observed < warmupLatencies*lat {
+				// Too soon after a cold start: the calls that ended so
+				// far are the shorter ones of those sent at the start.
+				break
+			}
 			n := s.BaselineSamples + o.OK
 			s.Baseline = time.Duration((float64(s.Baseline)*float64(s.BaselineSamples) + float64(lat)*float64(o.OK)) / float64(n))
 			s.BaselinePeriods++
@@ -543,6 +555,19 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 		}
 		if s.Cooldown == 0 {
 			next = min(next, limit*failureCut)
+		}
+		if s.Ceiling > 0 && (o.OK == 0 || 2*o.Timeouts >= failures || sig.lat > time.Duration(c.LatencyTolerance*float64(s.Baseline))) {
+			// Nothing succeeds, the failures are mostly calls slower
+			// than the client's timeout, or the calls that succeed are
+			// slow: the agency is in trouble, which is the breakers'
+			// case, not a capacity of ours to learn, and the goodput
+			// read now says nothing about the capacity it will have
+			// once it is back. Keep half the highest limit it took
+			// healthy, so that its recovery shows at once and slow
+			// start regains the limit in one doubling. A call that
+			// times out holds its slot for the client's timeout, so
+			// the calls sent meanwhile are few.
+			next = max(next, min(limit, s.Ceiling*troubleFloor))
 		}
 		next = max(next, float64(c.MinLimit))
 		s.Limit, s.Cooldown, s.Probe, s.Rule = next, s.settle(limit, next, via, c), nil, ruleCutFailure

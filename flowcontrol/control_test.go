@@ -272,8 +272,10 @@ func TestStepClosedLoop(t *testing.T) {
 				return base
 			},
 			check: func(ds []Decision) error {
-				if ds[11].Limit != 1 {
-					return fmt.Errorf("limit %d one step into the outage, want the minimum 1", ds[11].Limit)
+				// An outage is the breakers' case, not a capacity: the
+				// limit keeps half the ceiling, so one doubling restores it.
+				if ds[11].Limit != 10 {
+					return fmt.Errorf("limit %d one step into the outage, want half the ceiling of 20, 10", ds[11].Limit)
 				}
 				if i := firstWithin(ds[15:], 18, 22); i < 0 || i > 6 {
 					return fmt.Errorf("back within ±10%% of 20 for good %d steps after the outage, want ≤ 6", i)
@@ -476,21 +478,22 @@ func TestStepIgnoresExpiredCalls(t *testing.T) {
 	}
 }
 
-// After an outage (a failure cut with nothing delivered), the limit doubles
-// back toward the ceiling it held before on the first healthy period, even
-// one with a single successful call; without an outage it does not (a lost
-// capacity is not probed by doubling).
+// During an outage (a failure cut with nothing delivered) the limit keeps
+// half the ceiling: an outage is the breakers' case, not a capacity. Once
+// the agency is back, the limit doubles back to the ceiling on the first
+// healthy period, even one with a single successful call; without an
+// outage it does not (a lost capacity is not probed by doubling).
 func TestStepSlowStartAfterOutage(t *testing.T) {
 	cfg := DefaultConfig(agencyA)
 	st := warm(20)
 	st.Good, st.Ceiling = 20, 20
 	down := Observation{Period: time.Second, Calls: 8, Timeouts: 8, InFlight: 20, QueueWaitP90: 5 * time.Second}
 	next, d := step1(t, state(st), down, cfg)
-	for i := 0; i < 6 && d.Limit > 1; i++ {
+	for range 6 {
 		next, d = step1(t, next, down, cfg)
 	}
-	if d.Limit > 2 || !next.Agencies[agencyA].Recovering {
-		t.Fatalf("after the outage: limit %d, outage %v; want ≤ 2, true", d.Limit, next.Agencies[agencyA].Recovering)
+	if d.Limit != 10 || !next.Agencies[agencyA].Recovering {
+		t.Fatalf("after the outage: limit %d, outage %v; want half the ceiling 10, true", d.Limit, next.Agencies[agencyA].Recovering)
 	}
 	// Calls expire meanwhile (the backlog aged); they change nothing.
 	back := Observation{Period: time.Second, Calls: 1, OK: 1, Expired: 40, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc,

@@ -22,7 +22,12 @@
 //     throughput: rising latency is the earliest sign of too much
 //     concurrency. The exact mean latency is preferred (LatencyMean): it is
 //     the latency of Little's law, and it is not quantised like percentiles
-//     read from log buckets; p50 is the fallback.
+//     read from log buckets; p50 is the fallback. The first baseline is
+//     the mean of three periods at the initial limit, learnt only once
+//     three latencies have passed since the first observation: before
+//     that, the calls that end are the short ones of those sent at the
+//     start, and a baseline read from them is low for good (the limit
+//     then holds below the capacity, reading its own calls as queueing).
 //   - The failure rate (overload answers, 5xx, timeouts) against
 //     FailureTarget: the agency refusing work.
 //   - Demand: task-queue wait (p90) of at least BacklogQueueWait, or calls in
@@ -65,7 +70,15 @@
 //     succeed (or fewer than MinSamples failed) the agency is overloaded,
 //     not down, and goodput read in overload reads low: keep at least half
 //     the limit. Failures with normal latency and no overload answers are
-//     not load: hold, and leave them to the breakers.
+//     not load: hold, and leave them to the breakers. An agency in trouble
+//     — nothing succeeds, most failures are calls slower than the client's
+//     timeout, or the calls that succeed are slower than the tolerance —
+//     is the breakers' case, not a capacity of ours to learn: the cut keeps
+//     half the Ceiling, so that the agency's recovery shows at once (enough
+//     calls in flight to succeed) and slow start regains the Ceiling in one
+//     doubling. Such calls hold their slots for the client's timeout, so
+//     few are sent meanwhile. (Cutting to the goodput read in trouble, 0 or
+//     1, took 6–10 s to recover at 1.34 s a call, against 5 s now.)
 //  2. A latency cut is checked SettlePeriods later. Queueing latency falls
 //     with the limit; if the latency stayed put (changed by less than half of
 //     what queueing predicts) the agency became slower rather than busier:

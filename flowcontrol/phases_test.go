@@ -59,7 +59,13 @@ func TestPhaseRead(t *testing.T) {
 	c := DefaultAgencyConfig()
 	o := healthy()
 	// Warm-up: the baseline is the sample-weighted mean of the periods.
-	s := AgencyState{Limit: 10, Periods: 2}
+	// Not before three latencies have been observed since the start: the
+	// calls that end first are the short ones of those sent at the start.
+	s := AgencyState{Limit: 10, Periods: 2, Observed: 2 * o.LatencyMean}
+	if s.read(o, c); s.BaselinePeriods != 0 || s.Baseline != 0 {
+		t.Fatalf("warm-up after two latencies: baseline %s (%d periods), want none yet", s.Baseline, s.BaselinePeriods)
+	}
+	s = AgencyState{Limit: 10, Periods: 2, Observed: 2 * time.Second}
 	sig, _ := s.read(o, c)
 	if s.BaselinePeriods != 1 || s.Baseline != o.LatencyMean || sig.latOK || !sig.sampled {
 		t.Fatalf("first warm-up period: baseline %s (%d periods), latOK %v, sampled %v", s.Baseline, s.BaselinePeriods, sig.latOK, sig.sampled)
