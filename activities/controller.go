@@ -26,11 +26,54 @@ type ControllerActivities struct {
 }
 
 // ObserveInput names the agencies to observe, the control period, and the
-// end of the window observed last time (zero on a fresh start).
+// end of the window observed last time (zero on a fresh start). Periods and
+// Cursors give an agency its own period and its own end of the last window
+// where they differ from Period and After.
 type ObserveInput struct {
-	Agencies []string      `json:"agencies"`
-	Period   time.Duration `json:"period"`
-	After    time.Time     `json:"after,omitzero"`
+	Agencies []string                 `json:"agencies"`
+	Period   time.Duration            `json:"period"`
+	After    time.Time                `json:"after,omitzero"`
+	Periods  map[string]time.Duration `json:"periods,omitempty"`
+	Cursors  map[string]time.Time     `json:"cursors,omitempty"`
+}
+
+// Span is the window of complete one-second buckets an agency is observed
+// over: [From, To).
+type Span struct{ From, To time.Time }
+
+// DueSpans says which agencies are due at server time now, and over which
+// window. An agency is due once a whole period of its own has completed since
+// its cursor (the end of its last window), and its window then covers whole
+// periods of its own: one, or up to maxCatchUp after a gap, so the cursor
+// stays on the agency's period and every bucket is observed exactly once. A
+// fresh start observes each agency over its last period. Periods are whole
+// seconds (buckets are per second), at least one.
+func DueSpans(now time.Time, in ObserveInput) map[string]Span {
+	to := WindowEnd(now)
+	out := make(map[string]Span, len(in.Agencies))
+	for _, a := range in.Agencies {
+		period := in.Period
+		if p, ok := in.Periods[a]; ok && p > 0 {
+			period = p
+		}
+		period = max(period.Truncate(time.Second), time.Second)
+		after := in.After
+		if c, ok := in.Cursors[a]; ok && !c.IsZero() {
+			after = c
+		}
+		if after.IsZero() {
+			out[a] = Span{From: to.Add(-period), To: to}
+			continue
+		}
+		from := after.Truncate(time.Second)
+		if oldest := to.Add(-maxCatchUp * period); from.Before(oldest) {
+			from = oldest
+		}
+		if n := to.Sub(from) / period; n >= 1 {
+			out[a] = Span{From: from, To: from.Add(n * period)}
+		}
+	}
+	return out
 }
 
 // ReadLimits returns the limits persisted by an earlier controller run.
@@ -51,43 +94,45 @@ const maxCatchUp = 5
 // bucket is observed exactly once however its ticks drift.
 func WindowEnd(now time.Time) time.Time { return now.Add(-bucketGrace).Truncate(time.Second) }
 
-// Observe reads every agency's complete buckets since in.After (at most
-// maxCatchUp periods of them; the last period on a fresh start) and the calls
-// now in flight. Time is Redis's: the buckets are shared by every worker, so
-// no process's clock decides which are complete. When no bucket has completed
-// since in.After the result is empty: there is nothing new to judge.
+// Observe reads the complete buckets of every agency that is due (DueSpans:
+// a whole period of its own since its cursor; its last period on a fresh
+// start) and the calls now in flight. Time is Redis's: the buckets are shared
+// by every worker, so no process's clock decides which are complete. An
+// agency that is not due is left out; when none is, the result is empty:
+// there is nothing new to judge.
 func (a *ControllerActivities) Observe(ctx context.Context, in ObserveInput) (map[string]flowcontrol.Observation, error) {
-	period := in.Period.Truncate(time.Second)
-	if period < time.Second {
-		period = time.Second // buckets are per second
-	}
 	now, err := a.Redis.Time(ctx).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read Redis server time: %w", err)
 	}
-	to := WindowEnd(now)
-	from := to.Add(-period)
-	if !in.After.IsZero() {
-		from = in.After.Truncate(time.Second)
-		if oldest := to.Add(-maxCatchUp * period); from.Before(oldest) {
-			from = oldest
+	spans := DueSpans(now, in)
+	// Agencies sharing a window are read in one round trip.
+	groups := map[Span][]string{}
+	var order []Span
+	for _, name := range in.Agencies {
+		sp, ok := spans[name]
+		if !ok {
+			continue
 		}
+		if _, seen := groups[sp]; !seen {
+			order = append(order, sp)
+		}
+		groups[sp] = append(groups[sp], name)
 	}
-	if !from.Before(to) {
-		return map[string]flowcontrol.Observation{}, nil
-	}
-	windows, err := a.Stats.Windows(ctx, in.Agencies, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("read call statistics: %w", err)
-	}
-	obs := make(map[string]flowcontrol.Observation, len(windows))
-	for _, w := range windows {
-		inFlight, err := flowcontrol.ReadInFlight(ctx, a.Redis, a.Prefix, w.Agency)
+	obs := make(map[string]flowcontrol.Observation, len(spans))
+	for _, sp := range order {
+		windows, err := a.Stats.Windows(ctx, groups[sp], sp.From, sp.To)
 		if err != nil {
-			return nil, fmt.Errorf("read in-flight calls of %s: %w", w.Agency, err)
+			return nil, fmt.Errorf("read call statistics: %w", err)
 		}
-		// Now is the window's end, in server time: the controller's cursor.
-		obs[w.Agency] = Observation(w, inFlight, to)
+		for _, w := range windows {
+			inFlight, err := flowcontrol.ReadInFlight(ctx, a.Redis, a.Prefix, w.Agency)
+			if err != nil {
+				return nil, fmt.Errorf("read in-flight calls of %s: %w", w.Agency, err)
+			}
+			// Now is the window's end, in server time: the agency's cursor.
+			obs[w.Agency] = Observation(w, inFlight, sp.To)
+		}
 	}
 	return obs, nil
 }

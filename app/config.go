@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -62,6 +63,10 @@ type Config struct {
 	// Flow configures the flow controller (default: every agency with
 	// flowcontrol's defaults, starting at AgencyConcurrency).
 	Flow flowcontrol.Config
+	// Agencies are the agencies' contracts (LOANFLOW_AGENCIES_FILE): each
+	// one's control period and concurrency cap, applied to Flow, and its TPS
+	// ceiling, applied to its task queue in Temporal when the workers start.
+	Agencies map[string]AgencyContract
 	// Breakers tunes each agency's circuit breaker (default breaker.DefaultConfig).
 	Breakers map[string]breaker.Config
 	// NoController leaves starting the flow controller to other processes.
@@ -128,7 +133,7 @@ func Load(args []string, stderr io.Writer) (Config, error) {
 // FromEnv reads every environment variable a worker uses: DATABASE_URL,
 // REDIS_URL, the agency URLs (AGENCY_BASE_URL, or AGENCY_<NAME>_URL per
 // agency), LOANFLOW_AGENCY_ALLOW_HTTP, LOANFLOW_AGENCY_CONCURRENCY,
-// LOANFLOW_AGENCY_MAX_CONCURRENCY, LOANFLOW_REDIS_PREFIX,
+// LOANFLOW_AGENCY_MAX_CONCURRENCY, LOANFLOW_AGENCIES_FILE, LOANFLOW_REDIS_PREFIX,
 // LOANFLOW_DEFAULT_EXPOSURE_LIMIT, the Temporal client settings (envconfig:
 // TEMPORAL_* and the TOML profile) and the key rings. devKeys lets the key
 // rings come from (and be generated under) .dev/ when they are not set.
@@ -179,6 +184,16 @@ func FromEnv(devKeys bool) (Config, error) {
 			return cfg, fmt.Errorf("%s=%q: accepted a whole number from 1 to 1000", EnvAgencyMaxConcurrency, v)
 		}
 		cfg.Flow = cappedFlowConfig(cfg.AgencyConcurrency, n)
+	}
+	if v := os.Getenv(EnvAgenciesFile); v != "" {
+		if cfg.Agencies, err = LoadAgencies(v); err != nil {
+			return cfg, err
+		}
+		if cfg.Flow.Agencies == nil {
+			cfg.Flow = flowConfig(cmp.Or(cfg.AgencyConcurrency, defaultAgencyConcurrency))
+		}
+		// Per agency, the contract's cap wins over LOANFLOW_AGENCY_MAX_CONCURRENCY.
+		cfg.Flow = withContracts(cfg.Flow, cfg.Agencies)
 	}
 	// Processes that share an agency's limits must share the prefix; a
 	// separate prefix makes a separate fleet on the same Redis.
@@ -233,6 +248,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Flow.Period <= 0 {
 		cfg.Flow.Period = time.Second
 	}
+	cfg.Flow = withContracts(cfg.Flow, cfg.Agencies)
 	if cfg.Temporal.Address == "" {
 		cfg.Temporal.Address = config.DefaultTemporalAddress
 	}

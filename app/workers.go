@@ -127,6 +127,9 @@ func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := a.applyCeilings(ctx); err != nil {
+		return nil, err
+	}
 	acts := &activities.AgencyActivities{Agencies: a.agencies, Latency: a.stats}
 	for _, n := range agency.All {
 		tuner, err := flowcontrol.NewTuner(suppliers[string(n)])

@@ -9,6 +9,13 @@ import (
 
 // AgencyConfig tunes the control law for one agency.
 type AgencyConfig struct {
+	// Period is this agency's own control period, 0 for the controller's
+	// (Config.Period). A slow, low-rate agency (app scraping) is better
+	// served by a longer one: each step then judges more calls. It is a
+	// whole number of seconds (the statistics are per second) and a
+	// multiple of the controller's period, which is the tick the controller
+	// steps it on.
+	Period time.Duration `json:"period,omitempty"`
 	// MinLimit and MaxLimit bound the agency's global concurrency limit;
 	// InitialLimit is where a new controller starts. It should be at or below
 	// the agency's expected capacity, so that the first latency baseline is
@@ -66,6 +73,8 @@ func (c AgencyConfig) Validate() error {
 		return fmt.Errorf("invalid agency config: %s %v: accepted %s", field, v, accepted)
 	}
 	switch {
+	case c.Period < 0 || c.Period > MaxAgencyPeriod || c.Period%time.Second != 0:
+		return bad("period", c.Period, fmt.Sprintf("0 (the controller's period) or a whole number of seconds up to %s", MaxAgencyPeriod))
 	case c.MinLimit < 1:
 		return bad("min_limit", c.MinLimit, "1 or more")
 	case c.MaxLimit < c.MinLimit:
@@ -88,8 +97,8 @@ func (c AgencyConfig) Validate() error {
 	return nil
 }
 
-// Config is the controller's configuration: the control period and each
-// agency's tuning. Agencies that are observed but not listed get
+// Config is the controller's configuration: the control period (the
+// controller's tick) and each agency's tuning, with its own period. Agencies that are observed but not listed get
 // DefaultAgencyConfig.
 type Config struct {
 	// Period is the control period; an Observation without its own Period
@@ -122,11 +131,28 @@ func (c Config) Validate() error {
 		if a == "" {
 			return fmt.Errorf("invalid flow control config: empty agency name: accepted a non-empty name")
 		}
-		if err := c.Agencies[a].Validate(); err != nil {
+		ac := c.Agencies[a]
+		if err := ac.Validate(); err != nil {
 			return fmt.Errorf("agency %s: %w", a, err)
+		}
+		if ac.Period != 0 && (ac.Period < c.Period || ac.Period%c.Period != 0) {
+			return fmt.Errorf("agency %s: invalid agency config: period %s: accepted 0 or a multiple of the controller's period %s, up to %s", a, ac.Period, c.Period, MaxAgencyPeriod)
 		}
 	}
 	return nil
+}
+
+// MaxAgencyPeriod bounds an agency's control period: a longer one would
+// leave the agency's limit unjudged for too long after its capacity changed.
+const MaxAgencyPeriod = time.Minute
+
+// PeriodOf is the control period of one agency: its own, or the
+// controller's.
+func (c Config) PeriodOf(name string) time.Duration {
+	if p := c.agency(name).Period; p > 0 {
+		return p
+	}
+	return c.Period
 }
 
 // agency returns the tuning for one agency.

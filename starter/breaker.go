@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 
 	"loanflow/agency"
 	"loanflow/breaker"
+	"loanflow/config"
+	"loanflow/flowcontrol"
 	"loanflow/loan"
 	"loanflow/workflows"
 )
@@ -61,7 +64,7 @@ func (cl cli) breakerOverride(ctx context.Context, verb string, args []string, s
 }
 
 func (cl cli) breakerStatus(ctx context.Context, stdout io.Writer) error {
-	c, _, err := cl.dial()
+	c, tc, err := cl.dial()
 	if err != nil {
 		return err
 	}
@@ -77,7 +80,7 @@ func (cl cli) breakerStatus(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("decode the flow controller's state: %w", err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BREAKER\tSTATE\tSINCE\tLIMIT\tSUCCESS\tP99\tREASON")
+	fmt.Fprintln(tw, "BREAKER\tSTATE\tSINCE\tLIMIT\tPERIOD\tTPS\tSUCCESS\tP99\tREASON")
 	names := make([]string, 0, len(agency.All))
 	for _, n := range agency.All {
 		names = append(names, string(n))
@@ -94,10 +97,17 @@ func (cl cli) breakerStatus(ctx context.Context, stdout io.Writer) error {
 		if o.Calls > 0 {
 			success = fmt.Sprintf("%.1f%% of %d", 100*float64(o.OK)/float64(o.Calls), o.Calls)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", n, s.State, since(s.Since), st.Limits[n], success, o.LatencyP99.Round(time.Millisecond), loan.CleanText(s.Reason, maxReason))
+		// The ceiling as Temporal holds the agency's queue to it, not as
+		// configured: a worker may not have applied it yet.
+		tps := "?"
+		if ceil, err := flowcontrol.ReadCeiling(qctx, c.WorkflowService(), cmp.Or(tc.Namespace, config.DefaultNamespace), agency.Name(n).TaskQueue()); err == nil {
+			tps = ceil.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", n, s.State, since(s.Since), st.Limits[n], st.Config.PeriodOf(n), tps,
+			success, o.LatencyP99.Round(time.Millisecond), loan.CleanText(s.Reason, maxReason))
 	}
 	e := breaker.StatusOf(breaker.Entry, st.Board.Entry, 0)
-	fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t%s\n", breaker.Entry, e.State, since(e.Since), loan.CleanText(e.Reason, maxReason))
+	fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t%s\n", breaker.Entry, e.State, since(e.Since), loan.CleanText(e.Reason, maxReason))
 	return tw.Flush()
 }
 

@@ -65,7 +65,16 @@ type FlowControllerInput struct {
 	Pending         []breaker.Event   `json:"pending,omitempty"`
 	Overrides       []BreakerOverride `json:"overrides,omitempty"`
 	ObservedThrough time.Time         `json:"observed_through,omitzero"`
+	// Cursors are each agency's end of the statistics already observed,
+	// where agencies are stepped at periods of their own; an agency without
+	// one starts from ObservedThrough.
+	Cursors map[string]time.Time `json:"cursors,omitempty"`
 }
+
+// agencyPeriodsVersion marks the controller that steps each agency at its
+// own period (flowcontrol.AgencyConfig.Period). Runs started before it keep
+// stepping every agency every period until they continue as new.
+const agencyPeriodsVersion = "agency-periods"
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
 type ControllerSettings struct {
@@ -104,7 +113,7 @@ type FlowControllerStatus struct {
 	State     flowcontrol.State      `json:"state"`
 	Decisions []flowcontrol.Decision `json:"decisions"`
 	Limits    map[string]int         `json:"limits"`
-	// The breakers and the last period's observations, for operators.
+	// The breakers and each agency's last observation, for operators.
 	Board        BreakerBoard                       `json:"board"`
 	Observations map[string]flowcontrol.Observation `json:"observations"`
 	// Config is the configuration in force; Pending counts transitions
@@ -115,7 +124,9 @@ type FlowControllerStatus struct {
 }
 
 // FlowControllerWorkflow retunes every agency's concurrency limit once per
-// control period: it reads the agencies' call statistics (a local activity),
+// control period, the agency's own (AgencyConfig.Period) or the
+// controller's: it ticks at the controller's period, and steps an agency on
+// the ticks at which a whole period of its own has been observed. It reads the agencies' call statistics (a local activity),
 // applies the pure control law flowcontrol.Step, steps the breakers, and
 // publishes limits, breaker states and its heartbeat to Redis every period:
 // a published breaker record is a lease that dies unless renewed, and Redis
@@ -229,28 +240,63 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		status.Limits[a] = int(s.Limit + 0.5)
 	}
 
+	// Earlier runs observed and stepped every agency every period.
+	ownPeriods := workflow.GetVersion(ctx, agencyPeriodsVersion, workflow.DefaultVersion, 1) >= 1
 	for i := 0; i < periods; i++ {
 		var obs map[string]flowcontrol.Observation
 		var decisions []flowcontrol.Decision
-		err := workflow.ExecuteLocalActivity(lctx, ca.Observe, activities.ObserveInput{Agencies: agencies, Period: in.Config.Period, After: in.ObservedThrough}).Get(ctx, &obs)
+		oin := activities.ObserveInput{Agencies: agencies, Period: in.Config.Period, After: in.ObservedThrough}
+		if ownPeriods {
+			// Fills maps: order does not matter.
+			//workflowcheck:ignore
+			oin.Periods, oin.Cursors = agencyPeriods(in.Config), in.Cursors
+		}
+		err := workflow.ExecuteLocalActivity(lctx, ca.Observe, oin).Get(ctx, &obs)
+		status.Decisions = nil
 		switch {
 		case err != nil:
 			// Without statistics the limits stay where they are; the
 			// workers keep running on them.
 			logger.Warn("observe agencies failed; holding limits", "error", err)
-			status.Observations, status.Decisions = nil, nil
+			obs = nil
 		case len(obs) == 0:
-			// No second completed since the last tick: nothing new to judge.
-			status.Observations, status.Decisions = nil, nil
+			// No agency has a new period to judge.
+		case ownPeriods:
+			// Only the agencies observed are due: the others keep their
+			// state until a whole period of their own has completed.
+			due := make([]string, 0, len(obs))
+			for _, a := range agencies {
+				if _, ok := obs[a]; ok {
+					due = append(due, a)
+				}
+			}
+			// StepDue visits agencies in name order.
+			//workflowcheck:ignore
+			status.State, decisions = flowcontrol.StepDue(status.State, obs, in.Config, due)
 		default:
 			// Step visits agencies in name order.
 			//workflowcheck:ignore
 			status.State, decisions = flowcontrol.Step(status.State, obs, in.Config)
+		}
+		if len(obs) > 0 {
 			status.Decisions = decisions
-			status.Observations = obs
+			if status.Observations == nil {
+				status.Observations = map[string]flowcontrol.Observation{}
+			}
 			for _, a := range agencies {
-				if o, ok := obs[a]; ok && o.Now.After(in.ObservedThrough) {
+				o, ok := obs[a]
+				if !ok {
+					continue
+				}
+				status.Observations[a] = o
+				if o.Now.After(in.ObservedThrough) {
 					in.ObservedThrough = o.Now
+				}
+				if ownPeriods {
+					if in.Cursors == nil {
+						in.Cursors = map[string]time.Time{}
+					}
+					in.Cursors[a] = o.Now
 				}
 			}
 		}
@@ -266,7 +312,9 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		carried = nil
 		// Visits agencies in name order.
 		//workflowcheck:ignore
-		statuses, events := stepBoard(&status.Board, workflow.Now(ctx), status.Observations, status.Decisions, in, overrides)
+		// The breakers step every tick, their timers running on time, but judge
+		// an agency only from its new observation: at its own period.
+		statuses, events := stepBoard(&status.Board, workflow.Now(ctx), obs, decisions, in, overrides)
 		for _, e := range events {
 			logger.Info("breaker transition", "breaker", e.Breaker, "from", e.From, "to", e.To, "reason", e.Reason, "source", e.Source)
 		}
@@ -308,6 +356,7 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	return workflow.NewContinueAsNewError(ctx, FlowControllerWorkflow, FlowControllerInput{
 		Config: in.Config, State: &st, PeriodsPerRun: in.PeriodsPerRun, Breakers: in.Breakers, LeasePeriods: in.LeasePeriods,
 		Board: &status.Board, Pending: in.Pending, Overrides: drainOverrides(ctx, overrideCh), ObservedThrough: in.ObservedThrough,
+		Cursors: in.Cursors,
 	})
 }
 
@@ -324,6 +373,20 @@ func (in FlowControllerInput) lease() time.Duration {
 		n = defaultLeasePeriods
 	}
 	return time.Duration(n) * in.Config.Period
+}
+
+// agencyPeriods are the agencies' own periods, nil when none has one.
+func agencyPeriods(c flowcontrol.Config) map[string]time.Duration {
+	var out map[string]time.Duration
+	for a, ac := range c.Agencies {
+		if ac.Period > 0 && ac.Period != c.Period {
+			if out == nil {
+				out = map[string]time.Duration{}
+			}
+			out[a] = ac.Period
+		}
+	}
+	return out
 }
 
 func sortedAgencies(c flowcontrol.Config) []string {

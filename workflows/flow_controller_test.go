@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -75,5 +77,64 @@ func TestFlowControllerRejectsBadConfig(t *testing.T) {
 	env.ExecuteWorkflow(FlowControllerWorkflow, FlowControllerInput{Config: cfg})
 	if env.GetWorkflowError() == nil {
 		t.Fatal("min above max accepted")
+	}
+}
+
+// An agency with a period of its own (scraping, 3 s) is stepped a third as
+// often as one on the controller's 1 s period, each of its observations
+// covering its own 3 s, and its cursor is carried across continue-as-new.
+// Redis's clock is the test's: Observe's due rule (activities.DueSpans) is
+// applied to the workflow's time.
+func TestFlowControllerStepsAgencyAtItsOwnPeriod(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(time.Unix(1_700_000_000, 500_000_000))
+	var ca *activities.ControllerActivities
+	env.RegisterActivity(ca)
+
+	var mu sync.Mutex
+	observed := map[string][]time.Duration{}
+	env.OnActivity(ca.ReadLimits, mock.Anything, mock.Anything).Return(map[string]int{}, nil)
+	env.OnActivity(ca.ReadBoard, mock.Anything, mock.Anything).Return(activities.PublishedBoard{}, nil)
+	env.OnActivity(ca.RecordBreakerEvents, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ca.Publish, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ca.Observe, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ObserveInput) (map[string]flowcontrol.Observation, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]flowcontrol.Observation{}
+		for a, sp := range activities.DueSpans(env.Now(), in) {
+			d := sp.To.Sub(sp.From)
+			n := int64(20 * d / time.Second)
+			out[a] = flowcontrol.Observation{Calls: n, OK: n, LatencyMean: 40 * time.Millisecond, LatencyP50: 40 * time.Millisecond,
+				LatencyP90: 60 * time.Millisecond, InFlight: 1, Period: d, Now: sp.To}
+			observed[a] = append(observed[a], d)
+		}
+		return out, nil
+	})
+
+	cfg := flowcontrol.DefaultConfig("kcb", "scraping")
+	sc := cfg.Agencies["scraping"]
+	sc.Period = 3 * time.Second
+	cfg.Agencies["scraping"] = sc
+	env.ExecuteWorkflow(FlowControllerWorkflow, FlowControllerInput{Config: cfg, PeriodsPerRun: 12})
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new after 12 periods, got %v", err)
+	}
+	if got := observed["kcb"]; len(got) != 12 || slices.ContainsFunc(got, func(d time.Duration) bool { return d != time.Second }) {
+		t.Fatalf("kcb observed over %v, want 12 periods of 1s", got)
+	}
+	if got := observed["scraping"]; len(got) != 4 || slices.ContainsFunc(got, func(d time.Duration) bool { return d != 3*time.Second }) {
+		t.Fatalf("scraping observed over %v, want 4 periods of 3s (a third as often)", got)
+	}
+	var next FlowControllerInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if k, sg := next.State.Agencies["kcb"].Periods, next.State.Agencies["scraping"].Periods; k != 12 || sg != 4 {
+		t.Fatalf("stepped kcb %d and scraping %d times, want 12 and 4", k, sg)
+	}
+	if next.Cursors["scraping"].IsZero() || next.Cursors["kcb"].Sub(next.Cursors["scraping"]) >= 3*time.Second {
+		t.Fatalf("cursors carried %v, want scraping's within its period of kcb's", next.Cursors)
 	}
 }
