@@ -198,6 +198,13 @@ func (r *runLog) finish(seq int, ok bool, t time.Time) {
 	}
 }
 
+// count is the number of applications started.
+func (r *runLog) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.start)
+}
+
 // outstanding is the number of applications started and not yet ended.
 func (r *runLog) outstanding() int {
 	r.mu.Lock()

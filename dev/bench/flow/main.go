@@ -78,6 +78,7 @@ type config struct {
 	workersSet                 bool // -workers given: it overrides each scenario's own
 	trace                      bool
 	probe                      float64
+	ceiling                    time.Duration // the Temporal ceiling check's length; 0 skips it
 	minSamples                 int64
 	scenarios, strategies      []string
 	out, redisURL              string
@@ -110,6 +111,7 @@ func main() {
 	flag.StringVar(&c.out, "out", "docs/", "folder for bench-flow.md and the charts; empty writes nothing")
 	flag.StringVar(&c.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL")
 	flag.BoolVar(&quick, "quick", false, "smoke check: 15s scenarios, 2s warm-up, 5s drain")
+	flag.DurationVar(&c.ceiling, "ceiling", 10*time.Second, "before the scales, offer the run's highest load, unbounded, to an agency that is never busy for this long and report whether Temporal carried it; 0 skips")
 	flag.Float64Var(&probe, "probe", 0, "measure the Temporal ceiling instead: offer this many applications/s, unbounded, to an agency that is never busy, and report start→call latency")
 	flag.Parse()
 	set := map[string]bool{}
@@ -117,7 +119,7 @@ func main() {
 
 	scales, err := scalesOf(c, set, scalesFlag, scen, probe)
 	if err == nil && quick {
-		c.warmup, c.drain = 2*time.Second, 5*time.Second
+		c.warmup, c.drain, c.ceiling = 2*time.Second, 5*time.Second, min(c.ceiling, 5*time.Second)
 		for i := range scales {
 			scales[i].duration, scales[i].durations = 15*time.Second, nil
 		}
@@ -244,6 +246,21 @@ func run(ctx context.Context, c config, scales []scale) error {
 	if nruns == 0 {
 		return errNoRuns
 	}
+	// The highest offered load of the run, in applications/s.
+	var peak float64
+	var peakOf string
+	for _, sr := range runs {
+		for _, sc := range sr.scs {
+			if l := sc.load(0) * sr.scale.nominal(); l > peak {
+				peak, peakOf = l, sr.cfg.scale+" "+sc.name
+			}
+		}
+	}
+	if c.probe > 0 || c.ceiling < time.Second {
+		c.ceiling = 0
+	} else {
+		estimate += c.warmup + c.ceiling + runOverhead
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	quiet := slog.New(slog.DiscardHandler)
 
@@ -306,7 +323,23 @@ func run(ctx context.Context, c config, scales []scale) error {
 	defer cw.Stop()
 
 	logger.Info("benchmark", "scales", len(runs), "runs", nruns,
-		"estimated_total", estimate.Round(time.Minute).String()+fmt.Sprintf(" (each run: warm-up + measured + about %s)", runOverhead))
+		"estimated_total", fmt.Sprintf("%.0f min (each run: warm-up + measured + about %s)", estimate.Minutes(), runOverhead))
+	var ceil *ceilingCheck
+	if c.ceiling > 0 {
+		pc := c
+		pc.scale, pc.capacity, pc.serviceTime, pc.probe = "ceiling", 10000, 10*time.Millisecond, peak
+		sc, _ := scenarioOf("probe", c.ceiling, pc)
+		b.cfg = pc
+		r, err := b.runOne(ctx, sc, stUnbounded)
+		if err != nil {
+			return fmt.Errorf("temporal ceiling check: %w", err)
+		}
+		ceil = &ceilingCheck{offered: peak, of: peakOf, r: r, load: loadAverage()}
+		logger.Info("temporal ceiling check", "offered", fmt.Sprintf("%.0f/s", peak), "of", peakOf,
+			"answered", fmt.Sprintf("%.1f/s", r.goodput()), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
+			"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "carried", ceil.carried(),
+			"cpu_per_app", r.cpuPerApp().Round(100*time.Microsecond), "load", loadAverage(), "note", r.limiterNote)
+	}
 	for _, sr := range runs {
 		c := sr.cfg
 		b.cfg = c
@@ -321,7 +354,8 @@ func run(ctx context.Context, c config, scales []scale) error {
 				logger.Info("run done", "scale", c.scale, "scenario", sc.name, "strategy", st, "goodput", fmt.Sprintf("%.1f/s", r.goodput()),
 					"of_capacity", fmt.Sprintf("%.2f", r.goodput()/r.trueRate), "agency_errors", fmt.Sprintf("%.1f%%", 100*r.errorRate()),
 					"app_p50", r.apps.p50.Round(time.Millisecond), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
-					"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "expired_refusals", r.expired, "note", r.limiterNote)
+					"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "expired_refusals", r.expired,
+					"cpu_per_app", r.cpuPerApp().Round(100*time.Microsecond), "load", loadAverage(), "note", r.limiterNote)
 				if c.trace {
 					printTrace(os.Stderr, r, c.sampleEvery)
 				}
@@ -347,8 +381,23 @@ func run(ctx context.Context, c config, scales []scale) error {
 		}
 	}
 	return writeFile(filepath.Join(c.out, "bench-flow.md"), func(w io.Writer) error {
-		return writeDoc(w, runs, c, time.Since(t0))
+		return writeDoc(w, runs, ceil, c, time.Since(t0))
 	})
+}
+
+// ceilingCheck is the embedded Temporal's answer to the run's highest
+// offered load, unbounded, from an agency that never queues.
+type ceilingCheck struct {
+	offered float64 // applications/s
+	of      string  // the scale and scenario that offer it
+	r       result
+	load    string // the load average after the check
+}
+
+// carried: Temporal delivered at least 90% of the offered calls and the
+// 99th percentile of start→call stayed under a second.
+func (x ceilingCheck) carried() bool {
+	return x.r.goodput() >= 0.9*x.offered && x.r.apps.firstP99 < time.Second
 }
 
 func writeFile(path string, write func(io.Writer) error) error {

@@ -220,7 +220,7 @@ func chartName(scale, scenario string) string { return "bench-flow-" + scale + "
 // writeDoc writes docs/bench-flow.md: the method, then a section per scale
 // with its agency, failsafe-go's options, the summary and per-phase tables
 // against the scale's targets, and the charts.
-func writeDoc(w io.Writer, runs []*scaleRun, c config, took time.Duration) error {
+func writeDoc(w io.Writer, runs []*scaleRun, ceil *ceilingCheck, c config, took time.Duration) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Flow control benchmark\n\n")
 	fmt.Fprintf(&b, "Produced by `make bench-flow` (`go run ./dev/bench/flow`), run %s, took %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
@@ -234,6 +234,22 @@ func writeDoc(w io.Writer, runs []*scaleRun, c config, took time.Duration) error
 		"The activity's start-to-close is the client timeout + 1 s; retry policy 500 ms × 2 up to 5 s, 5 attempts, 30 s schedule-to-close, "+
 		"503s honour Retry-After (1 s). Each scenario is measured after a %s warm-up at 0.5× the nominal load.\n\n",
 		math.Exp(0.25*0.25/2), c.warmup)
+	if ceil != nil {
+		verdict := "carried: the scales measure flow control, not Temporal"
+		if !ceil.carried() {
+			verdict = "**not carried** (less than 90% of the calls answered, or start→call p99 of a second or more): " +
+				"at that load the runs measure Temporal's own queueing as much as flow control; choose smaller scales " +
+				"(`-scales small,CxST`) or a quieter machine"
+		}
+		fmt.Fprintf(&b, "Temporal ceiling check, this run: an agency that never queues (C=10000 × 10 ms), every call at once, offered "+
+			"%.0f applications/s (the highest offered load of the run: %s) for %s: %.1f calls/s answered, start→call p50 %s / p99 %s, "+
+			"%d applications ended in the window, %d failed; load average %s. Verdict: %s.\n\n",
+			ceil.offered, ceil.of, ceil.r.window, ceil.r.goodput(), ms(ceil.r.apps.firstP50), ms(ceil.r.apps.firstP99),
+			ceil.r.apps.ok+ceil.r.apps.failed, ceil.r.apps.failed, ceil.load, verdict)
+		if ceil.r.limiterNote != "" {
+			fmt.Fprintf(&b, "(%s.)\n\n", ceil.r.limiterNote)
+		}
+	}
 	b.WriteString(methodText)
 	for _, sr := range runs {
 		writeScale(&b, sr)

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
@@ -203,6 +206,18 @@ type result struct {
 	phases             []phase
 	expired            int64 // attempts refused by admission for the budget left
 	workers            int   // worker processes the strategy ran on
+	// cpu is the process's CPU time over the run (server, workers and
+	// client together); started the applications it started.
+	cpu     time.Duration
+	started int
+}
+
+// cpuPerApp is the CPU time the run took per application it started.
+func (r result) cpuPerApp() time.Duration {
+	if r.started == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.started)
 }
 
 func (r result) goodput() float64 { return float64(r.ok) / r.window.Seconds() }
@@ -230,6 +245,7 @@ type bench struct {
 func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res result, err error) {
 	b.seq++
 	c := b.cfg
+	cpu0 := cpuTime()
 	runID := fmt.Sprintf("r%02d-%s-%s", b.seq, sc.name, strategy)
 	agencyName := fmt.Sprintf("kcb-r%02d", b.seq)
 	tq := agency.Name(agencyName).TaskQueue()
@@ -505,6 +521,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	cancel()
 	wg.Wait()
 
+	res.cpu, res.started = cpuTime()-cpu0, log.count()
 	res.ok = s1.OK - s0.OK
 	res.errors = (s1.Overload - s0.Overload) + (s1.Errors - s0.Errors) + (s1.Abandoned - s0.Abandoned)
 	res.calls = res.ok + res.errors
@@ -673,6 +690,24 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	i := int(math.Ceil(q*float64(len(s)))) - 1
 	return s[min(max(i, 0), len(s)-1)]
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 var errNoRuns = errors.New("no runs: -scenarios and -strategies select nothing")

@@ -61,19 +61,24 @@ var (
 // processes, capacity drop with slowdown, a backlog older than the calls'
 // 30 s budget) measured for 60 s so the backlog has time to age past it.
 //
-// large is 10× its call rate: 20 calls × 300 ms, 67 calls/s nominal, its
-// surge offering 200 applications/s. Issue 12 suggested 20 × 100 ms
-// (200 calls/s nominal, a 600/s surge); the embedded Temporal's ceiling on
-// this 2-core machine (-probe, see the report) is far below that, so the
-// service time was raised until the surge's offered load was the highest
-// the ceiling allowed while the call rate stayed 10× the small scale's.
+// large is 5× its concurrency at 1.5× its call rate: 20 calls × 2 s,
+// 10 calls/s nominal, its surge offering 30 applications/s, with the
+// client timeout at the same 3.3× the median. Issue 12 asks for at least
+// 10× the call rate (20 × 100 ms, a 600/s surge; 20 × 300 ms is a 200/s
+// one); the embedded Temporal on this 2-core machine carries about 30
+// applications/s: measured with -probe, 30/s carried (start→call p99
+// 274 ms) and 60/s not (25/s completed) on a quiet machine, and the process
+// costs about 80 ms of CPU per application (-probe 10 at load 7), about
+// 25/s on two idle cores. A faster call rate measures Temporal's queueing,
+// not flow control; `-scales small,20x300ms` runs the 10× scale where the
+// ceiling allows it, and each run's ceiling check says whether it did.
 func defaultScales() []scale {
 	return []scale{
 		{name: "small", capacity: 4, serviceTime: 600 * time.Millisecond, clientTimeout: 2 * time.Second,
 			duration: 40 * time.Second, durations: map[string]time.Duration{"incident": 60 * time.Second},
 			scenarios: []string{"surge", "capacity", "slowdown", "incident"}, targets: targetsSmall},
-		{name: "large", capacity: 20, serviceTime: 300 * time.Millisecond, clientTimeout: 2 * time.Second,
-			duration:  30 * time.Second,
+		{name: "large", capacity: 20, serviceTime: 2 * time.Second, clientTimeout: 6 * time.Second,
+			duration: 30 * time.Second,
 			scenarios: []string{"surge", "capacity", "slowdown"}, targets: targetsLarge},
 	}
 }
