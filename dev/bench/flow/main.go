@@ -205,8 +205,10 @@ type scaleRun struct {
 }
 
 // runOverhead is about what a run takes besides its warm-up and measured
-// part: draining, terminating leftovers, the server settling, teardown.
-const runOverhead = 12 * time.Second
+// part (draining, terminating leftovers, the server settling, teardown) on
+// a quiet machine: the committed 18-run report took 15m5s for 45 s runs.
+// On a loaded one it is up to a minute and more.
+const runOverhead = 6 * time.Second
 
 func run(ctx context.Context, c config, scales []scale) error {
 	var runs []*scaleRun
@@ -364,7 +366,7 @@ func run(ctx context.Context, c config, scales []scale) error {
 		}
 		fmt.Printf("\nscale %s: C=%d, median service time %s (%.1f calls/s nominal)\n\n", c.scale, c.capacity, c.serviceTime, sr.scale.nominal())
 		fmt.Print(markdownTable(sr.results))
-		fmt.Print("\nper phase:\n\n" + phaseTable(sr.results, c.targets))
+		fmt.Print("\nper phase:\n\n" + targetsLine(c.targets) + phaseTable(sr.results, c.targets))
 	}
 	if c.out == "" {
 		return nil

@@ -214,6 +214,13 @@ func esc(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
+// targetsLine states a scale's targets above its per-phase table.
+func targetsLine(t targets) string {
+	return fmt.Sprintf("Targets (%s): goodput ≥ %.2f × the oracle's in every phase from %s after each step, agency errors ≤ %.0f%%, "+
+		"converged within %s of each step (within ±max(10%%, 1 call) of the capacity until the next step).\n\n",
+		t.source, t.goodput, flowsim.PhaseSettle, 100*t.errors, t.converge)
+}
+
 // chartName is the file of a scale's chart of one scenario.
 func chartName(scale, scenario string) string { return "bench-flow-" + scale + "-" + scenario + ".svg" }
 
@@ -243,9 +250,11 @@ func writeDoc(w io.Writer, runs []*scaleRun, ceil *ceilingCheck, c config, took 
 		}
 		fmt.Fprintf(&b, "Temporal ceiling check, this run: an agency that never queues (C=10000 × 10 ms), every call at once, offered "+
 			"%.0f applications/s (the highest offered load of the run: %s) for %s: %.1f calls/s answered, start→call p50 %s / p99 %s, "+
-			"%d applications ended in the window, %d failed; load average %s. Verdict: %s.\n\n",
+			"%d applications ended in the window, %d failed; load average %s. The process (server, workers and client) took "+
+			"%s of CPU per application, so two idle cores would carry at most about %.0f applications/s. Verdict: %s.\n\n",
 			ceil.offered, ceil.of, ceil.r.window, ceil.r.goodput(), ms(ceil.r.apps.firstP50), ms(ceil.r.apps.firstP99),
-			ceil.r.apps.ok+ceil.r.apps.failed, ceil.r.apps.failed, ceil.load, verdict)
+			ceil.r.apps.ok+ceil.r.apps.failed, ceil.r.apps.failed, ceil.load, ceil.r.cpuPerApp().Round(100*time.Microsecond),
+			2*float64(time.Second)/float64(max(ceil.r.cpuPerApp(), time.Millisecond)), verdict)
 		if ceil.r.limiterNote != "" {
 			fmt.Fprintf(&b, "(%s.)\n\n", ceil.r.limiterNote)
 		}
@@ -288,9 +297,7 @@ func writeScale(b *strings.Builder, sr *scaleRun) {
 	fmt.Fprintf(b, "### Summary\n\n")
 	b.WriteString(markdownTable(sr.results))
 	fmt.Fprintf(b, "\n### Per phase\n\n")
-	fmt.Fprintf(b, "Targets (%s): goodput ≥ %.2f × the oracle's in every phase from %s after each step, agency errors ≤ %.0f%%, "+
-		"converged within %s of each step (within ±max(10%%, 1 call) of the capacity until the next step).\n\n",
-		t.source, t.goodput, flowsim.PhaseSettle, 100*t.errors, t.converge)
+	b.WriteString(targetsLine(t))
 	b.WriteString(phaseTable(sr.results, t))
 	b.WriteString("\n")
 	for _, sc := range sr.scs {

@@ -530,7 +530,10 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	res.trueRate = trueRate(sc, c)
 	res.converge = convergence(res.trace, sc.steps, sc.d, strategy == stUnbounded)
 	if startErrs > 0 || left > 0 {
-		res.limiterNote = fmt.Sprintf("%d starts failed (first: %v), %d applications terminated after the drain", startErrs, firstStartErr, left)
+		res.limiterNote = fmt.Sprintf("%d starts failed, %d applications terminated after the drain", startErrs, left)
+		if firstStartErr != nil {
+			res.limiterNote += fmt.Sprintf(" (the first start's error: %v)", firstStartErr)
+		}
 	}
 	return res, nil
 }

@@ -78,7 +78,7 @@ func defaultScales() []scale {
 			duration: 40 * time.Second, durations: map[string]time.Duration{"incident": 60 * time.Second},
 			scenarios: []string{"surge", "capacity", "slowdown", "incident"}, targets: targetsSmall},
 		{name: "large", capacity: 20, serviceTime: 2 * time.Second, clientTimeout: 6 * time.Second,
-			duration: 30 * time.Second,
+			duration:  30 * time.Second,
 			scenarios: []string{"surge", "capacity", "slowdown"}, targets: targetsLarge},
 	}
 }
