@@ -104,13 +104,18 @@ func (f *finisher) Finish(_ context.Context, run string, seq int, ok bool) error
 	return nil
 }
 
-// agencyCall is the agency activity of one run: loanflow's own
-// FetchCreditScore, optionally behind failsafe-go's adaptive limiter, and
-// refused without calling once the run is over so that its leftovers drain
-// fast instead of loading the next run.
+// agencyCall is the agency activity of one worker in one run: loanflow's
+// own FetchCreditScore, optionally behind failsafe-go's adaptive limiter,
+// and refused without calling once the run is over so that its leftovers
+// drain fast instead of loading the next run.
 type agencyCall struct {
-	acts     *activities.AgencyActivities
-	limiter  adaptivelimiter.AdaptiveLimiter[loan.CreditScore] // nil: no limiter
+	acts    *activities.AgencyActivities
+	limiter adaptivelimiter.AdaptiveLimiter[loan.CreditScore] // nil: no limiter
+	// gated: the worker's slots follow the limiter's limit, so the call
+	// waits for a permit (only right after a cut) instead of being
+	// rejected, and its time is recorded unless its context ended first,
+	// as failsafe-go's executor does.
+	gated    bool
 	deadline time.Time
 	log      *runLog
 }
@@ -128,9 +133,21 @@ func (a *agencyCall) FetchCreditScore(ctx context.Context, in appInput) (loan.Cr
 	call := func() (loan.CreditScore, error) { return a.acts.FetchCreditScore(ctx, in.Request) }
 	var s loan.CreditScore
 	var err error
-	if a.limiter == nil {
+	switch {
+	case a.limiter == nil:
 		s, err = call()
-	} else {
+	case a.gated:
+		p, perr := a.limiter.AcquirePermit(ctx)
+		if perr != nil {
+			return loan.CreditScore{}, perr
+		}
+		s, err = call()
+		if ctx.Err() != nil {
+			p.Drop()
+		} else {
+			p.Record()
+		}
+	default:
 		s, err = failsafe.With[loan.CreditScore](a.limiter).WithContext(ctx).Get(call)
 	}
 	var appErr *temporal.ApplicationError
@@ -179,6 +196,13 @@ func (r *runLog) finish(seq int, ok bool, t time.Time) {
 		r.end[seq], r.ok[seq] = t, ok
 		r.done++
 	}
+}
+
+// count is the number of applications started.
+func (r *runLog) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.start)
 }
 
 // outstanding is the number of applications started and not yet ended.

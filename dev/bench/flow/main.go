@@ -75,59 +75,108 @@ type config struct {
 	sampleEvery                time.Duration
 	capacity, initialLimit     int
 	workers                    int
+	workersSet                 bool // -workers given: it overrides each scenario's own
 	trace                      bool
 	probe                      float64
+	ceiling                    time.Duration // the Temporal ceiling check's length; 0 skips it
 	minSamples                 int64
 	scenarios, strategies      []string
 	out, redisURL              string
+	// scale and targets: the scale being run and its per-phase targets.
+	scale   string
+	targets targets
 }
 
 type redisClient = redis.UniversalClient
 
 func main() {
 	var c config
-	var scen, strat string
+	var scen, strat, scalesFlag string
 	var quick bool
 	var probe float64
-	flag.DurationVar(&c.duration, "duration", 60*time.Second, "measured length of each scenario")
+	flag.StringVar(&scalesFlag, "scales", "small,large", "agency scales, comma-separated, each a section of the report: small (C=4 × 600ms), large (C=20 × 300ms) or C×median service time as 20x300ms")
+	flag.DurationVar(&c.duration, "duration", 60*time.Second, "measured length of each scenario (default: each scale's own)")
 	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "warm-up at half the nominal load before each measured part")
 	flag.DurationVar(&c.drain, "drain", 10*time.Second, "how long a run's leftover applications may take to drain before they are terminated")
-	flag.IntVar(&c.capacity, "capacity", 4, "the agency's capacity C, calls in service at once")
+	flag.IntVar(&c.capacity, "capacity", 4, "the agency's capacity C, calls in service at once; with -service-time, replaces -scales by this one scale")
 	flag.Int64Var(&c.minSamples, "min-samples", 5, "the controller's MinSamples: successful calls a period needs before its latency is trusted")
-	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time")
-	flag.DurationVar(&c.clientTimeout, "client-timeout", 2*time.Second, "the agency client's timeout per call")
+	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time; with -capacity, replaces -scales by this one scale")
+	flag.DurationVar(&c.clientTimeout, "client-timeout", 2*time.Second, "the agency client's timeout per call (default: each scale's own)")
 	flag.IntVar(&c.initialLimit, "initial-limit", 0, "the controller's initial limit (default C)")
 	flag.BoolVar(&c.trace, "trace", false, "print each run's limit, requests at the agency and capacity once a second to stderr")
-	flag.IntVar(&c.workers, "workers", 1, "worker processes sharing the agency's limit under loanflow's controller")
+	flag.IntVar(&c.workers, "workers", 1, "worker processes for loanflow and failsafe-go (loanflow's share one limit, failsafe-go's each limit their own calls); default 1, 2 in the incident")
 	flag.DurationVar(&c.sampleEvery, "sample", 200*time.Millisecond, "sampling period of the charts and convergence")
-	flag.StringVar(&scen, "scenarios", "surge,capacity,slowdown", "scenarios to run, comma-separated (also: incident)")
-	flag.StringVar(&strat, "strategies", strings.Join(allStrategies, ","), "strategies to run, comma-separated")
+	flag.StringVar(&scen, "scenarios", "", "scenarios to run, comma-separated: surge, capacity, slowdown, incident (default: each scale's own)")
+	flag.StringVar(&strat, "strategies", strings.Join(defaultStrategies, ","), "strategies to run, comma-separated (also: "+stPeerDefault+", failsafe-go on its defaults)")
 	flag.StringVar(&c.out, "out", "docs/", "folder for bench-flow.md and the charts; empty writes nothing")
 	flag.StringVar(&c.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL")
 	flag.BoolVar(&quick, "quick", false, "smoke check: 15s scenarios, 2s warm-up, 5s drain")
+	flag.DurationVar(&c.ceiling, "ceiling", 10*time.Second, "before the scales, offer the run's highest load, unbounded, to an agency that is never busy for this long and report whether Temporal carried it; 0 skips")
 	flag.Float64Var(&probe, "probe", 0, "measure the Temporal ceiling instead: offer this many applications/s, unbounded, to an agency that is never busy, and report start→call latency")
 	flag.Parse()
-	if quick {
-		c.duration, c.warmup, c.drain = 15*time.Second, 2*time.Second, 5*time.Second
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	scales, err := scalesOf(c, set, scalesFlag, scen, probe)
+	if err == nil && quick {
+		c.warmup, c.drain, c.ceiling = 2*time.Second, 5*time.Second, min(c.ceiling, 5*time.Second)
+		for i := range scales {
+			scales[i].duration, scales[i].durations = 15*time.Second, nil
+		}
 	}
-	if c.initialLimit <= 0 {
-		c.initialLimit = c.capacity
-	}
-	c.scenarios = split(scen)
+	c.workersSet = set["workers"]
 	c.strategies = split(strat)
 	c.probe = probe
 	if probe > 0 {
-		// An agency that never queues: the latency is Temporal's.
-		c.capacity, c.serviceTime, c.out = 10000, 10*time.Millisecond, ""
-		c.scenarios, c.strategies = []string{"probe"}, []string{stUnbounded}
+		c.out, c.strategies = "", []string{stUnbounded}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, c); err != nil {
+	if err == nil {
+		err = run(ctx, c, scales)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench flow:", err)
 		os.Exit(1)
 	}
+}
+
+// scalesOf turns the flags into the scales to run: -scales, or the one
+// scale -capacity and -service-time describe; -client-timeout, -duration
+// and -scenarios, when given, apply to every scale.
+func scalesOf(c config, set map[string]bool, scalesFlag, scen string, probe float64) ([]scale, error) {
+	custom := scale{name: "custom", capacity: c.capacity, serviceTime: c.serviceTime, clientTimeout: c.clientTimeout,
+		duration: c.duration, scenarios: []string{"surge", "capacity", "slowdown"}, targets: targetsSmall}
+	var scales []scale
+	switch {
+	case probe > 0:
+		// An agency that never queues: the latency is Temporal's.
+		scales = []scale{{name: "probe", capacity: 10000, serviceTime: 10 * time.Millisecond, clientTimeout: c.clientTimeout,
+			duration: c.duration, scenarios: []string{"probe"}, targets: targetsSmall}}
+	case set["capacity"] || set["service-time"]:
+		if set["scales"] {
+			return nil, fmt.Errorf("invalid flags: -scales %q with -capacity or -service-time: accepted one or the other", scalesFlag)
+		}
+		scales = []scale{custom}
+	default:
+		var err error
+		if scales, err = parseScales(scalesFlag, custom); err != nil {
+			return nil, err
+		}
+	}
+	for i := range scales {
+		if set["client-timeout"] {
+			scales[i].clientTimeout = c.clientTimeout
+		}
+		if set["duration"] {
+			scales[i].duration, scales[i].durations = c.duration, nil
+		}
+		if scen != "" && probe == 0 {
+			scales[i].scenarios = split(scen)
+		}
+	}
+	return scales, nil
 }
 
 func split(s string) []string {
@@ -147,33 +196,72 @@ func envOr(k, def string) string {
 	return def
 }
 
-func run(ctx context.Context, c config) error {
-	if c.capacity < 1 || c.serviceTime <= 0 || c.duration < 3*time.Second || c.clientTimeout <= 0 {
-		return fmt.Errorf("invalid flags: -capacity %d, -service-time %s, -duration %s, -client-timeout %s: accepted a capacity of 1 or more, positive times and a duration of at least 3s",
-			c.capacity, c.serviceTime, c.duration, c.clientTimeout)
-	}
-	all := scenarios(c.duration)
-	if c.probe > 0 {
-		level := c.probe / (float64(c.capacity) / c.serviceTime.Seconds())
-		all = append(all, scenario{name: "probe", title: fmt.Sprintf("Temporal ceiling: %.0f applications/s", c.probe),
-			load: func(time.Duration) float64 { return level }, capacity: func(time.Duration) float64 { return 1 },
-			slowdown: func(time.Duration) float64 { return 1 }})
-	}
-	var scs []scenario
-	for _, name := range c.scenarios {
-		i := slices.IndexFunc(all, func(s scenario) bool { return s.name == name })
-		if i < 0 {
-			return fmt.Errorf("invalid -scenarios: %q: accepted surge, capacity, slowdown", name)
+// scaleRun is one scale's configuration, scenarios and results.
+type scaleRun struct {
+	scale   scale
+	cfg     config // the scale's; duration is each scenario's own (scenario.d)
+	scs     []scenario
+	results []result
+}
+
+// runOverhead is about what a run takes besides its warm-up and measured
+// part (draining, terminating leftovers, the server settling, teardown) on
+// a quiet machine: the committed 18-run report took 15m5s for 45 s runs.
+// On a loaded one it is up to a minute and more.
+const runOverhead = 6 * time.Second
+
+func run(ctx context.Context, c config, scales []scale) error {
+	var runs []*scaleRun
+	var estimate time.Duration
+	nruns := 0
+	for _, s := range scales {
+		cfg := c
+		cfg.scale, cfg.targets = s.name, s.targets
+		cfg.capacity, cfg.serviceTime, cfg.clientTimeout = s.capacity, s.serviceTime, s.clientTimeout
+		cfg.duration = s.duration
+		if cfg.initialLimit <= 0 {
+			cfg.initialLimit = s.capacity
 		}
-		scs = append(scs, all[i])
+		cfg.scenarios = s.scenarios
+		sr := &scaleRun{scale: s, cfg: cfg}
+		for _, name := range s.scenarios {
+			d := s.durationOf(name)
+			if s.capacity < 1 || s.serviceTime <= 0 || d < 3*time.Second || s.clientTimeout <= 0 {
+				return fmt.Errorf("invalid flags: scale %s: capacity %d, service time %s, duration %s, client timeout %s: accepted a capacity of 1 or more, positive times and a duration of at least 3s",
+					s.name, s.capacity, s.serviceTime, d, s.clientTimeout)
+			}
+			sc, ok := scenarioOf(name, d, cfg)
+			if !ok {
+				return fmt.Errorf("invalid -scenarios: %q: accepted surge, capacity, slowdown, incident", name)
+			}
+			sr.scs = append(sr.scs, sc)
+			nruns += len(c.strategies)
+			estimate += time.Duration(len(c.strategies)) * (c.warmup + d + runOverhead)
+		}
+		runs = append(runs, sr)
 	}
 	for _, s := range c.strategies {
 		if !slices.Contains(allStrategies, s) {
 			return fmt.Errorf("invalid -strategies: %q: accepted %s", s, strings.Join(allStrategies, ", "))
 		}
 	}
-	if len(scs) == 0 || len(c.strategies) == 0 {
+	if nruns == 0 {
 		return errNoRuns
+	}
+	// The highest offered load of the run, in applications/s.
+	var peak float64
+	var peakOf string
+	for _, sr := range runs {
+		for _, sc := range sr.scs {
+			if l := sc.load(0) * sr.scale.nominal(); l > peak {
+				peak, peakOf = l, sr.cfg.scale+" "+sc.name
+			}
+		}
+	}
+	if c.probe > 0 || c.ceiling < time.Second {
+		c.ceiling = 0
+	} else {
+		estimate += c.warmup + c.ceiling + runOverhead
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	quiet := slog.New(slog.DiscardHandler)
@@ -236,45 +324,82 @@ func run(ctx context.Context, c config) error {
 	}
 	defer cw.Stop()
 
-	logger.Info("benchmark", "capacity", c.capacity, "service_time", c.serviceTime,
-		"nominal_rate", float64(c.capacity)/c.serviceTime.Seconds(), "duration", c.duration,
-		"runs", len(scs)*len(c.strategies))
-	var results []result
-	for _, sc := range scs {
-		for _, st := range c.strategies {
-			r, err := b.runOne(ctx, sc, st)
-			if err != nil {
-				return fmt.Errorf("scenario %s, strategy %s: %w", sc.name, st, err)
-			}
-			logger.Info("run done", "scenario", sc.name, "strategy", st, "goodput", fmt.Sprintf("%.1f/s", r.goodput()),
-				"of_capacity", fmt.Sprintf("%.2f", r.goodput()/r.trueRate), "agency_errors", fmt.Sprintf("%.1f%%", 100*r.errorRate()),
-				"app_p50", r.apps.p50.Round(time.Millisecond), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
-				"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "expired_refusals", r.expired, "note", r.limiterNote)
-			if c.trace {
-				printTrace(os.Stderr, r, c.sampleEvery)
-			}
-			results = append(results, r)
+	logger.Info("benchmark", "scales", len(runs), "runs", nruns,
+		"estimated_total", fmt.Sprintf("%.0f min (each run: warm-up + measured + about %s)", estimate.Minutes(), runOverhead))
+	var ceil *ceilingCheck
+	if c.ceiling > 0 {
+		pc := c
+		pc.scale, pc.capacity, pc.serviceTime, pc.probe = "ceiling", 10000, 10*time.Millisecond, peak
+		sc, _ := scenarioOf("probe", c.ceiling, pc)
+		b.cfg = pc
+		r, err := b.runOne(ctx, sc, stUnbounded)
+		if err != nil {
+			return fmt.Errorf("temporal ceiling check: %w", err)
 		}
+		ceil = &ceilingCheck{offered: peak, of: peakOf, r: r, load: loadAverage()}
+		logger.Info("temporal ceiling check", "offered", fmt.Sprintf("%.0f/s", peak), "of", peakOf,
+			"answered", fmt.Sprintf("%.1f/s", r.goodput()), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
+			"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "carried", ceil.carried(),
+			"cpu_per_app", r.cpuPerApp().Round(100*time.Microsecond), "load", loadAverage(), "note", r.limiterNote)
 	}
-
-	table := markdownTable(results, c)
-	fmt.Print(table)
-	fmt.Print("\nper phase:\n\n" + phaseTable(results))
+	for _, sr := range runs {
+		c := sr.cfg
+		b.cfg = c
+		logger.Info("scale", "scale", c.scale, "capacity", c.capacity, "service_time", c.serviceTime,
+			"nominal_rate", sr.scale.nominal(), "client_timeout", c.clientTimeout, "runs", len(sr.scs)*len(c.strategies))
+		for _, sc := range sr.scs {
+			for _, st := range c.strategies {
+				r, err := b.runOne(ctx, sc, st)
+				if err != nil {
+					return fmt.Errorf("scale %s, scenario %s, strategy %s: %w", c.scale, sc.name, st, err)
+				}
+				logger.Info("run done", "scale", c.scale, "scenario", sc.name, "strategy", st, "goodput", fmt.Sprintf("%.1f/s", r.goodput()),
+					"of_capacity", fmt.Sprintf("%.2f", r.goodput()/r.trueRate), "agency_errors", fmt.Sprintf("%.1f%%", 100*r.errorRate()),
+					"app_p50", r.apps.p50.Round(time.Millisecond), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
+					"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "expired_refusals", r.expired,
+					"cpu_per_app", r.cpuPerApp().Round(100*time.Microsecond), "load", loadAverage(), "note", r.limiterNote)
+				if c.trace {
+					printTrace(os.Stderr, r, c.sampleEvery)
+				}
+				sr.results = append(sr.results, r)
+			}
+		}
+		fmt.Printf("\nscale %s: C=%d, median service time %s (%.1f calls/s nominal)\n\n", c.scale, c.capacity, c.serviceTime, sr.scale.nominal())
+		fmt.Print(markdownTable(sr.results))
+		fmt.Print("\nper phase:\n\n" + targetsLine(c.targets) + phaseTable(sr.results, c.targets))
+	}
 	if c.out == "" {
 		return nil
 	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", c.out, err)
 	}
-	for _, sc := range scs {
-		path := filepath.Join(c.out, "bench-flow-"+sc.name+".svg")
-		if err := writeFile(path, func(w io.Writer) error { return writeChart(w, sc, results, c) }); err != nil {
-			return err
+	for _, sr := range runs {
+		for _, sc := range sr.scs {
+			path := filepath.Join(c.out, chartName(sr.cfg.scale, sc.name))
+			if err := writeFile(path, func(w io.Writer) error { return writeChart(w, sc, sr.results, sr.cfg) }); err != nil {
+				return err
+			}
 		}
 	}
 	return writeFile(filepath.Join(c.out, "bench-flow.md"), func(w io.Writer) error {
-		return writeDoc(w, scs, results, table, c, time.Since(t0))
+		return writeDoc(w, runs, ceil, c, time.Since(t0))
 	})
+}
+
+// ceilingCheck is the embedded Temporal's answer to the run's highest
+// offered load, unbounded, from an agency that never queues.
+type ceilingCheck struct {
+	offered float64 // applications/s
+	of      string  // the scale and scenario that offer it
+	r       result
+	load    string // the load average after the check
+}
+
+// carried: Temporal delivered at least 90% of the offered calls and the
+// 99th percentile of start→call stayed under a second.
+func (x ceilingCheck) carried() bool {
+	return x.r.goodput() >= 0.9*x.offered && x.r.apps.firstP99 < time.Second
 }
 
 func writeFile(path string, write func(io.Writer) error) error {

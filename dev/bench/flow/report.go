@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
+
+	"loanflow/flowcontrol/flowsim"
 )
 
 // oracleOf finds the oracle's result of a scenario, if it ran.
@@ -19,10 +22,10 @@ func oracleOf(results []result, scenario string) (result, bool) {
 }
 
 // markdownTable is one row per scenario and strategy.
-func markdownTable(results []result, c config) string {
+func markdownTable(results []result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| scenario | strategy | goodput/s | ÷ capacity | ÷ oracle | agency errors | goodput×(1−err) ÷ capacity | app p50 | app p99 | apps ok / failed | converged after steps (s) | start→call p50 / p99 |\n")
-	fmt.Fprintf(&b, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
+	fmt.Fprintf(&b, "| scenario | strategy | workers | goodput/s | ÷ capacity | ÷ oracle | agency errors | goodput×(1−err) ÷ capacity | app p50 | app p99 | apps ok / failed | converged after steps (s) | start→call p50 / p99 |\n")
+	fmt.Fprintf(&b, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, r := range results {
 		ratio := "–"
 		if o, ok := oracleOf(results, r.scenario); ok && o.ok > 0 {
@@ -30,54 +33,75 @@ func markdownTable(results []result, c config) string {
 		}
 		conv := make([]string, len(r.converge))
 		for i, d := range r.converge {
-			if d < 0 {
-				conv[i] = "never"
-			} else {
-				conv[i] = fmt.Sprintf("%.1f", d.Seconds())
-			}
+			conv[i] = seconds(d)
 		}
 		frac := r.goodput() / r.trueRate
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f | %s | %.1f%% | %.2f | %s | %s | %d / %d | %s | %s / %s |\n",
-			r.scenario, r.strategy, r.goodput(), frac, ratio, 100*r.errorRate(), frac*(1-r.errorRate()),
+		fmt.Fprintf(&b, "| %s | %s | %d | %.1f | %.2f | %s | %.1f%% | %.2f | %s | %s | %d / %d | %s | %s / %s |\n",
+			r.scenario, r.strategy, max(r.workers, 1), r.goodput(), frac, ratio, 100*r.errorRate(), frac*(1-r.errorRate()),
 			ms(r.apps.p50), ms(r.apps.p99), r.apps.ok, r.apps.failed, strings.Join(conv, ", "),
 			ms(r.apps.firstP50), ms(r.apps.firstP99))
 	}
 	return b.String()
 }
 
+// seconds is a convergence time; a negative one did not converge.
+func seconds(d time.Duration) string {
+	if d < 0 {
+		return "never"
+	}
+	return fmt.Sprintf("%.1f", d.Seconds())
+}
+
 // phaseTable is one row per scenario, strategy and phase: goodput ÷ the
 // oracle's in the same phase, and the agency's errors, each phase measured
-// from flowsim.PhaseSettle after the step that opens it. A phase whose
+// from flowsim.PhaseSettle after the step that opens it, the convergence
+// after that step, and which of the targets the row misses. A phase whose
 // service time exceeds the client's timeout is not scored against the
 // oracle: no strategy serves it, and it is the breakers' to handle.
-func phaseTable(results []result) string {
+func phaseTable(results []result, t targets) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| scenario | strategy | phase (s) | goodput/s | ÷ oracle | agency errors | converged after the step (s) |\n")
-	fmt.Fprintf(&b, "|---|---|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| scenario | strategy | phase (s) | goodput/s | ÷ oracle | agency errors | converged after the step (s) | targets missed |\n")
+	fmt.Fprintf(&b, "|---|---|---|---:|---:|---:|---:|---|\n")
 	for _, r := range results {
 		o, haveOracle := oracleOf(results, r.scenario)
 		for i, p := range r.phases {
+			var missed []string
 			ratio := "–"
 			switch {
 			case p.unservable:
 				ratio = "not scored: service time > client timeout"
 			case haveOracle && i < len(o.phases) && o.phases[i].ok > 0:
-				ratio = fmt.Sprintf("%.2f", float64(p.ok)/float64(o.phases[i].ok))
+				x := float64(p.ok) / float64(o.phases[i].ok)
+				ratio = fmt.Sprintf("%.2f", x)
+				if x < t.goodput {
+					missed = append(missed, fmt.Sprintf("goodput < %.2f", t.goodput))
+				}
 			}
 			errs := "–"
 			if n := p.ok + p.errors; n > 0 {
-				errs = fmt.Sprintf("%.1f%%", 100*float64(p.errors)/float64(n))
+				e := float64(p.errors) / float64(n)
+				errs = fmt.Sprintf("%.1f%%", 100*e)
+				if e > t.errors {
+					missed = append(missed, fmt.Sprintf("errors > %.0f%%", 100*t.errors))
+				}
 			}
 			conv := "–"
 			if i < len(r.converge) {
-				if d := r.converge[i]; d < 0 {
-					conv = "never"
-				} else {
-					conv = fmt.Sprintf("%.1f", d.Seconds())
+				d := r.converge[i]
+				conv = seconds(d)
+				if d < 0 || d > t.converge {
+					missed = append(missed, fmt.Sprintf("convergence > %s", t.converge))
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.0f–%.0f | %.2f | %s | %s | %s |\n", r.scenario, r.strategy,
-				p.from.Seconds(), p.to.Seconds(), p.goodput(), ratio, errs, conv)
+			miss := "none"
+			switch {
+			case r.strategy == stOracle:
+				miss = "–"
+			case len(missed) > 0:
+				miss = strings.Join(missed, ", ")
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.0f–%.0f | %.2f | %s | %s | %s | %s |\n", r.scenario, r.strategy,
+				p.from.Seconds(), p.to.Seconds(), p.goodput(), ratio, errs, conv, miss)
 		}
 	}
 	return b.String()
@@ -111,12 +135,12 @@ func writeChart(w io.Writer, sc scenario, results []result, c config) error {
 	rows := (len(runs) + cols - 1) / cols
 	width, height := cols*cellW, titleH+legendH+rows*cellH
 	ymax := 4.5 * float64(c.capacity)
-	t0, t1 := -c.warmup.Seconds(), c.duration.Seconds()
+	t0, t1 := -c.warmup.Seconds(), sc.d.Seconds()
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">%s</text>`+"\n", esc(sc.title))
+	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">%s</text>`+"\n", esc(c.scale+" scale. "+sc.title))
 	fmt.Fprintf(&b, `<text x="10" y="38">C=%d, median service time %s, client timeout %s; sampled every %s; the limit is clipped at %.0f</text>`+"\n",
 		c.capacity, c.serviceTime, c.clientTimeout, c.sampleEvery, ymax)
 	ly := titleH + 12
@@ -190,33 +214,109 @@ func esc(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// writeDoc writes docs/bench-flow.md: the method, the table and the charts.
-func writeDoc(w io.Writer, scs []scenario, results []result, table string, c config, took time.Duration) error {
+// targetsLine states a scale's targets above its per-phase table.
+func targetsLine(t targets) string {
+	return fmt.Sprintf("Targets (%s): goodput ≥ %.2f × the oracle's in every phase from %s after each step, agency errors ≤ %.0f%%, "+
+		"converged within %s of each step (within ±max(10%%, 1 call) of the capacity until the next step).\n\n",
+		t.source, t.goodput, flowsim.PhaseSettle, 100*t.errors, t.converge)
+}
+
+// chartName is the file of a scale's chart of one scenario.
+func chartName(scale, scenario string) string { return "bench-flow-" + scale + "-" + scenario + ".svg" }
+
+// writeDoc writes docs/bench-flow.md: the method, then a section per scale
+// with its agency, failsafe-go's options, the summary and per-phase tables
+// against the scale's targets, and the charts.
+func writeDoc(w io.Writer, runs []*scaleRun, ceil *ceilingCheck, c config, took time.Duration) error {
 	var b strings.Builder
-	nominal := float64(c.capacity) / c.serviceTime.Seconds()
 	fmt.Fprintf(&b, "# Flow control benchmark\n\n")
-	fmt.Fprintf(&b, "Produced by `make bench-flow` (`go run ./bench/flow`), run %s, took %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
-	fmt.Fprintf(&b, "Agency: C=%d calls in service, median service time %s (lognormal jitter σ=0.25, so a mean of %s), "+
-		"queue of 2C with a queue timeout of half the client timeout, service time inflated by 1 + 0.5×(present−C)/C past capacity; "+
-		"nominal rate C/median = %.0f calls/s. Client timeout %s; the activity's start-to-close is %s; retry policy "+
-		"500 ms × 2 up to 5 s, 5 attempts, 30 s schedule-to-close, 503s honour Retry-After (1 s). "+
-		"Each scenario is measured for %s after a %s warm-up at 0.5× the nominal load.\n\n",
-		c.capacity, c.serviceTime, time.Duration(float64(c.serviceTime)*math.Exp(0.25*0.25/2)).Round(100*time.Microsecond),
-		nominal, c.clientTimeout, c.clientTimeout+time.Second, c.duration, c.warmup)
+	fmt.Fprintf(&b, "Produced by `make bench-flow` (`go run ./dev/bench/flow`), run %s, took %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
+	names := make([]string, len(runs))
+	for i, sr := range runs {
+		names[i] = fmt.Sprintf("%s (C=%d × %s, %.1f calls/s nominal)", sr.cfg.scale, sr.cfg.capacity, sr.cfg.serviceTime, sr.scale.nominal())
+	}
+	fmt.Fprintf(&b, "Scales: %s.\n\n", strings.Join(names, "; "))
+	fmt.Fprintf(&b, "The agency at every scale: C calls in service with a lognormal service time (σ=0.25, so the mean is %.3f× the median), "+
+		"a queue of 2C with a queue timeout of half the client timeout, service time inflated by 1 + 0.5×(present−C)/C past capacity. "+
+		"The activity's start-to-close is the client timeout + 1 s; retry policy 500 ms × 2 up to 5 s, 5 attempts, 30 s schedule-to-close, "+
+		"503s honour Retry-After (1 s). Each scenario is measured after a %s warm-up at 0.5× the nominal load.\n\n",
+		math.Exp(0.25*0.25/2), c.warmup)
+	if ceil != nil {
+		verdict := "carried: the scales measure flow control, not Temporal"
+		if !ceil.carried() {
+			verdict = "**not carried** (less than 90% of the calls answered, or start→call p99 of a second or more): " +
+				"at that load the runs measure Temporal's own queueing as much as flow control; choose smaller scales " +
+				"(`-scales small,CxST`) or a quieter machine"
+		}
+		fmt.Fprintf(&b, "Temporal ceiling check, this run: an agency that never queues (C=10000 × 10 ms), every call at once, offered "+
+			"%.0f applications/s (the highest offered load of the run: %s) for %s: %.1f calls/s answered, start→call p50 %s / p99 %s, "+
+			"%d applications ended in the window, %d failed; load average %s. The process (server, workers and client) took "+
+			"%s of CPU per application, so two idle cores would carry at most about %.0f applications/s. Verdict: %s.\n\n",
+			ceil.offered, ceil.of, ceil.r.window, ceil.r.goodput(), ms(ceil.r.apps.firstP50), ms(ceil.r.apps.firstP99),
+			ceil.r.apps.ok+ceil.r.apps.failed, ceil.r.apps.failed, ceil.load, ceil.r.cpuPerApp().Round(100*time.Microsecond),
+			2*float64(time.Second)/float64(max(ceil.r.cpuPerApp(), time.Millisecond)), verdict)
+		if ceil.r.limiterNote != "" {
+			fmt.Fprintf(&b, "(%s.)\n\n", ceil.r.limiterNote)
+		}
+	}
 	b.WriteString(methodText)
-	b.WriteString(table)
-	b.WriteString("\n")
-	for _, sc := range scs {
-		fmt.Fprintf(&b, "![%s](bench-flow-%s.svg)\n\n", sc.title, sc.name)
+	for _, sr := range runs {
+		writeScale(&b, sr)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeScale writes one scale's section.
+func writeScale(b *strings.Builder, sr *scaleRun) {
+	c, t := sr.cfg, sr.cfg.targets
+	nominal := sr.scale.nominal()
+	mean := time.Duration(float64(c.serviceTime) * math.Exp(0.25*0.25/2)).Round(100 * time.Microsecond)
+	fmt.Fprintf(b, "## Scale %s: C=%d, median service time %s\n\n", c.scale, c.capacity, c.serviceTime)
+	durs := make([]string, len(sr.scs))
+	workers := 1
+	for i, sc := range sr.scs {
+		durs[i] = fmt.Sprintf("%s %s", sc.name, sc.d)
+		for _, r := range sr.results {
+			if r.scenario == sc.name {
+				workers = max(workers, r.workers)
+			}
+		}
+	}
+	fmt.Fprintf(b, "Mean service time %s; nominal rate C/median = %.1f calls/s, true capacity C/mean = %.1f calls/s. "+
+		"Client timeout %s. Measured: %s.\n\n", mean, nominal, float64(c.capacity)/mean.Seconds(), c.clientTimeout, strings.Join(durs, ", "))
+	perPeriod := float64(c.capacity) / mean.Seconds()
+	fmt.Fprintf(b, "Evidence per 1 s control period at capacity: %.1f calls; loanflow's controller needs MinSamples=%d successful calls "+
+		"before it trusts a period's latency (%.1f s of calls at capacity, %.1f s at half of it).\n\n",
+		perPeriod, c.minSamples, float64(c.minSamples)/perPeriod, 2*float64(c.minSamples)/perPeriod)
+	for w := 1; w <= workers; w++ {
+		if slices.ContainsFunc(sr.results, func(r result) bool { return r.strategy == stPeer && r.workers == w }) {
+			fmt.Fprintf(b, "failsafe-go's options, per worker on %d worker process(es): `%s`.\n\n", w, tunedPeer(c, w))
+		}
+	}
+	fmt.Fprintf(b, "### Summary\n\n")
+	b.WriteString(markdownTable(sr.results))
+	fmt.Fprintf(b, "\n### Per phase\n\n")
+	b.WriteString(targetsLine(t))
+	b.WriteString(phaseTable(sr.results, t))
+	b.WriteString("\n")
+	for _, sc := range sr.scs {
+		fmt.Fprintf(b, "![%s scale. %s](%s)\n\n", c.scale, sc.title, chartName(c.scale, sc.name))
+	}
 }
 
 // methodText says how each column is measured.
 const methodText = `Strategies run one after another on one embedded Temporal (no UI) and one Redis, each on a fresh simulated
 agency (over HTTP) and a task queue of its own, with the same Poisson arrivals. Each application is a workflow making
 one credit-score call (loanflow's FetchCreditScore activity) on the agency's task queue.
+
+Strategies: **oracle**, a pool always sized to the true capacity, following each step the instant it happens;
+**loanflow**, the real FlowControllerWorkflow writing limits to Redis and each worker's slots following them;
+**failsafe-go**, failsafe-go v0.9.8's adaptivelimiter in each worker process, tuned for the scale with its documented
+options (stated in each section), recording each call's time and copying its limit to the worker's slots, so that calls
+beyond it wait in the task queue as they do for loanflow; **fixed-C** and **fixed-4C**, fixed pools; **unbounded**,
+every call at once. loanflow and failsafe-go run on the scenario's worker processes (2 in the incident, of issue 13's
+shape), the others on one: their limit is a single pool by construction. The "workers" column says how many.
 
 - **goodput/s**: calls the agency answered 200 within the measurement window, counted at the agency; calls still in
   flight at either edge of the window are in neither numerator nor denominator.
@@ -228,9 +328,14 @@ one credit-score call (loanflow's FetchCreditScore activity) on the agency's tas
 - **app p50/p99**: workflow start to completion of the applications that ended in the window; failed applications
   (retries or the 30 s schedule-to-close exhausted) count in the latency and in "failed".
 - **converged after steps**: for each step (the load step at 0 s, then the scenario's), the time after which the
-  limit (for the unbounded strategy, the requests present at the agency) stayed within ±max(10% of the capacity,
-  1 call) of the true capacity until the next step; "never" if it did not.
+  limit stayed within ±max(10% of the capacity, 1 call) of the true capacity until the next step; "never" if it did
+  not. Measured the same way for every strategy, sampled every 200 ms: the limit summed over the worker processes
+  (loanflow's slots, failsafe-go's limiters, the pools' sizes), and for the unbounded strategy, which has none, the
+  requests present at the agency.
 - **start→call**: from starting the workflow to the first attempt of its activity starting on a worker: Temporal's
   own latency plus any wait for a pool slot.
+- **per phase**: between two steps, from 5 s after the step that opens it: goodput ÷ the oracle's in the same phase,
+  agency errors, the convergence after the step, and the targets the row misses. A phase whose service time exceeds
+  the client timeout is not scored against the oracle: no strategy serves it, it is the breakers' case.
 
 `

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
@@ -36,6 +40,27 @@ type scenario struct {
 	capacity    func(t time.Duration) float64 // multiple of C
 	slowdown    func(t time.Duration) float64 // service-time factor
 	steps       []time.Duration
+	d           time.Duration // measured length
+	// workers is how many worker processes loanflow and failsafe-go run
+	// on, unless -workers is given; 0 means -workers' default.
+	workers int
+}
+
+// scenarioOf is scenario name measured for d; the probe's level is c.probe
+// applications/s.
+func scenarioOf(name string, d time.Duration, c config) (scenario, bool) {
+	all := scenarios(d)
+	if c.probe > 0 {
+		level := c.probe / (float64(c.capacity) / c.serviceTime.Seconds())
+		all = append(all, scenario{name: "probe", title: fmt.Sprintf("Temporal ceiling: %.0f applications/s", c.probe), d: d,
+			load: func(time.Duration) float64 { return level }, capacity: func(time.Duration) float64 { return 1 },
+			slowdown: func(time.Duration) float64 { return 1 }})
+	}
+	i := slices.IndexFunc(all, func(s scenario) bool { return s.name == name })
+	if i < 0 {
+		return scenario{}, false
+	}
+	return all[i], true
 }
 
 func scenarios(d time.Duration) []scenario {
@@ -50,7 +75,7 @@ func scenarios(d time.Duration) []scenario {
 	}
 	return []scenario{
 		{name: "surge", title: "Surge: offered load 3× capacity", load: warm(3), capacity: one, slowdown: one,
-			steps: []time.Duration{0}},
+			steps: []time.Duration{0}, d: d},
 		{name: "capacity", title: "Capacity step: C to 50% at 1/3, back at 2/3 (load 2×)", load: warm(2), slowdown: one,
 			capacity: func(t time.Duration) float64 {
 				if t >= d/3 && t < 2*d/3 {
@@ -58,7 +83,7 @@ func scenarios(d time.Duration) []scenario {
 				}
 				return 1
 			},
-			steps: []time.Duration{0, d / 3, 2 * d / 3}},
+			steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d},
 		{name: "slowdown", title: "Slowdown: service time ×2 at 1/3 (load 2×)", load: warm(2), capacity: one,
 			slowdown: func(t time.Duration) float64 {
 				if t >= d/3 {
@@ -66,7 +91,7 @@ func scenarios(d time.Duration) []scenario {
 				}
 				return 1
 			},
-			steps: []time.Duration{0, d / 3}},
+			steps: []time.Duration{0, d / 3}, d: d},
 		{name: "incident", title: "Incident: load 4×; at 1/3 capacity to 3/8 and service time ×3, both back at 2/3",
 			load: warm(4),
 			capacity: func(t time.Duration) float64 {
@@ -81,7 +106,8 @@ func scenarios(d time.Duration) []scenario {
 				}
 				return 1
 			},
-			steps: []time.Duration{0, d / 3, 2 * d / 3}},
+			// Issue 13's shape: two worker processes share the agency.
+			steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, workers: 2},
 	}
 }
 
@@ -99,8 +125,9 @@ type phase struct {
 
 func (p phase) goodput() float64 { return float64(p.ok) / (p.to - p.from).Seconds() }
 
-// phasesOf lists the phases of a scenario run for d with configuration c.
-func phasesOf(sc scenario, d time.Duration, c config) []phase {
+// phasesOf lists the phases of a scenario run with configuration c.
+func phasesOf(sc scenario, c config) []phase {
+	d := sc.d
 	var out []phase
 	for i, st := range sc.steps {
 		to := d
@@ -125,11 +152,17 @@ const (
 	stFixed      = "fixed-C"
 	stFixedLarge = "fixed-4C"
 	stPeer       = "failsafe-go"
-	stController = "loanflow"
-	stOracle     = "oracle"
+	// stPeerDefault is failsafe-go's limiter on its defaults, around the
+	// call, rejecting what exceeds its limit; on request only.
+	stPeerDefault = "failsafe-go-default"
+	stController  = "loanflow"
+	stOracle      = "oracle"
 )
 
-var allStrategies = []string{stOracle, stController, stPeer, stFixed, stFixedLarge, stUnbounded}
+var (
+	defaultStrategies = []string{stOracle, stController, stPeer, stFixed, stFixedLarge, stUnbounded}
+	allStrategies     = append(slices.Clone(defaultStrategies), stPeerDefault)
+)
 
 // unboundedSlots stands for "no limit" in a slot supplier.
 const unboundedSlots = 100000
@@ -172,6 +205,19 @@ type result struct {
 	limiterNote        string
 	phases             []phase
 	expired            int64 // attempts refused by admission for the budget left
+	workers            int   // worker processes the strategy ran on
+	// cpu is the process's CPU time over the run (server, workers and
+	// client together); started the applications it started.
+	cpu     time.Duration
+	started int
+}
+
+// cpuPerApp is the CPU time the run took per application it started.
+func (r result) cpuPerApp() time.Duration {
+	if r.started == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.started)
 }
 
 func (r result) goodput() float64 { return float64(r.ok) / r.window.Seconds() }
@@ -199,10 +245,11 @@ type bench struct {
 func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res result, err error) {
 	b.seq++
 	c := b.cfg
+	cpu0 := cpuTime()
 	runID := fmt.Sprintf("r%02d-%s-%s", b.seq, sc.name, strategy)
 	agencyName := fmt.Sprintf("kcb-r%02d", b.seq)
 	tq := agency.Name(agencyName).TaskQueue()
-	res = result{scenario: sc.name, strategy: strategy, window: c.duration}
+	res = result{scenario: sc.name, strategy: strategy, window: sc.d}
 
 	sim := agencysim.New(map[agency.Name]agencysim.Config{agency.KCB: {
 		Capacity: c.capacity, MedianServiceTime: c.serviceTime, Jitter: 0.25,
@@ -219,13 +266,23 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	}
 
 	start := time.Now().Add(c.warmup) // t = 0
-	end := start.Add(c.duration)
+	end := start.Add(sc.d)
 	log := &runLog{}
 	b.finisher.runs.Store(runID, log)
 	defer b.finisher.runs.Delete(runID)
 	call := &agencyCall{acts: &activities.AgencyActivities{Agencies: ac}, deadline: end, log: log}
 
 	capAt := func(t time.Duration) float64 { return sc.capacity(t) * float64(c.capacity) }
+	// loanflow and failsafe-go run on the scenario's worker processes,
+	// each with slots of its own; the others' limits are one pool.
+	workers := 1
+	if strategy == stController || strategy == stPeer || strategy == stPeerDefault {
+		workers = c.workers
+		if !c.workersSet && sc.workers > 0 {
+			workers = sc.workers
+		}
+	}
+	res.workers = workers
 	initial := unboundedSlots
 	switch strategy {
 	case stFixed, stOracle, stController:
@@ -233,57 +290,69 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	case stFixedLarge:
 		initial = 4 * c.capacity
 	}
-	supplier := flowcontrol.NewSlotSupplier(initial)
-	tuner, err := flowcontrol.NewTuner(supplier)
-	if err != nil {
-		return res, err
+	peer := tunedPeer(c, workers)
+	if strategy == stPeer {
+		initial = int(peer.initialLimit)
 	}
-	wopts := worker.Options{Tuner: tuner, MaxConcurrentActivityTaskPollers: 4}
-	limit := func() float64 { return float64(supplier.Limit()) }
-	switch strategy {
-	case stUnbounded:
-		limit = func() float64 { return math.NaN() }
-	case stPeer:
-		l := adaptivelimiter.NewWithDefaults[loan.CreditScore]()
-		call.limiter = l
-		limit = func() float64 { return float64(l.Limit()) }
-	case stController:
+	var wopts worker.Options
+	if strategy == stController {
 		wopts.Interceptors = []interceptor.WorkerInterceptor{callstats.NewInterceptor(b.stats)}
 	}
-	w := worker.New(b.tc, tq, wopts)
-	w.RegisterActivity(call)
-	if err := w.Start(); err != nil {
-		return res, fmt.Errorf("start worker on %s: %w", tq, err)
-	}
-	defer w.Stop()
-
-	suppliers := []*flowcontrol.SlotSupplier{supplier}
-	if strategy == stController {
-		// More worker processes on the same queue, each with a pool and a
-		// membership of its own.
-		for i := 1; i < c.workers; i++ {
-			s := flowcontrol.NewSlotSupplier(initial)
-			t, err := flowcontrol.NewTuner(s)
-			if err != nil {
-				return res, err
-			}
-			o := wopts
-			o.Tuner = t
-			wk := worker.New(b.tc, tq, o)
-			wk.RegisterActivity(call)
-			if err := wk.Start(); err != nil {
-				return res, fmt.Errorf("start worker %d on %s: %w", i, tq, err)
-			}
-			defer wk.Stop()
-			suppliers = append(suppliers, s)
+	var suppliers []*flowcontrol.SlotSupplier
+	var limiters []adaptivelimiter.AdaptiveLimiter[loan.CreditScore]
+	for i := range workers {
+		s := flowcontrol.NewSlotSupplier(initial)
+		t, err := flowcontrol.NewTuner(s)
+		if err != nil {
+			return res, err
 		}
+		o := wopts
+		o.Tuner, o.MaxConcurrentActivityTaskPollers = t, 4
+		act := *call
+		switch strategy {
+		case stPeer:
+			// Its limit is the worker's slots, so the calls beyond it wait
+			// in the task queue as loanflow's do; a permit is only waited
+			// for in the activity right after a cut, until calls end.
+			act.limiter, act.gated = peer.build(s), true
+		case stPeerDefault:
+			act.limiter = adaptivelimiter.NewWithDefaults[loan.CreditScore]()
+		}
+		if act.limiter != nil {
+			limiters = append(limiters, act.limiter)
+		}
+		wk := worker.New(b.tc, tq, o)
+		wk.RegisterActivity(&act)
+		if err := wk.Start(); err != nil {
+			return res, fmt.Errorf("start worker %d on %s: %w", i, tq, err)
+		}
+		defer wk.Stop()
+		suppliers = append(suppliers, s)
+	}
+	supplier := suppliers[0]
+	// The limit, summed over the worker processes: what the convergence
+	// measures for every strategy but unbounded, which has none and is
+	// measured by the requests present at the agency.
+	limit := func() float64 {
+		sum := 0
+		for _, s := range suppliers {
+			sum += s.Limit()
+		}
+		return float64(sum)
+	}
+	switch {
+	case strategy == stUnbounded:
+		limit = func() float64 { return math.NaN() }
+	case len(limiters) > 0:
 		limit = func() float64 {
 			sum := 0
-			for _, s := range suppliers {
-				sum += s.Limit()
+			for _, l := range limiters {
+				sum += l.Limit()
 			}
 			return float64(sum)
 		}
+	}
+	if strategy == stController {
 		stop, err := b.startController(ctx, runID, agencyName, suppliers)
 		if err != nil {
 			return res, err
@@ -335,7 +404,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 			case <-tk.C:
 			}
 			t := time.Since(start)
-			if t > c.duration {
+			if t > sc.d {
 				return
 			}
 			s := sim.Stats(agency.KCB)
@@ -358,7 +427,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	}()
 
 	// Each phase's counters, taken at its edges.
-	res.phases = phasesOf(sc, c.duration, c)
+	res.phases = phasesOf(sc, c)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -397,6 +466,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	rng := rand.New(rand.NewPCG(uint64(b.seq), 7))
 	var starts sync.WaitGroup
 	var startErrs int
+	var firstStartErr error
 	var startMu sync.Mutex
 	next := start.Add(-c.warmup)
 	for next.Before(end) {
@@ -417,6 +487,9 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 			if err != nil {
 				startMu.Lock()
 				startErrs++
+				if firstStartErr == nil {
+					firstStartErr = err
+				}
 				startMu.Unlock()
 				log.finish(seq, false, time.Now())
 			}
@@ -448,15 +521,19 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	cancel()
 	wg.Wait()
 
+	res.cpu, res.started = cpuTime()-cpu0, log.count()
 	res.ok = s1.OK - s0.OK
 	res.errors = (s1.Overload - s0.Overload) + (s1.Errors - s0.Errors) + (s1.Abandoned - s0.Abandoned)
 	res.calls = res.ok + res.errors
 	res.apps = log.stats(start, end)
 	res.expired = log.expired.Load()
 	res.trueRate = trueRate(sc, c)
-	res.converge = convergence(res.trace, sc.steps, c.duration, strategy == stUnbounded)
+	res.converge = convergence(res.trace, sc.steps, sc.d, strategy == stUnbounded)
 	if startErrs > 0 || left > 0 {
 		res.limiterNote = fmt.Sprintf("%d starts failed, %d applications terminated after the drain", startErrs, left)
+		if firstStartErr != nil {
+			res.limiterNote += fmt.Sprintf(" (the first start's error: %v)", firstStartErr)
+		}
 	}
 	return res, nil
 }
@@ -469,7 +546,7 @@ func trueRate(sc scenario, c config) float64 {
 	const steps = 1000
 	sum := 0.0
 	for i := range steps {
-		t := time.Duration((float64(i) + 0.5) / steps * float64(c.duration))
+		t := time.Duration((float64(i) + 0.5) / steps * float64(sc.d))
 		sum += sc.capacity(t) * float64(c.capacity) / (mean * sc.slowdown(t))
 	}
 	return sum / steps
@@ -616,6 +693,24 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	i := int(math.Ceil(q*float64(len(s)))) - 1
 	return s[min(max(i, 0), len(s)-1)]
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 var errNoRuns = errors.New("no runs: -scenarios and -strategies select nothing")

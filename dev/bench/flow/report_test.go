@@ -1,0 +1,89 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeRuns is one scale's results for the writer: an oracle and a strategy
+// that misses the targets in the second phase.
+func fakeRuns(s scale, peerWorkers int) *scaleRun {
+	c := config{scale: s.name, targets: s.targets, capacity: s.capacity, serviceTime: s.serviceTime,
+		clientTimeout: s.clientTimeout, initialLimit: s.capacity, minSamples: 5, warmup: time.Second, sampleEvery: 200 * time.Millisecond}
+	sc, _ := scenarioOf("capacity", 30*time.Second, c)
+	phases := phasesOf(sc, c)
+	mk := func(strategy string, ok []int64, errs []int64, conv []time.Duration, workers int) result {
+		r := result{scenario: sc.name, strategy: strategy, window: sc.d, trueRate: 1, converge: conv, workers: workers}
+		for i, p := range phases {
+			p.ok, p.errors = ok[i], errs[i]
+			r.phases = append(r.phases, p)
+			r.ok += ok[i]
+		}
+		return r
+	}
+	return &scaleRun{scale: s, cfg: c, scs: []scenario{sc}, results: []result{
+		mk(stOracle, []int64{100, 50, 100}, []int64{0, 0, 0}, []time.Duration{0, 0, 0}, 1),
+		mk(stPeer, []int64{100, 40, 99}, []int64{0, 5, 0}, []time.Duration{time.Second, -1, 2 * time.Second}, peerWorkers),
+	}}
+}
+
+func TestWriteDocHasASectionPerScale(t *testing.T) {
+	scales := defaultScales()
+	runs := []*scaleRun{fakeRuns(scales[0], 2), fakeRuns(scales[1], 1)}
+	var b strings.Builder
+	if err := writeDoc(&b, runs, nil, config{warmup: time.Second}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	doc := b.String()
+	for _, want := range []string{
+		"## Scale small: C=4, median service time 600ms", "## Scale large: C=20, median service time 2s",
+		"Targets (issue 13): goodput ≥ 0.90", "Targets (issue 12): goodput ≥ 0.95",
+		"(bench-flow-small-capacity.svg)", "(bench-flow-large-capacity.svg)",
+		"per worker on 2 worker process(es): `WithLimits(1, 8, 2)", "per worker on 1 worker process(es): `WithLimits(1, 80, 20)",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if n := strings.Count(doc, "### Per phase"); n != 2 {
+		t.Errorf("per-phase tables: %d, want 2", n)
+	}
+	if i, j := strings.Index(doc, "## Scale small"), strings.Index(doc, "## Scale large"); i < 0 || j < i {
+		t.Errorf("scale sections out of order: small at %d, large at %d", i, j)
+	}
+}
+
+func TestPhaseTableNamesTheMissedTargets(t *testing.T) {
+	sr := fakeRuns(defaultScales()[1], 1)
+	rows := strings.Split(strings.TrimSpace(phaseTable(sr.results, sr.cfg.targets)), "\n")
+	if len(rows) != 2+6 {
+		t.Fatalf("rows: %d, want a header, a rule and 6 phases:\n%s", len(rows), strings.Join(rows, "\n"))
+	}
+	peer := rows[5:]
+	for i, want := range []string{
+		"| none |",
+		"| goodput < 0.95, errors > 1%, convergence > 5s |",
+		"| none |",
+	} {
+		if !strings.HasSuffix(peer[i], want) {
+			t.Errorf("phase %d: %q, want it to end with %q", i, peer[i], want)
+		}
+	}
+}
+
+func TestParseScales(t *testing.T) {
+	def := scale{clientTimeout: 2 * time.Second, duration: 20 * time.Second, targets: targetsSmall}
+	got, err := parseScales("small,20x300ms", def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].name != "small" || got[1].capacity != 20 || got[1].serviceTime != 300*time.Millisecond || got[1].duration != 20*time.Second {
+		t.Errorf("parseScales: %+v", got)
+	}
+	for _, bad := range []string{"huge", "0x300ms", "20x", "x300ms", ""} {
+		if _, err := parseScales(bad, def); err == nil || !strings.Contains(err.Error(), "-scales") {
+			t.Errorf("parseScales(%q): %v, want an error naming -scales", bad, err)
+		}
+	}
+}
