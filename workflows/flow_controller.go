@@ -76,6 +76,11 @@ type FlowControllerInput struct {
 // stepping every agency every period until they continue as new.
 const agencyPeriodsVersion = "agency-periods"
 
+// alignedTicksVersion marks the controller whose ticks fall just after the
+// statistics' one-second buckets end (nextTickDelay), so that each tick
+// reads the freshest complete bucket. Earlier runs sleep one period.
+const alignedTicksVersion = "aligned-ticks"
+
 // ControllerSettings is a configuration change sent through ConfigUpdate.
 type ControllerSettings struct {
 	Config   flowcontrol.Config        `json:"config"`
@@ -242,6 +247,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 
 	// Earlier runs observed and stepped every agency every period.
 	ownPeriods := workflow.GetVersion(ctx, agencyPeriodsVersion, workflow.DefaultVersion, 1) >= 1
+	// Earlier runs slept one period from wherever a tick ended.
+	aligned := workflow.GetVersion(ctx, alignedTicksVersion, workflow.DefaultVersion, 1) >= 1
 	for i := 0; i < periods; i++ {
 		var obs map[string]flowcontrol.Observation
 		var decisions []flowcontrol.Decision
@@ -344,7 +351,11 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 			}
 		}
 		probe(ctx, probes(status.Board, in), in.Config.Period, workflow.GetInfo(ctx).WorkflowExecution.RunID, i)
-		if err := workflow.Sleep(ctx, in.Config.Period); err != nil {
+		wait := in.Config.Period
+		if aligned {
+			wait = nextTickDelay(workflow.Now(ctx), in.Config.Period)
+		}
+		if err := workflow.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}

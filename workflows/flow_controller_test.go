@@ -138,3 +138,37 @@ func TestFlowControllerStepsAgencyAtItsOwnPeriod(t *testing.T) {
 		t.Fatalf("cursors carried %v, want scraping's within its period of kcb's", next.Cursors)
 	}
 }
+
+// From its second tick on, the controller ticks just after a statistics
+// bucket ends (tickAfterBucket past a whole second), wherever its start
+// fell: each tick reads the freshest complete bucket.
+func TestFlowControllerTicksAfterBuckets(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(time.Date(2026, 12, 1, 10, 0, 0, 630_000_000, time.UTC))
+	var ca *activities.ControllerActivities
+	env.RegisterActivity(ca)
+	var mu sync.Mutex
+	var ticks []time.Time
+	env.OnActivity(ca.ReadLimits, mock.Anything, mock.Anything).Return(map[string]int{}, nil)
+	env.OnActivity(ca.ReadBoard, mock.Anything, mock.Anything).Return(activities.PublishedBoard{}, nil)
+	env.OnActivity(ca.Publish, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(ca.Observe, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ObserveInput) (map[string]flowcontrol.Observation, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ticks = append(ticks, env.Now())
+		return map[string]flowcontrol.Observation{}, nil
+	})
+	env.ExecuteWorkflow(FlowControllerWorkflow, FlowControllerInput{Config: flowcontrol.DefaultConfig("kcb"), PeriodsPerRun: 6})
+	if len(ticks) != 6 {
+		t.Fatalf("%d ticks, want 6", len(ticks))
+	}
+	for i, at := range ticks[1:] {
+		if off := at.Sub(at.Truncate(time.Second)); off != tickAfterBucket {
+			t.Errorf("tick %d at %s: %s past the second, want %s", i+2, at.Format("15:04:05.000"), off, tickAfterBucket)
+		}
+		if gap := at.Sub(ticks[i]); gap < 500*time.Millisecond || gap > 1500*time.Millisecond {
+			t.Errorf("tick %d %s after the one before, want about a period", i+2, gap)
+		}
+	}
+}
