@@ -9,25 +9,32 @@
 //   - unbounded: worker slots effectively unlimited, as the old asynchronous
 //     design fired every call at once;
 //   - fixed-C and fixed-4C: fixed pools sized for normal load and large;
-//   - failsafe-go: failsafe-go's adaptivelimiter on its defaults, per worker,
-//     around the agency call (worker slots unlimited);
+//   - failsafe-go: failsafe-go's adaptivelimiter per worker, tuned for the
+//     scale with its documented options (tunedPeer), its limit copied to
+//     the worker's slots so calls beyond it wait in the task queue;
+//     failsafe-go-default, on request, is the limiter on its defaults
+//     around the call, rejecting what exceeds it;
 //   - loanflow: the real FlowControllerWorkflow writing limits to Redis, and
 //     the worker's flowcontrol.SlotSupplier following them through
 //     flowcontrol.Membership, with the callstats interceptor measuring calls;
 //   - oracle: a fixed pool always sized to the agency's true capacity,
 //     following each step the instant it happens.
 //
-// Scenarios (-duration each, after a warm-up at half the nominal load):
-// a 3× surge; capacity halved for the middle third under 2× load; service
-// time doubled from one third under 2× load; and, on request
-// (-scenarios incident), an incident of mixed shape: 4× load, capacity to
-// 3/8 and service time ×3 for the middle third, so that the backlog
-// outlives the calls' 30 s budget, then recovery. As the loan workflow
-// does, an application whose call's budget ended in the queue (timed out
-// there, or refused by admission as expired) schedules it again with a
-// fresh budget, at most 20 times. -workers runs loanflow's
-// strategy on that many worker processes sharing the limit. Besides the
-// summary it prints a table per phase (from 5 s after each step): goodput ÷
+// It runs one or more scales (-scales small,large by default, each a
+// section of the report with its own targets), after a check that the
+// embedded Temporal carries the run's highest offered load (-ceiling).
+// Scenarios (each scale's duration, after a warm-up at half the nominal
+// load): a 3× surge; capacity halved for the middle third under 2× load;
+// service time doubled from one third under 2× load; and an incident of
+// issue 13's shape (the small scale's default): 4× load, capacity to 3/8
+// and service time ×3 for the middle third, so that the backlog outlives
+// the calls' 30 s budget, then recovery, with loanflow and failsafe-go on
+// two worker processes. As the loan workflow does, an application whose
+// call's budget ended in the queue (timed out there, or refused by
+// admission as expired) schedules it again with a fresh budget, at most 20
+// times. -workers runs loanflow and failsafe-go on that many worker
+// processes in every scenario. Besides the summary it prints a table per
+// phase (from 5 s after each step): goodput ÷
 // the oracle's in the same phase, agency errors, convergence; a phase whose
 // service time exceeds the client's timeout is marked, not scored (no
 // strategy serves it: the breakers' case). -trace prints each run's limit
@@ -35,7 +42,7 @@
 // (the table and the method) and one SVG chart per scenario, and prints the
 // table. Redis keys live under a random prefix, deleted at the end.
 //
-//	go run ./bench/flow -quick
+//	go run ./dev/bench/flow -quick
 package main
 
 import (

@@ -87,3 +87,18 @@ func TestParseScales(t *testing.T) {
 		}
 	}
 }
+
+func TestScalesOfFlags(t *testing.T) {
+	c := config{capacity: 8, serviceTime: time.Second, clientTimeout: 3 * time.Second, duration: 20 * time.Second}
+	got, err := scalesOf(c, map[string]bool{"capacity": true, "duration": true}, "small,large", "", 0)
+	if err != nil || len(got) != 1 || got[0].name != "custom" || got[0].capacity != 8 || got[0].durationOf("surge") != 20*time.Second {
+		t.Errorf("-capacity 8: %+v, %v; want one custom scale of C=8 measured 20s", got, err)
+	}
+	got, err = scalesOf(c, map[string]bool{"duration": true}, "small,large", "surge", 0)
+	if err != nil || len(got) != 2 || got[0].durationOf("incident") != 20*time.Second || len(got[1].scenarios) != 1 {
+		t.Errorf("-duration 20s -scenarios surge: %+v, %v; want both scales, surge only, 20s each", got, err)
+	}
+	if _, err := scalesOf(c, map[string]bool{"capacity": true, "scales": true}, "small", "", 0); err == nil || !strings.Contains(err.Error(), "-scales") {
+		t.Errorf("-scales with -capacity: %v, want an error naming both", err)
+	}
+}
