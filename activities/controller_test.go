@@ -10,22 +10,29 @@ import (
 	"loanflow/internal/testenv"
 )
 
-// Observe judges by Redis's clock and reads only complete buckets, each
-// exactly once across ticks, however the ticks drift: the cursor it returns
-// (the window end, as Observation.Now) is where the next read starts.
-func TestObserveReadsCompleteBucketsOnceByServerTime(t *testing.T) {
+// observer is the controller's activities on the test's Redis, their
+// recorder, and Redis's time now.
+func observer(t *testing.T) (*ControllerActivities, *callstats.Recorder, time.Time) {
+	t.Helper()
 	testenv.Short(t)
 	rdb, prefix := testenv.Redis(t)
-	ctx := context.Background()
 	rec, err := callstats.NewRecorder(rdb, callstats.RecorderOptions{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &ControllerActivities{Stats: rec, Redis: rdb, Prefix: prefix}
-	server, err := rdb.Time(ctx).Result()
+	server, err := rdb.Time(context.Background()).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &ControllerActivities{Stats: rec, Redis: rdb, Prefix: prefix}, rec, server
+}
+
+// Observe judges by Redis's clock and reads only complete buckets, each
+// exactly once across ticks, however the ticks drift: the cursor it returns
+// (the window end, as Observation.Now) is where the next read starts.
+func TestObserveReadsCompleteBucketsOnceByServerTime(t *testing.T) {
+	ctx := context.Background()
+	a, rec, server := observer(t)
 	// One call in each of the last eight whole seconds, by server time, and
 	// one in the current, incomplete second.
 	cur := server.Truncate(time.Second)
@@ -111,18 +118,8 @@ func TestDueSpansPerAgencyPeriod(t *testing.T) {
 // Observe reads a due agency's own period from Redis and leaves out the
 // agencies that are not due.
 func TestObserveAgencyOverItsOwnPeriod(t *testing.T) {
-	testenv.Short(t)
-	rdb, prefix := testenv.Redis(t)
 	ctx := context.Background()
-	rec, err := callstats.NewRecorder(rdb, callstats.RecorderOptions{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &ControllerActivities{Stats: rec, Redis: rdb, Prefix: prefix}
-	server, err := rdb.Time(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, rec, server := observer(t)
 	end := WindowEnd(server)
 	// One call a second for the last six complete seconds, at both agencies.
 	for i := 1; i <= 6; i++ {

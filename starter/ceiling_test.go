@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
@@ -180,5 +183,27 @@ func TestTPSCeilingHeldByTemporalAndShown(t *testing.T) {
 	}
 	if f := row("kcb"); f[4] != "1s" || f[5] != "-" {
 		t.Fatalf("kcb row %q, want period 1s and no ceiling (-)", f)
+	}
+
+	// A contract without a ceiling removes the one loanflow set, and leaves
+	// alone one an operator set by hand.
+	if changed, err := flowcontrol.ApplyCeiling(ctx, c.WorkflowService(), st.Namespace, queue, "ceiling-test", 0, "none"); err != nil || !changed {
+		t.Fatalf("removing loanflow's ceiling: changed %v, %v", changed, err)
+	}
+	if got, err := flowcontrol.ReadCeiling(ctx, c.WorkflowService(), st.Namespace, queue); err != nil || got.Set {
+		t.Fatalf("after removal Temporal reports %+v, %v; want no ceiling", got, err)
+	}
+	if _, err := c.WorkflowService().UpdateTaskQueueConfig(ctx, &workflowservice.UpdateTaskQueueConfigRequest{
+		Namespace: st.Namespace, Identity: "operator", TaskQueue: queue, TaskQueueType: enumspb.TASK_QUEUE_TYPE_ACTIVITY,
+		UpdateQueueRateLimit: &workflowservice.UpdateTaskQueueConfigRequest_RateLimitUpdate{
+			RateLimit: &taskqueuepb.RateLimit{RequestsPerSecond: 2}, Reason: "agency incident"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := flowcontrol.ApplyCeiling(ctx, c.WorkflowService(), st.Namespace, queue, "ceiling-test", 0, "none"); err != nil || changed {
+		t.Fatalf("an operator's ceiling: changed %v, %v; want it left alone", changed, err)
+	}
+	if got, err := flowcontrol.ReadCeiling(ctx, c.WorkflowService(), st.Namespace, queue); err != nil || !got.Set || got.TPS != 2 {
+		t.Fatalf("Temporal reports %+v, %v; want the operator's 2/s", got, err)
 	}
 }

@@ -131,8 +131,9 @@ type FlowControllerStatus struct {
 // FlowControllerWorkflow retunes every agency's concurrency limit once per
 // control period, the agency's own (AgencyConfig.Period) or the
 // controller's: it ticks at the controller's period, and steps an agency on
-// the ticks at which a whole period of its own has been observed. It reads the agencies' call statistics (a local activity),
-// applies the pure control law flowcontrol.Step, steps the breakers, and
+// the ticks at which a whole period of its own has been observed. It reads
+// the agencies' call statistics (a local activity), applies the pure
+// control law (flowcontrol.StepDue, i.e. Step), steps the breakers, and
 // publishes limits, breaker states and its heartbeat to Redis every period:
 // a published breaker record is a lease that dies unless renewed, and Redis
 // emptied is repaired within a period. Transitions are audited in Postgres
@@ -317,10 +318,10 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		// Breakers step after the limits: shrinking the pool comes first.
 		overrides := append(carried, drainOverrides(ctx, overrideCh)...)
 		carried = nil
-		// Visits agencies in name order.
-		//workflowcheck:ignore
 		// The breakers step every tick, their timers running on time, but judge
 		// an agency only from its new observation: at its own period.
+		// Visits agencies in name order.
+		//workflowcheck:ignore
 		statuses, events := stepBoard(&status.Board, workflow.Now(ctx), obs, decisions, in, overrides)
 		for _, e := range events {
 			logger.Info("breaker transition", "breaker", e.Breaker, "from", e.From, "to", e.To, "reason", e.Reason, "source", e.Source)
