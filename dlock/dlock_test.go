@@ -446,16 +446,22 @@ func TestDoKeepsLeaseAndReleases(t *testing.T) {
 }
 
 func TestDoLeavesNoGoroutines(t *testing.T) {
-	// Short enough that each Do sees two extension ticks, long enough that
-	// a slow round trip under -race does not cost the lease.
+	// Short enough that each Do sees two extension ticks. On a loaded
+	// machine a slow round trip can still cost the lease: Do then ends with
+	// ErrLockLost, which must leave no goroutine behind either.
 	l, _ := newTestLocker(t, Options{TTL: 90 * time.Millisecond})
 	ctx := ctxT(t)
 	key := "customer:C00000010"
+	lost := 0
 	run := func() {
-		if err := l.Do(ctx, key, func(context.Context, *Lock) error {
+		err := l.Do(ctx, key, func(context.Context, *Lock) error {
 			time.Sleep(65 * time.Millisecond)
 			return nil
-		}); err != nil {
+		})
+		switch {
+		case errors.Is(err, ErrLockLost):
+			lost++
+		case err != nil:
 			t.Fatal(err)
 		}
 	}
@@ -469,7 +475,10 @@ func TestDoLeavesNoGoroutines(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if after := runtime.NumGoroutine(); after > before {
-		t.Fatalf("goroutines: %d before, %d after 15 Do calls", before, after)
+		t.Fatalf("goroutines: %d before, %d after 15 Do calls (%d lost their lease)", before, after, lost)
+	}
+	if lost > 0 {
+		t.Logf("%d of 16 Do calls lost their 90 ms lease (a slow machine)", lost)
 	}
 }
 
