@@ -3,7 +3,11 @@
 //
 //   - Step is the control law: a pure function (state, one period's
 //     statistics, config) → (state, one Decision per agency), which the
-//     controller workflow calls every period.
+//     controller workflow calls every period. StepDue steps only the
+//     agencies whose own period (AgencyConfig.Period: a slow, low-rate
+//     agency such as app scraping decides on longer periods) has completed.
+//   - ReadCeiling and ApplyCeiling read and set an agency queue's contracted
+//     TPS ceiling, which Temporal's matching service enforces.
 //   - SlotSupplier, used through NewTuner as an agency worker's
 //     worker.Options.Tuner, holds the worker's running activities to a limit
 //     that can change while it runs.
@@ -168,9 +172,10 @@
 // it.
 //
 // The baseline starts as the sample-weighted mean latency of three periods
-// during which the limit holds at InitialLimit (the very first period is left
-// out: after a cold start only calls short enough to end within it are seen),
-// so InitialLimit should be at or below the agency's capacity. It then
+// during which the limit holds at InitialLimit (left out are the periods
+// within three latencies of the first observation: after a cold start the
+// calls that end first are the short ones of those sent at the start), so
+// InitialLimit should be at or below the agency's capacity. It then
 // follows a significantly lower latency quickly, a higher one slowly and only
 // while the agency is far from our limit, and a slowdown through rule 2. All
 // thresholds widen by 2.5 standard errors of the period's latency, estimated
