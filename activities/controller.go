@@ -81,9 +81,9 @@ func (a *ControllerActivities) ReadLimits(ctx context.Context, agencies []string
 	return flowcontrol.ReadLimits(ctx, a.Redis, a.Prefix, agencies)
 }
 
-// bucketGrace is how long after a second ends its bucket is taken as
+// BucketGrace is how long after a second ends its bucket is taken as
 // complete: the calls that finished in it have been recorded by then.
-const bucketGrace = 200 * time.Millisecond
+const BucketGrace = 200 * time.Millisecond
 
 // maxCatchUp bounds, in periods, the window read after a gap (a restart, a
 // slow tick): older buckets say little about the agency now.
@@ -92,7 +92,7 @@ const maxCatchUp = 5
 // WindowEnd is the end of the last complete one-second bucket at server
 // time now. The controller passes it back as ObserveInput.After, so every
 // bucket is observed exactly once however its ticks drift.
-func WindowEnd(now time.Time) time.Time { return now.Add(-bucketGrace).Truncate(time.Second) }
+func WindowEnd(now time.Time) time.Time { return now.Add(-BucketGrace).Truncate(time.Second) }
 
 // Observe reads the complete buckets of every agency that is due (DueSpans:
 // a whole period of its own since its cursor; its last period on a fresh

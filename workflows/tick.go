@@ -1,11 +1,16 @@
 package workflows
 
-import "time"
+import (
+	"time"
 
-// tickAfterBucket is how long after a statistics bucket's end (plus the
-// bucket's grace, activities.WindowEnd) the controller ticks: the last
-// complete bucket is then as fresh as it can be when Observe reads it.
-const tickAfterBucket = 250 * time.Millisecond
+	"loanflow/activities"
+)
+
+// tickAfterBucket is how long after a statistics bucket's end the
+// controller ticks: just past the grace after which Observe takes the
+// bucket as complete (activities.WindowEnd), so that the bucket read is as
+// fresh as it can be, with a margin for the local activity to start.
+const tickAfterBucket = activities.BucketGrace + 50*time.Millisecond
 
 // nextTickDelay is how long the controller sleeps from now so that its next
 // tick falls tickAfterBucket past a whole period, as the statistics' buckets
@@ -20,7 +25,7 @@ func nextTickDelay(now time.Time, period time.Duration) time.Duration {
 		period = time.Second
 	}
 	next := now.Add(-tickAfterBucket).Truncate(period).Add(period + tickAfterBucket)
-	for next.Sub(now) < period/2 {
+	if next.Sub(now) < period/2 {
 		next = next.Add(period)
 	}
 	return next.Sub(now)
