@@ -692,14 +692,15 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		s.Limit = min(s.Capacity, max(2*limit, limit+(s.Capacity-limit)/2))
 		s.Streak, s.Rule = 0, ruleRecover
 		return fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", s.Capacity, s.Limit/limit)
-	case room >= 0.5 && s.HighWater > (1+regrowMargin)*limit &&
-		(lastRule == ruleAtCapacity && saturated >= c.SettlePeriods || lastRule == ruleRegrow):
+	case room >= 0.5 && s.regrowTo() > (1+regrowMargin)*limit &&
+		(saturated >= c.SettlePeriods && (lastRule == ruleAtCapacity || lastRule == ruleGrow) || lastRule == ruleRegrow):
 		// The queue this limit caused for a while has vanished without a
 		// change of ours: the agency's capacity came back.
-		s.Limit = limit + (s.HighWater-limit)/2
+		to := s.regrowTo()
+		s.Limit = limit + (to-limit)/2
 		s.Capacity = max(s.Capacity, s.Limit) // so later steps know they are near it
 		s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, ruleRegrow
-		return fmt.Sprintf("healthy, backlog, queue gone at capacity: halfway to earlier capacity %.1f", s.HighWater)
+		return fmt.Sprintf("healthy, backlog, queue gone at capacity: halfway to earlier capacity %.1f", to)
 	case s.Capacity == 0 && room >= 0.5:
 		s.Limit = limit * searchFactor
 		s.Streak, s.Rule = 0, ruleSearch
@@ -737,6 +738,11 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		step = s.Good - limit
 	}
 	s.Limit = limit + step
+	if roundLimit(s.Limit) == roundLimit(limit) {
+		// A step within the rounding leaves the limit the agency saw:
+		// it is still held at capacity.
+		s.Saturated = saturated
+	}
 	if room > 0.5 {
 		s.Streak++
 	} else {
@@ -744,6 +750,14 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 	}
 	s.Rule = ruleGrow
 	return fmt.Sprintf("healthy, backlog: +%.1f", step)
+}
+
+// regrowTo is the capacity a regrow climbs back toward: the highest limit
+// seen healthy (Ceiling) if above HighWater. The cuts of a capacity loss
+// lower HighWater to the lost capacity itself, so a regrow toward it alone
+// could never restore a capacity that came back.
+func (s *AgencyState) regrowTo() float64 {
+	return max(s.HighWater, s.Ceiling)
 }
 
 // slowStartLimit decides whether the limit grows multiplicatively, on this

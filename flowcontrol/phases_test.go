@@ -195,6 +195,24 @@ func TestPhaseGrow(t *testing.T) {
 	if reason := s.grow(sig, healthy(), c, "", 0); s.Limit != 10 || s.Rule != ruleBackoff {
 		t.Fatalf("back-off pending: %q, limit %.1f, rule %s; want a hold", reason, s.Limit, s.Rule)
 	}
+	// The queue gone at an unchanged limit after holds at capacity: the
+	// capacity came back. The cuts of its loss lowered HighWater to the
+	// lost capacity, so the limit climbs back toward the ceiling, the
+	// highest limit seen healthy before the loss.
+	s = warm(10)
+	s.Ceiling, s.Good = 20, 10
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, ruleAtCapacity, c.SettlePeriods); s.Limit != 15 || s.Rule != ruleRegrow {
+		t.Fatalf("capacity back after a loss: %q, limit %.1f, rule %s; want halfway to the ceiling 20", reason, s.Limit, s.Rule)
+	}
+	// Held at capacity but for a step within the rounding: still at
+	// capacity, the regrow applies the same.
+	s = warm(10)
+	s.Ceiling, s.Good = 20, 10
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, ruleGrow, c.SettlePeriods); s.Limit != 15 || s.Rule != ruleRegrow {
+		t.Fatalf("capacity back after a step within the rounding: %q, limit %.1f, rule %s; want 15", reason, s.Limit, s.Rule)
+	}
 	// No demand: hold.
 	idle := healthy()
 	idle.QueueWaitP90, idle.InFlight = 0, 2
