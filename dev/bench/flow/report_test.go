@@ -102,3 +102,20 @@ func TestScalesOfFlags(t *testing.T) {
 		t.Errorf("-scales with -capacity: %v, want an error naming both", err)
 	}
 }
+
+// Every phase is measured from flowsim.PhaseSettle after the step that
+// opens it, the first (the load step at 0 s) included.
+func TestPhasesStartAfterTheSettle(t *testing.T) {
+	c := config{capacity: 4, serviceTime: 600 * time.Millisecond, clientTimeout: 2 * time.Second}
+	sc, ok := scenarioOf("capacity", 30*time.Second, c)
+	if !ok {
+		t.Fatal("no capacity scenario")
+	}
+	var got []string
+	for _, p := range phasesOf(sc, c) {
+		got = append(got, p.from.String()+"–"+p.to.String())
+	}
+	if want := "5s–10s 15s–20s 25s–30s"; strings.Join(got, " ") != want {
+		t.Errorf("phases %v, want %s", got, want)
+	}
+}

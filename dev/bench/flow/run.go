@@ -134,10 +134,7 @@ func phasesOf(sc scenario, c config) []phase {
 		if i+1 < len(sc.steps) {
 			to = sc.steps[i+1]
 		}
-		from := st
-		if i > 0 {
-			from += flowsim.PhaseSettle
-		}
+		from := st + flowsim.PhaseSettle
 		if from < to {
 			slow := time.Duration(sc.slowdown((from+to)/2) * float64(c.serviceTime))
 			out = append(out, phase{from: from, to: to, unservable: slow > c.clientTimeout})
