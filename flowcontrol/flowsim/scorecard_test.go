@@ -77,8 +77,17 @@ func TestScorecard(t *testing.T) {
 	}
 	var lines []string
 	misses := map[string]int{}
+	table := []string{
+		"| change | shape | phase 1 ÷ oracle | phase 2 ÷ oracle | phase 3 ÷ oracle | errors (worst phase) | back at 90% (s, seeds 1–6) | misses |",
+		"|---|---|---:|---:|---:|---:|---|---:|",
+	}
 	for _, k := range kinds {
 		for _, sh := range shapes {
+			var sum [4]float64
+			var worst float64
+			var backs []string
+			shapeMisses := 0
+			scored2 := true
 			for _, seed := range []uint64{1, 2, 3, 4, 5, 6} {
 				sc := scorecardScenario(k, sh, seed)
 				unservable := time.Duration(sc.ServiceFactor(40*time.Second)*float64(sh.service)) > sh.clientTimeout
@@ -98,18 +107,24 @@ func TestScorecard(t *testing.T) {
 					fmt.Fprintf(&b, " | p%d %.2f err %4.1f%% limit %4.1f/%2.0f", i, ratio, 100*errs, ph.MeanLimit, ph.MeanCapacity)
 					if i == 2 && unservable {
 						b.WriteString(" (not scored)")
+						scored2 = false
 						continue
 					}
+					sum[i] += ratio
+					worst = max(worst, errs)
 					if ratio < targetGoodput || errs > targetErrors {
 						misses[k.name]++
+						shapeMisses++
 						t.Errorf("%s, %s seed %d phase %d: goodput %.2f × oracle, errors %.1f%%; want ≥ %.2f and ≤ %.0f%%",
 							k.name, sh.name, seed, i, ratio, 100*errs, targetGoodput, 100*targetErrors)
 					}
 				}
 				back := reachedFraction(ctl.Trace, 50*time.Second, 0.9)
 				fmt.Fprintf(&b, " | converged %s | back %s", convergenceString(ctl.Convergence), convergenceString([]time.Duration{back}))
+				backs = append(backs, strings.TrimSuffix(convergenceString([]time.Duration{back}), "s"))
 				if back < 0 || back > recoverWithin {
 					misses[k.name+" recovery"]++
+					shapeMisses++
 					t.Errorf("%s, %s seed %d: limit back at 90%% of the capacity %s after the recovery, want ≤ %s",
 						k.name, sh.name, seed, convergenceString([]time.Duration{back}), recoverWithin)
 				}
@@ -122,10 +137,18 @@ func TestScorecard(t *testing.T) {
 					}
 				}
 			}
+			p2 := fmt.Sprintf("%.2f", sum[2]/6)
+			if !scored2 {
+				p2 = "not scored"
+			}
+			table = append(table, fmt.Sprintf("| %s | %s | %.2f | %s | %.2f | %.1f%% | %s | %d |",
+				k.name, sh.name, sum[1]/6, p2, sum[3]/6, 100*worst, strings.Join(backs, " "), shapeMisses))
 		}
 	}
 	for _, k := range kinds {
 		lines = append(lines, fmt.Sprintf("misses %-10s: %d phases, %d recoveries", k.name, misses[k.name], misses[k.name+" recovery"]))
 	}
+	lines = append(lines, "", "Mean over seeds 1–6 (phases from 5 s after their step; misses: phases below 0.9 × oracle or above 2% errors, and recoveries over 5 s):", "")
+	lines = append(lines, table...)
 	t.Log("\n" + strings.Join(lines, "\n"))
 }
