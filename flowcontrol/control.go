@@ -213,8 +213,10 @@ const (
 	// slowStartSamples successful calls in a period (and no failure), one
 	// below a limit of 4, are enough to double toward the ceiling.
 	slowStartSamples = 2
-	beyondCeiling    = 0.125 // slow start's last step, from the ceiling
-	troubleFloor     = 0.5   // an agency in trouble keeps this share of the ceiling
+	beyondCeiling    = 0.125   // slow start's last step, from the ceiling
+	troubleFloor     = 0.5     // an agency in trouble keeps this share of the ceiling
+	growBackFrom     = 2.0 / 3 // growth toward the ceiling accelerates from this share of it
+	growBackMin      = 4       // but not below a limit of this many calls
 )
 
 // Step runs one control period: for every agency that is configured,
@@ -279,6 +281,7 @@ const (
 	ruleRegrow     = "regrow"
 	ruleSearch     = "search"
 	ruleGrow       = "grow"
+	ruleGrowBack   = "grow-back"
 	ruleWaitGrow   = "hold-wait-grow"
 	ruleSlowStart  = "slow-start"
 	ruleBackoff    = "hold-backoff"
@@ -709,6 +712,19 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 	// A small limit is always near: one call more is already a step of
 	// more than 10%.
 	near := limit <= (1+nearCapacity)*s.Capacity || limit < 1/nearCapacity
+	// Far below the ceiling, with the latency clearly at the baseline,
+	// the agency has room the limit does not use: a capacity that came
+	// back while the limit was held at the lost one (no signal shows it:
+	// at its capacity an agency does not queue). The steps double as
+	// beyond the last capacity, up to half the way left to the ceiling,
+	// without waiting for each to show, until the latency says the
+	// capacity is near. Below growBackMin, one call is a quarter of the
+	// limit or more: each step still waits for the last.
+	back := s.Ceiling > limit+1 && room >= 0.5 && limit >= growBackMin &&
+		(limit <= growBackFrom*s.Ceiling || lastRule == ruleGrowBack)
+	if back {
+		near = false
+	}
 	if near && lastRule == ruleGrow {
 		// Near capacity one step is enough to make the agency queue; let it
 		// show before taking another.
@@ -725,7 +741,11 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 	if !near {
 		step *= float64(int(1) << min(s.Streak, maxStreak))
 	}
-	step = min(step, max(1, maxStep*limit)) * room
+	if back {
+		step = min(step, max(1, maxStep*limit, (s.Ceiling-limit)/2))
+	} else {
+		step = min(step, max(1, maxStep*limit)) * room
+	}
 	if s.Backoff > 0 && roundLimit(limit+step) > roundLimit(s.Good) && s.Good >= s.Ceiling-0.5 {
 		// The last probes beyond Good failed: up to Good, not beyond,
 		// until the back-off has passed. Below Ceiling, a capacity the
@@ -749,6 +769,9 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		s.Streak = 0
 	}
 	s.Rule = ruleGrow
+	if back {
+		s.Rule = ruleGrowBack
+	}
 	return fmt.Sprintf("healthy, backlog: +%.1f", step)
 }
 

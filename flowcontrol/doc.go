@@ -125,10 +125,19 @@
 //
 //   - back toward the last capacity seen, in one or two steps, when far below
 //     it (after a failure cut, e.g. an outage);
-//   - halfway back toward the highest capacity seen, when the queue this
-//     limit caused for SettlePeriods has vanished without a change of ours:
-//     the agency's capacity came back;
+//   - halfway back toward the highest capacity seen (HighWater, or the
+//     Ceiling if higher: a capacity loss's own cuts lower HighWater to the
+//     lost capacity), when the queue this limit caused for SettlePeriods
+//     has vanished without a change of ours: the agency's capacity came
+//     back;
 //   - ×1.5 while no capacity has been seen yet;
+//   - at two thirds of the Ceiling or less (and a limit of at least 4),
+//     with the latency clearly at the baseline: the agency has room the
+//     limit does not use, e.g. a capacity that came back while the limit
+//     was held at the lost one, which no latency shows (an agency at its
+//     capacity does not queue). Additive steps doubling with each, up to
+//     half the way left to the Ceiling, without waiting for each to show,
+//     until the latency says the capacity is near;
 //   - else additive, max(1, 5% of the limit), the step doubling with each
 //     consecutive increase once beyond 110% of the last capacity (at most 15%
 //     of the limit), and shrinking as the latency nears the growth

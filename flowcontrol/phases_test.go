@@ -213,6 +213,27 @@ func TestPhaseGrow(t *testing.T) {
 	if reason := s.grow(sig, healthy(), c, ruleGrow, c.SettlePeriods); s.Limit != 15 || s.Rule != ruleRegrow {
 		t.Fatalf("capacity back after a step within the rounding: %q, limit %.1f, rule %s; want 15", reason, s.Limit, s.Rule)
 	}
+	// Far below the ceiling with the latency at the baseline (a capacity
+	// back while the limit was held at the lost one): the steps double
+	// without waiting for each to show.
+	s = warm(6)
+	s.Ceiling, s.Good = 14, 6
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, ruleCutLatency, 0); s.Limit != 7 || s.Rule != ruleGrowBack {
+		t.Fatalf("far below the ceiling: %q, limit %.1f, rule %s; want 7 by %s", reason, s.Limit, s.Rule, ruleGrowBack)
+	}
+	s.Moved = false // the step shown
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, ruleGrowBack, 0); s.Limit != 9 || s.Rule != ruleGrowBack {
+		t.Fatalf("growing back: %q, limit %.1f, rule %s; want 9, the step doubled", reason, s.Limit, s.Rule)
+	}
+	// Near the ceiling, or at a small limit, one step at a time.
+	s = warm(3)
+	s.Ceiling, s.Good = 8, 3
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, ruleGrow, 0); s.Rule == ruleGrowBack {
+		t.Fatalf("at a limit of 3: %q, rule %s; want no accelerated growth", reason, s.Rule)
+	}
 	// No demand: hold.
 	idle := healthy()
 	idle.QueueWaitP90, idle.InFlight = 0, 2
