@@ -120,6 +120,10 @@ type AgencyState struct {
 	// period at capacity ends it. After a mere loss of capacity it does
 	// not, or the limit would double into that capacity again and again.
 	Recovering bool `json:"recovering,omitempty"`
+	// SlowFrom is the limit before slow start's last step, 0 when the last
+	// decision was not one: a cut right after the step shows how far the
+	// agency could go.
+	SlowFrom float64 `json:"slow_from,omitempty"`
 	// Cooldown counts the periods left in which the limit may not grow.
 	Cooldown int `json:"cooldown"`
 	// Streak counts consecutive increases; each one doubles the next step.
@@ -363,6 +367,13 @@ func (s *AgencyState) age() {
 
 // slowStart applies slow start (see slowStartLimit) to the period raw.
 func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) {
+	if s.Moved && s.Rule == ruleSlowStart && s.Limit >= s.Ceiling-0.5 {
+		// At the ceiling, the last step has not shown yet: the period
+		// read holds mostly calls sent under the limit before it, so it
+		// cannot confirm the ceiling, which the step beyond it takes as
+		// the agency's good limit.
+		return "", false
+	}
 	next, why, faster, ok := slowStartLimit(*s, raw, c)
 	if !ok {
 		return "", false
@@ -383,7 +394,7 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) 
 			s.Baseline = raw.LatencyP50
 		}
 	}
-	s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule = next, 0, 0, nil, ruleSlowStart
+	s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule, s.SlowFrom = next, 0, 0, nil, ruleSlowStart, from
 	return fmt.Sprintf("slow start (%s): %.1f→%.1f, ceiling %.1f", why, from, next, s.Ceiling), true
 }
 
@@ -541,7 +552,7 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			s.Rule = ruleWaitCut
 			return fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate), true
 		}
-		s.endSlowStart(lastRule)
+		s.endSlowStart(lastRule, 2*o.Overload >= failures)
 		if o.OK == 0 {
 			// An outage: whatever was refuted before says nothing about
 			// the agency that comes back.
@@ -641,7 +652,7 @@ func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string
 			s.Rule = ruleNotOurs
 			return fmt.Sprintf("hold: latency %.2f× baseline but goodput×baseline %.1f is not below the limit", ratio, estimate), true
 		}
-		s.endSlowStart(lastRule)
+		s.endSlowStart(lastRule, true)
 		s.Probe = &Probe{From: limit, To: next, Latency: lat, Ratio: ratio}
 		if s.HighWater > 0 {
 			s.HighWater = min(s.HighWater, limit)
@@ -841,12 +852,22 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64,
 
 // endSlowStart ends a slow start at a cut right after one of its steps
 // (the periods between only gathered evidence), and lowers the ceiling: the
-// agency could not take that limit. A cut at or beyond the ceiling ends it
-// too. A cut while the limit is still low (the agency still failing, the
-// slow start not yet begun) leaves it pending.
-func (s *AgencyState) endSlowStart(lastRule string) {
+// agency could not take that limit. With capacity (the cut is for latency,
+// or most failures are overload answers) the agency's capacity is below
+// the ceiling now: the ceiling comes down to the limit slow start stepped
+// from (or half the refused one), not to a Good learnt before the trouble,
+// or every later outage-like period would slow-start into the lost
+// capacity again. Otherwise (timeouts: the agency still in trouble) it
+// keeps Good, the agency's capacity once the trouble is over. A cut at or
+// beyond the ceiling ends it too. A cut while the limit is still low (the
+// agency still failing, the slow start not yet begun) leaves it pending.
+func (s *AgencyState) endSlowStart(lastRule string, capacity bool) {
 	if lastRule == ruleSlowStart {
-		s.Ceiling = min(s.Ceiling, max(s.Good, s.Limit/2))
+		floor := s.Good
+		if capacity {
+			floor = s.SlowFrom
+		}
+		s.Ceiling = min(s.Ceiling, max(floor, s.Limit/2))
 		s.Recovering = false
 	}
 	if s.Limit >= s.Ceiling-0.5 {

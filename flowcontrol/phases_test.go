@@ -271,4 +271,31 @@ func TestPhaseSlowStart(t *testing.T) {
 	if _, ok := s.slowStart(back, c); ok {
 		t.Fatal("slow start without a recovery")
 	}
+	// At the ceiling right after the step to it: the period read has not
+	// seen the ceiling yet, so no step beyond it (which would take the
+	// ceiling as the agency's good limit unseen).
+	s = warm(20)
+	s.Ceiling, s.Recovering, s.Moved, s.Rule = 20, true, true, ruleSlowStart
+	back.InFlight = 12
+	if reason, ok := s.slowStart(back, c); ok {
+		t.Fatalf("a step beyond the ceiling before the ceiling showed: %q, limit %.1f", reason, s.Limit)
+	}
+	// A doubling refused with overload answers: the agency's capacity is
+	// below the ceiling now, and the ceiling comes down to what slow start
+	// came from (or half the refused limit), not to a Good learnt before
+	// the trouble.
+	s = warm(18)
+	s.Ceiling, s.Good, s.SlowFrom = 18, 18, 9
+	s.endSlowStart(ruleSlowStart, true)
+	if s.Ceiling != 9 || s.Recovering {
+		t.Fatalf("doubling refused by overload: ceiling %.1f, recovering %v; want 9, over", s.Ceiling, s.Recovering)
+	}
+	// Refused with timeouts (an agency still in trouble): the ceiling keeps
+	// the Good limit, its capacity once the trouble is over.
+	s = warm(18)
+	s.Ceiling, s.Good, s.SlowFrom = 18, 18, 9
+	s.endSlowStart(ruleSlowStart, false)
+	if s.Ceiling != 18 {
+		t.Fatalf("doubling refused by timeouts: ceiling %.1f; want 18", s.Ceiling)
+	}
 }
