@@ -244,10 +244,12 @@ func (r *Recorder) write(ctx context.Context, agencyName string, sec int64, c ag
 		_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.HIncrBy(ctx, key, fieldCalls, 1)
 			p.HIncrBy(ctx, key, classField(c), 1)
-			// An expired call's latency is the caller's budget (or 0 when
-			// it was never sent), not the agency's: it would pull the
-			// latency the controller reads toward either.
-			if c != agency.ClassExpired {
+			// The latency the controller reads is the agency's service
+			// time: the successful calls'. A failed call's is not (a 503
+			// comes back at once, a timeout at the client's timeout), nor
+			// an expired one's (the caller's budget, or 0 when it was
+			// never sent): either would pull it toward itself.
+			if c == agency.ClassOK {
 				p.HIncrBy(ctx, key, latField(bucketOf(lat)), 1)
 				p.HIncrBy(ctx, key, fieldLatSum, lat.Microseconds())
 			}

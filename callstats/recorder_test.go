@@ -94,7 +94,9 @@ func TestRecordAndReadWindow(t *testing.T) {
 		if err := rec.Record(ctx, "kcb", s); err != nil {
 			t.Fatal(err)
 		}
-		lats = append(lats, lat)
+		if c == agency.ClassOK {
+			lats = append(lats, lat)
+		}
 		want[string(c)]++
 	}
 	w, err := rec.Window(ctx, "kcb", base, base.Add(3*time.Second))
@@ -104,13 +106,13 @@ func TestRecordAndReadWindow(t *testing.T) {
 	if w.Calls != n || !maps.Equal(w.ByClass, want) {
 		t.Fatalf("calls %d by class %v, want %d %v", w.Calls, w.ByClass, n, want)
 	}
-	if w.Latency.Count() != n || w.QueueWait.Count() != int64(len(qws)) {
-		t.Fatalf("latency count %d, queue-wait count %d; want %d, %d", w.Latency.Count(), w.QueueWait.Count(), n, len(qws))
+	if w.Latency.Count() != int64(len(lats)) || w.QueueWait.Count() != int64(len(qws)) {
+		t.Fatalf("latency count %d, queue-wait count %d; want %d (the successful calls), %d", w.Latency.Count(), w.QueueWait.Count(), len(lats), len(qws))
 	}
 	slices.Sort(lats)
 	slices.Sort(qws)
 	for _, q := range []float64{0.5, 0.9, 0.99} {
-		exact := lats[int(math.Ceil(q*n))-1]
+		exact := lats[int(math.Ceil(q*float64(len(lats))))-1]
 		if got := w.Latency.Quantile(q); !within(got, exact) {
 			t.Errorf("latency p%v = %s, exact %s", 100*q, got, exact)
 		}
@@ -123,8 +125,8 @@ func TestRecordAndReadWindow(t *testing.T) {
 	for _, l := range lats {
 		sum += l.Truncate(time.Microsecond)
 	}
-	if w.Latency.Mean() != sum/n {
-		t.Errorf("latency mean %s, want %s", w.Latency.Mean(), sum/n)
+	if want := sum / time.Duration(len(lats)); w.Latency.Mean() != want {
+		t.Errorf("latency mean %s, want %s", w.Latency.Mean(), want)
 	}
 	if got, want := w.SuccessRate(), 0.7; math.Abs(got-want) > 1e-9 {
 		t.Errorf("SuccessRate = %v, want %v", got, want)
@@ -448,6 +450,38 @@ func BenchmarkPingBaseline(b *testing.B) {
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A failed call's latency is not the agency's service time: a 503 comes back
+// at once, a timeout at the client's timeout, and either would pull the
+// latency the controller reads (the successful calls', as the control law
+// and its simulator take it) toward itself.
+func TestFailedCallsStayOutOfLatency(t *testing.T) {
+	rec, _ := newTestRecorder(t)
+	ctx := context.Background()
+	start := base
+	record := func(lat time.Duration, c agency.Class) {
+		t.Helper()
+		if err := rec.Record(ctx, "kcb", Sample{Scheduled: start, Started: start, Finished: start.Add(lat), Class: c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 6 {
+		record(400*time.Millisecond, agency.ClassOK)
+	}
+	for range 3 {
+		record(2*time.Second, agency.ClassTimeout)
+		record(5*time.Millisecond, agency.ClassOverload)
+		record(30*time.Millisecond, agency.ClassAgencyError)
+	}
+	w, err := rec.Window(ctx, "kcb", base.Add(-time.Second), base.Add(4*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Calls != 15 || w.Latency.Count() != 6 || w.Latency.Mean() != 400*time.Millisecond {
+		t.Fatalf("calls %d, latency samples %d, mean %s; want 15 calls, the 6 successful ones' latency, 400ms",
+			w.Calls, w.Latency.Count(), w.Latency.Mean())
 	}
 }
 

@@ -21,9 +21,11 @@ type Window struct {
 	Calls int64
 	// ByClass counts calls per agency.Class name; absent classes read 0.
 	ByClass map[string]int64
-	// Latency is start to finish of each call; QueueWait is scheduled to
-	// start, recorded only when the attempt's scheduled time was known, so
-	// QueueWait.Count() may be below Calls.
+	// Latency is start to finish of each successful call (a failed or
+	// expired call's says nothing of the agency's service time); QueueWait
+	// is scheduled to start of every call, recorded only when the
+	// attempt's scheduled time was known, so QueueWait.Count() may be
+	// below Calls.
 	Latency, QueueWait Histogram
 }
 
