@@ -355,13 +355,22 @@ var tuningSettings = []tuningSetting{
 		}},
 	{EnvLoanWorkflowSlots, "loan-workflow-slots", "a whole number from 1 to 10000",
 		"workflow-task slots of the loan queue's worker, the most with the resource tuner (unset: the SDK's)",
-		func(cfg *Config, v string) (ok bool) { cfg.LoanSlots.Workflow, ok = intIn(v, 1, maxLoanSlots); return ok }},
+		func(cfg *Config, v string) (ok bool) {
+			cfg.LoanSlots.Workflow, ok = intIn(v, 1, maxLoanSlots)
+			return ok
+		}},
 	{EnvLoanActivitySlots, "loan-activity-slots", "a whole number from 1 to 10000",
 		"activity slots of the loan queue's worker, the most with the resource tuner (unset: the SDK's)",
-		func(cfg *Config, v string) (ok bool) { cfg.LoanSlots.Activity, ok = intIn(v, 1, maxLoanSlots); return ok }},
+		func(cfg *Config, v string) (ok bool) {
+			cfg.LoanSlots.Activity, ok = intIn(v, 1, maxLoanSlots)
+			return ok
+		}},
 	{EnvLoanLocalActivitySlots, "loan-local-activity-slots", "a whole number from 1 to 10000",
 		"local-activity slots of the loan queue's worker, the most with the resource tuner (unset: the SDK's)",
-		func(cfg *Config, v string) (ok bool) { cfg.LoanSlots.LocalActivity, ok = intIn(v, 1, maxLoanSlots); return ok }},
+		func(cfg *Config, v string) (ok bool) {
+			cfg.LoanSlots.LocalActivity, ok = intIn(v, 1, maxLoanSlots)
+			return ok
+		}},
 	{EnvLoanTargetCPU, "loan-target-cpu", "a fraction above 0 and at most 1",
 		"CPU use the resource tuner aims at (unset: the SDK's 0.9)",
 		func(cfg *Config, v string) (ok bool) { cfg.LoanSlots.TargetCPU, ok = fraction(v); return ok }},
@@ -370,7 +379,10 @@ var tuningSettings = []tuningSetting{
 		func(cfg *Config, v string) (ok bool) { cfg.LoanSlots.TargetMem, ok = fraction(v); return ok }},
 	{EnvPostgresMaxConns, "pg-max-conns", "a whole number from 1 to 1000",
 		"connections in the Postgres pool (unset: pool_max_conns of DATABASE_URL, else the loan worker's local-activity and activity slots plus one, at most 16)",
-		func(cfg *Config, v string) (ok bool) { cfg.PostgresMaxConns, ok = intIn(v, 1, maxPostgresConns); return ok }},
+		func(cfg *Config, v string) (ok bool) {
+			cfg.PostgresMaxConns, ok = intIn(v, 1, maxPostgresConns)
+			return ok
+		}},
 }
 
 func intIn(v string, lo, hi int) (int, bool) {
