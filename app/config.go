@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ const (
 	EnvLoanLocalActivitySlots = "LOANFLOW_LOAN_LOCAL_ACTIVITY_SLOTS"
 	EnvLoanTargetCPU          = "LOANFLOW_LOAN_TARGET_CPU"
 	EnvLoanTargetMem          = "LOANFLOW_LOAN_TARGET_MEM"
+	EnvLoanRampThrottle       = "LOANFLOW_LOAN_RAMP_THROTTLE"
 	EnvPostgresMaxConns       = "LOANFLOW_PG_MAX_CONNS"
 )
 
@@ -62,6 +64,7 @@ const (
 	maxStickyCacheSize = 1_000_000
 	maxLoanSlots       = 10_000
 	maxPostgresConns   = 1_000
+	maxRampThrottle    = 10 * time.Second
 	// The SDK's defaults, which an unset setting keeps: fixed slots per kind
 	// of task, and the resource-based suppliers' maxima.
 	sdkFixedSlots            = 1_000
@@ -86,6 +89,12 @@ type LoanSlots struct {
 	// fractions of the machine's (or its cgroup's) CPU and memory; 0 keeps
 	// the SDK's (0.9 and 0.8).
 	TargetCPU, TargetMem float64
+	// RampThrottle is how long the resource-based tuner waits after issuing
+	// an activity or local-activity slot before it issues the next (beyond
+	// the first): nil keeps the SDK's 50 ms, meant for activities whose
+	// load shows only after they start; at most 20 a second, where the loan
+	// workflow's local activities are short Postgres writes.
+	RampThrottle *time.Duration
 }
 
 // slots is the number of slots of one kind, or the most issued: n, or the
@@ -181,7 +190,7 @@ func Load(args []string, stderr io.Writer) (Config, error) {
 	pollers := fs.Int("pollers", 0, "pollers per worker for workflow tasks and for activity tasks (0: the SDK's default; at most 64)")
 	tuning := make(map[string]*string, len(tuningSettings))
 	for _, ts := range tuningSettings {
-		tuning[ts.flag] = fs.String(ts.flag, "", ts.usage+" (overrides "+ts.env+")")
+		tuning[ts.flag] = fs.String(ts.flag, "", ts.usage+"; "+ts.accepted+" (overrides "+ts.env+")")
 	}
 	dev := fs.Bool("dev", false, "not supported: the dev stack is the separate command loanflow-dev")
 	if err := fs.Parse(args); err != nil {
@@ -212,7 +221,7 @@ func Load(args []string, stderr io.Writer) (Config, error) {
 		}
 	})
 	if len(given) > 0 {
-		if err := cfg.readTuning(given); err != nil {
+		if err := cfg.readTuning(fromFlags(given, fromEnv)); err != nil {
 			return cfg, err
 		}
 	}
@@ -299,7 +308,7 @@ func FromEnv(devKeys bool) (Config, error) {
 		}
 		cfg.RedisPrefix = v
 	}
-	if err := cfg.readTuning(nil); err != nil {
+	if err := cfg.readTuning(fromEnv); err != nil {
 		return cfg, err
 	}
 	if v := os.Getenv(EnvDefaultExposureLimit); v != "" {
@@ -377,6 +386,13 @@ var tuningSettings = []tuningSetting{
 	{EnvLoanTargetMem, "loan-target-mem", "a fraction above 0 and at most 1",
 		"memory use the resource tuner aims at (unset: the SDK's 0.8)",
 		func(cfg *Config, v string) (ok bool) { cfg.LoanSlots.TargetMem, ok = fraction(v); return ok }},
+	{EnvLoanRampThrottle, "loan-ramp-throttle", "a duration from 0s to 10s, such as 5ms",
+		"pause of the resource tuner between two activity or local-activity slots (unset: the SDK's 50ms)",
+		func(cfg *Config, v string) bool {
+			d, err := time.ParseDuration(v)
+			cfg.LoanSlots.RampThrottle = &d
+			return err == nil && d >= 0 && d <= maxRampThrottle
+		}},
 	{EnvPostgresMaxConns, "pg-max-conns", "a whole number from 1 to 1000",
 		"connections in the Postgres pool (unset: pool_max_conns of DATABASE_URL, else the loan worker's local-activity and activity slots plus one, at most 16)",
 		func(cfg *Config, v string) (ok bool) {
@@ -395,14 +411,16 @@ func fraction(v string) (float64, bool) {
 	return f, err == nil && f > 0 && f <= 1
 }
 
-// readTuning reads the tuning settings into cfg, each from flags (by flag
-// name) when given there, otherwise from its variable, and checks them.
-func (cfg *Config) readTuning(flags map[string]string) error {
+// readTuning reads the tuning settings into cfg, each from what lookup
+// finds for its variable and flag (an empty value leaves the setting as it
+// is), and checks them; label names the source in errors
+// ("LOANFLOW_PG_MAX_CONNS=" or "-pg-max-conns ").
+func (cfg *Config) readTuning(lookup func(ts tuningSetting) (label, value string)) error {
 	labels := make(map[string]string, len(tuningSettings))
 	for _, ts := range tuningSettings {
-		label, v := ts.env+"=", os.Getenv(ts.env)
-		if fv, ok := flags[ts.flag]; ok {
-			label, v = "-"+ts.flag+" ", fv
+		label, v := lookup(ts)
+		if label == "" {
+			label = envLabel(ts.env)
 		}
 		labels[ts.env] = label
 		if v != "" && !ts.set(cfg, v) {
@@ -410,6 +428,39 @@ func (cfg *Config) readTuning(flags map[string]string) error {
 		}
 	}
 	return cfg.validateTuning(func(env string) string { return labels[env] })
+}
+
+// fromEnv reads a tuning setting from its variable.
+func fromEnv(ts tuningSetting) (string, string) { return envLabel(ts.env), os.Getenv(ts.env) }
+
+// fromFlags reads a tuning setting from flags (by flag name) when given
+// there, otherwise with orElse.
+func fromFlags(flags map[string]string, orElse func(tuningSetting) (string, string)) func(tuningSetting) (string, string) {
+	return func(ts tuningSetting) (string, string) {
+		if v, ok := flags[ts.flag]; ok {
+			return "-" + ts.flag + " ", v
+		}
+		return orElse(ts)
+	}
+}
+
+// SetTuningFlags sets tuning settings given by the worker's flag names
+// (without the dash: "sticky-cache-size", "loan-tuner",
+// "loan-workflow-slots", "loan-activity-slots", "loan-local-activity-slots",
+// "loan-target-cpu", "loan-target-mem", "loan-ramp-throttle", "pg-max-conns"), with the worker's
+// checks and messages; the settings not named keep their values. For
+// commands that build a Config in code, such as the benchmarks.
+func (cfg *Config) SetTuningFlags(flags map[string]string) error {
+	for name := range flags {
+		if !slices.ContainsFunc(tuningSettings, func(ts tuningSetting) bool { return ts.flag == name }) {
+			names := make([]string, len(tuningSettings))
+			for i, ts := range tuningSettings {
+				names[i] = ts.flag
+			}
+			return fmt.Errorf("tuning setting %q: accepted %s", name, strings.Join(names, ", "))
+		}
+	}
+	return cfg.readTuning(fromFlags(flags, func(ts tuningSetting) (string, string) { return "-" + ts.flag + " ", "" }))
 }
 
 // envLabel names a setting by its variable, as in "LOANFLOW_PG_MAX_CONNS=".
@@ -445,6 +496,14 @@ func (cfg Config) validateTuning(label func(env string) string) error {
 			return fmt.Errorf("%s%v: accepted a fraction above 0 and at most 1", label(t.env), t.f)
 		case t.f != 0 && ls.Tuner != TunerResource:
 			return fmt.Errorf("%s%v: a target is accepted only with %s%s (the tuner is %q)", label(t.env), t.f, label(EnvLoanTuner), TunerResource, cmp.Or(ls.Tuner, TunerFixed))
+		}
+	}
+	if d := ls.RampThrottle; d != nil {
+		switch {
+		case *d < 0 || *d > maxRampThrottle:
+			return fmt.Errorf("%s%s: accepted a duration from 0s to %s", label(EnvLoanRampThrottle), *d, maxRampThrottle)
+		case ls.Tuner != TunerResource:
+			return fmt.Errorf("%s%s: accepted only with %s%s (the tuner is %q)", label(EnvLoanRampThrottle), *d, label(EnvLoanTuner), TunerResource, cmp.Or(ls.Tuner, TunerFixed))
 		}
 	}
 	if n := cfg.PostgresMaxConns; n < 0 || n > maxPostgresConns {

@@ -33,10 +33,15 @@ func TestTuningFromEnv(t *testing.T) {
 	t.Setenv("LOANFLOW_LOAN_TARGET_CPU", "0.7")
 	t.Setenv("LOANFLOW_LOAN_TARGET_MEM", "0.5")
 	t.Setenv("LOANFLOW_PG_MAX_CONNS", "24")
+	t.Setenv("LOANFLOW_LOAN_RAMP_THROTTLE", "0s")
 	cfg, err = app.FromEnv(false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r := cfg.LoanSlots.RampThrottle; r == nil || *r != 0 {
+		t.Fatalf("ramp throttle %v, want 0s set", r)
+	}
+	cfg.LoanSlots.RampThrottle = nil
 	want := app.LoanSlots{Tuner: "resource", Workflow: 50, Activity: 20, LocalActivity: 30, TargetCPU: 0.7, TargetMem: 0.5}
 	if cfg.StickyCacheSize == nil || *cfg.StickyCacheSize != 0 || cfg.LoanSlots != want || cfg.PostgresMaxConns != 24 {
 		t.Fatalf("sticky %v, slots %+v, pool %d; want 0, %+v, 24", cfg.StickyCacheSize, cfg.LoanSlots, cfg.PostgresMaxConns, want)
@@ -82,6 +87,9 @@ func TestTuningRefusesBadValues(t *testing.T) {
 		// A target means nothing to fixed slots.
 		{map[string]string{"LOANFLOW_LOAN_TARGET_CPU": "0.8"}, nil, `LOANFLOW_LOAN_TARGET_CPU=0.8: a target is accepted only with LOANFLOW_LOAN_TUNER=resource (the tuner is "fixed")`},
 		{nil, []string{"-loan-tuner", "fixed", "-loan-target-mem", "0.5"}, `-loan-target-mem 0.5: a target is accepted only with -loan-tuner resource (the tuner is "fixed")`},
+		{map[string]string{"LOANFLOW_LOAN_TUNER": "resource", "LOANFLOW_LOAN_RAMP_THROTTLE": "fast"}, nil, `LOANFLOW_LOAN_RAMP_THROTTLE="fast": accepted a duration from 0s to 10s`},
+		{nil, []string{"-loan-tuner", "resource", "-loan-ramp-throttle", "-5ms"}, `-loan-ramp-throttle "-5ms": accepted a duration from 0s to 10s`},
+		{map[string]string{"LOANFLOW_LOAN_RAMP_THROTTLE": "5ms"}, nil, `LOANFLOW_LOAN_RAMP_THROTTLE=5ms: accepted only with LOANFLOW_LOAN_TUNER=resource (the tuner is "fixed")`},
 		{map[string]string{"LOANFLOW_PG_MAX_CONNS": "0"}, nil, `LOANFLOW_PG_MAX_CONNS="0": accepted a whole number from 1 to 1000`},
 		{nil, []string{"-pg-max-conns", "1001"}, `-pg-max-conns "1001": accepted a whole number from 1 to 1000`},
 		// Two sources for the pool's size: refused rather than one silently winning.
@@ -122,5 +130,24 @@ func TestPostgresPoolSize(t *testing.T) {
 		if n != tc.want || by != tc.by {
 			t.Errorf("%s: %d set by %q, want %d by %q", tc.name, n, by, tc.want, tc.by)
 		}
+	}
+}
+
+// Commands that build a Config in code set the tuning by the worker's flag
+// names, with the worker's checks, and the environment stays out of it.
+func TestSetTuningFlags(t *testing.T) {
+	t.Setenv("LOANFLOW_PG_MAX_CONNS", "3")
+	var cfg app.Config
+	if err := cfg.SetTuningFlags(map[string]string{"loan-tuner": "resource", "loan-target-cpu": "0.6", "sticky-cache-size": "16"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LoanSlots.Tuner != app.TunerResource || cfg.LoanSlots.TargetCPU != 0.6 || *cfg.StickyCacheSize != 16 || cfg.PostgresMaxConns != 0 {
+		t.Fatalf("slots %+v, sticky %d, pool %d; want resource at 0.6, 16, and no pool size from the environment", cfg.LoanSlots, *cfg.StickyCacheSize, cfg.PostgresMaxConns)
+	}
+	if err := cfg.SetTuningFlags(map[string]string{"loan-slots": "4"}); err == nil || !strings.Contains(err.Error(), `tuning setting "loan-slots": accepted sticky-cache-size, loan-tuner`) {
+		t.Fatalf("unknown name: %v, want it named with the accepted ones", err)
+	}
+	if err := cfg.SetTuningFlags(map[string]string{"pg-max-conns": "-4"}); err == nil || !strings.Contains(err.Error(), `-pg-max-conns "-4": accepted a whole number from 1 to 1000`) {
+		t.Fatalf("bad value: %v", err)
 	}
 }

@@ -201,11 +201,15 @@ func (a *App) loanTuner() (worker.WorkerTuner, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loan queue's workflow slots: %w", err)
 		}
-		act, err := supplier(worker.DefaultActivityResourceBasedSlotSupplierOptions(), ls.Activity, sdkResourceActivitySlots)
+		actOpts := worker.DefaultActivityResourceBasedSlotSupplierOptions()
+		if ls.RampThrottle != nil {
+			actOpts.RampThrottle = *ls.RampThrottle
+		}
+		act, err := supplier(actOpts, ls.Activity, sdkResourceActivitySlots)
 		if err != nil {
 			return nil, fmt.Errorf("loan queue's activity slots: %w", err)
 		}
-		la, err := supplier(worker.DefaultActivityResourceBasedSlotSupplierOptions(), ls.LocalActivity, sdkResourceActivitySlots)
+		la, err := supplier(actOpts, ls.LocalActivity, sdkResourceActivitySlots)
 		if err != nil {
 			return nil, fmt.Errorf("loan queue's local-activity slots: %w", err)
 		}
