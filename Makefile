@@ -108,4 +108,4 @@ SWEEP_VARIANTS ?= default,sticky=0,sticky=32,slots=4,slots=32,tuner=resource,tun
 .PHONY: bench-throughput-sweep
 ## bench-throughput-sweep: loanflow's worker tuning (sticky cache, the loan queue's slots and tuner, the Postgres pool), each variant against raw Temporal; rewrites the sweep section of docs/bench-throughput.md (15-25 min)
 bench-throughput-sweep: services
-	$(GO) run ./dev/bench/throughput -count 300 -variants $(SWEEP_VARIANTS) -out docs/bench-throughput.md
+	$(GO) run ./dev/bench/throughput -count 200 -rounds 3 -variants $(SWEEP_VARIANTS) -out docs/bench-throughput.md

@@ -362,24 +362,9 @@ var tuningSettings = []tuningSetting{
 			cfg.LoanSlots.Tuner = v
 			return v == TunerFixed || v == TunerResource
 		}},
-	{EnvLoanWorkflowSlots, "loan-workflow-slots", "a whole number from 1 to 10000",
-		"workflow-task slots of the loan queue's worker, the most with the resource tuner (unset: the SDK's)",
-		func(cfg *Config, v string) (ok bool) {
-			cfg.LoanSlots.Workflow, ok = intIn(v, 1, maxLoanSlots)
-			return ok
-		}},
-	{EnvLoanActivitySlots, "loan-activity-slots", "a whole number from 1 to 10000",
-		"activity slots of the loan queue's worker, the most with the resource tuner (unset: the SDK's)",
-		func(cfg *Config, v string) (ok bool) {
-			cfg.LoanSlots.Activity, ok = intIn(v, 1, maxLoanSlots)
-			return ok
-		}},
-	{EnvLoanLocalActivitySlots, "loan-local-activity-slots", "a whole number from 1 to 10000",
-		"local-activity slots of the loan queue's worker, the most with the resource tuner (unset: the SDK's)",
-		func(cfg *Config, v string) (ok bool) {
-			cfg.LoanSlots.LocalActivity, ok = intIn(v, 1, maxLoanSlots)
-			return ok
-		}},
+	slotsSetting(EnvLoanWorkflowSlots, "loan-workflow-slots", "workflow-task", func(ls *LoanSlots) *int { return &ls.Workflow }),
+	slotsSetting(EnvLoanActivitySlots, "loan-activity-slots", "activity", func(ls *LoanSlots) *int { return &ls.Activity }),
+	slotsSetting(EnvLoanLocalActivitySlots, "loan-local-activity-slots", "local-activity", func(ls *LoanSlots) *int { return &ls.LocalActivity }),
 	{EnvLoanTargetCPU, "loan-target-cpu", "a fraction above 0 and at most 1",
 		"CPU use the resource tuner aims at (unset: the SDK's 0.9)",
 		func(cfg *Config, v string) (ok bool) { cfg.LoanSlots.TargetCPU, ok = fraction(v); return ok }},
@@ -399,6 +384,16 @@ var tuningSettings = []tuningSetting{
 			cfg.PostgresMaxConns, ok = intIn(v, 1, maxPostgresConns)
 			return ok
 		}},
+}
+
+// slotsSetting is the setting of one kind of the loan worker's slots.
+func slotsSetting(env, flag, kind string, field func(*LoanSlots) *int) tuningSetting {
+	return tuningSetting{env, flag, "a whole number from 1 to 10000",
+		kind + " slots of the loan queue's worker, the most with the resource tuner (unset: the SDK's)",
+		func(cfg *Config, v string) (ok bool) {
+			*field(&cfg.LoanSlots), ok = intIn(v, 1, maxLoanSlots)
+			return ok
+		}}
 }
 
 func intIn(v string, lo, hi int) (int, bool) {

@@ -326,7 +326,7 @@ func run(ctx context.Context, c benchConfig, out io.Writer) (summary, error) {
 		fmt.Fprintf(out, "\nloanflow outcomes: %s\n", counts(lf.outcomes))
 	}
 	fmt.Fprintf(out, "sticky cache over the rounds (hit / miss / forced eviction): raw %s; loanflow %s\n",
-		stickyText(sum.Sticky["RawWorkflow"]), stickyText(sum.Sticky["LoanApplicationWorkflow"]))
+		stickyText(sum.Sticky[rawQueue]), stickyText(sum.Sticky[workflows.TaskQueue]))
 	return sum, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"loanflow/app"
+	"loanflow/workflows"
 )
 
 // variant is one configuration of loanflow's workers in a sweep: its name as
@@ -170,14 +171,15 @@ type summary struct {
 	Rounds    []map[string]peerSummary
 	Total     map[string]peerSummary
 	// Sticky counts the SDK's sticky cache metrics over the measured rounds,
-	// by workflow type, then metric.
+	// by the worker's task queue, then metric.
 	Sticky map[string]map[string]int64
 }
 
 // The SDK's sticky cache metrics the benchmark counts, and their columns.
 var stickyMetrics = []string{"temporal_sticky_cache_hit", "temporal_sticky_cache_miss", "temporal_sticky_cache_total_forced_eviction"}
 
-// stickyCounts counts the SDK's sticky cache metrics by workflow type: a
+// stickyCounts counts the SDK's sticky cache metrics by the task queue of
+// the worker that reports them (forced evictions carry no workflow type): a
 // sweep shows with them that a variant's cache is the one in force.
 type stickyCounts struct {
 	mu     sync.Mutex
@@ -232,14 +234,14 @@ func (h countingHandler) Counter(name string) client.MetricsCounter {
 	if !slices.Contains(stickyMetrics, name) {
 		return client.MetricsNopHandler.Counter(name)
 	}
-	wf := h.tags["workflow_type"]
+	tq := h.tags["task_queue"]
 	return counterFunc(func(d int64) {
 		h.s.mu.Lock()
 		defer h.s.mu.Unlock()
-		if h.s.counts[wf] == nil {
-			h.s.counts[wf] = map[string]int64{}
+		if h.s.counts[tq] == nil {
+			h.s.counts[tq] = map[string]int64{}
 		}
-		h.s.counts[wf][name] += d
+		h.s.counts[tq][name] += d
 	})
 }
 
@@ -336,7 +338,7 @@ func writeSweepTable(out io.Writer, sums []summary) {
 		fmt.Fprintf(out, "| %s | %s | %s | %.1f | %.1f | %s | **%s** | %.1f / %.1f | %s | %s / %s | %s; %s |\n",
 			s.Variant, s.Settings, strings.Join(loads, ", "), raw.Rate, lf.Rate, strings.Join(ratios, ", "), rateRatio(s.Total),
 			raw.CPUPerWorkflow, lf.CPUPerWorkflow, cpuRatio, ms(lf.P50), ms(lf.P99),
-			stickyText(s.Sticky["RawWorkflow"]), stickyText(s.Sticky["LoanApplicationWorkflow"]))
+			stickyText(s.Sticky[rawQueue]), stickyText(s.Sticky[workflows.TaskQueue]))
 	}
 }
 

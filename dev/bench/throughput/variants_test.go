@@ -67,20 +67,21 @@ func TestReplaceSection(t *testing.T) {
 	}
 }
 
-// The sticky cache's counters are kept by workflow type, through tags set
-// at different levels; other metrics are dropped.
+// The sticky cache's counters are kept by the worker's task queue, through
+// tags set at different levels; other metrics are dropped.
 func TestStickyCounts(t *testing.T) {
 	s := newStickyCounts()
-	h := s.handler().WithTags(map[string]string{"task_queue": "loan"})
-	lf := h.WithTags(map[string]string{"workflow_type": "LoanApplicationWorkflow"})
+	lfWorker := s.handler().WithTags(map[string]string{"task_queue": "loan"})
+	lf := lfWorker.WithTags(map[string]string{"workflow_type": "LoanApplicationWorkflow"})
 	lf.Counter("temporal_sticky_cache_hit").Inc(2)
 	before := s.snapshot()
 	lf.Counter("temporal_sticky_cache_hit").Inc(1)
 	lf.Counter("temporal_sticky_cache_miss").Inc(1)
-	h.WithTags(map[string]string{"workflow_type": "RawWorkflow"}).Counter("temporal_sticky_cache_total_forced_eviction").Inc(3)
+	lfWorker.Counter("temporal_sticky_cache_total_forced_eviction").Inc(4)
+	s.handler().WithTags(map[string]string{"task_queue": "bench.raw"}).Counter("temporal_sticky_cache_total_forced_eviction").Inc(3)
 	lf.Counter("temporal_workflow_completed").Inc(5)
 	got := s.since(before)
-	if stickyText(got["LoanApplicationWorkflow"]) != "1 / 1 / 0" || stickyText(got["RawWorkflow"]) != "0 / 0 / 3" {
+	if stickyText(got["loan"]) != "1 / 1 / 4" || stickyText(got["bench.raw"]) != "0 / 0 / 3" {
 		t.Fatalf("counts %v", got)
 	}
 }
