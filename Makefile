@@ -101,3 +101,11 @@ chaos: services
 ## bench-throughput: loan applications/s against raw Temporal (the same workflow shape with no-op activities), side by side on the embedded stack with agencies that are never busy
 bench-throughput: services
 	$(GO) run ./dev/bench/throughput -out docs/bench-throughput.md
+
+# The worker tuning the sweep compares, each against raw Temporal in a process of its own.
+SWEEP_VARIANTS ?= default,sticky=0,sticky=32,slots=4,slots=32,tuner=resource,tuner=resource+ramp=0s,pg=4,pg=32
+
+.PHONY: bench-throughput-sweep
+## bench-throughput-sweep: loanflow's worker tuning (sticky cache, the loan queue's slots and tuner, the Postgres pool), each variant against raw Temporal; rewrites the sweep section of docs/bench-throughput.md (15-25 min)
+bench-throughput-sweep: services
+	$(GO) run ./dev/bench/throughput -count 200 -rounds 3 -variants $(SWEEP_VARIANTS) -out docs/bench-throughput.md

@@ -98,11 +98,13 @@ func Connect(ctx context.Context, cfg Config, o Options) (_ *App, err error) {
 	if err := migrations.Up(ctx, cfg.DatabaseURL); err != nil {
 		return nil, fmt.Errorf("migrate %s: %w", config.RedactURL(cfg.DatabaseURL), err)
 	}
-	a.store, err = store.Open(ctx, cfg.DatabaseURL)
+	poolSize, poolBy := cfg.PostgresPoolSize()
+	a.store, err = store.OpenSized(ctx, cfg.DatabaseURL, poolSize)
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.store.Close)
+	log.Info("postgres pool", "max_conns", a.store.Pool().Config().MaxConns, "set_by", poolBy)
 	if err := migrations.Validate(ctx, a.store.Pool()); err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"loanflow/callstats"
 	"loanflow/dlock"
 	"loanflow/flowcontrol"
+	"loanflow/internal/sysinfo"
 	"loanflow/ledger"
 	"loanflow/metrics"
 	"loanflow/workflows"
@@ -52,6 +53,9 @@ func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
 		}
 	}()
 
+	// Before the first worker of this process: the SDK sizes its sticky
+	// cache when that one starts.
+	a.cfg.ApplyStickyCache()
 	ledgerOpts := ledger.Options{Lock: dlock.Options{Prefix: a.cfg.RedisPrefix}, DefaultLimit: a.cfg.DefaultExposureLimit}
 	led, err := ledger.New(a.store.Pool(), a.redis, ledgerOpts)
 	if err != nil {
@@ -108,7 +112,11 @@ func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
 		return nil
 	}
 
-	if err := run(workflows.TaskQueue, worker.Options{}, func(w worker.Worker) {
+	loanTuner, err := a.loanTuner()
+	if err != nil {
+		return nil, err
+	}
+	if err := run(workflows.TaskQueue, worker.Options{Tuner: loanTuner}, func(w worker.Worker) {
 		w.RegisterWorkflow(workflows.LoanApplicationWorkflow)
 		w.RegisterActivity(&activities.LoanActivities{Store: a.store})
 		w.RegisterActivity(&activities.BreakerActivities{Breakers: breaker.NewReader(a.breakers, a.cfg.BreakerHold, a.log)})
@@ -152,6 +160,82 @@ func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
 		a.waitPublished(ctx, 15*time.Second)
 	}
 	return ws, nil
+}
+
+// ApplyStickyCache sets the process's sticky workflow cache size, when
+// StickyCacheSize is set. The SDK reads it when the first worker of the
+// process starts, and every worker shares that cache until all have stopped:
+// a process that runs other workers (an embedded server's) calls it before
+// starting them.
+func (cfg Config) ApplyStickyCache() {
+	if cfg.StickyCacheSize != nil {
+		worker.SetStickyWorkflowCacheSize(*cfg.StickyCacheSize)
+	}
+}
+
+// loanTuner builds the slot suppliers of the loan queue's worker from
+// LoanSlots: nil (the SDK's fixed 1000 slots per kind) when nothing is set.
+func (a *App) loanTuner() (worker.WorkerTuner, error) {
+	ls := a.cfg.LoanSlots
+	if ls.Tuner == TunerResource {
+		info, err := sysinfo.New()
+		if err != nil {
+			return nil, fmt.Errorf("%s=%s: %w", EnvLoanTuner, TunerResource, err)
+		}
+		copts := worker.DefaultResourceControllerOptions()
+		copts.InfoSupplier = info
+		if ls.TargetCPU > 0 {
+			copts.CpuTargetPercent = ls.TargetCPU
+		}
+		if ls.TargetMem > 0 {
+			copts.MemTargetPercent = ls.TargetMem
+		}
+		// One controller for every kind of task: it judges the machine as a whole.
+		ctl := worker.NewResourceController(copts)
+		supplier := func(o worker.ResourceBasedSlotSupplierOptions, n, def int) (worker.SlotSupplier, error) {
+			o.MaxSlots = ls.slots(n, def)
+			o.MinSlots = min(o.MinSlots, o.MaxSlots)
+			return worker.NewResourceBasedSlotSupplier(ctl, o)
+		}
+		wf, err := supplier(worker.DefaultWorkflowResourceBasedSlotSupplierOptions(), ls.Workflow, sdkResourceWorkflowSlots)
+		if err != nil {
+			return nil, fmt.Errorf("loan queue's workflow slots: %w", err)
+		}
+		actOpts := worker.DefaultActivityResourceBasedSlotSupplierOptions()
+		if ls.RampThrottle != nil {
+			actOpts.RampThrottle = *ls.RampThrottle
+		}
+		act, err := supplier(actOpts, ls.Activity, sdkResourceActivitySlots)
+		if err != nil {
+			return nil, fmt.Errorf("loan queue's activity slots: %w", err)
+		}
+		la, err := supplier(actOpts, ls.LocalActivity, sdkResourceActivitySlots)
+		if err != nil {
+			return nil, fmt.Errorf("loan queue's local-activity slots: %w", err)
+		}
+		// The loan worker runs no Nexus tasks or sessions; their suppliers
+		// are the SDK's defaults.
+		nx, err := worker.NewFixedSizeSlotSupplier(sdkFixedSlots)
+		if err != nil {
+			return nil, err
+		}
+		ss, err := worker.NewFixedSizeSlotSupplier(sdkFixedSlots)
+		if err != nil {
+			return nil, err
+		}
+		return worker.NewCompositeTuner(worker.CompositeTunerOptions{
+			WorkflowSlotSupplier: wf, ActivitySlotSupplier: act, LocalActivitySlotSupplier: la,
+			NexusSlotSupplier: nx, SessionActivitySlotSupplier: ss,
+		})
+	}
+	if ls.Workflow == 0 && ls.Activity == 0 && ls.LocalActivity == 0 {
+		return nil, nil
+	}
+	return worker.NewFixedSizeTuner(worker.FixedSizeTunerOptions{
+		NumWorkflowSlots:      ls.slots(ls.Workflow, 0),
+		NumActivitySlots:      ls.slots(ls.Activity, 0),
+		NumLocalActivitySlots: ls.slots(ls.LocalActivity, 0),
+	})
 }
 
 // Wait blocks until the workers have stopped: nil after Stop, the first

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -51,10 +52,17 @@ func permanent(err error) error {
 	return err
 }
 
-// defaultMaxConns is the pool size when DATABASE_URL does not set
-// pool_max_conns. pgxpool's own default (the CPU count, at least 4) is too few
-// for a worker running dozens of activities on a 2-core machine.
-const defaultMaxConns = 16
+// DefaultMaxConns is the pool's size when neither the caller nor
+// DATABASE_URL (pool_max_conns) sets one. pgxpool's own default (the CPU
+// count, at least 4) is too few for a worker running dozens of activities on
+// a 2-core machine.
+const DefaultMaxConns = 16
+
+// HasPoolSize says whether a DATABASE_URL sets the pool's size itself
+// (pool_max_conns).
+func HasPoolSize(databaseURL string) bool {
+	return strings.Contains(databaseURL, "pool_max_conns")
+}
 
 // opTimeout bounds each Store call, so a stuck Postgres fails an activity
 // attempt (which Temporal retries) instead of holding a worker slot.
@@ -112,14 +120,27 @@ type Store struct {
 }
 
 // Open connects to Postgres at databaseURL (the DATABASE_URL setting) and
-// checks the connection with a ping.
+// checks the connection with a ping. The pool holds pool_max_conns of the
+// URL, or 16 connections.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	return OpenSized(ctx, databaseURL, 0)
+}
+
+// OpenSized is Open with a pool of maxConns connections; 0 keeps Open's size
+// (the URL's pool_max_conns, or 16).
+func OpenSized(ctx context.Context, databaseURL string, maxConns int) (*Store, error) {
+	if maxConns < 0 || maxConns > math.MaxInt32 {
+		return nil, fmt.Errorf("postgres pool size %d: accepted 0 (pool_max_conns of the URL, or %d) to %d", maxConns, DefaultMaxConns, math.MaxInt32)
+	}
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", scrub(err, databaseURL))
 	}
-	if !strings.Contains(databaseURL, "pool_max_conns") {
-		cfg.MaxConns = defaultMaxConns
+	switch {
+	case maxConns > 0:
+		cfg.MaxConns = int32(maxConns)
+	case !HasPoolSize(databaseURL):
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = opTimeout

@@ -303,6 +303,41 @@ func TestOpenBadURL(t *testing.T) {
 	}
 }
 
+// The pool's size: the caller's, else the URL's pool_max_conns, else 16; a
+// negative size is refused with the value and what is accepted.
+func TestOpenSizedPool(t *testing.T) {
+	testenv.Short(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := testenv.Postgres(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, tc := range []struct {
+		url      string
+		maxConns int
+		want     int32
+	}{
+		{url, 0, store.DefaultMaxConns},
+		{url, 5, 5},
+		{url + sep + "pool_max_conns=3", 0, 3},
+		{url + sep + "pool_max_conns=3", 7, 7},
+	} {
+		s, err := store.OpenSized(ctx, tc.url, tc.maxConns)
+		if err != nil {
+			t.Fatalf("OpenSized(%d): %v", tc.maxConns, err)
+		}
+		if got := s.Pool().Config().MaxConns; got != tc.want {
+			t.Errorf("OpenSized(pool_max_conns in URL %v, %d): %d connections, want %d", store.HasPoolSize(tc.url), tc.maxConns, got, tc.want)
+		}
+		s.Close()
+	}
+	if _, err := store.OpenSized(ctx, url, -1); err == nil || !strings.Contains(err.Error(), "pool size -1: accepted 0") {
+		t.Fatalf("OpenSized(-1): %v, want the value and what is accepted", err)
+	}
+}
+
 func TestConcurrentOutcomesOneWins(t *testing.T) {
 	ctx, s := open(t)
 	if err := s.SaveApplication(ctx, application("A-8"), "loan-A-8"); err != nil {

@@ -92,6 +92,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.Temporal.Namespace == "" {
 		cfg.Temporal.Namespace = config.DefaultNamespace
 	}
+	// The embedded server runs SDK workers of its own, which share the
+	// process's sticky cache: its size is set before any of them starts.
+	cfg.ApplyStickyCache()
 	if cfg.Temporal.Address == "" {
 		t0 := time.Now()
 		codecLn, err := s.listenCodec(&cfg)
