@@ -311,7 +311,7 @@ func runSweep(ctx context.Context, c benchConfig, variants []variant, out io.Wri
 		}
 		sums = append(sums, s)
 	}
-	fmt.Fprintf(out, "sweep: %d variants, each in a process of its own with a fresh stack; per variant %d workflows per peer per round, %d in flight, %d rounds (raw, then loanflow); %s pollers\n",
+	fmt.Fprintf(out, "sweep: %d variants, each in a process of its own with a fresh stack; per variant %d workflows per peer per round, %d in flight, %d rounds (raw, then loanflow); pollers per worker: %s\n",
 		len(variants), c.count, c.inflight, c.rounds, pollersText(c.pollers))
 	fmt.Fprintf(out, "machine: %s, %d CPUs, %s; load average at start %s, at end %s; %s in all\n\n", host, runtime.NumCPU(), runtime.Version(), start, loadAvg(), time.Since(t0).Round(time.Second))
 	writeSweepTable(out, sums)
