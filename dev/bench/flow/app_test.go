@@ -61,71 +61,45 @@ func runApplication(t *testing.T, k int, answer func(n int64) error) (attempts i
 	return n.Load(), log.ok[seq]
 }
 
-func TestApplicationMakesKCalls(t *testing.T) {
-	for _, k := range []int{1, 3, 8} {
-		attempts, ok := runApplication(t, k, func(int64) error { return nil })
-		if attempts != int64(k) || !ok {
-			t.Errorf("K=%d: %d calls, ok %v; want %d calls and the application ok", k, attempts, ok, k)
+func TestApplicationCalls(t *testing.T) {
+	ok := func(int64) error { return nil }
+	// failAt answers attempt n with err, every other attempt ok.
+	failAt := func(n int64, err error) func(int64) error {
+		return func(i int64) error {
+			if i == n {
+				return err
+			}
+			return nil
 		}
 	}
-}
-
-// An input without Calls (0) is one call, as before K existed.
-func TestApplicationWithoutCallsMakesOne(t *testing.T) {
-	attempts, ok := runApplication(t, 0, func(int64) error { return nil })
-	if attempts != 1 || !ok {
-		t.Errorf("%d calls, ok %v; want 1 call and the application ok", attempts, ok)
-	}
-}
-
-// A call refused as expired (its budget ended in the queue) is scheduled
-// again and the application goes on to its remaining calls.
-func TestApplicationReschedulesAQueuedOutCall(t *testing.T) {
-	attempts, ok := runApplication(t, 3, func(n int64) error {
-		if n == 2 {
-			return temporal.NewNonRetryableApplicationError("budget spent in the queue", string(agency.ClassExpired), nil)
+	expired := temporal.NewNonRetryableApplicationError("budget spent in the queue", string(agency.ClassExpired), nil)
+	for _, tc := range []struct {
+		name     string
+		k        int
+		answer   func(n int64) error
+		attempts int64
+		ok       bool
+	}{
+		{"one call", 1, ok, 1, true},
+		{"K=3: three calls", 3, ok, 3, true},
+		{"K=8: eight calls", 8, ok, 8, true},
+		// An input without Calls is one call, as before K existed.
+		{"no K: one call", 0, ok, 1, true},
+		// A call refused as expired (its budget ended in the queue) is
+		// scheduled again, and the application goes on to its other calls.
+		{"a queued-out call re-scheduled", 3, failAt(2, expired), 4, true},
+		// A retryable failure is retried by the call's retry policy.
+		{"a failed attempt retried", 3, failAt(3, temporal.NewApplicationError("agency overloaded", string(agency.ClassOverload))), 4, true},
+		// A call that fails for good fails the application; the calls
+		// after it are not made.
+		{"a call failed for good", 5, failAt(2, temporal.NewNonRetryableApplicationError("rejected", activities.ErrTypeAgencyRejected, errors.New("400"))), 2, false},
+		// A call still queued out after maxReschedules re-schedules fails
+		// the application.
+		{"re-scheduled too often", 2, func(int64) error { return expired }, maxReschedules + 1, false},
+	} {
+		attempts, ok := runApplication(t, tc.k, tc.answer)
+		if attempts != tc.attempts || ok != tc.ok {
+			t.Errorf("%s: %d attempts, application ok %v; want %d attempts, ok %v", tc.name, attempts, ok, tc.attempts, tc.ok)
 		}
-		return nil
-	})
-	if attempts != 4 || !ok {
-		t.Errorf("%d attempts, ok %v; want 4 (the second call re-scheduled once) and the application ok", attempts, ok)
-	}
-}
-
-// A retryable failure is retried by the call's retry policy, within the call.
-func TestApplicationRetriesAFailedAttempt(t *testing.T) {
-	attempts, ok := runApplication(t, 3, func(n int64) error {
-		if n == 3 {
-			return temporal.NewApplicationError("agency overloaded", string(agency.ClassOverload))
-		}
-		return nil
-	})
-	if attempts != 4 || !ok {
-		t.Errorf("%d attempts, ok %v; want 4 (the third call retried once) and the application ok", attempts, ok)
-	}
-}
-
-// A call that fails for good fails the application, and the calls after it
-// are not made.
-func TestApplicationFailsWithOneCall(t *testing.T) {
-	attempts, ok := runApplication(t, 5, func(n int64) error {
-		if n == 2 {
-			return temporal.NewNonRetryableApplicationError("rejected", activities.ErrTypeAgencyRejected, errors.New("400"))
-		}
-		return nil
-	})
-	if attempts != 2 || ok {
-		t.Errorf("%d calls, ok %v; want 2 calls and the application failed", attempts, ok)
-	}
-}
-
-// A call re-scheduled maxReschedules times and still queued out fails the
-// application.
-func TestApplicationGivesUpAfterMaxReschedules(t *testing.T) {
-	attempts, ok := runApplication(t, 2, func(int64) error {
-		return temporal.NewNonRetryableApplicationError("budget spent in the queue", string(agency.ClassExpired), nil)
-	})
-	if attempts != maxReschedules+1 || ok {
-		t.Errorf("%d attempts, ok %v; want %d (the first call and its re-schedules) and the application failed", attempts, ok, maxReschedules+1)
 	}
 }

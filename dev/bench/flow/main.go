@@ -108,7 +108,7 @@ func main() {
 	flag.DurationVar(&c.duration, "duration", 60*time.Second, "measured length of each scenario (default: each scale's own)")
 	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "warm-up at half the nominal load before each measured part")
 	flag.DurationVar(&c.drain, "drain", 10*time.Second, "how long a run's leftover applications may take to drain before they are terminated")
-	flag.IntVar(&c.callsPerApp, "calls-per-app", 1, fmt.Sprintf("K, the agency calls each application makes in sequence (1 to %d); the offered load stays in calls/s and applications start at it ÷ K (default: each scale's own)", maxCallsPerApp))
+	flag.IntVar(&c.callsPerApp, "calls-per-app", 0, fmt.Sprintf("K, the agency calls each application makes in sequence, 1 to %d, for every scale; the offered load stays in calls/s and applications start at it ÷ K (default: each scale's own, 1 for a custom one)", maxCallsPerApp))
 	flag.IntVar(&c.capacity, "capacity", 4, "the agency's capacity C, calls in service at once; with -service-time, replaces -scales by this one scale")
 	flag.Int64Var(&c.minSamples, "min-samples", 5, "the controller's MinSamples: successful calls a period needs before its latency is trusted")
 	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time; with -capacity, replaces -scales by this one scale")
