@@ -25,13 +25,16 @@ import (
 // delay the controller's ticks.
 const benchQueue = "bench.flow"
 
-// appInput is one application: one agency call on the run's agency queue.
+// appInput is one application: Calls agency calls, one after another, on
+// the run's agency queue.
 type appInput struct {
 	Run        string                   `json:"run"`
 	Seq        int                      `json:"seq"`
 	AgencyTQ   string                   `json:"agency_tq"`
 	Request    activities.AgencyRequest `json:"request"`
 	CallBudget time.Duration            `json:"call_budget"`
+	// Calls is how many agency calls the application makes (K); 0 is one.
+	Calls int `json:"calls,omitempty"`
 }
 
 // retryPolicy is the same for every strategy: a realistic backoff, so that
@@ -54,10 +57,14 @@ const (
 	requeueDelay        = time.Second
 )
 
-// ApplicationWorkflow makes one agency call through the agency's task queue
-// and reports its end through a local activity, which runs in the workflow
-// task that completes the workflow; that is when the application ends. A
-// call whose budget ended in the queue (a ScheduleToClose timeout with no
+// ApplicationWorkflow makes the application's agency calls through the
+// agency's task queue, one after another, as a loan application asks
+// several endpoints of its agencies in turn, and reports its end through a
+// local activity, which runs in the workflow task that completes the
+// workflow; that is when the application ends. It succeeds when every call
+// succeeded and stops at the first that failed for good: the application
+// has failed. Each call has its own budget, retry policy and re-scheduling:
+// a call whose budget ended in the queue (a ScheduleToClose timeout with no
 // attempt's failure behind it, or refused by admission as expired) is
 // scheduled again with a fresh budget, at most maxReschedules times; so is
 // one the server dropped from the queue after it waited so long that less
@@ -73,22 +80,32 @@ func ApplicationWorkflow(ctx workflow.Context, in appInput) error {
 		ScheduleToStartTimeout: max(callScheduleToClose-in.CallBudget, 0),
 		RetryPolicy:            &rp,
 	})
-	var c *agencyCall
-	var score loan.CreditScore
 	var err error
-	for n := 0; ; n++ {
-		err = workflow.ExecuteActivity(ctx, c.FetchCreditScore, in).Get(ctx, &score)
-		if err == nil || !workflows.QueuedOut(err) || n >= maxReschedules {
+	for range max(in.Calls, 1) {
+		if err = callOnce(ctx, in); err != nil {
 			break
-		}
-		if err := workflow.Sleep(ctx, requeueDelay); err != nil {
-			return err
 		}
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 5 * time.Second})
 	var f *finisher
 	_ = workflow.ExecuteLocalActivity(lctx, f.Finish, in.Run, in.Seq, err == nil).Get(ctx, nil)
 	return nil
+}
+
+// callOnce makes one agency call, scheduling it again while it only ran out
+// of budget in the queue.
+func callOnce(ctx workflow.Context, in appInput) error {
+	var c *agencyCall
+	var score loan.CreditScore
+	for n := 0; ; n++ {
+		err := workflow.ExecuteActivity(ctx, c.FetchCreditScore, in).Get(ctx, &score)
+		if err == nil || !workflows.QueuedOut(err) || n >= maxReschedules {
+			return err
+		}
+		if err := workflow.Sleep(ctx, requeueDelay); err != nil {
+			return err
+		}
+	}
 }
 
 // finisher records when each application ended, in the benchmark process.
@@ -217,6 +234,7 @@ type appStats struct {
 	ok, failed         int
 	p50, p99           time.Duration
 	firstP50, firstP99 time.Duration // start → first call reaching a worker, apps started in the window
+	started            int           // applications started in the window
 }
 
 func (r *runLog) stats(from, to time.Time) appStats {
@@ -233,8 +251,11 @@ func (r *runLog) stats(from, to time.Time) appStats {
 				st.failed++
 			}
 		}
-		if s := r.start[i]; !s.Before(from) && s.Before(to) && !r.first[i].IsZero() {
-			first = append(first, r.first[i].Sub(s))
+		if s := r.start[i]; !s.Before(from) && s.Before(to) {
+			st.started++
+			if !r.first[i].IsZero() {
+				first = append(first, r.first[i].Sub(s))
+			}
 		}
 	}
 	st.p50, st.p99 = quantile(lat, 0.5), quantile(lat, 0.99)

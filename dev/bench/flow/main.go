@@ -1,9 +1,10 @@
 // Command flow benchmarks loanflow's adaptive flow control on the real
 // stack: embedded Temporal (no UI), real Redis and a simulated agency over
 // HTTP with a known capacity C and median service time. Each application is a
-// workflow making one credit-score call through an activity on the agency's
+// workflow making K credit-score calls in sequence (-calls-per-app, each
+// scale's own: 1 at small, 8 at large) through an activity on the agency's
 // task queue, with the same client timeout and retry policy for every
-// strategy. Strategies, run one after another on identical scenarios, each on
+// strategy; the offered load is in calls/s and applications start at it ÷ K. Strategies, run one after another on identical scenarios, each on
 // a fresh agency and a task queue of its own:
 //
 //   - unbounded: worker slots effectively unlimited, as the old asynchronous
@@ -21,8 +22,9 @@
 //     following each step the instant it happens.
 //
 // It runs one or more scales (-scales small,large by default, each a
-// section of the report with its own targets), after a check that the
-// embedded Temporal carries the run's highest offered load (-ceiling).
+// section of the report with its own targets), after checks of whether the
+// embedded Temporal carries each scale's capacity rate and highest offered
+// load, in calls/s made by applications of its K calls (-ceiling).
 // Scenarios (each scale's duration, after a warm-up at half the nominal
 // load): a 3× surge; capacity halved for the middle third under 2× load;
 // service time doubled from one third under 2× load; and an incident of
@@ -32,7 +34,7 @@
 // two worker processes. As the loan workflow does, an application whose
 // call's budget ended in the queue (timed out there, or refused by
 // admission as expired) schedules it again with a fresh budget, at most 20
-// times. -workers runs loanflow and failsafe-go on that many worker
+// times per call. -workers runs loanflow and failsafe-go on that many worker
 // processes in every scenario. Besides the summary it prints a table per
 // phase (from 5 s after each step): goodput ÷
 // the oracle's in the same phase, agency errors, convergence; a phase whose
@@ -81,6 +83,7 @@ type config struct {
 	serviceTime, clientTimeout time.Duration
 	sampleEvery                time.Duration
 	capacity, initialLimit     int
+	callsPerApp                int // K: agency calls per application
 	workers                    int
 	workersSet                 bool // -workers given: it overrides each scenario's own
 	trace                      bool
@@ -101,10 +104,11 @@ func main() {
 	var scen, strat, scalesFlag string
 	var quick bool
 	var probe float64
-	flag.StringVar(&scalesFlag, "scales", "small,large", "agency scales, comma-separated, each a section of the report: small (C=4 × 600ms), large (C=20 × 300ms) or C×median service time as 20x300ms")
+	flag.StringVar(&scalesFlag, "scales", "small,large", "agency scales, comma-separated, each a section of the report: small (C=4 × 600ms, 1 call per application), large (C=20 × 300ms, 8 calls per application) or C×median service time as 20x300ms")
 	flag.DurationVar(&c.duration, "duration", 60*time.Second, "measured length of each scenario (default: each scale's own)")
 	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "warm-up at half the nominal load before each measured part")
 	flag.DurationVar(&c.drain, "drain", 10*time.Second, "how long a run's leftover applications may take to drain before they are terminated")
+	flag.IntVar(&c.callsPerApp, "calls-per-app", 0, fmt.Sprintf("K, the agency calls each application makes in sequence, 1 to %d, for every scale; the offered load stays in calls/s and applications start at it ÷ K (default: each scale's own, 1 for a custom one)", maxCallsPerApp))
 	flag.IntVar(&c.capacity, "capacity", 4, "the agency's capacity C, calls in service at once; with -service-time, replaces -scales by this one scale")
 	flag.Int64Var(&c.minSamples, "min-samples", 5, "the controller's MinSamples: successful calls a period needs before its latency is trusted")
 	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time; with -capacity, replaces -scales by this one scale")
@@ -118,8 +122,8 @@ func main() {
 	flag.StringVar(&c.out, "out", "docs/", "folder for bench-flow.md and the charts; empty writes nothing")
 	flag.StringVar(&c.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL")
 	flag.BoolVar(&quick, "quick", false, "smoke check: 15s scenarios, 2s warm-up, 5s drain")
-	flag.DurationVar(&c.ceiling, "ceiling", 10*time.Second, "before the scales, offer the run's highest load, unbounded, to an agency that is never busy for this long and report whether Temporal carried it; 0 skips")
-	flag.Float64Var(&probe, "probe", 0, "measure the Temporal ceiling instead: offer this many applications/s, unbounded, to an agency that is never busy, and report start→call latency")
+	flag.DurationVar(&c.ceiling, "ceiling", 10*time.Second, "before the scales, offer each scale's capacity rate and its highest offered load (calls/s, in applications of its K calls), unbounded, to an agency that is never busy for this long each and report whether Temporal carried them; 0 skips")
+	flag.Float64Var(&probe, "probe", 0, "measure the Temporal ceiling instead: offer this many calls/s (applications of -calls-per-app calls), unbounded, to an agency that is never busy, and report start→call latency")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -150,17 +154,25 @@ func main() {
 }
 
 // scalesOf turns the flags into the scales to run: -scales, or the one
-// scale -capacity and -service-time describe; -client-timeout, -duration
-// and -scenarios, when given, apply to every scale.
+// scale -capacity and -service-time describe; -client-timeout,
+// -calls-per-app, -duration and -scenarios, when given, apply to every
+// scale.
 func scalesOf(c config, set map[string]bool, scalesFlag, scen string, probe float64) ([]scale, error) {
+	k := 1
+	if set["calls-per-app"] {
+		if err := checkCallsPerApp("-calls-per-app", c.callsPerApp); err != nil {
+			return nil, err
+		}
+		k = c.callsPerApp
+	}
 	custom := scale{name: "custom", capacity: c.capacity, serviceTime: c.serviceTime, clientTimeout: c.clientTimeout,
-		duration: c.duration, scenarios: []string{"surge", "capacity", "slowdown"}, targets: targetsSmall}
+		callsPerApp: k, duration: c.duration, scenarios: []string{"surge", "capacity", "slowdown"}, targets: targetsSmall}
 	var scales []scale
 	switch {
 	case probe > 0:
 		// An agency that never queues: the latency is Temporal's.
 		scales = []scale{{name: "probe", capacity: 10000, serviceTime: 10 * time.Millisecond, clientTimeout: c.clientTimeout,
-			duration: c.duration, scenarios: []string{"probe"}, targets: targetsSmall}}
+			callsPerApp: k, duration: c.duration, scenarios: []string{"probe"}, targets: targetsSmall}}
 	case set["capacity"] || set["service-time"]:
 		if set["scales"] {
 			return nil, fmt.Errorf("invalid flags: -scales %q with -capacity or -service-time: accepted one or the other", scalesFlag)
@@ -175,6 +187,9 @@ func scalesOf(c config, set map[string]bool, scalesFlag, scen string, probe floa
 	for i := range scales {
 		if set["client-timeout"] {
 			scales[i].clientTimeout = c.clientTimeout
+		}
+		if set["calls-per-app"] {
+			scales[i].callsPerApp = k
 		}
 		if set["duration"] {
 			scales[i].duration, scales[i].durations = c.duration, nil
@@ -225,7 +240,10 @@ func run(ctx context.Context, c config, scales []scale) error {
 		cfg := c
 		cfg.scale, cfg.targets = s.name, s.targets
 		cfg.capacity, cfg.serviceTime, cfg.clientTimeout = s.capacity, s.serviceTime, s.clientTimeout
-		cfg.duration = s.duration
+		cfg.duration, cfg.callsPerApp = s.duration, s.callsPerApp
+		if err := checkCallsPerApp("scale "+s.name+": calls per application", s.callsPerApp); err != nil {
+			return err
+		}
 		if cfg.initialLimit <= 0 {
 			cfg.initialLimit = s.capacity
 		}
@@ -255,20 +273,12 @@ func run(ctx context.Context, c config, scales []scale) error {
 	if nruns == 0 {
 		return errNoRuns
 	}
-	// The highest offered load of the run, in applications/s.
-	var peak float64
-	var peakOf string
-	for _, sr := range runs {
-		for _, sc := range sr.scs {
-			if l := sc.load(0) * sr.scale.nominal(); l > peak {
-				peak, peakOf = l, sr.cfg.scale+" "+sc.name
-			}
-		}
-	}
+	var checks []ceilingCheck
 	if c.probe > 0 || c.ceiling < time.Second {
 		c.ceiling = 0
 	} else {
-		estimate += c.warmup + c.ceiling + runOverhead
+		checks = ceilingChecks(runs)
+		estimate += time.Duration(len(checks)) * (c.warmup + c.ceiling + runOverhead)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	quiet := slog.New(slog.DiscardHandler)
@@ -333,21 +343,23 @@ func run(ctx context.Context, c config, scales []scale) error {
 
 	logger.Info("benchmark", "scales", len(runs), "runs", nruns,
 		"estimated_total", fmt.Sprintf("%.0f min (each run: warm-up + measured + about %s)", estimate.Minutes(), runOverhead))
-	var ceil *ceilingCheck
-	if c.ceiling > 0 {
+	for i := range checks {
+		x := &checks[i]
 		pc := c
-		pc.scale, pc.capacity, pc.serviceTime, pc.probe = "ceiling", 10000, 10*time.Millisecond, peak
+		pc.scale, pc.capacity, pc.serviceTime, pc.probe, pc.callsPerApp = "ceiling", 10000, 10*time.Millisecond, x.offered, x.k
 		sc, _ := scenarioOf("probe", c.ceiling, pc)
 		b.cfg = pc
 		r, err := b.runOne(ctx, sc, stUnbounded)
 		if err != nil {
-			return fmt.Errorf("temporal ceiling check: %w", err)
+			return fmt.Errorf("temporal ceiling check (%s): %w", x.of, err)
 		}
-		ceil = &ceilingCheck{offered: peak, of: peakOf, r: r, load: loadAverage()}
-		logger.Info("temporal ceiling check", "offered", fmt.Sprintf("%.0f/s", peak), "of", peakOf,
-			"answered", fmt.Sprintf("%.1f/s", r.goodput()), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
-			"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "carried", ceil.carried(),
-			"cpu_per_app", r.cpuPerApp().Round(100*time.Microsecond), "load", loadAverage(), "note", r.limiterNote)
+		x.r, x.load = r, loadAverage()
+		logger.Info("temporal ceiling check", "scale", x.scale, "of", x.of, "offered", fmt.Sprintf("%.1f calls/s", x.offered),
+			"calls_per_app", x.k, "applications", fmt.Sprintf("%.1f/s", x.offered/float64(x.k)),
+			"asked", fmt.Sprintf("%.1f calls/s", x.asked()), "answered", fmt.Sprintf("%.1f calls/s", r.goodput()), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
+			"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "app_p99", r.apps.p99.Round(time.Millisecond),
+			"carried", x.carried(), "cpu_per_call", r.cpuPerCall().Round(100*time.Microsecond),
+			"cpu_per_app", r.cpuPerApp().Round(100*time.Microsecond), "load", x.load, "note", r.limiterNote)
 	}
 	for _, sr := range runs {
 		c := sr.cfg
@@ -361,10 +373,12 @@ func run(ctx context.Context, c config, scales []scale) error {
 					return fmt.Errorf("scale %s, scenario %s, strategy %s: %w", c.scale, sc.name, st, err)
 				}
 				logger.Info("run done", "scale", c.scale, "scenario", sc.name, "strategy", st, "goodput", fmt.Sprintf("%.1f/s", r.goodput()),
+					"calls_asked", fmt.Sprintf("%.1f/s", float64(r.apps.started*r.callsPerApp)/r.window.Seconds()), "app_p99", r.apps.p99.Round(time.Millisecond),
 					"of_capacity", fmt.Sprintf("%.2f", r.goodput()/r.trueRate), "agency_errors", fmt.Sprintf("%.1f%%", 100*r.errorRate()),
 					"app_p50", r.apps.p50.Round(time.Millisecond), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
 					"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "expired_refusals", r.expired,
-					"cpu_per_app", r.cpuPerApp().Round(100*time.Microsecond), "load", loadAverage(), "note", r.limiterNote)
+					"cpu_per_app", r.cpuPerApp().Round(100*time.Microsecond), "cpu_per_call", r.cpuPerCall().Round(100*time.Microsecond),
+					"load", loadAverage(), "note", r.limiterNote)
 				if c.trace {
 					printTrace(os.Stderr, r, c.sampleEvery)
 				}
@@ -390,23 +404,72 @@ func run(ctx context.Context, c config, scales []scale) error {
 		}
 	}
 	return writeFile(filepath.Join(c.out, "bench-flow.md"), func(w io.Writer) error {
-		return writeDoc(w, runs, ceil, c, time.Since(t0))
+		return writeDoc(w, runs, checks, c, time.Since(t0))
 	})
 }
 
-// ceilingCheck is the embedded Temporal's answer to the run's highest
-// offered load, unbounded, from an agency that never queues.
+// ceilingCheck is the embedded Temporal's answer to one rate of calls,
+// made by applications of k calls each, every call at once, from an agency
+// that never queues.
 type ceilingCheck struct {
-	offered float64 // applications/s
-	of      string  // the scale and scenario that offer it
+	scale   string
+	kind    string  // ceilingCapacity or ceilingOffered
+	of      string  // what the rate is, for the report
+	offered float64 // calls/s
+	k       int
 	r       result
 	load    string // the load average after the check
 }
 
-// carried: Temporal delivered at least 90% of the offered calls and the
-// 99th percentile of start→call stayed under a second.
+// The two checks of a scale.
+const (
+	// ceilingCapacity is the agency's nominal rate, what a strategy that
+	// holds the agency at its capacity dispatches.
+	ceilingCapacity = "capacity"
+	// ceilingOffered is the highest load the scale's scenarios offer, what
+	// a strategy without a bound dispatches.
+	ceilingOffered = "offered"
+)
+
+// ceilingChecks are the checks of the scales to run: for each, its
+// agency's capacity rate and, when higher, its scenarios' highest offered
+// load, both in calls/s made by applications of the scale's K calls.
+func ceilingChecks(runs []*scaleRun) []ceilingCheck {
+	var out []ceilingCheck
+	for _, sr := range runs {
+		s := sr.scale
+		out = append(out, ceilingCheck{scale: s.name, kind: ceilingCapacity, of: s.name + " capacity", offered: s.nominal(), k: s.calls()})
+		var peak float64
+		var peakOf string
+		for _, sc := range sr.scs {
+			if l := sc.load(0) * s.nominal(); l > peak {
+				peak, peakOf = l, sc.name
+			}
+		}
+		if peak > s.nominal() {
+			out = append(out, ceilingCheck{scale: s.name, kind: ceilingOffered, of: s.name + " " + peakOf + " offered", offered: peak, k: s.calls()})
+		}
+	}
+	return out
+}
+
+// ceilingTime is how long, at most, each of an application's calls may
+// wait for Temporal, on average, for the rate to count as carried.
+const ceilingTime = time.Second
+
+// asked is the calls/s the applications started in the window asked for:
+// the offered rate, to the rounding of its applications' starts.
+func (x ceilingCheck) asked() float64 {
+	return float64(x.r.apps.started*max(x.k, 1)) / x.r.window.Seconds()
+}
+
+// carried: Temporal answered at least 90% of the calls the applications
+// started in the window asked for, the 99th percentile of start→first call
+// stayed under ceilingTime, and that of the applications' K calls under
+// K × ceilingTime.
 func (x ceilingCheck) carried() bool {
-	return x.r.goodput() >= 0.9*x.offered && x.r.apps.firstP99 < time.Second
+	return x.r.goodput() >= 0.9*x.asked() && x.r.apps.firstP99 < ceilingTime &&
+		x.r.apps.p99 < time.Duration(max(x.k, 1))*ceilingTime
 }
 
 func writeFile(path string, write func(io.Writer) error) error {

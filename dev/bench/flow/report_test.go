@@ -10,11 +10,11 @@ import (
 // that misses the targets in the second phase.
 func fakeRuns(s scale, peerWorkers int) *scaleRun {
 	c := config{scale: s.name, targets: s.targets, capacity: s.capacity, serviceTime: s.serviceTime,
-		clientTimeout: s.clientTimeout, initialLimit: s.capacity, minSamples: 5, warmup: time.Second, sampleEvery: 200 * time.Millisecond}
+		clientTimeout: s.clientTimeout, callsPerApp: s.callsPerApp, initialLimit: s.capacity, minSamples: 5, warmup: time.Second, sampleEvery: 200 * time.Millisecond}
 	sc, _ := scenarioOf("capacity", 30*time.Second, c)
 	phases := phasesOf(sc, c)
 	mk := func(strategy string, ok []int64, errs []int64, conv []time.Duration, workers int) result {
-		r := result{scenario: sc.name, strategy: strategy, window: sc.d, trueRate: 1, converge: conv, workers: workers}
+		r := result{scenario: sc.name, strategy: strategy, window: sc.d, trueRate: 1, converge: conv, workers: workers, callsPerApp: s.calls()}
 		for i, p := range phases {
 			p.ok, p.errors = ok[i], errs[i]
 			r.phases = append(r.phases, p)
@@ -37,10 +37,14 @@ func TestWriteDocHasASectionPerScale(t *testing.T) {
 	}
 	doc := b.String()
 	for _, want := range []string{
-		"## Scale small: C=4, median service time 600ms", "## Scale large: C=20, median service time 2s",
+		"## Scale small: C=4, median service time 600ms, 1 call per application",
+		"## Scale large: C=20, median service time 300ms, 8 calls per application",
+		"| app p50 (1 call) | app p99 (1 call) | apps ok / failed (1 call each) |",
+		"| app p50 (8 calls) | app p99 (8 calls) | apps ok / failed (8 calls each) |",
+		"Each application makes K=8 calls in sequence; applications start at the offered load ÷ 8 (capacity 133 calls/s = 16.7 applications/s)",
 		"Targets (issue 13): goodput ≥ 0.90", "Targets (issue 12): goodput ≥ 0.95",
 		"(bench-flow-small-capacity.svg)", "(bench-flow-large-capacity.svg)",
-		"per worker on 2 worker process(es): `WithLimits(1, 8, 2)", "per worker on 1 worker process(es): `WithLimits(1, 80, 20)",
+		"per worker on 2 worker process(es): `WithLimits(1, 8, 2)", "per worker on 1 worker process(es): `WithLimits(1, 80, 20), WithRecentWindow(1s, 1s, 67)",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("the report lacks %q", want)

@@ -44,17 +44,20 @@ type scenario struct {
 	// workers is how many worker processes loanflow and failsafe-go run
 	// on, unless -workers is given; 0 means -workers' default.
 	workers int
+	// paced: applications start evenly spaced instead of as Poisson
+	// arrivals, so that a short ceiling check offers its rate exactly.
+	paced bool
 }
 
 // scenarioOf is scenario name measured for d; the probe's level is c.probe
-// applications/s.
+// calls/s.
 func scenarioOf(name string, d time.Duration, c config) (scenario, bool) {
 	all := scenarios(d)
 	if c.probe > 0 {
 		level := c.probe / (float64(c.capacity) / c.serviceTime.Seconds())
-		all = append(all, scenario{name: "probe", title: fmt.Sprintf("Temporal ceiling: %.0f applications/s", c.probe), d: d,
+		all = append(all, scenario{name: "probe", title: fmt.Sprintf("Temporal ceiling: %.1f calls/s, %.1f applications/s of %d calls", c.probe, c.probe/float64(max(c.callsPerApp, 1)), max(c.callsPerApp, 1)), d: d,
 			load: func(time.Duration) float64 { return level }, capacity: func(time.Duration) float64 { return 1 },
-			slowdown: func(time.Duration) float64 { return 1 }})
+			slowdown: func(time.Duration) float64 { return 1 }, paced: true})
 	}
 	i := slices.IndexFunc(all, func(s scenario) bool { return s.name == name })
 	if i < 0 {
@@ -203,10 +206,21 @@ type result struct {
 	phases             []phase
 	expired            int64 // attempts refused by admission for the budget left
 	workers            int   // worker processes the strategy ran on
+	callsPerApp        int   // K: agency calls per application
 	// cpu is the process's CPU time over the run (server, workers and
-	// client together); started the applications it started.
-	cpu     time.Duration
-	started int
+	// client together); started the applications it started, attempts the
+	// calls' attempts that reached a worker before the run's end.
+	cpu      time.Duration
+	started  int
+	attempts int64
+}
+
+// cpuPerCall is the CPU time the run took per call attempt it made.
+func (r result) cpuPerCall() time.Duration {
+	if r.attempts == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.attempts)
 }
 
 // cpuPerApp is the CPU time the run took per application it started.
@@ -246,7 +260,8 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	runID := fmt.Sprintf("r%02d-%s-%s", b.seq, sc.name, strategy)
 	agencyName := fmt.Sprintf("kcb-r%02d", b.seq)
 	tq := agency.Name(agencyName).TaskQueue()
-	res = result{scenario: sc.name, strategy: strategy, window: sc.d}
+	k := max(c.callsPerApp, 1)
+	res = result{scenario: sc.name, strategy: strategy, window: sc.d, callsPerApp: k}
 
 	sim := agencysim.New(map[agency.Name]agencysim.Config{agency.KCB: {
 		Capacity: c.capacity, MedianServiceTime: c.serviceTime, Jitter: 0.25,
@@ -458,8 +473,8 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 		s1 = sim.Stats(agency.KCB)
 	}()
 
-	// The offered load: Poisson arrivals at the scenario's rate.
-	nominal := float64(c.capacity) / c.serviceTime.Seconds()
+	// The offered load: Poisson arrivals of applications at the scenario's
+	// rate of calls ÷ K (evenly spaced when the scenario is paced).
 	rng := rand.New(rand.NewPCG(uint64(b.seq), 7))
 	var starts sync.WaitGroup
 	var startErrs int
@@ -472,7 +487,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 		}
 		t := time.Since(start)
 		seq := log.add(time.Now())
-		in := appInput{Run: runID, Seq: seq, AgencyTQ: tq, CallBudget: c.clientTimeout + time.Second,
+		in := appInput{Run: runID, Seq: seq, AgencyTQ: tq, CallBudget: c.clientTimeout + time.Second, Calls: k,
 			Request: activities.AgencyRequest{Agency: agency.KCB, CustomerID: fmt.Sprintf("C%08d", seq%100_000_000),
 				ApplicationID: fmt.Sprintf("%s-%d", runID, seq)}}
 		starts.Add(1)
@@ -491,8 +506,11 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 				log.finish(seq, false, time.Now())
 			}
 		}()
-		rate := sc.load(t) * nominal
-		next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
+		gap := 1.0
+		if !sc.paced {
+			gap = rng.ExpFloat64()
+		}
+		next = next.Add(time.Duration(gap / appRate(sc, t, c) * float64(time.Second)))
 	}
 	starts.Wait()
 	if !sleepUntil(ctx, end) {
@@ -518,7 +536,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	cancel()
 	wg.Wait()
 
-	res.cpu, res.started = cpuTime()-cpu0, log.count()
+	res.cpu, res.started, res.attempts = cpuTime()-cpu0, log.count(), log.attempts.Load()
 	res.ok = s1.OK - s0.OK
 	res.errors = (s1.Overload - s0.Overload) + (s1.Errors - s0.Errors) + (s1.Abandoned - s0.Abandoned)
 	res.calls = res.ok + res.errors
@@ -533,6 +551,13 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 		}
 	}
 	return res, nil
+}
+
+// appRate is how many applications per second start at t: the scenario's
+// offered load, in calls/s, over the calls each application makes.
+func appRate(sc scenario, t time.Duration, c config) float64 {
+	nominal := float64(c.capacity) / c.serviceTime.Seconds()
+	return sc.load(t) * nominal / float64(max(c.callsPerApp, 1))
 }
 
 // trueRate is the agency's true capacity in calls per second, averaged over

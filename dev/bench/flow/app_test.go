@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"loanflow/activities"
+	"loanflow/agency"
+	"loanflow/loan"
+)
+
+// runApplication runs ApplicationWorkflow for one application of k calls,
+// each call's attempt answered by answer(n), n counting every attempt from
+// 1; it returns the attempts made and whether the application ended ok.
+func runApplication(t *testing.T, k int, answer func(n int64) error) (attempts int64, ok bool) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	env := s.NewTestWorkflowEnvironment()
+	fin := &finisher{}
+	log := &runLog{}
+	seq := log.add(time.Now())
+	fin.runs.Store("run", log)
+	env.RegisterActivity(&agencyCall{})
+	env.RegisterActivity(fin)
+	const tq = "agency.kcb-test"
+	var n atomic.Int64
+	env.OnActivity("FetchCreditScore", mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in appInput) (loan.CreditScore, error) {
+			if got := activity.GetInfo(ctx).TaskQueue; got != tq {
+				t.Errorf("call on task queue %q, want the agency's %q", got, tq)
+			}
+			if err := answer(n.Add(1)); err != nil {
+				return loan.CreditScore{}, err
+			}
+			return loan.CreditScore{Score: 700}, nil
+		})
+	env.ExecuteWorkflow(ApplicationWorkflow, appInput{Run: "run", Seq: seq, AgencyTQ: tq, Calls: k, CallBudget: 3 * time.Second,
+		Request: activities.AgencyRequest{Agency: agency.KCB, CustomerID: "C00000001", ApplicationID: "A-1"}})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("the application did not complete")
+	}
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow error: %v", err)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if log.done != 1 {
+		t.Fatalf("the application was reported ended %d times, want once", log.done)
+	}
+	return n.Load(), log.ok[seq]
+}
+
+func TestApplicationCalls(t *testing.T) {
+	ok := func(int64) error { return nil }
+	// failAt answers attempt n with err, every other attempt ok.
+	failAt := func(n int64, err error) func(int64) error {
+		return func(i int64) error {
+			if i == n {
+				return err
+			}
+			return nil
+		}
+	}
+	expired := temporal.NewNonRetryableApplicationError("budget spent in the queue", string(agency.ClassExpired), nil)
+	for _, tc := range []struct {
+		name     string
+		k        int
+		answer   func(n int64) error
+		attempts int64
+		ok       bool
+	}{
+		{"one call", 1, ok, 1, true},
+		{"K=3: three calls", 3, ok, 3, true},
+		{"K=8: eight calls", 8, ok, 8, true},
+		// An input without Calls is one call, as before K existed.
+		{"no K: one call", 0, ok, 1, true},
+		// A call refused as expired (its budget ended in the queue) is
+		// scheduled again, and the application goes on to its other calls.
+		{"a queued-out call re-scheduled", 3, failAt(2, expired), 4, true},
+		// A retryable failure is retried by the call's retry policy.
+		{"a failed attempt retried", 3, failAt(3, temporal.NewApplicationError("agency overloaded", string(agency.ClassOverload))), 4, true},
+		// A call that fails for good fails the application; the calls
+		// after it are not made.
+		{"a call failed for good", 5, failAt(2, temporal.NewNonRetryableApplicationError("rejected", activities.ErrTypeAgencyRejected, errors.New("400"))), 2, false},
+		// A call still queued out after maxReschedules re-schedules fails
+		// the application.
+		{"re-scheduled too often", 2, func(int64) error { return expired }, maxReschedules + 1, false},
+	} {
+		attempts, ok := runApplication(t, tc.k, tc.answer)
+		if attempts != tc.attempts || ok != tc.ok {
+			t.Errorf("%s: %d attempts, application ok %v; want %d attempts, ok %v", tc.name, attempts, ok, tc.attempts, tc.ok)
+		}
+	}
+}
