@@ -84,19 +84,37 @@ func TestTPSCeilingHeldByTemporalAndShown(t *testing.T) {
 	defer c.Close()
 
 	queue := agency.Scraping.TaskQueue()
+	// Temporal's matching service publishes a task queue's configuration to
+	// its partitions after the update returns: a read right after a write
+	// may still see the old one, so each check waits for the new one.
+	settled := func(what string, ok func(flowcontrol.Ceiling) bool) flowcontrol.Ceiling {
+		t.Helper()
+		var got flowcontrol.Ceiling
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var err error
+			got, err = flowcontrol.ReadCeiling(ctx, c.WorkflowService(), st.Namespace, queue)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok(got) {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Temporal reports %+v after 10 s; want %s", got, what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	changed, err := flowcontrol.ApplyCeiling(ctx, c.WorkflowService(), st.Namespace, queue, "ceiling-test", ceilingTPS, "scraping contracted at 5 calls/s")
 	if err != nil || !changed {
 		t.Fatalf("apply the ceiling: changed %v, %v", changed, err)
 	}
+	settled("the 5/s ceiling with loanflow's reason", func(got flowcontrol.Ceiling) bool {
+		return got.Set && got.TPS == ceilingTPS && strings.HasPrefix(got.Reason, flowcontrol.CeilingReasonPrefix)
+	})
 	if changed, err := flowcontrol.ApplyCeiling(ctx, c.WorkflowService(), st.Namespace, queue, "ceiling-test", ceilingTPS, "again"); err != nil || changed {
 		t.Fatalf("applying an equal ceiling again: changed %v, %v; want no change", changed, err)
-	}
-	got, err := flowcontrol.ReadCeiling(ctx, c.WorkflowService(), st.Namespace, queue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !got.Set || got.TPS != ceilingTPS || !strings.HasPrefix(got.Reason, flowcontrol.CeilingReasonPrefix) {
-		t.Fatalf("Temporal reports %+v, want the 5/s ceiling with loanflow's reason", got)
 	}
 
 	var mu sync.Mutex
@@ -190,9 +208,7 @@ func TestTPSCeilingHeldByTemporalAndShown(t *testing.T) {
 	if changed, err := flowcontrol.ApplyCeiling(ctx, c.WorkflowService(), st.Namespace, queue, "ceiling-test", 0, "none"); err != nil || !changed {
 		t.Fatalf("removing loanflow's ceiling: changed %v, %v", changed, err)
 	}
-	if got, err := flowcontrol.ReadCeiling(ctx, c.WorkflowService(), st.Namespace, queue); err != nil || got.Set {
-		t.Fatalf("after removal Temporal reports %+v, %v; want no ceiling", got, err)
-	}
+	settled("no ceiling after its removal", func(got flowcontrol.Ceiling) bool { return !got.Set })
 	if _, err := c.WorkflowService().UpdateTaskQueueConfig(ctx, &workflowservice.UpdateTaskQueueConfigRequest{
 		Namespace: st.Namespace, Identity: "operator", TaskQueue: queue, TaskQueueType: enumspb.TASK_QUEUE_TYPE_ACTIVITY,
 		UpdateQueueRateLimit: &workflowservice.UpdateTaskQueueConfigRequest_RateLimitUpdate{
@@ -200,10 +216,10 @@ func TestTPSCeilingHeldByTemporalAndShown(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	operator := func(got flowcontrol.Ceiling) bool { return got.Set && got.TPS == 2 }
+	settled("the operator's 2/s", operator)
 	if changed, err := flowcontrol.ApplyCeiling(ctx, c.WorkflowService(), st.Namespace, queue, "ceiling-test", 0, "none"); err != nil || changed {
 		t.Fatalf("an operator's ceiling: changed %v, %v; want it left alone", changed, err)
 	}
-	if got, err := flowcontrol.ReadCeiling(ctx, c.WorkflowService(), st.Namespace, queue); err != nil || !got.Set || got.TPS != 2 {
-		t.Fatalf("Temporal reports %+v, %v; want the operator's 2/s", got, err)
-	}
+	settled("the operator's 2/s left alone", operator)
 }
