@@ -715,6 +715,12 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		s.Capacity = max(s.Capacity, s.Limit) // so later steps know they are near it
 		s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, ruleRegrow
 		return fmt.Sprintf("healthy, backlog, queue gone at capacity: halfway to earlier capacity %.1f", to)
+	case s.Capacity == 0 && room >= 0.5 && s.Moved:
+		// The last step shows only in part in this period (at a high call
+		// rate its evidence is enough at once): ×1.5 on it would compound
+		// into an overshoot before the agency could answer the first.
+		s.Streak, s.Rule = 0, ruleWaitGrow
+		return "hold: capacity not yet seen, waiting for the last increase to show"
 	case s.Capacity == 0 && room >= 0.5:
 		s.Limit = limit * searchFactor
 		s.Streak, s.Rule = 0, ruleSearch

@@ -181,6 +181,15 @@ func TestPhaseGrow(t *testing.T) {
 	if reason := s.grow(sig, healthy(), c, "", 0); s.Limit != 15 || s.Rule != ruleSearch {
 		t.Fatalf("healthy, capacity unknown: %q, limit %.1f; want 15", reason, s.Limit)
 	}
+	// No capacity seen yet, but the last ×1.5 has not shown: wait for it
+	// rather than compound it (at a high call rate a period's evidence is
+	// enough at once).
+	s = warm(10)
+	s.Capacity, s.HighWater, s.Moved = 0, 0, true
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, ruleSearch, 0); s.Limit != 10 || s.Rule != ruleWaitGrow {
+		t.Fatalf("search step not shown yet: %q, limit %.1f, rule %s; want a hold", reason, s.Limit, s.Rule)
+	}
 	// Far below the last capacity seen: back toward it.
 	s = warm(10)
 	s.Capacity = 30
