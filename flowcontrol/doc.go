@@ -130,7 +130,9 @@
 //     lost capacity), when the queue this limit caused for SettlePeriods
 //     has vanished without a change of ours: the agency's capacity came
 //     back;
-//   - ×1.5 while no capacity has been seen yet;
+//   - ×1.5 while no capacity has been seen yet, each step shown before the
+//     next (at a high call rate one period holds enough calls to decide on
+//     while the last step is still on its way, and the steps compounded);
 //   - at two thirds of the Ceiling or less (and a limit of at least 4),
 //     with the latency clearly at the baseline: the agency has room the
 //     limit does not use, e.g. a capacity that came back while the limit
