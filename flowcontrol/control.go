@@ -120,9 +120,9 @@ type AgencyState struct {
 	// period at capacity ends it. After a mere loss of capacity it does
 	// not, or the limit would double into that capacity again and again.
 	Recovering bool `json:"recovering,omitempty"`
-	// SlowFrom is the limit before slow start's last step, 0 when the last
-	// decision was not one: a cut right after the step shows how far the
-	// agency could go.
+	// SlowFrom is the limit before slow start's last step; it is read
+	// only by a cut right after that step (endSlowStart), which shows how
+	// far the agency could go.
 	SlowFrom float64 `json:"slow_from,omitempty"`
 	// Cooldown counts the periods left in which the limit may not grow.
 	Cooldown int `json:"cooldown"`
