@@ -120,6 +120,17 @@ type AgencyState struct {
 	// period at capacity ends it. After a mere loss of capacity it does
 	// not, or the limit would double into that capacity again and again.
 	Recovering bool `json:"recovering,omitempty"`
+	// Refused says the agency refused calls (overload answers cut the
+	// limit) since the limit was last seen healthy: it lost capacity, so
+	// a latency cut found to be a slowdown (rule 2) is undone to the
+	// cut's own limit only, not to Good.
+	Refused bool `json:"refused,omitempty"`
+	// Peak is the ceiling before an incident lowered it (a slow start
+	// refused with overload answers: the agency's capacity was lower
+	// then), 0 when none was lowered or the limit has regained it. An
+	// agency seen back from a slowdown gets it back as its ceiling, so
+	// slow start regains its capacity from before the incident.
+	Peak float64 `json:"peak,omitempty"`
 	// SlowFrom is the limit before slow start's last step; it is read
 	// only by a cut right after that step (endSlowStart), which shows how
 	// far the agency could go.
@@ -221,6 +232,10 @@ const (
 	troubleFloor     = 0.5     // an agency in trouble keeps this share of the ceiling
 	growBackFrom     = 2.0 / 3 // growth toward the ceiling accelerates from this share of it
 	growBackMin      = 4       // but not below a limit of this many calls
+	// relearnSamples successful calls in one period, at a latency well
+	// below the baseline, are its mean within ±10% (2.5σ at σ=0.25): the
+	// baseline is taken from them at once.
+	relearnSamples = 40
 )
 
 // Step runs one control period: for every agency that is configured,
@@ -375,6 +390,24 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) 
 		return "", false
 	}
 	next, why, faster, ok := slowStartLimit(*s, raw, c)
+	if faster && s.Peak > s.Ceiling && (ok || raw.OK >= relearnSamples) {
+		// Back from a slowdown: the ceiling an incident lowered (its
+		// capacity then) is the agency's own again, unless it refuses
+		// it, which lowers it once more.
+		s.Ceiling, s.Peak = s.Peak, 0
+		next, why, faster, ok = slowStartLimit(*s, raw, c)
+	}
+	if faster && !ok && raw.OK >= relearnSamples {
+		// Back from a slowdown at a limit the ceiling does not exceed:
+		// nothing to regain, but the baseline is still the slow agency's,
+		// against which a queue at this limit would pass for room to grow
+		// (and the baseline, following the latency down, would settle on
+		// that queue). Read below the growth threshold, the latency is
+		// the agency's own again. One period of a few calls is too noisy
+		// to take as the baseline outright: at a low rate the baseline
+		// follows the lower latency by steps instead (see read).
+		s.relearnFaster(raw)
+	}
 	if !ok {
 		return "", false
 	}
@@ -389,13 +422,20 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) 
 		// After a slowdown the baseline is still the slow agency's; read
 		// at a limit below the capacity, the latency is the agency's own
 		// again.
-		s.Baseline = raw.LatencyMean
-		if s.Baseline <= 0 {
-			s.Baseline = raw.LatencyP50
-		}
+		s.relearnFaster(raw)
 	}
 	s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule, s.SlowFrom = next, 0, 0, nil, ruleSlowStart, from
 	return fmt.Sprintf("slow start (%s): %.1f→%.1f, ceiling %.1f", why, from, next, s.Ceiling), true
+}
+
+// relearnFaster takes the latency of raw, well below the baseline, as the
+// baseline: the agency is back from a slowdown.
+func (s *AgencyState) relearnFaster(raw Observation) {
+	s.Baseline = raw.LatencyMean
+	if s.Baseline <= 0 {
+		s.Baseline = raw.LatencyP50
+	}
+	s.Relearned = nil
 }
 
 // gather holds the limit and keeps o as evidence while it is too thin to
@@ -552,7 +592,19 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			s.Rule = ruleWaitCut
 			return fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate), true
 		}
+		if s.Probe != nil && o.Overload == 0 && o.OK > failures {
+			// A latency cut waits for its check (rule 2), and nothing was
+			// refused: the failures are the slow tail of calls mostly
+			// served, as a slower agency's are. Cutting again would drop
+			// the check, whose reading tells a slower agency from a
+			// busier one, and compound the cut on a slowdown.
+			s.Rule = ruleWaitCut
+			return fmt.Sprintf("hold: %s %.1f%% with no overload answers, the last latency cut's check pending", failureKind(o), 100*failRate), true
+		}
 		s.endSlowStart(lastRule, 2*o.Overload >= failures)
+		if o.Overload > 0 {
+			s.Refused = true
+		}
 		if o.OK == 0 {
 			// An outage: whatever was refuted before says nothing about
 			// the agency that comes back.
@@ -584,6 +636,17 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			next = max(next, min(limit, s.Ceiling*troubleFloor))
 		}
 		next = max(next, float64(c.MinLimit))
+		if o.OK > 0 && 2*o.Overload >= failures {
+			// Refused while serving: the agency's capacity is below the
+			// limit. Growth does not jump back to the capacity seen
+			// before (the recover rule, for an agency back from an
+			// outage); a capacity that comes back is found by the
+			// regrow and grow-back rules, toward the Ceiling.
+			s.Capacity = min(s.Capacity, next)
+			if s.HighWater > 0 {
+				s.HighWater = min(s.HighWater, limit)
+			}
+		}
 		s.Limit, s.Cooldown, s.Probe, s.Rule = next, s.settle(limit, next, via, c), nil, ruleCutFailure
 		return fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
 			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit), true
@@ -606,16 +669,25 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 			s.Probe = nil
 			// Queueing latency falls with the limit. Latency that stayed
 			// put was not ours; latency that rose means something else
-			// changed meanwhile, and proves nothing either way.
+			// changed meanwhile (a slowdown's onset, or a capacity lost
+			// below the new limit, which queues without refusing), and
+			// proves nothing either way.
 			expected := min(1-1/p.Ratio, 1-p.To/p.From)
 			observed := 1 - float64(lat)/float64(p.Latency)
 			if ratio > sig.cutAbove && math.Abs(observed) < expected/2 && expected > noise && s.Relearned == nil {
 				old := s.Baseline
 				s.Baseline = lat
 				s.Relearned = &Relearned{Old: old}
-				// The agency got slower, not smaller: its last good
-				// limit, if above, still holds as many calls.
-				s.Limit = max(limit, p.From, s.Good)
+				// The agency got slower, not smaller: the cut is undone,
+				// and its last good limit, if above, still holds as many
+				// calls; unless the agency refused calls since (Refused):
+				// then it lost capacity too (an incident), and the
+				// latency, read against the relearned baseline, grows
+				// the limit back from the cut's if it still can.
+				s.Limit = max(limit, p.From)
+				if !s.Refused {
+					s.Limit = max(s.Limit, s.Good)
+				}
 				s.Cooldown, s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, 0, ruleRelearn
 				return fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
 					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond)), true
@@ -678,8 +750,11 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 			// news, and leaves the back-off as it is.
 			s.Refuted, s.Backoff = 0, 0
 		}
-		s.Good = limit
+		s.Good, s.Refused = limit, false
 		s.Ceiling = max(s.Ceiling, limit)
+		if s.Ceiling >= s.Peak {
+			s.Peak = 0
+		}
 	}
 	switch {
 	case !sig.latOK && sig.sampled:
@@ -702,10 +777,11 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		}
 		s.Saturated = saturated + 1
 		return fmt.Sprintf("hold: at capacity (latency %.2f× baseline)", ratio)
-	case s.Capacity > 0 && limit < 0.9*s.Capacity:
-		s.Limit = min(s.Capacity, max(2*limit, limit+(s.Capacity-limit)/2))
+	case s.recoverTo() > 0 && limit < 0.9*s.recoverTo():
+		to := s.recoverTo()
+		s.Limit = min(to, max(2*limit, limit+(to-limit)/2))
 		s.Streak, s.Rule = 0, ruleRecover
-		return fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", s.Capacity, s.Limit/limit)
+		return fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", to, s.Limit/limit)
 	case room >= 0.5 && s.regrowTo() > (1+regrowMargin)*limit &&
 		(saturated >= c.SettlePeriods && (lastRule == ruleAtCapacity || lastRule == ruleGrow) || lastRule == ruleRegrow):
 		// The queue this limit caused for a while has vanished without a
@@ -792,6 +868,17 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 	return fmt.Sprintf("healthy, backlog: +%.1f", step)
 }
 
+// recoverTo is the capacity growth climbs back to at once when far below
+// it (the recover rule): the last capacity seen, but no further than Good
+// while probes beyond Good are backed off, since a capacity read at a
+// refuted probe's limit would be that probe again, on no cadence at all.
+func (s *AgencyState) recoverTo() float64 {
+	if s.Backoff > 0 && s.Good > 0 {
+		return min(s.Capacity, s.Good)
+	}
+	return s.Capacity
+}
+
 // regrowTo is the capacity a regrow climbs back toward: the highest limit
 // seen healthy (Ceiling) if above HighWater. The cuts of a capacity loss
 // lower HighWater to the lost capacity itself, so a regrow toward it alone
@@ -853,7 +940,7 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64,
 	case s.Recovering:
 		return s.Limit + max(1, s.Limit*beyondCeiling), why + "one step beyond the ceiling", faster, true
 	}
-	return 0, "", false, false
+	return 0, "", faster, false
 }
 
 // endSlowStart ends a slow start at a cut right after one of its steps
@@ -873,7 +960,10 @@ func (s *AgencyState) endSlowStart(lastRule string, capacity bool) {
 		if capacity {
 			floor = s.SlowFrom
 		}
-		s.Ceiling = min(s.Ceiling, max(floor, s.Limit/2))
+		if lowered := max(floor, s.Limit/2); lowered < s.Ceiling {
+			s.Peak = max(s.Peak, s.Ceiling)
+			s.Ceiling = lowered
+		}
 		s.Recovering = false
 	}
 	if s.Limit >= s.Ceiling-0.5 {
@@ -914,6 +1004,12 @@ func (s *AgencyState) settle(limit, next float64, via string, c AgencyConfig) in
 		// call at a capacity of a few is noise, not such evidence.
 		s.Backoff = min(probeBackoff<<min(s.Refuted, 6), maxBackoff)
 		s.Refuted++
+	} else if s.Good > 0 && next < goodFloor*s.Good && roundLimit(next) < roundLimit(s.Good)-1 {
+		// A cut far below Good, by more than one call (at a capacity
+		// of a few, one call is noise): the agency lost capacity, and
+		// the probes refuted at the old one say nothing about what it
+		// will have once it is back.
+		s.Refuted, s.Backoff = 0, 0
 	}
 	// A cut from Good or below that keeps most of it is noise at a
 	// capacity still about Good: the back-off stands.

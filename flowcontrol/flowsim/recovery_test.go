@@ -41,6 +41,7 @@ var shapes = []shape{
 	{"C12 300ms 2w 2.5x", 12, 300 * time.Millisecond, 800 * time.Millisecond, 2, 2.5, 6, 4, 3},
 	{"C16 200ms 2w 3x, slower within timeout", 16, 200 * time.Millisecond, time.Second, 2, 3, 8, 6, 2},
 	{"bench small: C4 600ms 2w 4x", 4, 600 * time.Millisecond, 2 * time.Second, 2, 4, 4, 2, 3},
+	{"bench large: C20 300ms 1w 2x", 20, 300 * time.Millisecond, time.Second, 1, 2, 20, 10, 2},
 }
 
 // recoveryIncident runs the shape's agency at its load for 30 s, drops its
