@@ -777,11 +777,13 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		}
 		s.Saturated = saturated + 1
 		return fmt.Sprintf("hold: at capacity (latency %.2f× baseline)", ratio)
-	case s.recoverTo() > 0 && limit < 0.9*s.recoverTo():
-		to := s.recoverTo()
-		s.Limit = min(to, max(2*limit, limit+(to-limit)/2))
+	case s.Capacity > 0 && limit < 0.9*s.Capacity && s.Backoff == 0:
+		// Not while probes beyond Good are backed off: the capacity
+		// read at a refuted probe's limit would be that probe again, on
+		// no cadence at all.
+		s.Limit = min(s.Capacity, max(2*limit, limit+(s.Capacity-limit)/2))
 		s.Streak, s.Rule = 0, ruleRecover
-		return fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", to, s.Limit/limit)
+		return fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", s.Capacity, s.Limit/limit)
 	case room >= 0.5 && s.regrowTo() > (1+regrowMargin)*limit &&
 		(saturated >= c.SettlePeriods && (lastRule == ruleAtCapacity || lastRule == ruleGrow) || lastRule == ruleRegrow):
 		// The queue this limit caused for a while has vanished without a
@@ -866,17 +868,6 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		s.Rule = ruleGrowBack
 	}
 	return fmt.Sprintf("healthy, backlog: +%.1f", step)
-}
-
-// recoverTo is the capacity growth climbs back to at once when far below
-// it (the recover rule): the last capacity seen, but no further than Good
-// while probes beyond Good are backed off, since a capacity read at a
-// refuted probe's limit would be that probe again, on no cadence at all.
-func (s *AgencyState) recoverTo() float64 {
-	if s.Backoff > 0 && s.Good > 0 {
-		return min(s.Capacity, s.Good)
-	}
-	return s.Capacity
 }
 
 // regrowTo is the capacity a regrow climbs back toward: the highest limit

@@ -585,6 +585,13 @@ func TestProbeBackoff(t *testing.T) {
 	if s.Backoff != 2*probeBackoff || s.Refuted != 2 {
 		t.Fatalf("a cut of one call below Good cleared the back-off: %d, refuted %d", s.Backoff, s.Refuted)
 	}
+	// A cut far below Good, by more than one call: the capacity changed,
+	// and the refuted probes say nothing about the new one.
+	lost := AgencyState{Good: 20, Refuted: 2, Backoff: 20}
+	lost.settle(20, 9, viaEstimate, c)
+	if lost.Backoff != 0 || lost.Refuted != 0 {
+		t.Fatalf("a cut from 20 to 9 left the back-off %d, refuted %d; want both cleared", lost.Backoff, lost.Refuted)
+	}
 	for range 10 {
 		s.settle(5, 4.3, viaGood, c)
 	}

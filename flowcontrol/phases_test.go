@@ -124,6 +124,32 @@ func TestPhaseCutForFailures(t *testing.T) {
 	if _, ok := s.cutForFailures(sig, down, c, ""); !ok || !s.Recovering || s.Limit >= 10 {
 		t.Fatalf("outage: limit %.1f, recovering %v; want a cut and a recovery ahead", s.Limit, s.Recovering)
 	}
+	// A latency cut waits for its check, and the failures are the slow
+	// tail of calls mostly served, with nothing refused (a slower agency's
+	// timeouts): hold, rather than drop the check and compound the cut.
+	slowTail := Observation{Period: time.Second, Calls: 26, OK: 24, Timeouts: 2, LatencyMean: 2 * svc,
+		LatencyP50: 2 * svc, LatencyP90: 3 * svc, InFlight: 13, QueueWaitP90: time.Second}
+	s = warm(13)
+	s.Ceiling = 20
+	s.Probe = &Probe{From: 20, To: 13, Latency: 3 * svc / 2, Ratio: 1.5, Age: 1}
+	sig, _ = s.read(slowTail, c)
+	if reason, ok := s.cutForFailures(sig, slowTail, c, ruleCutLatency); !ok || s.Limit != 13 || s.Probe == nil || s.Rule != ruleWaitCut {
+		t.Fatalf("timeouts while a latency cut's check is pending: %q, limit %.1f, probe %v; want a hold, the check kept", reason, s.Limit, s.Probe)
+	}
+	// The same with overload answers: the agency refuses, cut.
+	refused := slowTail
+	refused.Timeouts, refused.Overload = 0, 2
+	s = warm(13)
+	s.Probe = &Probe{From: 20, To: 13, Latency: 3 * svc / 2, Ratio: 1.5, Age: 1}
+	sig, _ = s.read(refused, c)
+	if _, ok := s.cutForFailures(sig, refused, c, ruleCutLatency); !ok || s.Limit >= 13 || !s.Refused {
+		t.Fatalf("overload answers while a check is pending: limit %.1f, refused %v; want a cut, Refused", s.Limit, s.Refused)
+	}
+	// Refused while serving: the capacity seen before is not one to jump
+	// back to (the recover rule).
+	if s.Capacity > s.Limit {
+		t.Fatalf("overload cut to %.1f left Capacity %.1f: the recover rule would jump back into the refusals", s.Limit, s.Capacity)
+	}
 	// No failures: not this rule.
 	s = warm(10)
 	sig, _ = s.read(healthy(), c)
@@ -143,6 +169,26 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	reason, ok := s.checkLatencyCut(sig, slow, c)
 	if !ok || s.Rule != ruleRelearn || s.Limit != 20 || s.Relearned == nil {
 		t.Fatalf("latency unchanged by the cut: %q, rule %s, limit %.1f; want relearn and the limit restored", reason, s.Rule, s.Limit)
+	}
+	// Cut twice (the first check was read at the slowdown's onset): the
+	// relearned baseline restores the last good limit, as a slower agency
+	// holds as many calls...
+	s = warm(6)
+	s.Good = 20
+	s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
+	slow6 := fluid{C: 20, S: 2 * svc, Q: 40}.observe(6)
+	sig, _ = s.read(slow6, c)
+	if reason, ok := s.checkLatencyCut(sig, slow6, c); !ok || s.Rule != ruleRelearn || s.Limit != 20 {
+		t.Fatalf("slower, nothing refused: %q, limit %.1f; want Good 20 restored", reason, s.Limit)
+	}
+	// ...unless the agency refused calls since it was last seen healthy:
+	// it lost capacity as well (an incident), and only the cut is undone.
+	s = warm(6)
+	s.Good, s.Refused = 20, true
+	s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
+	sig, _ = s.read(slow6, c)
+	if reason, ok := s.checkLatencyCut(sig, slow6, c); !ok || s.Rule != ruleRelearn || s.Limit != 12 {
+		t.Fatalf("slower after refusals: %q, limit %.1f; want the cut's 12 restored, not Good 20", reason, s.Limit)
 	}
 	// The latency fell with the cut: it was queueing; nothing to undo.
 	s = warm(10)
@@ -196,6 +242,14 @@ func TestPhaseGrow(t *testing.T) {
 	sig, _ = s.read(healthy(), c)
 	if reason := s.grow(sig, healthy(), c, "", 0); s.Limit != 20 || s.Rule != ruleRecover {
 		t.Fatalf("below the last capacity: %q, limit %.1f; want 20", reason, s.Limit)
+	}
+	// Not while probes beyond Good are backed off: the last capacity was
+	// read at the refuted probe's limit.
+	s = warm(10)
+	s.Capacity, s.Good, s.Ceiling, s.Refuted, s.Backoff = 30, 10, 10, 1, 5
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, "", 0); s.Rule == ruleRecover {
+		t.Fatalf("below a refuted capacity, backing off: %q, limit %.1f; want no jump back to it", reason, s.Limit)
 	}
 	// Probes beyond a refuted Good wait for the back-off.
 	s = warm(10)
@@ -288,6 +342,41 @@ func TestPhaseSlowStart(t *testing.T) {
 	back.InFlight = 12
 	if reason, ok := s.slowStart(back, c); ok {
 		t.Fatalf("a step beyond the ceiling before the ceiling showed: %q, limit %.1f", reason, s.Limit)
+	}
+	// Back from a slowdown at the ceiling (nothing to regain): the baseline
+	// is still the slow agency's, against which a queue at this limit
+	// would pass for room. Read on enough calls, it is taken at once...
+	fast := Observation{Period: time.Second, Calls: 60, OK: 60, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc * 138 / 100,
+		InFlight: 20, QueueWaitP90: time.Second}
+	s = warm(20)
+	s.Ceiling, s.Good, s.Baseline = 20, 20, 2*svc
+	if _, ok := s.slowStart(fast, c); ok || s.Baseline != svc || s.Limit != 20 {
+		t.Fatalf("back from a slowdown at the ceiling: stepped %v, baseline %s, limit %.1f; want no step, baseline %s", ok, s.Baseline, s.Limit, svc)
+	}
+	// ...but not from a handful of calls, too noisy for it (at the
+	// benchmark's MinSamples of 5, 12 calls read well below the baseline).
+	few := fast
+	few.Calls, few.OK = 12, 12
+	s = warm(20)
+	s.Ceiling, s.Good, s.Baseline = 20, 20, 2*svc
+	c5 := c
+	c5.MinSamples = 5
+	if _, ok := s.slowStart(few, c5); ok || s.Baseline != 2*svc {
+		t.Fatalf("12 calls faster: baseline %s; want it kept at %s", s.Baseline, 2*svc)
+	}
+	// An incident lowered the ceiling (a doubling refused); back from its
+	// slowdown, the ceiling from before it returns and slow start climbs
+	// toward it.
+	s = warm(9)
+	s.Ceiling, s.Good, s.SlowFrom, s.Limit = 18, 9, 9, 13
+	s.endSlowStart(ruleSlowStart, true)
+	if s.Ceiling != 9 || s.Peak != 18 {
+		t.Fatalf("doubling refused in an incident: ceiling %.1f, peak %.1f; want 9 and 18 kept", s.Ceiling, s.Peak)
+	}
+	s.Limit, s.Baseline = 9, 2*svc
+	fast.InFlight = 9
+	if reason, ok := s.slowStart(fast, c); !ok || s.Ceiling != 18 || s.Limit != 18 || s.Peak != 0 {
+		t.Fatalf("back from the incident's slowdown: %q, limit %.1f, ceiling %.1f, peak %.1f; want 18, 18, 0", reason, s.Limit, s.Ceiling, s.Peak)
 	}
 	// A doubling refused with overload answers: the agency's capacity is
 	// below the ceiling now, and the ceiling comes down to what slow start
