@@ -688,6 +688,10 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 				if !s.Refused {
 					s.Limit = max(s.Limit, s.Good)
 				}
+				// The cut took its target as the capacity; the limit
+				// restored is the capacity again, so growth from it
+				// probes gently instead of accelerating as beyond it.
+				s.Capacity = s.Limit
 				s.Cooldown, s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, 0, ruleRelearn
 				return fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
 					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond)), true

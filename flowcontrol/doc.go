@@ -74,7 +74,15 @@
 //     succeed (or fewer than MinSamples failed) the agency is overloaded,
 //     not down, and goodput read in overload reads low: keep at least half
 //     the limit. Failures with normal latency and no overload answers are
-//     not load: hold, and leave them to the breakers. An agency in trouble
+//     not load: hold, and leave them to the breakers. Nor do failures cut
+//     while a latency cut waits for its check (rule 2), nothing was
+//     refused and most calls succeed: they are the slow tail of a slower
+//     agency's calls (timeouts), and a cut would drop the check and
+//     compound the first cut on a slowdown. Overload answers while calls
+//     succeed mean the agency's capacity is below the limit: the capacity
+//     remembered comes down with the cut, so growth does not jump back
+//     into the refusals (it finds a capacity that comes back by the
+//     regrow and grow-back forms). An agency in trouble
 //     — nothing succeeds, most failures are calls slower than the client's
 //     timeout, or the calls that succeed are slower than the tolerance —
 //     is the breakers' case, not a capacity of ours to learn: the cut keeps
@@ -87,7 +95,10 @@
 //     with the limit; if the latency stayed put (changed by less than half of
 //     what queueing predicts) the agency became slower rather than busier:
 //     the baseline is relearned and the cut undone (back to the last good
-//     limit if that is higher: a slower agency holds as many calls). The
+//     limit if that is higher: a slower agency holds as many calls; but
+//     not when the agency refused calls since that limit was last seen
+//     healthy, AgencyState.Refused: it lost capacity too, an incident,
+//     and only the cut is undone). The
 //     relearned baseline is itself checked SettlePeriods later, and reverted
 //     if the latency at the restored limit is above tolerance again, so a
 //     misread probe cannot ratchet the baseline up.
@@ -115,8 +126,9 @@
 // a confirmed capacity is probed less and less often, never on a fixed
 // cadence. Only evidence that the capacity changed clears the back-off: a
 // cut whose check (rule 2) shows the latency fell with it, a relearned
-// baseline, an outage, a regrow, or an increase beyond the Ceiling that
-// holds. A cut of one call at a capacity of a few is noise and leaves it.
+// baseline, an outage, a cut far below Good (under 70% of it and by more
+// than one call), a regrow, or an increase beyond the Ceiling that holds.
+// A cut of one call at a capacity of a few is noise and leaves it.
 // Below the Ceiling, a capacity the agency had before, the back-off does
 // not apply, so a capacity that comes back is still found quickly. Each
 // probe stays one additive step (max(1, 5% of the limit)).
@@ -124,7 +136,8 @@
 // Growth takes one of these forms:
 //
 //   - back toward the last capacity seen, in one or two steps, when far below
-//     it (after a failure cut, e.g. an outage);
+//     it (after a failure cut, e.g. an outage), but not while probes are
+//     backed off: that capacity may have been read at a refuted probe;
 //   - halfway back toward the highest capacity seen (HighWater, or the
 //     Ceiling if higher: a capacity loss's own cuts lower HighWater to the
 //     lost capacity), when the queue this limit caused for SettlePeriods
@@ -169,6 +182,16 @@
 // after a doubling lowers Ceiling and ends the slow start too. A loss of
 // capacity without an outage is not slow-started, or the limit would
 // double into it again and again.
+//
+// A latency well below the baseline on at least 40 calls (its mean then
+// within ±10%) is taken as the baseline at once even when slow start has
+// nothing to regain (the limit at the ceiling): against a slow agency's
+// baseline, a queue at the limit would pass for room to grow, and the
+// baseline, following the latency down, would settle on that queue. A
+// ceiling an incident lowered (a doubling refused with overload answers)
+// is kept as AgencyState.Peak, and an agency seen back from its slowdown
+// gets it back, so slow start regains the capacity from before the
+// incident; if the agency refuses it, the ceiling comes down again.
 //
 // Expired calls (Observation.Expired: ended by our own budget, not sent or
 // cut before the client's timeout) are in no rule: they say nothing about

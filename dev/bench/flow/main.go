@@ -114,7 +114,7 @@ func main() {
 	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time; with -capacity, replaces -scales by this one scale")
 	flag.DurationVar(&c.clientTimeout, "client-timeout", 2*time.Second, "the agency client's timeout per call (default: each scale's own)")
 	flag.IntVar(&c.initialLimit, "initial-limit", 0, "the controller's initial limit (default C)")
-	flag.BoolVar(&c.trace, "trace", false, "print each run's limit, requests at the agency and capacity once a second to stderr")
+	flag.BoolVar(&c.trace, "trace", false, "print each run's limit, requests at the agency and capacity once a second to stderr, and loanflow's controller decisions with the observation each read")
 	flag.IntVar(&c.workers, "workers", 1, "worker processes for loanflow and failsafe-go (loanflow's share one limit, failsafe-go's each limit their own calls); default 1, 2 in the incident")
 	flag.DurationVar(&c.sampleEvery, "sample", 200*time.Millisecond, "sampling period of the charts and convergence")
 	flag.StringVar(&scen, "scenarios", "", "scenarios to run, comma-separated: surge, capacity, slowdown, incident (default: each scale's own)")
@@ -524,10 +524,14 @@ func printTrace(w io.Writer, r result, every time.Duration) {
 			return fmt.Sprintf("%s=%d age=%.1fs add=%.1f/s dispatch=%.1f/s", name, q.Count, q.Age.Seconds(), q.AddRate, q.DispatchRate)
 		}
 		backlog := queue("backlog", x.Backlog) + " " + queue("workflow-tasks", x.Workflows)
-		fmt.Fprintf(w, "%s %s t=%5.1fs limit=%4.1f present=%3d capacity=%4.1f req=%3d ok=%3d attempts=%3d refused=%3d slots=%s %s\n",
+		decision := ""
+		if x.Decision != "" {
+			decision = "\n    " + x.Decision
+		}
+		fmt.Fprintf(w, "%s %s t=%5.1fs limit=%4.1f present=%3d capacity=%4.1f req=%3d ok=%3d attempts=%3d refused=%3d slots=%s %s%s\n",
 			r.scenario, r.strategy, x.T.Seconds(), x.Limit, x.Present, x.Capacity,
 			x.Requests-prev.Requests, x.OK-prev.OK, x.Attempts-prev.Attempts, x.Expired-prev.Expired,
-			strings.Join(slots, ","), backlog)
+			strings.Join(slots, ","), backlog, decision)
 		prev = x
 	}
 }

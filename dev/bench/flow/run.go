@@ -180,6 +180,9 @@ type sample struct {
 	Requests, OK, Attempts, Expired int64
 	Slots                           []slotState
 	Backlog, Workflows              queueStats
+	// Decision is loanflow's controller's last decision for the agency
+	// and the observation it read (FlowStateQuery), once a second.
+	Decision string
 }
 
 // slotState is one worker's slot supplier at one instant.
@@ -430,6 +433,9 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 				if len(res.trace)%max(1, int(time.Second/c.sampleEvery)) == 0 { // what printTrace prints
 					x.Backlog = b.backlog(rctx, tq, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
 					x.Workflows = b.backlog(rctx, benchQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+					if strategy == stController {
+						x.Decision = b.decision(rctx, controllerID(runID), agencyName)
+					}
 				}
 			}
 			traceMu.Lock()
@@ -621,7 +627,7 @@ func (b *bench) startController(ctx context.Context, runID, agencyName string, s
 		running.Wait()
 		close(done)
 	}()
-	id := "bench-flow-controller-" + runID
+	id := controllerID(runID)
 	if _, err := b.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.ControllerTaskQueue},
 		workflows.FlowControllerWorkflow, workflows.FlowControllerInput{Config: cfg}); err != nil {
 		cancel()
@@ -635,6 +641,33 @@ func (b *bench) startController(ctx context.Context, runID, agencyName string, s
 		cancel()
 		<-done
 	}, nil
+}
+
+// controllerID is the workflow id of a run's flow controller.
+func controllerID(runID string) string { return "bench-flow-controller-" + runID }
+
+// decision queries the controller for its last decision on the agency and
+// the observation it was taken on, for -trace.
+func (b *bench) decision(ctx context.Context, id, agencyName string) string {
+	qctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	v, err := b.tc.QueryWorkflow(qctx, id, "", workflows.FlowStateQuery)
+	if err != nil {
+		return "query: " + err.Error()
+	}
+	var st workflows.FlowControllerStatus
+	if err := v.Get(&st); err != nil {
+		return "query: " + err.Error()
+	}
+	o := st.Observations[agencyName]
+	out := fmt.Sprintf("obs ok=%d fail=%d+%d+%d mean=%s p90=%s inflight=%d wait=%s", o.OK, o.Overload, o.AgencyErrors, o.Timeouts,
+		o.LatencyMean.Round(time.Millisecond), o.LatencyP90.Round(time.Millisecond), o.InFlight, o.QueueWaitP90.Round(time.Millisecond))
+	for _, d := range st.Decisions {
+		if d.Agency == agencyName {
+			out += fmt.Sprintf(" | %d→%d %s", d.Previous, d.Limit, d.Reason)
+		}
+	}
+	return out
 }
 
 // backlog asks the server for a task queue's backlog of one type
