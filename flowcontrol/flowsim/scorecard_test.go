@@ -67,7 +67,8 @@ const (
 // and the limit back at 90% of the capacity within 5 s of the recovery. It
 // is the lab's record of where the law stands against those targets, not a
 // gate: it runs only with -scorecard, and lists every miss and a count per
-// kind. SCORECARD_TRACE=<shape prefix>, SCORECARD_KIND=<kind> and
+// kind. SCORECARD_SHAPE=<shape prefix> runs only the shapes it names;
+// SCORECARD_TRACE=<shape prefix>, SCORECARD_KIND=<kind> and
 // SCORECARD_SEED=<n> add that run's trace.
 //
 //	go test ./flowcontrol/flowsim -run TestScorecard -v -args -scorecard
