@@ -1049,6 +1049,15 @@ func enough(o Observation, s AgencyState, c AgencyConfig) (ok bool, need int64) 
 	sigma := spread(o)
 	noise := noiseSigmas * sigma / math.Sqrt(float64(o.OK))
 	margin := max(c.LatencyTolerance-1, 0.5/max(s.Limit, 1))
+	if s.Ceiling > s.Limit+1 && s.Probe == nil && float64(lat) <= float64(s.Baseline)*(1+(c.LatencyTolerance-1)*incFraction) {
+		// Far below the ceiling, a capacity the agency had before, a
+		// reading clearly at the baseline need only tell the room the
+		// ceiling promises (half of it) from none: at a few calls a
+		// second a capacity that came back is regained in fewer, shorter
+		// gatherings. An elevated reading still waits for the full
+		// evidence.
+		margin = max(margin, 0.5*(s.Ceiling-s.Limit)/max(s.Limit, 1))
+	}
 	need = int64(math.Ceil(math.Pow(noiseSigmas*sigma/margin, 2)))
 	if noise <= margin {
 		return true, need

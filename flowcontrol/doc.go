@@ -53,7 +53,10 @@
 // (AgencyState.Evidence) and merged with the next ones, for at most eight
 // periods. At a bureau's hundreds of calls per period every period is
 // enough and nothing changes; at the benchmark's 4 calls in flight × 600 ms
-// (5–7 calls a period) a decision takes 3–6 periods. Failures are never
+// (5–7 calls a period) a decision takes 3–6 periods. Far below the Ceiling
+// (by more than one call), a reading clearly at the baseline needs only to
+// tell the room the Ceiling promises from none (a margin of half that
+// room): a capacity that came back is regained in shorter gatherings. Failures are never
 // waited for, and a latency already above the tolerance beyond its noise is
 // acted on at once, except when it is to check a latency cut (rule 2). The
 // period right after a change of the limit mostly holds calls sent under

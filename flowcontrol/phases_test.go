@@ -55,6 +55,32 @@ func TestPhaseGather(t *testing.T) {
 	}
 }
 
+// Far below the ceiling (a capacity the agency had before), a reading
+// clearly at the baseline is evidence enough to grow on fewer calls: one
+// call more is a small step against the room the ceiling promises, where
+// at the ceiling it is what tells the capacity from one too many.
+func TestPhaseGatherBelowCeiling(t *testing.T) {
+	c := DefaultAgencyConfig()
+	c.MinSamples = 5
+	atBase := Observation{Period: time.Second, Calls: 6, OK: 6, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc * 138 / 100, InFlight: 4}
+	s := warm(4)
+	s.Ceiling = 4
+	if ok, need := enough(atBase, s, c); ok {
+		t.Fatalf("at the ceiling: enough on 6 calls (need %d); want more", need)
+	}
+	s.Limit, s.Ceiling = 2, 4
+	atBase.InFlight = 2
+	if ok, need := enough(atBase, s, c); !ok {
+		t.Fatalf("at 2, ceiling 4, latency at the baseline: not enough on 6 calls (need %d)", need)
+	}
+	// Latency above the baseline: the full evidence, even below the ceiling.
+	slower := atBase
+	slower.LatencyMean, slower.LatencyP50, slower.LatencyP90 = svc*11/10, svc*11/10, svc*11/10*138/100
+	if ok, _ := enough(slower, s, c); ok {
+		t.Fatal("at 2, ceiling 4, latency 1.1× the baseline: enough on 6 calls")
+	}
+}
+
 func TestPhaseRead(t *testing.T) {
 	c := DefaultAgencyConfig()
 	o := healthy()
