@@ -207,6 +207,11 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	if reason, ok := s.checkLatencyCut(sig, slow6, c); !ok || s.Rule != ruleRelearn || s.Limit != 20 {
 		t.Fatalf("slower, nothing refused: %q, limit %.1f; want Good 20 restored", reason, s.Limit)
 	}
+	// The cut took its target as the capacity; restored, the limit is the
+	// capacity again, or growth from it would accelerate as beyond one.
+	if s.Capacity != 20 {
+		t.Fatalf("restored to 20 with Capacity %.1f; want 20", s.Capacity)
+	}
 	// ...unless the agency refused calls since it was last seen healthy:
 	// it lost capacity as well (an incident), and only the cut is undone.
 	s = warm(6)
