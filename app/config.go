@@ -48,6 +48,7 @@ const (
 	EnvLoanTargetMem          = "LOANFLOW_LOAN_TARGET_MEM"
 	EnvLoanRampThrottle       = "LOANFLOW_LOAN_RAMP_THROTTLE"
 	EnvPostgresMaxConns       = "LOANFLOW_PG_MAX_CONNS"
+	EnvPollers                = "LOANFLOW_POLLERS"
 )
 
 // The slot tuners the loan queue's worker can run with (LoanSlots.Tuner).
@@ -64,6 +65,7 @@ const (
 	maxStickyCacheSize = 1_000_000
 	maxLoanSlots       = 10_000
 	maxPostgresConns   = 1_000
+	maxPollers         = 64
 	maxRampThrottle    = 10 * time.Second
 	// The SDK's defaults, which an unset setting keeps: fixed slots per kind
 	// of task, and the resource-based suppliers' maxima.
@@ -133,8 +135,8 @@ type Config struct {
 	// host, pid and a random suffix).
 	WorkerID string
 	// Pollers is the number of pollers each worker runs for workflow tasks
-	// and for activity tasks (flag -pollers; 0 = the SDK's default, 2). A
-	// worker starved of CPU fetches tasks faster with more.
+	// and for activity tasks (LOANFLOW_POLLERS, -pollers; 0 = the SDK's
+	// default, 2). A worker starved of CPU fetches tasks faster with more.
 	Pollers int
 	// StickyCacheSize is the process's sticky workflow cache, in workflows
 	// (LOANFLOW_STICKY_CACHE_SIZE, -sticky-cache-size): nil keeps the SDK's
@@ -187,7 +189,6 @@ func Load(args []string, stderr io.Writer) (Config, error) {
 	fs.SetOutput(stderr)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "listen address of the Prometheus /metrics endpoint (empty disables it)")
-	pollers := fs.Int("pollers", 0, "pollers per worker for workflow tasks and for activity tasks (0: the SDK's default; at most 64)")
 	tuning := make(map[string]*string, len(tuningSettings))
 	for _, ts := range tuningSettings {
 		tuning[ts.flag] = fs.String(ts.flag, "", ts.usage+"; "+ts.accepted+" (overrides "+ts.env+")")
@@ -201,9 +202,6 @@ func Load(args []string, stderr io.Writer) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected arguments %q: the worker takes only flags (-log-level, -metrics-addr)", fs.Args())
-	}
-	if *pollers < 0 || *pollers > 64 {
-		return Config{}, fmt.Errorf("invalid -pollers %d: accepted 0 (the SDK's default) to 64", *pollers)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -231,7 +229,7 @@ func Load(args []string, stderr io.Writer) (Config, error) {
 	if len(cfg.AgencyURLs) == 0 {
 		return cfg, fmt.Errorf("no agency URLs: set %s (or AGENCY_KCB_URL, AGENCY_NICE_URL, AGENCY_MYDATA_URL, AGENCY_SCRAPING_URL); the simulated agencies run with `go run ./dev/cmd/loanflow-dev`", EnvAgencyBaseURL)
 	}
-	cfg.LogLevel, cfg.MetricsAddr, cfg.Pollers = level, *metricsAddr, *pollers
+	cfg.LogLevel, cfg.MetricsAddr = level, *metricsAddr
 	return cfg, nil
 }
 
@@ -377,6 +375,12 @@ var tuningSettings = []tuningSetting{
 			d, err := time.ParseDuration(v)
 			cfg.LoanSlots.RampThrottle = &d
 			return err == nil && d >= 0 && d <= maxRampThrottle
+		}},
+	{EnvPollers, "pollers", "a whole number from 0 (the SDK's default, 2) to 64",
+		"pollers per worker for workflow tasks and for activity tasks (unset: the SDK's default)",
+		func(cfg *Config, v string) (ok bool) {
+			cfg.Pollers, ok = intIn(v, 0, maxPollers)
+			return ok
 		}},
 	{EnvPostgresMaxConns, "pg-max-conns", "a whole number from 1 to 1000",
 		"connections in the Postgres pool (unset: pool_max_conns of DATABASE_URL, else the loan worker's local-activity and activity slots plus one, at most 16)",

@@ -34,9 +34,13 @@ func TestTuningFromEnv(t *testing.T) {
 	t.Setenv("LOANFLOW_LOAN_TARGET_MEM", "0.5")
 	t.Setenv("LOANFLOW_PG_MAX_CONNS", "24")
 	t.Setenv("LOANFLOW_LOAN_RAMP_THROTTLE", "0s")
+	t.Setenv("LOANFLOW_POLLERS", "6")
 	cfg, err = app.FromEnv(false)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Pollers != 6 {
+		t.Fatalf("LOANFLOW_POLLERS=6: pollers %d", cfg.Pollers)
 	}
 	if r := cfg.LoanSlots.RampThrottle; r == nil || *r != 0 {
 		t.Fatalf("ramp throttle %v, want 0s set", r)
@@ -55,9 +59,13 @@ func TestTuningFlagsOverrideEnv(t *testing.T) {
 	t.Setenv("LOANFLOW_LOAN_WORKFLOW_SLOTS", "50")
 	t.Setenv("LOANFLOW_LOAN_LOCAL_ACTIVITY_SLOTS", "30")
 	t.Setenv("LOANFLOW_PG_MAX_CONNS", "24")
-	cfg, err := app.Load([]string{"-metrics-addr", "", "-loan-workflow-slots", "8", "-sticky-cache-size", "128", "-pg-max-conns", "4"}, &bytes.Buffer{})
+	t.Setenv("LOANFLOW_POLLERS", "6")
+	cfg, err := app.Load([]string{"-metrics-addr", "", "-loan-workflow-slots", "8", "-sticky-cache-size", "128", "-pg-max-conns", "4", "-pollers", "12"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Pollers != 12 {
+		t.Fatalf("-pollers 12 over LOANFLOW_POLLERS=6: pollers %d", cfg.Pollers)
 	}
 	if cfg.LoanSlots.Workflow != 8 || cfg.LoanSlots.LocalActivity != 30 || *cfg.StickyCacheSize != 128 || cfg.PostgresMaxConns != 4 {
 		t.Fatalf("slots %+v, sticky %d, pool %d; want workflow 8 (flag), local activity 30 (variable), sticky 128, pool 4",
@@ -92,6 +100,8 @@ func TestTuningRefusesBadValues(t *testing.T) {
 		{map[string]string{"LOANFLOW_LOAN_RAMP_THROTTLE": "5ms"}, nil, `LOANFLOW_LOAN_RAMP_THROTTLE=5ms: accepted only with LOANFLOW_LOAN_TUNER=resource (the tuner is "fixed")`},
 		{map[string]string{"LOANFLOW_PG_MAX_CONNS": "0"}, nil, `LOANFLOW_PG_MAX_CONNS="0": accepted a whole number from 1 to 1000`},
 		{nil, []string{"-pg-max-conns", "1001"}, `-pg-max-conns "1001": accepted a whole number from 1 to 1000`},
+		{map[string]string{"LOANFLOW_POLLERS": "-1"}, nil, `LOANFLOW_POLLERS="-1": accepted a whole number from 0 (the SDK's default, 2) to 64`},
+		{nil, []string{"-pollers", "65"}, `-pollers "65": accepted a whole number from 0 (the SDK's default, 2) to 64`},
 		// Two sources for the pool's size: refused rather than one silently winning.
 		{map[string]string{"LOANFLOW_PG_MAX_CONNS": "8", "DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?pool_max_conns=4"}, nil,
 			`LOANFLOW_PG_MAX_CONNS=8: DATABASE_URL sets pool_max_conns too; accepted one of the two`},

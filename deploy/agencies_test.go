@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,6 +24,8 @@ import (
 const (
 	envAgenciesFile     = "LOANFLOW_AGENCIES_FILE"          // read by the worker
 	envAgencyMax        = "LOANFLOW_AGENCY_MAX_CONCURRENCY" // read by the worker
+	envAgencyStart      = "LOANFLOW_AGENCY_CONCURRENCY"     // read by the worker
+	envPollers          = "LOANFLOW_POLLERS"                // read by the worker
 	envAgenciesHostFile = "LOANFLOW_AGENCIES_HOST_FILE"     // compose: the file on the host
 	exampleContract     = "agencies.example.toml"
 )
@@ -66,12 +69,15 @@ func TestComposeWorkerGetsAgencyContracts(t *testing.T) {
 	}
 	custom := filepath.Join(t.TempDir(), "contracts.toml")
 	for _, tc := range []struct {
-		name        string
-		env         map[string]string
-		source, max string
+		name   string
+		env    map[string]string
+		source string
+		// passed are the worker's variables compose passes on from .env.
+		passed map[string]string
 	}{
-		{"defaults", nil, example, ""},
-		{"set in .env", map[string]string{envAgenciesHostFile: custom, envAgencyMax: "12"}, custom, "12"},
+		{"defaults", nil, example, map[string]string{envAgencyMax: "", envAgencyStart: "", envPollers: ""}},
+		{"set in .env", map[string]string{envAgenciesHostFile: custom, envAgencyMax: "12", envAgencyStart: "8", envPollers: "4"}, custom,
+			map[string]string{envAgencyMax: "12", envAgencyStart: "8", envPollers: "4"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := exampleEnv(t)
@@ -86,10 +92,12 @@ func TestComposeWorkerGetsAgencyContracts(t *testing.T) {
 			}
 			for _, name := range workers {
 				s := p.Services[name]
-				if v, ok := s.Environment[envAgencyMax]; !ok {
-					t.Errorf("service %s does not pass %s", name, envAgencyMax)
-				} else if got := deref(v); got != tc.max {
-					t.Errorf("service %s: %s=%q, want %q", name, envAgencyMax, got, tc.max)
+				for _, k := range slices.Sorted(maps.Keys(tc.passed)) {
+					if v, ok := s.Environment[k]; !ok {
+						t.Errorf("service %s does not pass %s", name, k)
+					} else if got := deref(v); got != tc.passed[k] {
+						t.Errorf("service %s: %s=%q, want %q", name, k, got, tc.passed[k])
+					}
 				}
 				file := deref(s.Environment[envAgenciesFile])
 				if file == "" {
