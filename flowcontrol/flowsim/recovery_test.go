@@ -165,9 +165,7 @@ func TestIncidentMiddlePhase(t *testing.T) {
 		}
 		sum := 0.0
 		for seed := uint64(1); seed <= 6; seed++ {
-			sc := recoveryIncident(sh, seed)
-			sc.MeasureFrom = PhaseSettle
-			sc.Steps = []time.Duration{0, 30 * time.Second, 50 * time.Second}
+			sc := scorecardScenario(kinds[0], sh, seed) // the incident, each phase from PhaseSettle after its step
 			oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: sh.workers})
 			ctl := run(t, sc, shapeController(sh))
 			sum += ctl.Phases[2].Goodput / oracle.Phases[2].Goodput
