@@ -692,7 +692,15 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 				// restored is the capacity again, so growth from it
 				// probes gently instead of accelerating as beyond it.
 				s.Capacity = s.Limit
-				s.Cooldown, s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, 0, ruleRelearn
+				if s.Refused {
+					// It lost capacity as well: the probes refuted
+					// at the old one say nothing about the new one.
+					s.Refuted, s.Backoff = 0, 0
+				}
+				// Otherwise a slower agency holds as many calls as
+				// before: the probes refuted beyond Good still tell
+				// its capacity, and their back-off stands.
+				s.Cooldown, s.Streak, s.Rule = 0, 0, ruleRelearn
 				return fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
 					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond)), true
 			}

@@ -212,14 +212,27 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	if s.Capacity != 20 {
 		t.Fatalf("restored to 20 with Capacity %.1f; want 20", s.Capacity)
 	}
-	// ...unless the agency refused calls since it was last seen healthy:
-	// it lost capacity as well (an incident), and only the cut is undone.
+	// A slower agency holds as many calls: the probes refuted beyond
+	// Good still tell its capacity, and their back-off stands.
 	s = warm(6)
-	s.Good, s.Refused = 20, true
+	s.Good, s.Refuted, s.Backoff = 20, 2, 10
+	s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
+	sig, _ = s.read(slow6, c)
+	if reason, ok := s.checkLatencyCut(sig, slow6, c); !ok || s.Rule != ruleRelearn || s.Refuted != 2 || s.Backoff != 10 {
+		t.Fatalf("slower, nothing refused: %q, refuted %d, back-off %d; want 2 and 10 kept", reason, s.Refuted, s.Backoff)
+	}
+	// ...unless the agency refused calls since it was last seen healthy:
+	// it lost capacity as well (an incident), and only the cut is undone;
+	// the probes refuted at the old capacity say nothing about the new one.
+	s = warm(6)
+	s.Good, s.Refused, s.Refuted, s.Backoff = 20, true, 2, 10
 	s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
 	sig, _ = s.read(slow6, c)
 	if reason, ok := s.checkLatencyCut(sig, slow6, c); !ok || s.Rule != ruleRelearn || s.Limit != 12 {
 		t.Fatalf("slower after refusals: %q, limit %.1f; want the cut's 12 restored, not Good 20", reason, s.Limit)
+	}
+	if s.Refuted != 0 || s.Backoff != 0 {
+		t.Fatalf("slower after refusals: refuted %d, back-off %d; want both cleared", s.Refuted, s.Backoff)
 	}
 	// The latency fell with the cut: it was queueing; nothing to undo.
 	s = warm(10)
