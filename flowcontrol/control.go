@@ -696,10 +696,16 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 					// It lost capacity as well: the probes refuted
 					// at the old one say nothing about the new one.
 					s.Refuted, s.Backoff = 0, 0
+				} else {
+					// Otherwise a slower agency holds as many calls
+					// as before, no more: the probes refuted beyond
+					// Good still tell its capacity, and none goes
+					// beyond the restored limit for a back-off. The
+					// baseline just relearnt rests on the check's few
+					// calls; read against it, a call or two queued
+					// beyond the capacity passes for room.
+					s.Backoff = max(s.Backoff, probeBackoff)
 				}
-				// Otherwise a slower agency holds as many calls as
-				// before: the probes refuted beyond Good still tell
-				// its capacity, and their back-off stands.
 				s.Cooldown, s.Streak, s.Rule = 0, 0, ruleRelearn
 				return fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
 					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond)), true

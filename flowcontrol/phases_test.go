@@ -212,14 +212,18 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	if s.Capacity != 20 {
 		t.Fatalf("restored to 20 with Capacity %.1f; want 20", s.Capacity)
 	}
-	// A slower agency holds as many calls: the probes refuted beyond
-	// Good still tell its capacity, and their back-off stands.
-	s = warm(6)
-	s.Good, s.Refuted, s.Backoff = 20, 2, 10
-	s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
-	sig, _ = s.read(slow6, c)
-	if reason, ok := s.checkLatencyCut(sig, slow6, c); !ok || s.Rule != ruleRelearn || s.Refuted != 2 || s.Backoff != 10 {
-		t.Fatalf("slower, nothing refused: %q, refuted %d, back-off %d; want 2 and 10 kept", reason, s.Refuted, s.Backoff)
+	// A slower agency holds as many calls, no more: the probes refuted
+	// beyond Good still tell its capacity, and none goes beyond the
+	// restored limit for a back-off (a longer one left as it is).
+	for _, backoff := range []int{0, 10, 3 * probeBackoff} {
+		s = warm(6)
+		s.Good, s.Refuted, s.Backoff = 20, 2, backoff
+		s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
+		sig, _ = s.read(slow6, c)
+		want := max(backoff, probeBackoff)
+		if reason, ok := s.checkLatencyCut(sig, slow6, c); !ok || s.Rule != ruleRelearn || s.Refuted != 2 || s.Backoff != want {
+			t.Fatalf("slower, nothing refused, back-off %d: %q, refuted %d, back-off %d; want 2 and %d", backoff, reason, s.Refuted, s.Backoff, want)
+		}
 	}
 	// ...unless the agency refused calls since it was last seen healthy:
 	// it lost capacity as well (an incident), and only the cut is undone;
