@@ -101,7 +101,9 @@
 //     limit if that is higher: a slower agency holds as many calls; but
 //     not when the agency refused calls since that limit was last seen
 //     healthy, AgencyState.Refused: it lost capacity too, an incident,
-//     and only the cut is undone). The
+//     and only the cut is undone). Without refusals no probe goes beyond
+//     the restored limit for a back-off (a slower agency holds as many
+//     calls, no more; the relearnt baseline rests on few calls). The
 //     relearned baseline is itself checked SettlePeriods later, and reverted
 //     if the latency at the restored limit is above tolerance again, so a
 //     misread probe cannot ratchet the baseline up.
