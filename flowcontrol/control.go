@@ -104,7 +104,8 @@ type AgencyState struct {
 	Refuted int `json:"refuted,omitempty"`
 	// Backoff counts the periods left in which the limit may grow up to
 	// Good but not beyond it. Any other cut (the capacity changed), a
-	// relearned baseline or a regrow clears it.
+	// relearned baseline after refusals or a regrow clears it; a relearned
+	// baseline without refusals (a slower agency) sets one of its own.
 	Backoff int `json:"backoff,omitempty"`
 	// Ceiling is the highest limit at which the agency was seen in use and
 	// healthy. An incident's cuts leave it alone (the agency's trouble is

@@ -132,8 +132,9 @@
 // cadence. Only evidence that the capacity changed clears the back-off: a
 // cut whose check (rule 2) shows the latency fell with it, a relearned
 // baseline after refusals (a slower agency alone holds as many calls, so
-// its probes' record stands), an outage, a cut far below Good (under 70% of it and by more
-// than one call), a regrow, or an increase beyond the Ceiling that holds.
+// its probes' record stands), an outage, a cut far below Good (under 70%
+// of it and by more than one call), a regrow, or an increase beyond the
+// Ceiling that holds.
 // A cut of one call at a capacity of a few is noise and leaves it.
 // Below the Ceiling, a capacity the agency had before, the back-off does
 // not apply, so a capacity that comes back is still found quickly. Each

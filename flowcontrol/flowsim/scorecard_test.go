@@ -61,9 +61,10 @@ const (
 )
 
 // TestScorecard runs every shape's incident, capacity step and slowdown
-// from the start on seeds 1–6 (or SCORECARD_SEEDS) and holds each phase to the targets: goodput
-// ≥ 0.9 × the oracle's and agency errors ≤ 2% from 5 s after each step (a
-// phase whose service time exceeds the client's timeout is not scored),
+// from the start on seeds 1–6 (or SCORECARD_SEEDS) and holds each phase
+// to the targets: goodput ≥ 0.9 × the oracle's and agency errors ≤ 2% from
+// 5 s after each step (a phase whose service time exceeds the client's
+// timeout is not scored),
 // and the limit back at 90% of the capacity within 5 s of the recovery. It
 // is the lab's record of where the law stands against those targets, not a
 // gate: it runs only with -scorecard, and lists every miss and a count per
@@ -79,6 +80,7 @@ func TestScorecard(t *testing.T) {
 	if !*scorecard {
 		t.Skip("the lab's scorecard: run with -scorecard")
 	}
+	seeds := scorecardSeeds(t)
 	var lines []string
 	misses := map[string]int{}
 	table := []string{
@@ -95,7 +97,7 @@ func TestScorecard(t *testing.T) {
 			var backs []string
 			shapeMisses := 0
 			scored2 := true
-			for _, seed := range scorecardSeeds(t) {
+			for _, seed := range seeds {
 				sc := scorecardScenario(k, sh, seed)
 				unservable := time.Duration(sc.ServiceFactor(40*time.Second)*float64(sh.service)) > sh.clientTimeout
 				oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: sh.workers})
@@ -144,7 +146,7 @@ func TestScorecard(t *testing.T) {
 					}
 				}
 			}
-			n := float64(len(scorecardSeeds(t)))
+			n := float64(len(seeds))
 			p2 := fmt.Sprintf("%.2f", sum[2]/n)
 			if !scored2 {
 				p2 = "not scored"
