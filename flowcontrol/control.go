@@ -119,13 +119,19 @@ type AgencyState struct {
 	// the client's timeout) or from a slowdown (its latency fell well below
 	// the baseline at a steady limit): slow start applies until a cut or a
 	// period at capacity ends it. After a mere loss of capacity it does
-	// not, or the limit would double into that capacity again and again.
+	// not, or the limit would double into that capacity again and again:
+	// once Refused, a single period in which nothing succeeded is such a
+	// loss still showing (see Served).
 	Recovering bool `json:"recovering,omitempty"`
 	// Refused says the agency refused calls (overload answers cut the
 	// limit) since the limit was last seen healthy: it lost capacity, so
 	// a latency cut found to be a slowdown (rule 2) is undone to the
 	// cut's own limit only, not to Good.
 	Refused bool `json:"refused,omitempty"`
+	// Served says a call succeeded in the last period observed: once
+	// Refused, a period with no success is an outage only when the one
+	// before it had none either.
+	Served bool `json:"served,omitempty"`
 	// Peak is the ceiling before an incident lowered it (a slow start
 	// refused with overload answers: the agency's capacity was lower
 	// then), 0 when none was lowered or the limit has regained it. An
@@ -315,7 +321,7 @@ const (
 func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, period time.Duration) (AgencyState, string) {
 	s.Limit = clamp(s.Limit, c) // the bounds may have changed since the last step
 	s.age()
-	lastRule, saturated := s.Rule, s.Saturated
+	lastRule, saturated, served := s.Rule, s.Saturated, s.Served
 	s.Saturated = 0
 	if !observed {
 		s.Streak, s.Rule = 0, ruleNoData
@@ -326,6 +332,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	}
 	s.Periods++
 	s.Observed += o.Period
+	s.Served = o.OK > 0
 
 	// Gather evidence across periods while they are thin: a decision on a
 	// handful of calls is mostly noise, and growing on backlog alone, with
@@ -347,6 +354,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		return s, reason
 	}
 	sig, note := s.read(o, c)
+	sig.served = served
 	for _, rule := range []func() (string, bool){
 		func() (string, bool) { return s.cutForFailures(sig, o, c, lastRule) },
 		func() (string, bool) { return s.checkLatencyCut(sig, o, c) },
@@ -477,6 +485,8 @@ type signals struct {
 	// widened by the noise; room 1 at the baseline, 0 at growBelow;
 	// estimate the Little's-law concurrency the agency served.
 	noise, ratio, growBelow, cutAbove, room, estimate float64
+	// served: a call succeeded in the period observed before this one.
+	served bool
 }
 
 // read computes the period's signals, learns the baseline from it, and
@@ -603,12 +613,21 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			return fmt.Sprintf("hold: %s %.1f%% with no overload answers, the last latency cut's check pending", failureKind(o), 100*failRate), true
 		}
 		s.endSlowStart(lastRule, 2*o.Overload >= failures)
+		// After refusals while serving (a capacity lost), a period in
+		// which nothing succeeded is that loss still showing unless the
+		// period before saw nothing succeed either.
+		refusing := s.Refused && sig.served
 		if o.Overload > 0 {
 			s.Refused = true
 		}
-		if o.OK == 0 {
+		if o.OK == 0 && !refusing {
 			// An outage: whatever was refuted before says nothing about
-			// the agency that comes back.
+			// the agency that comes back. Not on one such period once the
+			// agency has refused calls while serving others since the
+			// limit was last healthy: it lost capacity, and at a few slow
+			// calls a period may hold nothing but its refusals and the
+			// timeouts of the calls it queued. Slow start would double the
+			// limit into that capacity again.
 			s.Recovering, s.Refuted, s.Backoff = true, 0, 0
 		}
 		target, via := s.backTo(estimate*c.Headroom, limit, o.OK < goodputSamples)

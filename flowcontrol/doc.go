@@ -171,7 +171,11 @@
 //
 // Slow start, before all of these and on the period alone. It begins
 // after an outage (a failure cut in a period in which nothing succeeded:
-// an agency down, or slower than the client's timeout), or when the
+// an agency down, or slower than the client's timeout; once the agency
+// has refused calls while serving others, AgencyState.Refused, only the
+// second such period in a row: at a few slow calls a lost capacity, the
+// limit still above it, shows single periods of nothing but its 503s and
+// the timeouts of the calls it queued), or when the
 // latency falls well below the baseline (beyond its noise, on MinSamples
 // calls): an agency back from a slowdown, whose baseline is still the
 // slow one's and is relearnt at once from that period. While it lasts

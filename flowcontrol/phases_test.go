@@ -150,6 +150,33 @@ func TestPhaseCutForFailures(t *testing.T) {
 	if _, ok := s.cutForFailures(sig, down, c, ""); !ok || !s.Recovering || s.Limit >= 10 {
 		t.Fatalf("outage: limit %.1f, recovering %v; want a cut and a recovery ahead", s.Limit, s.Recovering)
 	}
+	// A period of refusals alone, after the agency already refused calls
+	// while serving others (a capacity lost, the limit still above it: at
+	// a few slow calls a period may hold no success), is not an outage:
+	// slow start would double the limit back into the lost capacity.
+	allRefused := Observation{Period: time.Second, Calls: 4, Overload: 4, InFlight: 8, QueueWaitP90: time.Second}
+	s = warm(8)
+	s.Ceiling, s.Refused = 8, true
+	sig, _ = s.read(allRefused, c)
+	sig.served = true
+	if _, ok := s.cutForFailures(sig, allRefused, c, ruleCutFailure); !ok || s.Recovering || s.Limit >= 8 {
+		t.Fatalf("refusals alone after refusals while serving: limit %.1f, recovering %v; want a cut, no recovery", s.Limit, s.Recovering)
+	}
+	// A second such period in a row is an outage after all (an agency
+	// that lost capacity and then went down).
+	sig, _ = s.read(allRefused, c)
+	if _, ok := s.cutForFailures(sig, allRefused, c, ruleCutFailure); !ok || !s.Recovering {
+		t.Fatalf("a second period with nothing served: limit %.1f, recovering %v; want an outage's recovery", s.Limit, s.Recovering)
+	}
+	// The same period with nothing refused before: the agency answers
+	// nothing but 503s from a healthy limit, an outage at once.
+	s = warm(8)
+	s.Ceiling = 8
+	sig, _ = s.read(allRefused, c)
+	sig.served = true
+	if _, ok := s.cutForFailures(sig, allRefused, c, ""); !ok || !s.Recovering {
+		t.Fatalf("refusals alone from a healthy limit: limit %.1f, recovering %v; want an outage's recovery", s.Limit, s.Recovering)
+	}
 	// A latency cut waits for its check, and the failures are the slow
 	// tail of calls mostly served, with nothing refused (a slower agency's
 	// timeouts): hold, rather than drop the check and compound the cut.
