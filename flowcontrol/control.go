@@ -613,21 +613,19 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			return fmt.Sprintf("hold: %s %.1f%% with no overload answers, the last latency cut's check pending", failureKind(o), 100*failRate), true
 		}
 		s.endSlowStart(lastRule, 2*o.Overload >= failures)
-		// After refusals while serving (a capacity lost), a period in
-		// which nothing succeeded is that loss still showing unless the
-		// period before saw nothing succeed either.
 		refusing := s.Refused && sig.served
 		if o.Overload > 0 {
 			s.Refused = true
 		}
 		if o.OK == 0 && !refusing {
 			// An outage: whatever was refuted before says nothing about
-			// the agency that comes back. Not on one such period once the
-			// agency has refused calls while serving others since the
-			// limit was last healthy: it lost capacity, and at a few slow
-			// calls a period may hold nothing but its refusals and the
-			// timeouts of the calls it queued. Slow start would double the
-			// limit into that capacity again.
+			// the agency that comes back. Not on one such period after a
+			// period that served, once the agency has refused calls while
+			// serving others since the limit was last healthy (refusing):
+			// it lost capacity, and at a few slow calls a period may hold
+			// nothing but its refusals and the timeouts of the calls it
+			// queued. Slow start would double the limit into that
+			// capacity again.
 			s.Recovering, s.Refuted, s.Backoff = true, 0, 0
 		}
 		target, via := s.backTo(estimate*c.Headroom, limit, o.OK < goodputSamples)
