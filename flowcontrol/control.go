@@ -132,6 +132,9 @@ type AgencyState struct {
 	// Refused, a period with no success is an outage only when the one
 	// before it had none either.
 	Served bool `json:"served,omitempty"`
+	// Floor is the limit a failure cut of an agency in trouble held this
+	// period (half the ceiling), 0 when none did; reported in Decision.
+	Floor float64 `json:"floor,omitempty"`
 	// Peak is the ceiling before an incident lowered it (a slow start
 	// refused with overload answers: the agency's capacity was lower
 	// then), 0 when none was lowered or the limit has regained it. An
@@ -202,6 +205,12 @@ type Decision struct {
 	// Reason says which rule applied and with which numbers, e.g.
 	// "overload 12.0% > 1.0%: to goodput×baseline 14.2 (x0.71)".
 	Reason string `json:"reason"`
+	// Floor, when set, is the lowest limit the law holds for the agency
+	// this period, above MinLimit: a failure cut of an agency in trouble
+	// keeps half the ceiling (see the package doc, rule 1). Shrinking the
+	// pool further is not the law's answer, so the breakers take the
+	// limit at this floor as at MinLimit.
+	Floor int `json:"floor,omitempty"`
 }
 
 // Shape of the control law that is not worth a knob.
@@ -284,7 +293,11 @@ func Step(st State, obs map[string]Observation, cfg Config) (State, []Decision) 
 		s.Limit = clamp(s.Limit, c)
 		s.Moved = roundLimit(s.Limit) != prev
 		next.Agencies[a] = s
-		decisions = append(decisions, Decision{Agency: a, Limit: roundLimit(s.Limit), Previous: prev, Reason: reason})
+		d := Decision{Agency: a, Limit: roundLimit(s.Limit), Previous: prev, Reason: reason}
+		if s.Floor > 0 && roundLimit(s.Floor) > c.MinLimit {
+			d.Floor = roundLimit(s.Floor)
+		}
+		decisions = append(decisions, d)
 	}
 	return next, decisions
 }
@@ -322,7 +335,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	s.Limit = clamp(s.Limit, c) // the bounds may have changed since the last step
 	s.age()
 	lastRule, saturated, served := s.Rule, s.Saturated, s.Served
-	s.Saturated = 0
+	s.Saturated, s.Floor = 0, 0
 	if !observed {
 		s.Streak, s.Rule = 0, ruleNoData
 		return s, "hold: no statistics"
@@ -651,7 +664,9 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			// start regains the limit in one doubling. A call that
 			// times out holds its slot for the client's timeout, so
 			// the calls sent meanwhile are few.
-			next = max(next, min(limit, s.Ceiling*troubleFloor))
+			if floor := min(limit, s.Ceiling*troubleFloor); floor >= next {
+				next, s.Floor = floor, floor
+			}
 		}
 		next = max(next, float64(c.MinLimit))
 		if o.OK > 0 && 2*o.Overload >= failures {

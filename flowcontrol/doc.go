@@ -92,7 +92,9 @@
 //     half the Ceiling, so that the agency's recovery shows at once (enough
 //     calls in flight to succeed) and slow start regains the Ceiling in one
 //     doubling. Such calls hold their slots for the client's timeout, so
-//     few are sent meanwhile. (Cutting to the goodput read in trouble, 0 or
+//     few are sent meanwhile. The Decision reports that limit as its Floor:
+//     the breakers take the pool there as at MinLimit, shrinking exhausted.
+//     (Cutting to the goodput read in trouble, 0 or
 //     1, took 6–10 s to recover at 1.34 s a call, against 5 s now.)
 //  2. A latency cut is checked SettlePeriods later. Queueing latency falls
 //     with the limit; if the latency stayed put (changed by less than half of

@@ -150,6 +150,15 @@ func TestPhaseCutForFailures(t *testing.T) {
 	if _, ok := s.cutForFailures(sig, down, c, ""); !ok || !s.Recovering || s.Limit >= 10 {
 		t.Fatalf("outage: limit %.1f, recovering %v; want a cut and a recovery ahead", s.Limit, s.Recovering)
 	}
+	// The cut keeps half the ceiling, and says so: shrinking further is
+	// not the law's answer, and the breakers take that limit as the floor.
+	if s.Floor != s.Limit || s.Limit != 5 {
+		t.Fatalf("outage: limit %.1f, floor %.1f; want both half the ceiling, 5", s.Limit, s.Floor)
+	}
+	st, ds := Step(state(s), map[string]Observation{agencyA: down}, DefaultConfig(agencyA))
+	if got := st.Agencies[agencyA]; ds[0].Floor != roundLimit(got.Limit) || ds[0].Floor <= c.MinLimit {
+		t.Fatalf("outage, next period: decision %+v, limit %.1f; want the floor reported at the limit", ds[0], got.Limit)
+	}
 	// A period of refusals alone, after the agency already refused calls
 	// while serving others (a capacity lost, the limit still above it: at
 	// a few slow calls a period may hold no success), is not an outage:

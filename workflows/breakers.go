@@ -65,16 +65,21 @@ type BreakerBoard = breaker.Board
 // decisions onto it.
 func stepBoard(b *BreakerBoard, now time.Time, obs map[string]flowcontrol.Observation, decisions []flowcontrol.Decision,
 	cfg FlowControllerInput, overrides []BreakerOverride) (statuses []breaker.Status, events []breaker.Event) {
-	limits := map[string]int{}
+	limits, floors := map[string]int{}, map[string]int{}
 	for _, d := range decisions {
-		limits[d.Agency] = d.Limit
+		limits[d.Agency], floors[d.Agency] = d.Limit, d.Floor
 	}
 	names := cfg.agencyNames()
 	observed := make(map[string]breaker.Observed, len(names))
 	for _, a := range names {
 		o := obs[a]
+		// The pool's floor is where the law stops shrinking it: MinLimit,
+		// or the half of its ceiling the law keeps for an agency in
+		// trouble (an agency down answering 503s to everything would
+		// otherwise never find its pool at the floor, and its breaker
+		// would never open).
 		observed[a] = breaker.Observed{Calls: o.Calls, Overload: o.Overload, AgencyErrors: o.AgencyErrors, Timeouts: o.Timeouts,
-			Limit: limits[a], MinLimit: cfg.Config.Agencies[a].MinLimit}
+			Limit: limits[a], MinLimit: max(cfg.Config.Agencies[a].MinLimit, floors[a])}
 	}
 	manual := make([]breaker.ManualOverride, len(overrides))
 	for i, o := range overrides {

@@ -308,3 +308,29 @@ func TestReleaseDelayIsDeterministicAndSpread(t *testing.T) {
 		}
 	}
 }
+
+// An agency down, answering 503s to everything: the law keeps half the
+// ceiling for its recovery and says so (Decision.Floor), and the breaker
+// takes the pool at that floor as exhausted. Without it the breaker waited
+// for a MinLimit the law never cuts to, and a bureau down stayed closed
+// (seen on a loaded machine, where the bureau's ceiling had been learnt
+// before the outage).
+func TestBreakerOpensOnAnAgencyDownAtTheLawsFloor(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	in := controllerInput(1)
+	bc := breaker.DefaultConfig()
+	bc.FloorPeriods = 1
+	in.Breakers = map[string]breaker.Config{"kcb": bc}
+	down := map[string]flowcontrol.Observation{"kcb": {Calls: 40, Overload: 40}}
+	for _, tc := range []struct {
+		floor int
+		want  breaker.State
+	}{{0, breaker.Closed}, {8, breaker.HalfOpen}} {
+		b := BreakerBoard{Machines: map[string]breaker.Machine{"kcb": {State: breaker.Closed, Since: now.Add(-time.Hour)}}}
+		decisions := []flowcontrol.Decision{{Agency: "kcb", Limit: 8, Previous: 16, Floor: tc.floor}}
+		_, _ = stepBoard(&b, now, down, decisions, in, nil)
+		if got := b.Machines["kcb"].State; got != tc.want {
+			t.Errorf("kcb refusing every call at limit 8, the law's floor %d: breaker %s, want %s", tc.floor, got, tc.want)
+		}
+	}
+}
