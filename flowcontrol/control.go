@@ -133,8 +133,9 @@ type AgencyState struct {
 	// before it had none either.
 	Served bool `json:"served,omitempty"`
 	// Floor is the limit a failure cut of an agency in trouble held this
-	// period (half the ceiling), 0 when none did; reported in Decision.
-	Floor float64 `json:"floor,omitempty"`
+	// period (half the ceiling), 0 when none did: an output of one step,
+	// reported in its Decision, not state carried to the next.
+	Floor float64 `json:"-"`
 	// Peak is the ceiling before an incident lowered it (a slow start
 	// refused with overload answers: the agency's capacity was lower
 	// then), 0 when none was lowered or the limit has regained it. An
