@@ -169,6 +169,9 @@ type AgencyState struct {
 	// follows shows the change only in part, so it does not start the
 	// evidence gathered across periods.
 	Moved bool `json:"moved,omitempty"`
+	// MovedFrom is the (rounded) limit the last step moved from, when
+	// Moved: the limit the period that follows was partly still under.
+	MovedFrom int `json:"moved_from,omitempty"`
 	// The last period's signals, kept for the audit trail.
 	LatencyRatio float64 `json:"latency_ratio"`
 	FailureRate  float64 `json:"failure_rate"`
@@ -240,8 +243,11 @@ const (
 	warmupLatencies = 3
 	baselineDrift   = 0.05 // how fast it follows higher latency while unloaded
 	busyFraction    = 0.9  // in flight at 90% of the limit counts as demand
-	noiseSigmas     = 2.5  // thresholds widen by this many standard errors
-	defaultSigma    = 0.25 // lognormal sigma assumed when p90 is unknown
+	// inUseFraction of the limit in use (in flight, or Little's law's
+	// concurrency over the period) makes a queue wait demand.
+	inUseFraction = 0.75
+	noiseSigmas   = 2.5  // thresholds widen by this many standard errors
+	defaultSigma  = 0.25 // lognormal sigma assumed when p90 is unknown
 	// slowStartSamples successful calls in a period (and no failure), one
 	// below a limit of 4, are enough to double toward the ceiling.
 	slowStartSamples = 2
@@ -292,7 +298,10 @@ func Step(st State, obs map[string]Observation, cfg Config) (State, []Decision) 
 		prev := roundLimit(s.Limit)
 		s, reason := stepAgency(s, o, observed, c, cfg.Period)
 		s.Limit = clamp(s.Limit, c)
-		s.Moved = roundLimit(s.Limit) != prev
+		s.Moved, s.MovedFrom = roundLimit(s.Limit) != prev, 0
+		if s.Moved {
+			s.MovedFrom = prev
+		}
 		next.Agencies[a] = s
 		d := Decision{Agency: a, Limit: roundLimit(s.Limit), Previous: prev, Reason: reason}
 		if s.Floor > 0 && roundLimit(s.Floor) > c.MinLimit {
@@ -522,8 +531,7 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 		lat, signal = o.LatencyP50, "p50"
 	}
 	latOK := o.OK >= c.MinSamples && lat > 0
-	demand := o.QueueWaitP90 >= c.BacklogQueueWait ||
-		(o.InFlight > 0 && float64(o.InFlight) >= busyFraction*float64(roundLimit(limit)))
+	demand := demanded(o, s.inEffect(), c)
 
 	// The sampling noise of the period's latency, as a fraction, estimated
 	// from the spread of the calls (lognormal: p90/p50 = e^(1.28σ)); the
@@ -710,37 +718,7 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 			observed := 1 - float64(lat)/float64(p.Latency)
 			if ratio > sig.cutAbove && math.Abs(observed) < expected/2 && expected > noise && s.Relearned == nil {
 				old := s.Baseline
-				s.Baseline = lat
-				s.Relearned = &Relearned{Old: old}
-				// The agency got slower, not smaller: the cut is undone,
-				// and its last good limit, if above, still holds as many
-				// calls; unless the agency refused calls since (Refused):
-				// then it lost capacity too (an incident), and the
-				// latency, read against the relearned baseline, grows
-				// the limit back from the cut's if it still can.
-				s.Limit = max(limit, p.From)
-				if !s.Refused {
-					s.Limit = max(s.Limit, s.Good)
-				}
-				// The cut took its target as the capacity; the limit
-				// restored is the capacity again, so growth from it
-				// probes gently instead of accelerating as beyond it.
-				s.Capacity = s.Limit
-				if s.Refused {
-					// It lost capacity as well: the probes refuted
-					// at the old one say nothing about the new one.
-					s.Refuted, s.Backoff = 0, 0
-				} else {
-					// Otherwise a slower agency holds as many calls
-					// as before, no more: the probes refuted beyond
-					// Good still tell its capacity, and none goes
-					// beyond the restored limit for a back-off. The
-					// baseline just relearnt rests on the check's few
-					// calls; read against it, a call or two queued
-					// beyond the capacity passes for room.
-					s.Backoff = max(s.Backoff, probeBackoff)
-				}
-				s.Cooldown, s.Streak, s.Rule = 0, 0, ruleRelearn
+				s.slower(lat, max(limit, p.From))
 				return fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
 					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond)), true
 			}
@@ -758,6 +736,39 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 	return "", false
 }
 
+// slower takes lat as the agency's baseline, the old one kept for the
+// check of Relearned, and restores the limit to restore (or Good).
+func (s *AgencyState) slower(lat time.Duration, restore float64) {
+	s.Relearned = &Relearned{Old: s.Baseline}
+	s.Baseline = lat
+	// The agency got slower, not smaller: the cut is undone, and its last
+	// good limit, if above, still holds as many calls; unless the agency
+	// refused calls since (Refused): then it lost capacity too (an
+	// incident), and the latency, read against the relearned baseline,
+	// grows the limit back from the cut's if it still can.
+	s.Limit = restore
+	if !s.Refused {
+		s.Limit = max(s.Limit, s.Good)
+	}
+	// The cut took its target as the capacity; the limit restored is the
+	// capacity again, so growth from it probes gently instead of
+	// accelerating as beyond it.
+	s.Capacity = s.Limit
+	if s.Refused {
+		// It lost capacity as well: the probes refuted at the old one say
+		// nothing about the new one.
+		s.Refuted, s.Backoff = 0, 0
+	} else {
+		// Otherwise a slower agency holds as many calls as before, no
+		// more: the probes refuted beyond Good still tell its capacity,
+		// and none goes beyond the restored limit for a back-off. The
+		// baseline just relearnt rests on a few calls; read against it, a
+		// call or two queued beyond the capacity passes for room.
+		s.Backoff = max(s.Backoff, probeBackoff)
+	}
+	s.Cooldown, s.Streak, s.Rule = 0, 0, ruleRelearn
+}
+
 // cutForLatency is rule 3: latency above the tolerance cuts to the
 // Little's-law estimate, by at most half, and starts rule 2's check.
 func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string) (string, bool) {
@@ -773,6 +784,26 @@ func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string
 		target, via := s.backTo(max(estimate*c.Headroom, float64(c.MinLimit)), limit, false)
 		next := max(target, limit*maxLatencyCut)
 		if next >= limit-0.5 {
+			if roundLimit(limit) <= 1 && s.Relearned == nil {
+				// One call at a time does not queue behind another of
+				// ours: the latency is the agency's own (a slower
+				// agency whose latency cut's check read noise). Without
+				// this the baseline stays the faster agency's and the
+				// limit never grows again. Above one call, a cut of
+				// less than half a call is the one refused here: a call
+				// or so beyond a small capacity does queue.
+				// A slower agency holds as many calls as before: the
+				// limit goes back to the highest seen healthy, unless
+				// the agency refused calls since; if the latency rises
+				// with it, the check of Relearned reverts the baseline.
+				old, restore := s.Baseline, limit
+				if !s.Refused {
+					restore = max(limit, s.Ceiling)
+				}
+				s.slower(lat, restore)
+				return fmt.Sprintf("agency slower: latency stayed %.2f× baseline at a limit that cannot be cut; baseline %s→%s, limit %.1f",
+					ratio, old.Round(time.Microsecond), lat.Round(time.Microsecond), s.Limit), true
+			}
 			s.Rule = ruleNotOurs
 			return fmt.Sprintf("hold: latency %.2f× baseline but goodput×baseline %.1f is not below the limit", ratio, estimate), true
 		}
@@ -958,8 +989,7 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64,
 	if lat <= 0 {
 		lat = o.LatencyP50
 	}
-	demand := o.QueueWaitP90 >= c.BacklogQueueWait ||
-		(o.InFlight > 0 && float64(o.InFlight) >= busyFraction*float64(roundLimit(s.Limit)))
+	demand := demanded(o, s.inEffect(), c)
 	if failures > 0 || !demand || s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 || o.OK == 0 {
 		return 0, "", false, false
 	}
@@ -1113,6 +1143,43 @@ func enough(o Observation, s AgencyState, c AgencyConfig) (ok bool, need int64) 
 	// A latency cut's check compares latencies before and after it: it
 	// needs the full evidence, or noise passes for a slower agency.
 	return s.Probe == nil && float64(lat)/float64(s.Baseline) > c.LatencyTolerance+noise, need
+}
+
+// inEffect is the limit the period just observed was under: the lower of
+// the limit and the one the last step moved it from (the workers follow a
+// decision within the period after it).
+func (s AgencyState) inEffect() float64 {
+	if s.Moved && s.MovedFrom > 0 {
+		return min(s.Limit, float64(s.MovedFrom))
+	}
+	return s.Limit
+}
+
+// demanded says whether the period saw demand that the limit held back:
+// calls in flight at nearly the whole limit, or tasks waiting in the queue
+// while the limit was in use. A queue wait alone is not demand: a task
+// queue's own dispatch latency (Temporal's matching on a loaded machine
+// takes tens to hundreds of milliseconds) is a wait every task has with
+// the slots free, and growing on it raised a limit that a quarter of its
+// slots or more never used, period after period, far beyond the capacity
+// (as TCP grows its congestion window only while the sender uses it, RFC
+// 7661). In use: the period's Little's-law concurrency (successful calls
+// × their latency ÷ the period) at inUseFraction of the limit; the calls
+// in flight at the period's end are one sample, often a quarter off at
+// half load.
+func demanded(o Observation, limit float64, c AgencyConfig) bool {
+	l := float64(roundLimit(limit))
+	if o.InFlight > 0 && float64(o.InFlight) >= busyFraction*l {
+		return true
+	}
+	if o.QueueWaitP90 < c.BacklogQueueWait {
+		return false
+	}
+	lat := o.LatencyMean
+	if lat <= 0 {
+		lat = o.LatencyP50
+	}
+	return o.Period > 0 && float64(o.OK)*lat.Seconds()/o.Period.Seconds() >= inUseFraction*l
 }
 
 // merge returns the statistics of two consecutive windows, o then n, as

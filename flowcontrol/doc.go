@@ -34,9 +34,15 @@
 //     then holds below the capacity, reading its own calls as queueing).
 //   - The failure rate (overload answers, 5xx, timeouts) against
 //     FailureTarget: the agency refusing work.
-//   - Demand: task-queue wait (p90) of at least BacklogQueueWait, or calls in
-//     flight at 90% of the limit. Without demand a larger limit would not be
-//     used, so the limit does not drift up.
+//   - Demand: calls in flight at 90% of the limit, or a task-queue wait
+//     (p90) of at least BacklogQueueWait while the limit was in use (the
+//     period's Little's-law concurrency, successful calls × their latency
+//     ÷ the period, at 75% of the limit in effect). Without demand a larger
+//     limit would not be used, so the limit does not drift up. A queue wait
+//     alone is not demand: Temporal's own dispatch latency on a loaded
+//     machine (tens to hundreds of milliseconds) is a wait every task has
+//     with the slots free, and the limit grew on it without bound (as TCP
+//     grows its window only while the sender uses it, RFC 7661).
 //   - Little's law: goodput × baseline latency is the concurrency the agency
 //     served this period, had no call waited; at saturation it is the
 //     agency's capacity. Cuts go to it (× Headroom) in one step instead of by
@@ -110,7 +116,12 @@
 //     if the latency at the restored limit is above tolerance again, so a
 //     misread probe cannot ratchet the baseline up.
 //  3. Latency above LatencyTolerance × baseline: cut to goodput × baseline ×
-//     Headroom, by at most half, and start the check of rule 2.
+//     Headroom, by at most half, and start the check of rule 2. At a limit
+//     of one call, which cannot be cut and does not queue behind another of
+//     ours, the latency is the agency's own: the baseline is relearned as
+//     in rule 2 (and checked the same way), the limit back to the ceiling
+//     unless the agency refused calls. Before, a slower agency whose cut's
+//     check read noise held the limit at 1 for good.
 //  4. Otherwise, with demand and no decrease in the last SettlePeriods, and
 //     while the latency is within a third of the tolerance margin (1.05× for
 //     1.15), grow as below.

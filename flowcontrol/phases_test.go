@@ -302,6 +302,79 @@ func TestPhaseCutForLatency(t *testing.T) {
 	}
 }
 
+// At a limit of one call the latency cannot be ours: a slower agency is
+// relearned at once instead of held at 1 for good.
+func TestPhaseCutForLatencyAtOneCall(t *testing.T) {
+	c := DefaultAgencyConfig()
+	slow := Observation{Period: time.Second, Calls: 25, OK: 25, LatencyMean: 2 * svc, LatencyP50: 2 * svc,
+		LatencyP90: 2 * svc * 138 / 100, InFlight: 1, QueueWaitP90: time.Second}
+	s := warm(1)
+	s.Ceiling, s.Good = 4, 0
+	sig, _ := s.read(slow, c)
+	reason, ok := s.cutForLatency(sig, c, "")
+	if !ok || s.Rule != ruleRelearn || s.Baseline != 2*svc || s.Relearned == nil || s.Relearned.Old != svc || s.Limit != 4 {
+		t.Fatalf("latency 2× at one call: %q, rule %s, baseline %s, limit %.1f; want the baseline relearnt at %s and the limit back to the ceiling 4",
+			reason, s.Rule, s.Baseline, s.Limit, 2*svc)
+	}
+	// Not while a relearnt baseline waits for its check, and not above one
+	// call: two calls may queue behind each other at a capacity of one.
+	s = warm(1)
+	s.Relearned = &Relearned{Old: svc / 2}
+	sig, _ = s.read(slow, c)
+	if _, ok := s.cutForLatency(sig, c, ""); !ok || s.Rule != ruleNotOurs || s.Baseline != svc {
+		t.Fatalf("relearnt baseline pending: rule %s, baseline %s; want a hold", s.Rule, s.Baseline)
+	}
+	s = warm(2)
+	s.Capacity, s.Good = 0, 0
+	two := slow
+	two.InFlight = 2 // goodput×baseline 0.5: below 2, so a cut to 1
+	sig, _ = s.read(two, c)
+	if _, ok := s.cutForLatency(sig, c, ""); !ok || s.Rule != ruleCutLatency || s.Baseline != svc {
+		t.Fatalf("latency 2× at two calls: rule %s, baseline %s; want a cut, the baseline kept", s.Rule, s.Baseline)
+	}
+}
+
+// A queue wait is demand only with the limit in use: a task queue's
+// dispatch latency is a wait every task has with the slots free.
+func TestDemanded(t *testing.T) {
+	c := DefaultAgencyConfig()
+	const lat = 300 * time.Millisecond
+	// 20 calls at 300 ms through a 1 s period: Little's law says 6 in use.
+	o := Observation{Period: time.Second, Calls: 20, OK: 20, LatencyMean: lat, LatencyP50: lat, QueueWaitP90: 100 * time.Millisecond, InFlight: 6}
+	for _, tc := range []struct {
+		name  string
+		limit float64
+		edit  func(*Observation)
+		want  bool
+	}{
+		{"queue wait, 6 of 8 in use", 8, nil, true},
+		{"queue wait, 6 of 20 in use", 20, nil, false},
+		{"no queue wait, 6 of 8 in use", 8, func(o *Observation) { o.QueueWaitP90 = 10 * time.Millisecond }, false},
+		{"in flight at the limit", 20, func(o *Observation) { o.InFlight = 19 }, true},
+		{"p50 without a mean", 8, func(o *Observation) { o.LatencyMean = 0 }, true},
+		{"no successful call, some in flight", 8, func(o *Observation) { o.OK, o.Calls = 0, 0 }, false},
+	} {
+		o := o
+		if tc.edit != nil {
+			tc.edit(&o)
+		}
+		if got := demanded(o, tc.limit, c); got != tc.want {
+			t.Errorf("%s: demanded = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// The limit in effect during the period just after a step is the
+	// lower one.
+	s := warm(12)
+	s.Moved, s.MovedFrom = true, 8
+	if got := s.inEffect(); got != 8 {
+		t.Errorf("in effect after a step 8 → 12: %.1f, want 8", got)
+	}
+	s.MovedFrom = 16
+	if got := s.inEffect(); got != 12 {
+		t.Errorf("in effect after a cut 16 → 12: %.1f, want 12", got)
+	}
+}
+
 func TestPhaseGrow(t *testing.T) {
 	c := DefaultAgencyConfig()
 	// No capacity seen yet: ×1.5.

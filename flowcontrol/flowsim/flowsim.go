@@ -107,7 +107,13 @@ type Scenario struct {
 	// NoMean leaves Observation.LatencyMean unset, so the controller must use
 	// the p50.
 	NoMean bool
-	Seed   uint64
+	// Dispatch is the task queue's own latency: a call (or a retry) can
+	// be taken by a worker only this long after it joined the backlog
+	// (uniform in [½, 1½] × Dispatch), and its wait in the queue counts
+	// the dispatch. Temporal's matching on a loaded machine takes tens to
+	// hundreds of milliseconds with the worker's slots free. 0 means none.
+	Dispatch time.Duration
+	Seed     uint64
 }
 
 // Policy decides the pool's limit.
@@ -202,6 +208,7 @@ type call struct {
 	attempts                int
 	retryAt                 int64 // ticks, while waiting to be retried
 	endAt                   int64 // ticks, when in service
+	visibleAt               int64 // ticks, when a worker may take it from the backlog
 	abandon                 bool  // in service but the client gives up at deadline first
 }
 
@@ -330,8 +337,16 @@ func Run(sc Scenario, p Policy) (Result, error) {
 	}
 
 	budget := ticks(sc.CallBudget)
+	// dispatched is when a call that joins the backlog now is visible to
+	// the workers.
+	dispatched := func(now int64) int64 {
+		if sc.Dispatch <= 0 {
+			return now
+		}
+		return now + ticks(time.Duration((0.5+rng.Float64())*float64(sc.Dispatch)))
+	}
 	arrive := func(now int64) *call {
-		c := &call{arrived: now}
+		c := &call{arrived: now, visibleAt: dispatched(now)}
 		if budget > 0 {
 			c.budget = now + budget
 		}
@@ -401,6 +416,31 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		heap.Push(&inService, c)
 	}
 
+	// send starts a call a worker took (its slot already counted in
+	// wInFlight): admission, then the agency.
+	send := func(c *call, now int64) {
+		if !p.NoAdmission && c.budget > 0 && at(c.budget-now) < max(admitP90, clientTimeout) {
+			wInFlight[c.worker]--
+			expire(c, now) // not sent: too little budget left
+			return
+		}
+		c.sent = now
+		c.deadline = now + ticks(clientTimeout)
+		if c.budget > 0 && c.budget < c.deadline {
+			c.deadline, c.budgetCut = c.budget, true
+		}
+		poolInFlight++
+		cur.waits = append(cur.waits, at(now-c.arrived))
+		switch capNow := capacity(now); {
+		case inService.Len() < capNow && queue.len() == 0:
+			serve(c, now, inService.Len()+1)
+		case queue.len() < sc.Agency.QueueLimit:
+			queue.push(c)
+		default:
+			finish(c, outOverload, now)
+		}
+	}
+
 	for now := int64(0); now < end; now++ {
 		// The limit: the oracle follows the capacity at once; decisions take
 		// effect after the actuation delay.
@@ -456,7 +496,9 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		}
 		// Retries rejoin the backlog (at its end, as a new task would).
 		for retrying.len() > 0 && retrying.front().retryAt <= now {
-			backlog.push(retrying.pop())
+			c := retrying.pop()
+			c.visibleAt = dispatched(now)
+			backlog.push(c)
 		}
 		// Calls whose budget ended while they waited leave the backlog.
 		for backlog.len() > 0 && backlog.front().budget > 0 && backlog.front().budget <= now {
@@ -466,29 +508,11 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		// with a different worker each tick, as their pollers race).
 		for k := range workers {
 			w := (int(now) + k) % workers
-			for wInFlight[w] < wLimit[w] && backlog.len() > 0 {
+			for wInFlight[w] < wLimit[w] && backlog.len() > 0 && backlog.front().visibleAt <= now {
 				c := backlog.pop()
-				if !p.NoAdmission && c.budget > 0 && at(c.budget-now) < max(admitP90, clientTimeout) {
-					expire(c, now) // not sent: too little budget left
-					continue
-				}
-				c.sent = now
 				c.worker = w
-				c.deadline = now + ticks(clientTimeout)
-				if c.budget > 0 && c.budget < c.deadline {
-					c.deadline, c.budgetCut = c.budget, true
-				}
-				poolInFlight++
 				wInFlight[w]++
-				cur.waits = append(cur.waits, at(now-c.arrived))
-				switch capNow := capacity(now); {
-				case inService.Len() < capNow && queue.len() == 0:
-					serve(c, now, inService.Len()+1)
-				case queue.len() < sc.Agency.QueueLimit:
-					queue.push(c)
-				default:
-					finish(c, outOverload, now)
-				}
+				send(c, now)
 			}
 		}
 		// The end of a control period.

@@ -287,12 +287,18 @@ const (
 )
 
 // TestLowRate runs the benchmark's scenarios at its scale, where a period
-// holds a handful of calls, on three seeds, and checks the controller
+// holds a handful of calls, on six seeds, and checks the controller
 // against the oracle (see lowRateMinRatio and the rest for the targets).
 // "±1 for good" is what rules out the sawtooth the benchmark showed (1 up
 // to 8–13 and back). Run with -v for the controller's per-period trace.
+//
+// Six seeds, not three: a mean over three moved by 0.013 when one seed's
+// warm-up took a search step two periods later (the law's check that a
+// queue wait comes with the limit in use), a path change that moved the
+// mean over twelve seeds by 0.004 (capacity 50%: 0.909 → 0.905; service
+// ×2: 0.928 both).
 func TestLowRate(t *testing.T) {
-	const seeds = 3
+	const seeds = 6
 	sumRatio, sumErr := map[string]float64{}, map[string]float64{}
 	for seed := uint64(1); seed <= seeds; seed++ {
 		for _, sc := range lowRateScenarios(seed) {
