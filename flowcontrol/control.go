@@ -811,6 +811,13 @@ func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string
 		s.Probe = &Probe{From: limit, To: next, Latency: lat, Ratio: ratio}
 		if s.HighWater > 0 {
 			s.HighWater = min(s.HighWater, limit)
+			if healthy := max(s.Good, s.Ceiling); limit > healthy+0.5 {
+				// A limit never seen healthy, held "at capacity" only
+				// while the queue it caused was forming: the cut
+				// proves the agency cannot take it, and a regrow
+				// toward it would be a probe.
+				s.HighWater = min(s.HighWater, max(healthy, next))
+			}
 		}
 		s.Limit, s.Capacity, s.Cooldown, s.Rule = next, next, s.settle(limit, next, via, c), ruleCutLatency
 		return fmt.Sprintf("latency %.2f× baseline %s > %.2f: to %s %.1f (x%.2f)",
