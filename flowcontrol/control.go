@@ -243,8 +243,8 @@ const (
 	warmupLatencies = 3
 	baselineDrift   = 0.05 // how fast it follows higher latency while unloaded
 	busyFraction    = 0.9  // in flight at 90% of the limit counts as demand
-	// inUseFraction of the limit in use (in flight, or Little's law's
-	// concurrency over the period) makes a queue wait demand.
+	// inUseFraction of the limit in use (Little's law's concurrency over
+	// the period) makes a queue wait demand.
 	inUseFraction = 0.75
 	noiseSigmas   = 2.5  // thresholds widen by this many standard errors
 	defaultSigma  = 0.25 // lognormal sigma assumed when p90 is unknown
@@ -737,7 +737,8 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 }
 
 // slower takes lat as the agency's baseline, the old one kept for the
-// check of Relearned, and restores the limit to restore (or Good).
+// check of Relearned, and restores the limit to restore, or to Good if
+// higher and the agency refused nothing since it was healthy.
 func (s *AgencyState) slower(lat time.Duration, restore float64) {
 	s.Relearned = &Relearned{Old: s.Baseline}
 	s.Baseline = lat
@@ -792,6 +793,7 @@ func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string
 				// limit never grows again. Above one call, a cut of
 				// less than half a call is the one refused here: a call
 				// or so beyond a small capacity does queue.
+				//
 				// A slower agency holds as many calls as before: the
 				// limit goes back to the highest seen healthy, unless
 				// the agency refused calls since; if the latency rises

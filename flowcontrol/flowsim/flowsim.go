@@ -416,31 +416,6 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		heap.Push(&inService, c)
 	}
 
-	// send starts a call a worker took (its slot already counted in
-	// wInFlight): admission, then the agency.
-	send := func(c *call, now int64) {
-		if !p.NoAdmission && c.budget > 0 && at(c.budget-now) < max(admitP90, clientTimeout) {
-			wInFlight[c.worker]--
-			expire(c, now) // not sent: too little budget left
-			return
-		}
-		c.sent = now
-		c.deadline = now + ticks(clientTimeout)
-		if c.budget > 0 && c.budget < c.deadline {
-			c.deadline, c.budgetCut = c.budget, true
-		}
-		poolInFlight++
-		cur.waits = append(cur.waits, at(now-c.arrived))
-		switch capNow := capacity(now); {
-		case inService.Len() < capNow && queue.len() == 0:
-			serve(c, now, inService.Len()+1)
-		case queue.len() < sc.Agency.QueueLimit:
-			queue.push(c)
-		default:
-			finish(c, outOverload, now)
-		}
-	}
-
 	for now := int64(0); now < end; now++ {
 		// The limit: the oracle follows the capacity at once; decisions take
 		// effect after the actuation delay.
@@ -510,9 +485,27 @@ func Run(sc Scenario, p Policy) (Result, error) {
 			w := (int(now) + k) % workers
 			for wInFlight[w] < wLimit[w] && backlog.len() > 0 && backlog.front().visibleAt <= now {
 				c := backlog.pop()
+				if !p.NoAdmission && c.budget > 0 && at(c.budget-now) < max(admitP90, clientTimeout) {
+					expire(c, now) // not sent: too little budget left
+					continue
+				}
+				c.sent = now
 				c.worker = w
+				c.deadline = now + ticks(clientTimeout)
+				if c.budget > 0 && c.budget < c.deadline {
+					c.deadline, c.budgetCut = c.budget, true
+				}
+				poolInFlight++
 				wInFlight[w]++
-				send(c, now)
+				cur.waits = append(cur.waits, at(now-c.arrived))
+				switch capNow := capacity(now); {
+				case inService.Len() < capNow && queue.len() == 0:
+					serve(c, now, inService.Len()+1)
+				case queue.len() < sc.Agency.QueueLimit:
+					queue.push(c)
+				default:
+					finish(c, outOverload, now)
+				}
 			}
 		}
 		// The end of a control period.
