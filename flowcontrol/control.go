@@ -172,6 +172,15 @@ type AgencyState struct {
 	// MovedFrom is the (rounded) limit the last step moved from, when
 	// Moved: the limit the period that follows was partly still under.
 	MovedFrom int `json:"moved_from,omitempty"`
+	// Held merges the periods observed at the limit since it last moved,
+	// in use and without failures: the evidence of a trim (rule 3), whose
+	// queue of a call or two is within a single period's noise. Nil when
+	// none is held.
+	Held *Observation `json:"held,omitempty"`
+	// Trimmed says the last change of the limit was a trim (rule 3):
+	// no other trim until the limit has grown again, so a slower agency,
+	// whose latency no trim lowers, is trimmed once, not down a ratchet.
+	Trimmed bool `json:"trimmed,omitempty"`
 	// The last period's signals, kept for the audit trail.
 	LatencyRatio float64 `json:"latency_ratio"`
 	FailureRate  float64 `json:"failure_rate"`
@@ -227,6 +236,7 @@ const (
 	searchFactor   = 1.5     // growth while no saturation has been seen yet
 	regrowMargin   = 0.05    // jump back toward HighWater while more than 5% below it
 	maxLatencyCut  = 0.5     // a latency cut keeps at least half the limit
+	maxTrim        = 0.85    // a trim keeps at least 85% of the limit
 	maxGather      = 8       // periods of evidence gathered at most before deciding
 	goodFloor      = 0.7     // a cut returns to Good if the estimate is at least this share of it
 	goodputSamples = 45      // successful calls for goodput to be known within ±30% (2σ)
@@ -301,6 +311,9 @@ func Step(st State, obs map[string]Observation, cfg Config) (State, []Decision) 
 		s.Moved, s.MovedFrom = roundLimit(s.Limit) != prev, 0
 		if s.Moved {
 			s.MovedFrom = prev
+			// Any other change of the limit allows the next trim.
+			s.Trimmed = s.Trimmed && s.Rule == ruleTrim
+			s.Held = nil
 		}
 		next.Agencies[a] = s
 		d := Decision{Agency: a, Limit: roundLimit(s.Limit), Previous: prev, Reason: reason}
@@ -320,6 +333,7 @@ const (
 	ruleNotLoad    = "hold-not-load"
 	ruleRelearn    = "relearn"
 	ruleCutLatency = "cut-latency"
+	ruleTrim       = "trim"
 	ruleWaitCut    = "hold-wait-cut"
 	ruleNotOurs    = "hold-not-ours"
 	ruleIdle       = "hold-idle"
@@ -378,10 +392,12 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	}
 	sig, note := s.read(o, c)
 	sig.served = served
+	s.hold(o, sig)
 	for _, rule := range []func() (string, bool){
 		func() (string, bool) { return s.cutForFailures(sig, o, c, lastRule) },
 		func() (string, bool) { return s.checkLatencyCut(sig, o, c) },
 		func() (string, bool) { return s.cutForLatency(sig, c, lastRule) },
+		func() (string, bool) { return s.trim(sig, o, c, lastRule) },
 	} {
 		if reason, ok := rule(); ok {
 			return s, note + reason
@@ -827,6 +843,74 @@ func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string
 	}
 
 	return "", false
+}
+
+// hold adds the period o to the evidence held at this limit (Held), or
+// drops that evidence when the period does not belong to it: the first
+// one after a move, which mostly holds calls sent under the old limit, or
+// one without demand, with failures, or without a latency to judge by.
+func (s *AgencyState) hold(o Observation, sig signals) {
+	if s.Moved || !sig.demand || sig.failures > 0 || !sig.latOK {
+		s.Held = nil
+		return
+	}
+	h := o
+	if s.Held != nil {
+		h = s.Held.merge(o)
+	}
+	s.Held = &h
+}
+
+// trim is rule 3's second form: a limit in use whose latency holds
+// between the growth and the cut thresholds keeps a queue at the agency of
+// that share (a latency of 1.12× the baseline is 12% of the calls waiting
+// there). Noise raises such a limit by steps (a period read low grows it)
+// and nothing lowers it: it sat 1–3 calls above a capacity of 12–20. Once
+// the periods held at the limit (Held), read as one, show the queue beyond
+// their noise, trim to their Little's-law estimate × Headroom, rounded up
+// (the capacity plus the queue the Headroom keeps), if that is a call or
+// more; checked as a latency cut (rule 2: a slower agency gets its limit
+// back) and counted as a refuted probe (the back-off). Only at the
+// Ceiling, which the trim lowers (the noise that raised the limit raised
+// the Ceiling with it), and once between two increases, so that a mild
+// slowdown, which no trim cures, costs one trim, not a ratchet.
+func (s *AgencyState) trim(sig signals, o Observation, c AgencyConfig, lastRule string) (string, bool) {
+	limit, h := sig.limit, s.Held
+	if h == nil || h.Period <= o.Period || sig.ratio <= sig.growBelow || s.Trimmed ||
+		s.Cooldown > 0 || s.Probe != nil || s.Relearned != nil || s.Recovering || limit < s.Ceiling-0.5 {
+		return "", false
+	}
+	// The periods held at this limit, this one with them, read as one:
+	// their noise is a single period's over the root of their number, so
+	// that a queue of a call or two stands out of it and a period that
+	// reads high by chance does not.
+	lat := h.LatencyMean
+	if lat <= 0 {
+		lat = h.LatencyP50
+	}
+	ratio := float64(lat) / float64(s.Baseline)
+	noise := noiseSigmas * spread(*h) / math.Sqrt(float64(h.OK))
+	if ratio <= 1+max((c.LatencyTolerance-1)*incFraction, noise) {
+		return "", false
+	}
+	// Rounded up: the capacity plus at least the Headroom's queue, so that
+	// the agency is never left waiting for our next call.
+	estimate := float64(h.OK) / h.Period.Seconds() * s.Baseline.Seconds()
+	next := max(math.Ceil(estimate*c.Headroom), math.Ceil(limit*maxTrim), float64(c.MinLimit))
+	if roundLimit(next) >= roundLimit(limit) {
+		return "", false
+	}
+	s.endSlowStart(lastRule, true)
+	s.Probe = &Probe{From: limit, To: next, Latency: lat, Ratio: ratio}
+	s.Ceiling = next
+	if s.HighWater > 0 {
+		s.HighWater = min(s.HighWater, next)
+	}
+	s.Good = next
+	s.Limit, s.Capacity, s.Cooldown = next, next, s.settle(limit, next, viaEstimate, c)
+	s.Streak, s.Trimmed, s.Rule = 0, true, ruleTrim
+	return fmt.Sprintf("latency %.2f× baseline over %s in use: trim to goodput×baseline %.1f (x%.2f)",
+		ratio, h.Period, estimate*c.Headroom, next/limit), true
 }
 
 // grow is rule 4: with demand, no decrease in the last SettlePeriods and

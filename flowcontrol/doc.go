@@ -122,6 +122,23 @@
 //     in rule 2 (and checked the same way), the limit back to the ceiling
 //     unless the agency refused calls. Before, a slower agency whose cut's
 //     check read noise held the limit at 1 for good.
+//     Below the cut threshold, the trim: at the Ceiling, a limit whose
+//     latency holds between the growth and the cut thresholds keeps that
+//     share of its calls queued
+//     at the agency, and noise only ever raised it (a period read low
+//     grows it, none lowers it): the limit sat 1–3 calls above a capacity
+//     of 12–20. The periods held at the limit since it last moved, in use
+//     and without failures (AgencyState.Held), are read as one; once they
+//     show the latency above the growth threshold beyond their merged
+//     noise, and this period too, the limit goes to their goodput ×
+//     baseline × Headroom rounded up (the capacity and a call or so of
+//     queue, so the agency never waits for our next call), by at most
+//     15%, if that is a call or more. The trim is checked as a latency
+//     cut (rule 2), lowers the Ceiling to its target and refutes a probe
+//     (the back-off below); it applies once between two increases, so a
+//     slightly slower agency, which no trim cures, is trimmed once.
+//     Below the Ceiling (a capacity an incident lowered) the law holds:
+//     the regrow form watches that held queue for the capacity's return.
 //  4. Otherwise, with demand and no decrease in the last SettlePeriods, and
 //     while the latency is within a third of the tolerance margin (1.05× for
 //     1.15), grow as below.

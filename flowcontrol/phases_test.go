@@ -302,6 +302,67 @@ func TestPhaseCutForLatency(t *testing.T) {
 	}
 }
 
+// A limit held in the band between the growth and the cut thresholds
+// keeps a queue at the agency: trimmed to the Little's-law estimate ×
+// Headroom once the periods held at it show the queue beyond their noise,
+// once between two increases, and only at the Ceiling.
+func TestPhaseTrim(t *testing.T) {
+	c := DefaultAgencyConfig()
+	at := func(limit int) (AgencyState, Observation) {
+		s := warm(float64(limit))
+		s.Ceiling, s.Good = float64(limit), float64(limit)
+		return s, fluid{C: 20, S: svc, Q: 40}.observe(limit)
+	}
+	step := func(s *AgencyState, o Observation) (string, bool) {
+		sig, _ := s.read(o, c)
+		s.hold(o, sig)
+		return s.trim(sig, o, c, ruleAtCapacity)
+	}
+	// 22 calls at a capacity of 20: latency 1.15× the baseline, in the band.
+	s, o := at(22)
+	if reason, ok := step(&s, o); ok {
+		t.Fatalf("trimmed on one period: %q", reason)
+	}
+	reason, ok := step(&s, o)
+	if !ok || s.Rule != ruleTrim || roundLimit(s.Limit) != 20 || !s.Trimmed || s.Probe == nil ||
+		s.Ceiling != s.Limit || s.Good != s.Limit || s.Backoff == 0 {
+		t.Fatalf("two periods at 22, capacity 20: %q, rule %s, limit %.1f, trimmed %v, probe %v, ceiling %.1f, good %.1f, back-off %d; "+
+			"want a trim to 20 checked as a latency cut, the ceiling and Good at it, and a back-off",
+			reason, s.Rule, s.Limit, s.Trimmed, s.Probe, s.Ceiling, s.Good, s.Backoff)
+	}
+	// One call beyond the capacity is the queue the Headroom keeps.
+	s, o = at(21)
+	step(&s, o)
+	if reason, ok := step(&s, o); ok {
+		t.Fatalf("trimmed at 21, capacity 20: %q", reason)
+	}
+	// Once between two increases: a slower agency is trimmed once.
+	s, o = at(22)
+	s.Trimmed = true
+	step(&s, o)
+	if reason, ok := step(&s, o); ok {
+		t.Fatalf("trimmed again without an increase: %q", reason)
+	}
+	// Below the Ceiling (an incident's lower capacity) the law holds, and
+	// the regrow rule watches for the capacity to come back.
+	s, o = at(22)
+	s.Ceiling = 30
+	step(&s, o)
+	if reason, ok := step(&s, o); ok {
+		t.Fatalf("trimmed below the ceiling: %q", reason)
+	}
+	// A period after a move, or one without demand, starts the evidence
+	// over.
+	s, o = at(22)
+	step(&s, o)
+	s.Moved = true
+	step(&s, o)
+	s.Moved = false
+	if reason, ok := step(&s, o); ok || s.Held == nil || s.Held.Period != o.Period {
+		t.Fatalf("evidence kept across a move: %q, held %v", reason, s.Held)
+	}
+}
+
 // At a limit of one call the latency cannot be ours: a slower agency is
 // relearned at once instead of held at 1 for good.
 func TestPhaseCutForLatencyAtOneCall(t *testing.T) {
