@@ -848,9 +848,15 @@ func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string
 // hold adds the period o to the evidence held at this limit (Held), or
 // drops that evidence when the period does not belong to it: the first
 // one after a move, which mostly holds calls sent under the old limit, or
-// one without demand, with failures, or without a latency to judge by.
+// one with failures, without a latency to judge by, or in which the limit
+// was not in use (Little's law: successful calls × their latency ÷ the
+// period below busyFraction of it). Demand alone is not enough: a surge's
+// first period is demand, but the limit filled only part of the way
+// through it, and its goodput reads low by that share (a trim on it went
+// from 20 to 18 at a capacity of 20, and the back-off held it there).
 func (s *AgencyState) hold(o Observation, sig signals) {
-	if s.Moved || !sig.demand || sig.failures > 0 || !sig.latOK {
+	inUse := o.Period > 0 && float64(o.OK)*sig.lat.Seconds()/o.Period.Seconds() >= busyFraction*float64(roundLimit(sig.limit))
+	if s.Moved || !sig.demand || !inUse || sig.failures > 0 || !sig.latOK {
 		s.Held = nil
 		return
 	}
@@ -862,18 +868,18 @@ func (s *AgencyState) hold(o Observation, sig signals) {
 }
 
 // trim is rule 3's second form: a limit in use whose latency holds
-// between the growth and the cut thresholds keeps a queue at the agency of
-// that share (a latency of 1.12× the baseline is 12% of the calls waiting
-// there). Noise raises such a limit by steps (a period read low grows it)
-// and nothing lowers it: it sat 1–3 calls above a capacity of 12–20. Once
-// the periods held at the limit (Held), read as one, show the queue beyond
-// their noise, trim to their Little's-law estimate × Headroom, rounded up
-// (the capacity plus the queue the Headroom keeps), if that is a call or
-// more; checked as a latency cut (rule 2: a slower agency gets its limit
-// back) and counted as a refuted probe (the back-off). Only at the
-// Ceiling, which the trim lowers (the noise that raised the limit raised
-// the Ceiling with it), and once between two increases, so that a mild
-// slowdown, which no trim cures, costs one trim, not a ratchet.
+// between the growth and the cut thresholds keeps a queue at the agency
+// (at 1.12× the baseline the agency serves limit ÷ 1.12 calls at once, the
+// rest wait). Noise raises such a limit by steps (a period read low grows
+// it) and nothing lowers it: it sat 1–3 calls above a capacity of 12–20.
+// Once the periods held at the limit (Held), read as one, show the queue
+// beyond their noise, trim to their goodput × baseline × Headroom,
+// rounded up (the capacity plus the queue the Headroom keeps), if that is
+// a call or more; checked as a latency cut (rule 2: a slower agency gets
+// its limit back) and counted as a refuted probe (the back-off). Only at
+// the Ceiling, which the trim lowers (the noise that raised the limit
+// raised the Ceiling with it), and once between two increases, so that a
+// mild slowdown, which no trim cures, costs one trim, not a ratchet.
 func (s *AgencyState) trim(sig signals, o Observation, c AgencyConfig, lastRule string) (string, bool) {
 	limit, h := sig.limit, s.Held
 	if h == nil || h.Period <= o.Period || sig.ratio <= sig.growBelow || s.Trimmed ||
@@ -893,8 +899,10 @@ func (s *AgencyState) trim(sig signals, o Observation, c AgencyConfig, lastRule 
 	if ratio <= 1+max((c.LatencyTolerance-1)*incFraction, noise) {
 		return "", false
 	}
-	// Rounded up: the capacity plus at least the Headroom's queue, so that
-	// the agency is never left waiting for our next call.
+	// Little's law: the calls in use (goodput × latency) ÷ the latency
+	// ratio are what the agency serves at once, the rest wait. Rounded
+	// up: the capacity plus at least the Headroom's queue, so that the
+	// agency is never left waiting for our next call.
 	estimate := float64(h.OK) / h.Period.Seconds() * s.Baseline.Seconds()
 	next := max(math.Ceil(estimate*c.Headroom), math.Ceil(limit*maxTrim), float64(c.MinLimit))
 	if roundLimit(next) >= roundLimit(limit) {

@@ -128,11 +128,14 @@
 //     at the agency, and noise only ever raised it (a period read low
 //     grows it, none lowers it): the limit sat 1–3 calls above a capacity
 //     of 12–20. The periods held at the limit since it last moved, in use
-//     and without failures (AgencyState.Held), are read as one; once they
+//     (Little's-law concurrency at 90% of the limit) and without failures
+//     (AgencyState.Held), are read as one; once they
 //     show the latency above the growth threshold beyond their merged
 //     noise, and this period too, the limit goes to their goodput ×
-//     baseline × Headroom rounded up (the capacity and a call or so of
-//     queue, so the agency never waits for our next call), by at most
+//     baseline (the calls in use ÷ the latency ratio: what the agency
+//     serves at once; the rest wait) × Headroom, rounded up (the capacity
+//     and a call or so of queue, so the agency never waits for our next
+//     call), by at most
 //     15%, if that is a call or more. The trim is checked as a latency
 //     cut (rule 2), lowers the Ceiling to its target and refutes a probe
 //     (the back-off below); it applies once between two increases, so a

@@ -351,6 +351,16 @@ func TestPhaseTrim(t *testing.T) {
 	if reason, ok := step(&s, o); ok {
 		t.Fatalf("trimmed below the ceiling: %q", reason)
 	}
+	// A period in which the limit was in use only part of the way (a
+	// surge's first: demand, but its goodput reads low by that share)
+	// is not evidence.
+	s, o = at(22)
+	step(&s, o)
+	part := o
+	part.OK, part.Calls = o.OK*3/4, o.OK*3/4
+	if reason, ok := step(&s, part); ok || s.Held != nil {
+		t.Fatalf("a period three quarters in use: %q, held %v; want the evidence dropped", reason, s.Held)
+	}
 	// A period after a move, or one without demand, starts the evidence
 	// over.
 	s, o = at(22)
