@@ -855,7 +855,7 @@ func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string
 // through it, and its goodput reads low by that share (a trim on it went
 // from 20 to 18 at a capacity of 20, and the back-off held it there).
 func (s *AgencyState) hold(o Observation, sig signals) {
-	inUse := o.Period > 0 && float64(o.OK)*sig.lat.Seconds()/o.Period.Seconds() >= busyFraction*float64(roundLimit(sig.limit))
+	inUse := o.concurrency() >= busyFraction*float64(roundLimit(sig.limit))
 	if s.Moved || !sig.demand || !inUse || sig.failures > 0 || !sig.latOK {
 		s.Held = nil
 		return
@@ -890,10 +890,7 @@ func (s *AgencyState) trim(sig signals, o Observation, c AgencyConfig, lastRule 
 	// their noise is a single period's over the root of their number, so
 	// that a queue of a call or two stands out of it and a period that
 	// reads high by chance does not.
-	lat := h.LatencyMean
-	if lat <= 0 {
-		lat = h.LatencyP50
-	}
+	lat := h.latency()
 	ratio := float64(lat) / float64(s.Baseline)
 	noise := noiseSigmas * spread(*h) / math.Sqrt(float64(h.OK))
 	if ratio <= 1+max((c.LatencyTolerance-1)*incFraction, noise) {
@@ -1086,10 +1083,7 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64,
 	if o.Timeouts >= o.OK {
 		failures += o.Timeouts
 	}
-	lat := o.LatencyMean
-	if lat <= 0 {
-		lat = o.LatencyP50
-	}
+	lat := o.latency()
 	demand := demanded(o, s.inEffect(), c)
 	if failures > 0 || !demand || s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 || o.OK == 0 {
 		return 0, "", false, false
@@ -1215,10 +1209,7 @@ func enough(o Observation, s AgencyState, c AgencyConfig) (ok bool, need int64) 
 	if o.OK < c.MinSamples {
 		return false, c.MinSamples
 	}
-	lat := o.LatencyMean
-	if lat <= 0 {
-		lat = o.LatencyP50
-	}
+	lat := o.latency()
 	if s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 {
 		return true, c.MinSamples
 	}
@@ -1276,11 +1267,25 @@ func demanded(o Observation, limit float64, c AgencyConfig) bool {
 	if o.QueueWaitP90 < c.BacklogQueueWait {
 		return false
 	}
-	lat := o.LatencyMean
-	if lat <= 0 {
-		lat = o.LatencyP50
+	return o.Period > 0 && o.concurrency() >= inUseFraction*l
+}
+
+// latency is the period's latency signal: the exact mean where it is
+// known, else the median.
+func (o Observation) latency() time.Duration {
+	if o.LatencyMean > 0 {
+		return o.LatencyMean
 	}
-	return o.Period > 0 && float64(o.OK)*lat.Seconds()/o.Period.Seconds() >= inUseFraction*l
+	return o.LatencyP50
+}
+
+// concurrency is the period's Little's-law concurrency: its successful
+// calls × their latency ÷ its length, the calls in use on average.
+func (o Observation) concurrency() float64 {
+	if o.Period <= 0 {
+		return 0
+	}
+	return float64(o.OK) * o.latency().Seconds() / o.Period.Seconds()
 }
 
 // merge returns the statistics of two consecutive windows, o then n, as
