@@ -53,6 +53,18 @@ type Probe struct {
 	Age     int           `json:"age"`
 }
 
+// Dip records the limit lowered below the agency's capacity for a few
+// periods, to read the agency's own latency, without our queue, and take
+// it as the baseline (see AgencyState.Unverified).
+type Dip struct {
+	From float64 `json:"from"`
+	To   float64 `json:"to"`
+	Age  int     `json:"age"`
+	// Read merges the periods read at To so far, until they hold
+	// relearnSamples calls.
+	Read *Observation `json:"read,omitempty"`
+}
+
 // Relearned records a baseline raised because the agency seemed slower. If
 // the latency is above tolerance again once the limit is restored, the
 // latency was queueing after all, and the old baseline comes back: without
@@ -60,6 +72,8 @@ type Probe struct {
 type Relearned struct {
 	Old time.Duration `json:"old"`
 	Age int           `json:"age"`
+	// OldUnverified is the old baseline's AgencyState.Unverified.
+	OldUnverified bool `json:"old_unverified,omitempty"`
 }
 
 // AgencyState is what the controller remembers about one agency between
@@ -181,6 +195,20 @@ type AgencyState struct {
 	// no other trim until the limit has grown again, so a slower agency,
 	// whose latency no trim lowers, is trimmed once, not down a ratchet.
 	Trimmed bool `json:"trimmed,omitempty"`
+	// Unverified says the baseline was last taken from one period's
+	// latency (an agency seen slower by rule 2, or faster in slow start)
+	// rather than averaged over the warm-up or read in a Dip. One period
+	// reads within its noise of the truth, and a host slow for a second
+	// reads slow: a baseline 10% low holds the limit a quarter below the
+	// capacity for good, as every period in use then reads "at capacity",
+	// and a baseline relearnt at a limit past the capacity hides its
+	// queue. Under demand nothing else corrects it: the baseline rises
+	// only while our load cannot be the cause. Once the limit has held for
+	// two periods, a Dip reads the latency below the capacity and clears
+	// the flag.
+	Unverified bool `json:"unverified,omitempty"`
+	// Dip is the dip in progress, nil when none is.
+	Dip *Dip `json:"dip,omitempty"`
 	// The last period's signals, kept for the audit trail.
 	LatencyRatio float64 `json:"latency_ratio"`
 	FailureRate  float64 `json:"failure_rate"`
@@ -269,6 +297,11 @@ const (
 	// below the baseline, are its mean within ±10% (2.5σ at σ=0.25): the
 	// baseline is taken from them at once.
 	relearnSamples = 40
+	// dipFraction of the limit is what a Dip keeps: a limit held at the
+	// capacity keeps the Headroom's call or so of queue, so 90% of it is
+	// below the capacity, and within the ±10% band convergence is
+	// measured by.
+	dipFraction = 0.9
 )
 
 // Step runs one control period: for every agency that is configured,
@@ -312,7 +345,8 @@ func Step(st State, obs map[string]Observation, cfg Config) (State, []Decision) 
 		if s.Moved {
 			s.MovedFrom = prev
 			// Any other change of the limit allows the next trim.
-			s.Trimmed = s.Trimmed && s.Rule == ruleTrim
+			// (A dip and its return leave it: the limit did not grow.)
+			s.Trimmed = s.Trimmed && (s.Rule == ruleTrim || s.Rule == ruleDip || s.Rule == ruleDipDone)
 			s.Held = nil
 		}
 		next.Agencies[a] = s
@@ -348,6 +382,8 @@ const (
 	ruleWaitGrow   = "hold-wait-grow"
 	ruleSlowStart  = "slow-start"
 	ruleBackoff    = "hold-backoff"
+	ruleDip        = "dip"
+	ruleDipDone    = "dip-done"
 )
 
 // stepAgency applies the control law to one agency; see the package doc.
@@ -395,9 +431,11 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	s.hold(o, sig)
 	for _, rule := range []func() (string, bool){
 		func() (string, bool) { return s.cutForFailures(sig, o, c, lastRule) },
+		func() (string, bool) { return s.checkDip(sig, o, c) },
 		func() (string, bool) { return s.checkLatencyCut(sig, o, c) },
 		func() (string, bool) { return s.cutForLatency(sig, c, lastRule) },
 		func() (string, bool) { return s.trim(sig, o, c, lastRule) },
+		func() (string, bool) { return s.dip(o, c, period) },
 	} {
 		if reason, ok := rule(); ok {
 			return s, note + reason
@@ -425,6 +463,11 @@ func (s *AgencyState) age() {
 		r := *s.Relearned
 		r.Age++
 		s.Relearned = &r
+	}
+	if s.Dip != nil {
+		d := *s.Dip
+		d.Age++
+		s.Dip = &d
 	}
 }
 
@@ -472,7 +515,9 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) 
 		// again.
 		s.relearnFaster(raw)
 	}
-	s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule, s.SlowFrom = next, 0, 0, nil, ruleSlowStart, from
+	// An agency back from a slowdown during a dip: slow start's step
+	// ends it.
+	s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule, s.SlowFrom, s.Dip = next, 0, 0, nil, ruleSlowStart, from, nil
 	return fmt.Sprintf("slow start (%s): %.1f→%.1f, ceiling %.1f", why, from, next, s.Ceiling), true
 }
 
@@ -483,7 +528,7 @@ func (s *AgencyState) relearnFaster(raw Observation) {
 	if s.Baseline <= 0 {
 		s.Baseline = raw.LatencyP50
 	}
-	s.Relearned = nil
+	s.Relearned, s.Unverified = nil, true
 }
 
 // gather holds the limit and keeps o as evidence while it is too thin to
@@ -596,7 +641,7 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 			reverted := fmt.Sprintf("baseline %s reverted to %s (latency rose with the restored limit); ",
 				s.Baseline.Round(time.Microsecond), s.Relearned.Old.Round(time.Microsecond))
 			note = reverted
-			s.Baseline = s.Relearned.Old
+			s.Baseline, s.Unverified = s.Relearned.Old, s.Relearned.OldUnverified
 			ratio = float64(lat) / float64(s.Baseline)
 		}
 		s.Relearned = nil
@@ -705,7 +750,7 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 				s.HighWater = min(s.HighWater, limit)
 			}
 		}
-		s.Limit, s.Cooldown, s.Probe, s.Rule = next, s.settle(limit, next, via, c), nil, ruleCutFailure
+		s.Limit, s.Cooldown, s.Probe, s.Dip, s.Rule = next, s.settle(limit, next, via, c), nil, nil, ruleCutFailure
 		return fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
 			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit), true
 	}
@@ -756,8 +801,8 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 // check of Relearned, and restores the limit to restore, or to Good if
 // higher and the agency refused nothing since it was healthy.
 func (s *AgencyState) slower(lat time.Duration, restore float64) {
-	s.Relearned = &Relearned{Old: s.Baseline}
-	s.Baseline = lat
+	s.Relearned = &Relearned{Old: s.Baseline, OldUnverified: s.Unverified}
+	s.Baseline, s.Unverified = lat, true
 	// The agency got slower, not smaller: the cut is undone, and its last
 	// good limit, if above, still holds as many calls; unless the agency
 	// refused calls since (Refused): then it lost capacity too (an
@@ -916,6 +961,79 @@ func (s *AgencyState) trim(sig signals, o Observation, c AgencyConfig, lastRule 
 	s.Streak, s.Trimmed, s.Rule = 0, true, ruleTrim
 	return fmt.Sprintf("latency %.2f× baseline over %s in use: trim to goodput×baseline %.1f (x%.2f)",
 		ratio, h.Period, estimate*c.Headroom, next/limit), true
+}
+
+// dip starts a Dip once an Unverified baseline has held the limit for two
+// periods in use (Held) whose latency, read as one, is above the growth
+// threshold beyond their noise, as the trim's is, and no trim acted:
+// either a queue the trim leaves (within the Headroom), or a baseline
+// that reads low. The limit goes to dipFraction of itself, below the
+// agency's capacity, and checkDip reads the agency's own latency there.
+// Once per baseline taken from one period: a baseline averaged over the
+// warm-up or read in a dip is not dipped for, nor one the latency at the
+// limit confirms.
+func (s *AgencyState) dip(o Observation, c AgencyConfig, period time.Duration) (string, bool) {
+	limit, h := s.Limit, s.Held
+	if !s.Unverified || s.Dip != nil || h == nil || h.Period <= o.Period ||
+		s.Cooldown > 0 || s.Probe != nil || s.Relearned != nil || s.Recovering {
+		return "", false
+	}
+	ratio := float64(h.latency()) / float64(s.Baseline)
+	if noise := noiseSigmas * spread(*h) / math.Sqrt(float64(h.OK)); ratio <= 1+max((c.LatencyTolerance-1)*incFraction, noise) {
+		return "", false
+	}
+	// A dip of a call is a large one at a few calls, and a slow agency's
+	// takes many periods to read relearnSamples calls; there, one period's
+	// noise is wider than a baseline a tenth off, and the growth threshold
+	// widens with it: a low baseline does not stop growth.
+	at := float64(roundLimit(limit))
+	to := max(math.Floor(at*dipFraction), float64(c.MinLimit))
+	perPeriod := float64(h.OK) * period.Seconds() / h.Period.Seconds()
+	if to >= at || to < maxTrim*at || perPeriod < relearnSamples/2 {
+		return "", false
+	}
+	s.Dip = &Dip{From: limit, To: to}
+	s.Limit, s.Streak, s.Rule = to, 0, ruleDip
+	return fmt.Sprintf("dip %.1f→%.1f: the baseline %s was taken from one period; reading the agency's own latency below its capacity",
+		limit, to, s.Baseline.Round(time.Microsecond)), true
+}
+
+// checkDip ends a Dip once the periods from SettlePeriods after it began
+// hold relearnSamples calls (or maxGather periods have passed): their
+// latency, read at a limit that holds no queue of ours, is the baseline,
+// and the limit goes back to where it was, to be judged against it.
+func (s *AgencyState) checkDip(sig signals, o Observation, c AgencyConfig) (string, bool) {
+	if s.Dip == nil {
+		return "", false
+	}
+	d := *s.Dip
+	s.Dip, s.Rule = &d, ruleDip
+	if d.Age >= c.SettlePeriods && o.InFlight <= roundLimit(d.To)+1 && o.OK > 0 && sig.failures == 0 {
+		r := o
+		if d.Read != nil {
+			r = d.Read.merge(o)
+		}
+		d.Read = &r
+	}
+	if d.Read == nil || d.Read.OK < relearnSamples {
+		if d.Age <= c.SettlePeriods+maxGather {
+			return fmt.Sprintf("hold: dip to %.1f, waiting for it to show", d.To), true
+		}
+		if d.Read == nil || d.Read.OK < c.MinSamples {
+			s.Limit, s.Dip, s.Rule = max(s.Limit, d.From), nil, ruleDipDone
+			return fmt.Sprintf("dip to %.1f read too few calls: limit back to %.1f", d.To, s.Limit), true
+		}
+	}
+	old, lat := s.Baseline, d.Read.latency()
+	s.Baseline = lat
+	if noise := noiseSigmas * spread(*d.Read) / math.Sqrt(float64(d.Read.OK)); float64(lat) > float64(old)*(1+noise) {
+		// The baseline was low: the latency that refuted the probes
+		// and trims read against it was the agency's own.
+		s.Refuted, s.Backoff = 0, 0
+	}
+	s.Limit, s.Dip, s.Unverified, s.Relearned, s.Rule = max(s.Limit, d.From), nil, false, nil, ruleDipDone
+	return fmt.Sprintf("dip to %.1f read %s over %d calls: baseline %s→%s, limit back to %.1f",
+		d.To, lat.Round(time.Microsecond), d.Read.OK, old.Round(time.Microsecond), lat.Round(time.Microsecond), s.Limit), true
 }
 
 // grow is rule 4: with demand, no decrease in the last SettlePeriods and

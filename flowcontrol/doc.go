@@ -260,6 +260,28 @@
 // from the spread of the calls (p90/p50), so a slow agency with few calls per
 // period is not cut for noise.
 //
+// A baseline taken from one period's latency (an agency found slower by rule
+// 2, or faster in slow start) is Unverified: one period reads within its
+// noise of the truth, and a caller's host slow for a second reads slow.
+// Under demand nothing else corrects such a baseline. One 10% low holds
+// the limit below the capacity for good, every period at the limit reading
+// "at capacity"; one relearnt at a limit past the capacity hides that
+// queue. Once the limit has held for two periods in use with the latency
+// above the growth threshold beyond their noise, and no trim acted, the
+// dip: the limit goes to 90% of itself (at most 15% less, and only where a
+// period holds 20 calls or more: at a few calls or a few calls a second
+// one period's noise is wider than a baseline a tenth off, and the growth
+// threshold widens with it). From SettlePeriods after the dip, the periods
+// read there are merged until they hold 40 calls. Their latency, at a
+// limit with none of our queue, becomes the baseline (BBR's ProbeRTT, once
+// per baseline taken from one period), and the limit goes back. A raised
+// baseline also clears the back-off: the probes it refuted were refuted
+// by the agency's own latency. A caller's host slow for 2 s in the
+// warm-up (flowsim's TestWarmupStallDoesNotHoldTheLimitDown, seed 6) left
+// the baseline 10% low, and the limit held 15 of a capacity of 20 for
+// 120 s (0.79 × the oracle). With the dip it stays in the band, at
+// 0.98 × the oracle.
+//
 // LatencyTolerance defaults to 1.15, not 1.5: with agencysim's inflation, a
 // latency at 1.5× the baseline means about 30% more concurrency than the
 // capacity and 13% of the goodput lost; 1.15 holds the limit within about

@@ -625,3 +625,95 @@ func TestPhaseSlowStart(t *testing.T) {
 		t.Fatalf("doubling refused by timeouts: ceiling %.1f; want 18", s.Ceiling)
 	}
 }
+
+func TestPhaseDip(t *testing.T) {
+	c := DefaultAgencyConfig()
+	// 15 calls at a capacity of 20, against a baseline taken from one
+	// period that read 10% low: every period reads 1.11×, in the hold band.
+	at := func(limit int, unverified bool) (AgencyState, Observation) {
+		s := warm(float64(limit))
+		s.Baseline, s.Unverified = svc*9/10, unverified
+		return s, fluid{C: 20, S: svc, Q: 40}.observe(limit)
+	}
+	step := func(s *AgencyState, o Observation) (string, bool) {
+		sig, _ := s.read(o, c)
+		s.hold(o, sig)
+		return s.dip(o, c, time.Second)
+	}
+	s, o := at(15, true)
+	if reason, ok := step(&s, o); ok {
+		t.Fatalf("dipped on one period: %q", reason)
+	}
+	reason, ok := step(&s, o)
+	if !ok || s.Rule != ruleDip || s.Limit != 13 || s.Dip == nil || s.Dip.From != 15 {
+		t.Fatalf("two periods at 15 on a one-period baseline: %q, rule %s, limit %.1f, dip %+v; want a dip to 13 from 15",
+			reason, s.Rule, s.Limit, s.Dip)
+	}
+	// A baseline averaged over the warm-up, or read in a dip, is not
+	// dipped for.
+	s, o = at(15, false)
+	step(&s, o)
+	if reason, ok := step(&s, o); ok {
+		t.Fatalf("dipped on a verified baseline: %q", reason)
+	}
+	// At a few calls a dip of one is more than 15%: none.
+	s, o = at(6, true)
+	step(&s, o)
+	if reason, ok := step(&s, o); ok {
+		t.Fatalf("dipped at 6 calls: %q", reason)
+	}
+	// Latency at the baseline: nothing to doubt.
+	s, o = at(15, true)
+	s.Baseline = svc
+	step(&s, o)
+	if reason, ok := step(&s, o); ok {
+		t.Fatalf("dipped with the latency at the baseline: %q", reason)
+	}
+}
+
+func TestPhaseCheckDip(t *testing.T) {
+	c := DefaultAgencyConfig()
+	start := func() AgencyState {
+		s := warm(13)
+		s.Baseline, s.Unverified = svc*9/10, true
+		s.Refuted, s.Backoff = 1, 10
+		s.Dip = &Dip{From: 15, To: 13}
+		return s
+	}
+	read := fluid{C: 20, S: svc, Q: 40}.observe(13)
+	read.OK, read.Calls = 30, 30
+	// The period the dip began in and those up to SettlePeriods hold.
+	s := start()
+	s.Dip.Age = c.SettlePeriods - 1
+	sig, _ := s.read(read, c)
+	if reason, ok := s.checkDip(sig, read, c); !ok || s.Dip == nil || s.Limit != 13 {
+		t.Fatalf("dip not yet settled: %q, dip %+v, limit %.1f; want a hold at 13", reason, s.Dip, s.Limit)
+	}
+	// Then the periods read at the dip gather relearnSamples calls: 30,
+	// then 60.
+	s.Dip.Age = c.SettlePeriods
+	sig, _ = s.read(read, c)
+	if reason, ok := s.checkDip(sig, read, c); !ok || s.Dip == nil || s.Dip.Read == nil || s.Dip.Read.OK != 30 {
+		t.Fatalf("dip read 30 calls: %q, dip %+v; want a hold, 30 calls read", reason, s.Dip)
+	}
+	s.Dip.Age++
+	sig, _ = s.read(read, c)
+	reason, ok := s.checkDip(sig, read, c)
+	if !ok || s.Dip != nil || s.Limit != 15 || s.Baseline != svc || s.Unverified || s.Rule != ruleDipDone {
+		t.Fatalf("dip read 60 calls at %s: %q, dip %+v, limit %.1f, baseline %s, unverified %v; want the baseline %s, the limit back to 15",
+			svc, reason, s.Dip, s.Limit, s.Baseline, s.Unverified, svc)
+	}
+	// The baseline was low: the probes refuted against it are forgotten.
+	if s.Refuted != 0 || s.Backoff != 0 {
+		t.Fatalf("baseline raised by the dip: refuted %d, back-off %d; want both cleared", s.Refuted, s.Backoff)
+	}
+	// A dip that reads nothing gives the limit back without a baseline.
+	s = start()
+	s.Dip.Age = c.SettlePeriods + maxGather + 1
+	empty := Observation{Period: time.Second, InFlight: 13}
+	sig, _ = s.read(empty, c)
+	if reason, ok := s.checkDip(sig, empty, c); !ok || s.Dip != nil || s.Limit != 15 || s.Baseline != svc*9/10 || !s.Unverified {
+		t.Fatalf("dip read nothing: %q, dip %+v, limit %.1f, baseline %s; want the limit back, the baseline left, still unverified",
+			reason, s.Dip, s.Limit, s.Baseline)
+	}
+}

@@ -59,30 +59,36 @@ func TestHeldWithinBand(t *testing.T) {
 		sum := 0.0
 		for _, seed := range seeds {
 			t.Run(fmt.Sprintf("%s/seed %d", ag.name, seed), func(t *testing.T) {
-				sc := steady(ag.agency, seed)
-				p := controller(500 * time.Millisecond)
-				oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: p.Workers})
-				ctl := run(t, sc, p)
-				share := inBand(ctl.Trace, 30*time.Second)
-				sum += share
-				t.Logf("%s: %.2f of the periods after 30 s within the band; goodput %.3f of the oracle, errors %.2f%%",
-					ag.name, share, ctl.Goodput/oracle.Goodput, 100*ctl.ErrorRate)
-				if testing.Verbose() {
-					for _, s := range ctl.Trace {
-						t.Logf("  t=%4.0fs cap=%2d limit=%3d in-flight=%3d ok=%4d err=%3d latency=%6.1fms  %s",
-							s.T.Seconds(), s.Capacity, s.Limit, s.InFlight, s.OK, s.Errors, s.LatencyMs, s.Reason)
-					}
-				}
-				if share < minInBand {
-					t.Errorf("limit within ±10%% of the capacity %.2f of the time, want ≥ %.2f", share, minInBand)
-				}
-				if r := ctl.Goodput / oracle.Goodput; r < 0.95 {
-					t.Errorf("goodput %.3f of the oracle's, want ≥ 0.95", r)
-				}
+				sum += heldWithinBand(t, steady(ag.agency, seed), controller(500*time.Millisecond))
 			})
 		}
 		if m := sum / float64(len(seeds)); m < meanInBand {
 			t.Errorf("%s: limit within the band %.2f of the time on average, want ≥ %.2f", ag.name, m, meanInBand)
 		}
 	}
+}
+
+// heldWithinBand runs sc under the oracle and p, and holds p's limit within
+// the band minInBand of the periods after 30 s, at 0.95 × the oracle's
+// goodput or more; it returns the share. Run with -v for the trace.
+func heldWithinBand(t *testing.T, sc Scenario, p Policy) float64 {
+	t.Helper()
+	oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: p.Workers})
+	ctl := run(t, sc, p)
+	share := inBand(ctl.Trace, 30*time.Second)
+	t.Logf("%.2f of the periods after 30 s within the band; goodput %.3f of the oracle, errors %.2f%%",
+		share, ctl.Goodput/oracle.Goodput, 100*ctl.ErrorRate)
+	if testing.Verbose() {
+		for _, s := range ctl.Trace {
+			t.Logf("  t=%4.0fs cap=%2d limit=%3d in-flight=%3d ok=%4d err=%3d latency=%6.1fms  %s",
+				s.T.Seconds(), s.Capacity, s.Limit, s.InFlight, s.OK, s.Errors, s.LatencyMs, s.Reason)
+		}
+	}
+	if share < minInBand {
+		t.Errorf("limit within ±10%% of the capacity %.2f of the time, want ≥ %.2f", share, minInBand)
+	}
+	if r := ctl.Goodput / oracle.Goodput; r < 0.95 {
+		t.Errorf("goodput %.3f of the oracle's, want ≥ 0.95", r)
+	}
+	return share
 }

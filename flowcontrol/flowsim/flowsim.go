@@ -113,7 +113,14 @@ type Scenario struct {
 	// the dispatch. Temporal's matching on a loaded machine takes tens to
 	// hundreds of milliseconds with the worker's slots free. 0 means none.
 	Dispatch time.Duration
-	Seed     uint64
+	// HostDelay is what the caller's own host adds, at time t, to the
+	// latency it measures for a call: a loaded machine (the real stack's
+	// Temporal server, workers and agencies on two cores) reads responses
+	// late. The agency is no slower and the call ends at the same tick;
+	// only the latency the controller and admission see is longer. nil
+	// means none.
+	HostDelay func(t time.Duration) time.Duration
+	Seed      uint64
 }
 
 // Policy decides the pool's limit.
@@ -373,8 +380,12 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		switch out {
 		case outOK:
 			cur.ok++
-			cur.latencies = append(cur.latencies, at(now-c.sent))
-			recent = append(recent, recentCall{at: at(now), lat: at(now - c.sent)})
+			lat := at(now - c.sent)
+			if sc.HostDelay != nil {
+				lat += sc.HostDelay(at(now))
+			}
+			cur.latencies = append(cur.latencies, lat)
+			recent = append(recent, recentCall{at: at(now), lat: lat})
 			if len(recent) > 2*recentSize {
 				recent = append(recent[:0], recent[len(recent)-recentSize:]...)
 			}
