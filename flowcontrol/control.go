@@ -935,10 +935,8 @@ func (s *AgencyState) trim(sig signals, o Observation, c AgencyConfig, lastRule 
 	// their noise is a single period's over the root of their number, so
 	// that a queue of a call or two stands out of it and a period that
 	// reads high by chance does not.
-	lat := h.latency()
-	ratio := float64(lat) / float64(s.Baseline)
-	noise := noiseSigmas * spread(*h) / math.Sqrt(float64(h.OK))
-	if ratio <= 1+max((c.LatencyTolerance-1)*incFraction, noise) {
+	lat, ratio, above := s.heldAbove(c)
+	if !above {
 		return "", false
 	}
 	// Little's law: the calls in use (goodput × latency) ÷ the latency
@@ -963,6 +961,18 @@ func (s *AgencyState) trim(sig signals, o Observation, c AgencyConfig, lastRule 
 		ratio, h.Period, estimate*c.Headroom, next/limit), true
 }
 
+// heldAbove reads the periods held at the limit (Held, not nil) as one:
+// their latency, its ratio to the baseline, and whether that ratio is above
+// the growth threshold beyond their noise (a single period's over the root
+// of their number), the evidence of a trim and of a dip.
+func (s *AgencyState) heldAbove(c AgencyConfig) (lat time.Duration, ratio float64, above bool) {
+	h := s.Held
+	lat = h.latency()
+	ratio = float64(lat) / float64(s.Baseline)
+	noise := noiseSigmas * spread(*h) / math.Sqrt(float64(h.OK))
+	return lat, ratio, ratio > 1+max((c.LatencyTolerance-1)*incFraction, noise)
+}
+
 // dip starts a Dip once an Unverified baseline has held the limit for two
 // periods in use (Held) whose latency, read as one, is above the growth
 // threshold beyond their noise, as the trim's is, and no trim acted:
@@ -978,8 +988,7 @@ func (s *AgencyState) dip(o Observation, c AgencyConfig, period time.Duration) (
 		s.Cooldown > 0 || s.Probe != nil || s.Relearned != nil || s.Recovering {
 		return "", false
 	}
-	ratio := float64(h.latency()) / float64(s.Baseline)
-	if noise := noiseSigmas * spread(*h) / math.Sqrt(float64(h.OK)); ratio <= 1+max((c.LatencyTolerance-1)*incFraction, noise) {
+	if _, _, above := s.heldAbove(c); !above {
 		return "", false
 	}
 	// A dip of a call is a large one at a few calls, and a slow agency's
