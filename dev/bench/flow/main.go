@@ -39,8 +39,10 @@
 // phase (from 5 s after each step): goodput ÷
 // the oracle's in the same phase, agency errors, convergence; a phase whose
 // service time exceeds the client's timeout is marked, not scored (no
-// strategy serves it: the breakers' case). -trace prints each run's limit
-// once a second. It writes docs/bench-flow.md
+// strategy serves it: the breakers' case). -rounds N runs it all N times,
+// round after round, and adds each phase's median and range over the
+// rounds. -trace prints each run's limit once a second. It writes
+// docs/bench-flow.md
 // (the table and the method) and one SVG chart per scenario, and prints the
 // table. Redis keys live under a random prefix, deleted at the end.
 //
@@ -90,8 +92,11 @@ type config struct {
 	probe                      float64
 	ceiling                    time.Duration // the Temporal ceiling check's length; 0 skips it
 	minSamples                 int64
-	scenarios, strategies      []string
-	out, redisURL              string
+	// rounds: each scenario and strategy runs this many times, round
+	// after round (-rounds).
+	rounds                int
+	scenarios, strategies []string
+	out, redisURL         string
 	// scale and targets: the scale being run and its per-phase targets.
 	scale   string
 	targets targets
@@ -121,6 +126,7 @@ func main() {
 	flag.StringVar(&strat, "strategies", strings.Join(defaultStrategies, ","), "strategies to run, comma-separated (also: "+stPeerDefault+", failsafe-go on its defaults)")
 	flag.StringVar(&c.out, "out", "docs/", "folder for bench-flow.md and the charts; empty writes nothing")
 	flag.StringVar(&c.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL")
+	flag.IntVar(&c.rounds, "rounds", 1, fmt.Sprintf("run every scenario and strategy this many times, 1 to %d, round after round; the summary, the per-phase table and the charts are the first round's, and a table gives each phase's median and range over the rounds (one run of the real stack scatters by up to ±0.3 × the oracle)", maxRounds))
 	flag.BoolVar(&quick, "quick", false, "smoke check: 15s scenarios, 2s warm-up, 5s drain")
 	flag.DurationVar(&c.ceiling, "ceiling", 10*time.Second, "before the scales, offer each scale's capacity rate and its highest offered load (calls/s, in applications of its K calls), unbounded, to an agency that is never busy for this long each and report whether Temporal carried them; 0 skips")
 	flag.Float64Var(&probe, "probe", 0, "measure the Temporal ceiling instead: offer this many calls/s (applications of -calls-per-app calls), unbounded, to an agency that is never busy, and report start→call latency")
@@ -129,6 +135,9 @@ func main() {
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	scales, err := scalesOf(c, set, scalesFlag, scen, probe)
+	if err == nil {
+		err = checkRounds(c.rounds)
+	}
 	if err == nil && quick {
 		c.warmup, c.drain, c.ceiling = 2*time.Second, 5*time.Second, min(c.ceiling, 5*time.Second)
 		for i := range scales {
@@ -224,6 +233,19 @@ type scaleRun struct {
 	cfg     config // the scale's; duration is each scenario's own (scenario.d)
 	scs     []scenario
 	results []result
+	// rounds holds every round's results, the first being results.
+	rounds [][]result
+}
+
+// maxRounds bounds -rounds: each round is a whole scale's runs again.
+const maxRounds = 10
+
+// checkRounds refuses a -rounds outside 1 to maxRounds.
+func checkRounds(n int) error {
+	if n < 1 || n > maxRounds {
+		return fmt.Errorf("invalid -rounds: %d: accepted 1 to %d", n, maxRounds)
+	}
+	return nil
 }
 
 // runOverhead is about what a run takes besides its warm-up and measured
@@ -265,6 +287,9 @@ func run(ctx context.Context, c config, scales []scale) error {
 		}
 		runs = append(runs, sr)
 	}
+	c.rounds = max(c.rounds, 1)
+	nruns *= c.rounds
+	estimate *= time.Duration(c.rounds)
 	for _, s := range c.strategies {
 		if !slices.Contains(allStrategies, s) {
 			return fmt.Errorf("invalid -strategies: %q: accepted %s", s, strings.Join(allStrategies, ", "))
@@ -365,29 +390,39 @@ func run(ctx context.Context, c config, scales []scale) error {
 		c := sr.cfg
 		b.cfg = c
 		logger.Info("scale", "scale", c.scale, "capacity", c.capacity, "service_time", c.serviceTime,
-			"nominal_rate", sr.scale.nominal(), "client_timeout", c.clientTimeout, "runs", len(sr.scs)*len(c.strategies))
-		for _, sc := range sr.scs {
-			for _, st := range c.strategies {
-				r, err := b.runOne(ctx, sc, st)
-				if err != nil {
-					return fmt.Errorf("scale %s, scenario %s, strategy %s: %w", c.scale, sc.name, st, err)
+			"nominal_rate", sr.scale.nominal(), "client_timeout", c.clientTimeout, "runs", c.rounds*len(sr.scs)*len(c.strategies))
+		// Round after round, each a whole pass over the scenarios and
+		// strategies, so that the machine's drift falls on every
+		// strategy alike.
+		sr.rounds = make([][]result, c.rounds)
+		for round := range c.rounds {
+			for _, sc := range sr.scs {
+				for _, st := range c.strategies {
+					r, err := b.runOne(ctx, sc, st)
+					if err != nil {
+						return fmt.Errorf("scale %s, round %d, scenario %s, strategy %s: %w", c.scale, round+1, sc.name, st, err)
+					}
+					logger.Info("run done", "scale", c.scale, "round", round+1, "scenario", sc.name, "strategy", st, "goodput", fmt.Sprintf("%.1f/s", r.goodput()),
+						"calls_asked", fmt.Sprintf("%.1f/s", float64(r.apps.started*r.callsPerApp)/r.window.Seconds()), "app_p99", r.apps.p99.Round(time.Millisecond),
+						"of_capacity", fmt.Sprintf("%.2f", r.goodput()/r.trueRate), "agency_errors", fmt.Sprintf("%.1f%%", 100*r.errorRate()),
+						"app_p50", r.apps.p50.Round(time.Millisecond), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
+						"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "expired_refusals", r.expired,
+						"cpu_per_app", r.cpuPerApp().Round(100*time.Microsecond), "cpu_per_call", r.cpuPerCall().Round(100*time.Microsecond),
+						"load", loadAverage(), "note", r.limiterNote)
+					if c.trace {
+						printTrace(os.Stderr, r, c.sampleEvery)
+					}
+					sr.rounds[round] = append(sr.rounds[round], r)
 				}
-				logger.Info("run done", "scale", c.scale, "scenario", sc.name, "strategy", st, "goodput", fmt.Sprintf("%.1f/s", r.goodput()),
-					"calls_asked", fmt.Sprintf("%.1f/s", float64(r.apps.started*r.callsPerApp)/r.window.Seconds()), "app_p99", r.apps.p99.Round(time.Millisecond),
-					"of_capacity", fmt.Sprintf("%.2f", r.goodput()/r.trueRate), "agency_errors", fmt.Sprintf("%.1f%%", 100*r.errorRate()),
-					"app_p50", r.apps.p50.Round(time.Millisecond), "start_to_call_p50", r.apps.firstP50.Round(time.Millisecond),
-					"start_to_call_p99", r.apps.firstP99.Round(time.Millisecond), "expired_refusals", r.expired,
-					"cpu_per_app", r.cpuPerApp().Round(100*time.Microsecond), "cpu_per_call", r.cpuPerCall().Round(100*time.Microsecond),
-					"load", loadAverage(), "note", r.limiterNote)
-				if c.trace {
-					printTrace(os.Stderr, r, c.sampleEvery)
-				}
-				sr.results = append(sr.results, r)
 			}
 		}
+		sr.results = sr.rounds[0]
 		fmt.Printf("\nscale %s: C=%d, median service time %s (%.1f calls/s nominal)\n\n", c.scale, c.capacity, c.serviceTime, sr.scale.nominal())
 		fmt.Print(markdownTable(sr.results))
 		fmt.Print("\nper phase:\n\n" + targetsLine(c.targets) + phaseTable(sr.results, c.targets))
+		if len(sr.rounds) > 1 {
+			fmt.Printf("\nper phase over %d rounds:\n\n%s", len(sr.rounds), roundsTable(sr.rounds, c.targets))
+		}
 	}
 	if c.out == "" {
 		return nil

@@ -125,6 +125,102 @@ func phaseTable(results []result, t targets) string {
 	return b.String()
 }
 
+// roundsTable is phaseTable over several rounds (-rounds): for each
+// scenario, strategy and phase, the median and the range over the rounds of
+// goodput ÷ the oracle's in the same round and phase, of the agency's
+// errors and of the convergence after the step, and in how many rounds
+// the phase met every target. The rows are the first round's; the oracle,
+// 1.00 by construction, has none. A round without the oracle's run of the
+// scenario, or a phase not scored, leaves the ratio out of the median.
+func roundsTable(rounds [][]result, t targets) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| scenario | strategy | phase (s) | ÷ oracle, median (range) | agency errors, median (range) | converged after the step (s), median (range) | rounds meeting every target |\n")
+	fmt.Fprintf(&b, "|---|---|---|---:|---:|---:|---:|\n")
+	if len(rounds) == 0 {
+		return b.String()
+	}
+	for _, first := range rounds[0] {
+		if first.strategy == stOracle {
+			continue
+		}
+		for i, p := range first.phases {
+			var ratios, errs []float64
+			var convs []time.Duration
+			met, scored := 0, 0
+			for _, round := range rounds {
+				j := slices.IndexFunc(round, func(r result) bool { return r.scenario == first.scenario && r.strategy == first.strategy })
+				if j < 0 || i >= len(round[j].phases) {
+					continue
+				}
+				r, ph := round[j], round[j].phases[i]
+				scored++
+				ok := true
+				if o, have := oracleOf(round, r.scenario); have && !ph.unservable && i < len(o.phases) && o.phases[i].ok > 0 {
+					x := float64(ph.ok) / float64(o.phases[i].ok)
+					ratios = append(ratios, x)
+					ok = ok && x >= t.goodput
+				}
+				if n := ph.ok + ph.errors; n > 0 {
+					e := float64(ph.errors) / float64(n)
+					errs = append(errs, e)
+					ok = ok && e <= t.errors
+				}
+				if i < len(r.converge) {
+					d := r.converge[i]
+					convs = append(convs, d)
+					ok = ok && d >= 0 && d <= t.converge
+				}
+				if ok {
+					met++
+				}
+			}
+			ratio := "–"
+			if p.unservable {
+				ratio = "not scored"
+			} else if len(ratios) > 0 {
+				lo, mid, hi := spreadOf(ratios)
+				ratio = fmt.Sprintf("%.2f (%.2f–%.2f)", mid, lo, hi)
+			}
+			errText := "–"
+			if len(errs) > 0 {
+				lo, mid, hi := spreadOf(errs)
+				errText = fmt.Sprintf("%.1f%% (%.1f–%.1f%%)", 100*mid, 100*lo, 100*hi)
+			}
+			convText := "–"
+			if len(convs) > 0 {
+				// "never" (-1) sorts last: it is later than any time.
+				never := time.Duration(math.MaxInt64)
+				v := make([]float64, len(convs))
+				for k, d := range convs {
+					if d < 0 {
+						d = never
+					}
+					v[k] = float64(d)
+				}
+				lo, mid, hi := spreadOf(v)
+				at := func(x float64) string {
+					if x >= float64(never) {
+						return "never"
+					}
+					return seconds(time.Duration(x))
+				}
+				convText = fmt.Sprintf("%s (%s–%s)", at(mid), at(lo), at(hi))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.0f–%.0f | %s | %s | %s | %d of %d |\n", first.scenario, first.strategy,
+				p.from.Seconds(), p.to.Seconds(), ratio, errText, convText, met, scored)
+		}
+	}
+	return b.String()
+}
+
+// spreadOf returns the lowest, the median (the lower middle one of an even
+// count) and the highest of v, which is not empty.
+func spreadOf(v []float64) (lo, mid, hi float64) {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[0], s[(len(s)-1)/2], s[len(s)-1]
+}
+
 func ms(d time.Duration) string {
 	if d >= 10*time.Second {
 		return fmt.Sprintf("%.1f s", d.Seconds())
@@ -394,6 +490,13 @@ func writeScale(b *strings.Builder, sr *scaleRun, checks []ceilingCheck) {
 	b.WriteString(targetsLine(t))
 	b.WriteString(phaseTable(sr.results, t))
 	b.WriteString("\n")
+	if len(sr.rounds) > 1 {
+		fmt.Fprintf(b, "### Per phase over %d rounds\n\n", len(sr.rounds))
+		fmt.Fprintf(b, "Every scenario and strategy ran %d times, round after round (`-rounds %d`); the tables above and the charts are "+
+			"the first round's. Each round's ratio is to that round's oracle.\n\n", len(sr.rounds), len(sr.rounds))
+		b.WriteString(roundsTable(sr.rounds, t))
+		b.WriteString("\n")
+	}
 	for _, sc := range sr.scs {
 		fmt.Fprintf(b, "![%s scale. %s](%s)\n\n", c.scale, sc.title, chartName(c.scale, sc.name))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +122,75 @@ func TestPhasesStartAfterTheSettle(t *testing.T) {
 	}
 	if want := "5s–10s 15s–20s 25s–30s"; strings.Join(got, " ") != want {
 		t.Errorf("phases %v, want %s", got, want)
+	}
+}
+
+// roundsOf is three rounds of fakeRuns whose strategy serves the second
+// phase 40, 47 and 30 calls against the oracle's 50, with errors and
+// convergence that meet the large scale's targets in the second round only.
+func roundsOf(s scale) [][]result {
+	var rounds [][]result
+	for k, ok := range []int64{40, 47, 30} {
+		sr := fakeRuns(s, 1)
+		peer := &sr.results[1]
+		peer.phases[1].ok = ok
+		peer.phases[1].errors = []int64{5, 0, 1}[k]
+		peer.converge = []time.Duration{time.Second, []time.Duration{-1, 3 * time.Second, 9 * time.Second}[k], 2 * time.Second}
+		rounds = append(rounds, sr.results)
+	}
+	return rounds
+}
+
+func TestRoundsTableGivesMedianAndRange(t *testing.T) {
+	s := defaultScales()[1] // targets: 0.95 × oracle, 1% errors, 5 s
+	rows := strings.Split(strings.TrimSpace(roundsTable(roundsOf(s), s.targets)), "\n")
+	if len(rows) != 2+3 {
+		t.Fatalf("rows: %d, want a header, a rule and the strategy's 3 phases (none for the oracle):\n%s", len(rows), strings.Join(rows, "\n"))
+	}
+	// Phase 2: ratios 0.80, 0.94, 0.60; errors 5/45, 0/47, 1/31;
+	// convergence never, 3 s, 9 s; no round meets every target (0.94 <
+	// 0.95).
+	want := "| capacity | failsafe-go | 15–20 | 0.80 (0.60–0.94) | 3.2% (0.0–11.1%) | 9.0 (3.0–never) | 0 of 3 |"
+	if rows[3] != want {
+		t.Errorf("phase 2:\n got %s\nwant %s", rows[3], want)
+	}
+	// Phases 1 and 3 are the same in every round and meet the targets
+	// except phase 3's 0.99 (99 of 100), which is above 0.95.
+	for _, i := range []int{2, 4} {
+		if !strings.HasSuffix(rows[i], "| 3 of 3 |") {
+			t.Errorf("row %q: want every round to meet the targets", rows[i])
+		}
+	}
+}
+
+func TestWriteDocAddsTheRoundsTable(t *testing.T) {
+	s := defaultScales()[1]
+	one, three := fakeRuns(s, 1), fakeRuns(s, 1)
+	three.rounds = roundsOf(s)
+	for _, c := range []struct {
+		sr   *scaleRun
+		want int
+	}{{one, 0}, {three, 1}} {
+		var b strings.Builder
+		if err := writeDoc(&b, []*scaleRun{c.sr}, nil, config{warmup: time.Second}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(b.String(), "### Per phase over 3 rounds"); n != c.want {
+			t.Errorf("rounds %d: %d tables over the rounds, want %d", len(c.sr.rounds), n, c.want)
+		}
+	}
+}
+
+func TestCheckRounds(t *testing.T) {
+	for _, n := range []int{1, maxRounds} {
+		if err := checkRounds(n); err != nil {
+			t.Errorf("-rounds %d: %v", n, err)
+		}
+	}
+	for _, n := range []int{0, -1, maxRounds + 1} {
+		err := checkRounds(n)
+		if err == nil || !strings.Contains(err.Error(), "-rounds") || !strings.Contains(err.Error(), strconv.Itoa(n)) || !strings.Contains(err.Error(), "1 to 10") {
+			t.Errorf("-rounds %d: %v, want an error naming the flag, the value and 1 to 10", n, err)
+		}
 	}
 }
