@@ -144,9 +144,14 @@ func roundsOf(s scale) [][]result {
 func TestRoundsTableGivesMedianAndRange(t *testing.T) {
 	s := defaultScales()[1] // targets: 0.95 × oracle, 1% errors, 5 s
 	rows := strings.Split(strings.TrimSpace(roundsTable(roundsOf(s), s.targets)), "\n")
-	if len(rows) != 2+3 {
-		t.Fatalf("rows: %d, want a header, a rule and the strategy's 3 phases (none for the oracle):\n%s", len(rows), strings.Join(rows, "\n"))
+	if len(rows) != 2+6 {
+		t.Fatalf("rows: %d, want a header, a rule and 3 phases each for the oracle and the strategy:\n%s", len(rows), strings.Join(rows, "\n"))
 	}
+	// The oracle's row: its errors and convergence, no ratio, no count.
+	if want := "| capacity | oracle | 15–20 | – | 0.0% (0.0–0.0%) | 0.0 (0.0–0.0) | – |"; rows[3] != want {
+		t.Errorf("oracle, phase 2:\n got %s\nwant %s", rows[3], want)
+	}
+	rows = append(rows[:2], rows[5:]...)
 	// Phase 2: ratios 0.80, 0.94, 0.60; errors 5/45, 0/47, 1/31;
 	// convergence never, 3 s, 9 s; no round meets every target (0.94 <
 	// 0.95).
