@@ -70,6 +70,47 @@ func seconds(d time.Duration) string {
 	return fmt.Sprintf("%.1f", d.Seconds())
 }
 
+// score is one phase of one run read against the targets: goodput ÷ the
+// oracle's in the same phase, the agency's errors and the convergence
+// after the step, each with whether it was measured.
+type score struct {
+	ratio, errors                    float64
+	converge                         time.Duration
+	hasRatio, hasErrors, hasConverge bool
+}
+
+// scoreOf reads phase i of r, whose round's oracle is o (haveOracle). A
+// phase whose service time exceeds the client's timeout has no ratio.
+func scoreOf(r result, o result, haveOracle bool, i int) score {
+	var sc score
+	p := r.phases[i]
+	if haveOracle && !p.unservable && i < len(o.phases) && o.phases[i].ok > 0 {
+		sc.ratio, sc.hasRatio = float64(p.ok)/float64(o.phases[i].ok), true
+	}
+	if n := p.ok + p.errors; n > 0 {
+		sc.errors, sc.hasErrors = float64(p.errors)/float64(n), true
+	}
+	if i < len(r.converge) {
+		sc.converge, sc.hasConverge = r.converge[i], true
+	}
+	return sc
+}
+
+// missed names the targets the phase misses, of those it was measured on.
+func (sc score) missed(t targets) []string {
+	var out []string
+	if sc.hasRatio && sc.ratio < t.goodput {
+		out = append(out, fmt.Sprintf("goodput < %.2f", t.goodput))
+	}
+	if sc.hasErrors && sc.errors > t.errors {
+		out = append(out, fmt.Sprintf("errors > %.0f%%", 100*t.errors))
+	}
+	if sc.hasConverge && (sc.converge < 0 || sc.converge > t.converge) {
+		out = append(out, fmt.Sprintf("convergence > %s", t.converge))
+	}
+	return out
+}
+
 // phaseTable is one row per scenario, strategy and phase: goodput ÷ the
 // oracle's in the same phase, and the agency's errors, each phase measured
 // from flowsim.PhaseSettle after the step that opens it, the convergence
@@ -83,36 +124,22 @@ func phaseTable(results []result, t targets) string {
 	for _, r := range results {
 		o, haveOracle := oracleOf(results, r.scenario)
 		for i, p := range r.phases {
-			var missed []string
-			ratio := "–"
+			sc := scoreOf(r, o, haveOracle, i)
+			ratio, errs, conv := "–", "–", "–"
 			switch {
 			case p.unservable:
 				ratio = "not scored: service time > client timeout"
-			case haveOracle && i < len(o.phases) && o.phases[i].ok > 0:
-				x := float64(p.ok) / float64(o.phases[i].ok)
-				ratio = fmt.Sprintf("%.2f", x)
-				if x < t.goodput {
-					missed = append(missed, fmt.Sprintf("goodput < %.2f", t.goodput))
-				}
+			case sc.hasRatio:
+				ratio = fmt.Sprintf("%.2f", sc.ratio)
 			}
-			errs := "–"
-			if n := p.ok + p.errors; n > 0 {
-				e := float64(p.errors) / float64(n)
-				errs = fmt.Sprintf("%.1f%%", 100*e)
-				if e > t.errors {
-					missed = append(missed, fmt.Sprintf("errors > %.0f%%", 100*t.errors))
-				}
+			if sc.hasErrors {
+				errs = fmt.Sprintf("%.1f%%", 100*sc.errors)
 			}
-			conv := "–"
-			if i < len(r.converge) {
-				d := r.converge[i]
-				conv = seconds(d)
-				if d < 0 || d > t.converge {
-					missed = append(missed, fmt.Sprintf("convergence > %s", t.converge))
-				}
+			if sc.hasConverge {
+				conv = seconds(sc.converge)
 			}
 			miss := "none"
-			switch {
+			switch missed := sc.missed(t); {
 			case r.strategy == stOracle:
 				miss = "–"
 			case len(missed) > 0:
@@ -152,25 +179,19 @@ func roundsTable(rounds [][]result, t targets) string {
 				if j < 0 || i >= len(round[j].phases) {
 					continue
 				}
-				r, ph := round[j], round[j].phases[i]
+				o, have := oracleOf(round, first.scenario)
+				sc := scoreOf(round[j], o, have, i)
 				scored++
-				ok := true
-				if o, have := oracleOf(round, r.scenario); have && !ph.unservable && i < len(o.phases) && o.phases[i].ok > 0 {
-					x := float64(ph.ok) / float64(o.phases[i].ok)
-					ratios = append(ratios, x)
-					ok = ok && x >= t.goodput
+				if sc.hasRatio {
+					ratios = append(ratios, sc.ratio)
 				}
-				if n := ph.ok + ph.errors; n > 0 {
-					e := float64(ph.errors) / float64(n)
-					errs = append(errs, e)
-					ok = ok && e <= t.errors
+				if sc.hasErrors {
+					errs = append(errs, sc.errors)
 				}
-				if i < len(r.converge) {
-					d := r.converge[i]
-					convs = append(convs, d)
-					ok = ok && d >= 0 && d <= t.converge
+				if sc.hasConverge {
+					convs = append(convs, sc.converge)
 				}
-				if ok {
+				if len(sc.missed(t)) == 0 {
 					met++
 				}
 			}
