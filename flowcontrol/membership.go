@@ -21,10 +21,19 @@ import (
 //	<prefix>inflight:{<agency>}  hash: worker id → calls running at that worker
 //	<prefix>claims:{<agency>}    hash: worker id → permits that worker may hold until its next heartbeat
 //	<prefix>limit:{<agency>}     string: the agency's global limit, written by the controller
+//
+// and one channel per agency, on which WriteLimits announces a changed
+// limit, so that every worker heartbeats at once instead of on its next
+// beat:
+//
+//	<prefix>limit-changed:{<agency>}
 func workersKey(prefix, agency string) string  { return prefix + "workers:{" + agency + "}" }
 func inFlightKey(prefix, agency string) string { return prefix + "inflight:{" + agency + "}" }
 func claimsKey(prefix, agency string) string   { return prefix + "claims:{" + agency + "}" }
 func limitKey(prefix, agency string) string    { return prefix + "limit:{" + agency + "}" }
+func changedChannel(prefix, agency string) string {
+	return prefix + "limit-changed:{" + agency + "}"
+}
 
 // beatScript registers or refreshes one worker for one agency, prunes the
 // members whose registration expired, publishes the worker's calls in
@@ -42,12 +51,16 @@ func limitKey(prefix, agency string) string    { return prefix + "limit:{" + age
 //     the larger of the new limit and held (the permits it holds or may
 //     still issue under its current limit), stored for the others to read.
 //
-// It returns {limit or false, global or false}: false when there is no
-// global limit (none in Redis and no default), and the worker keeps its
-// own. Expiry is in Redis server time, so the workers' clocks need not agree.
+// It returns {limit or false, global or false, share or false}: false when
+// there is no global limit (none in Redis and no default), and the worker
+// keeps its own. A limit below the share is a hand-off under way: the
+// worker beats again soon (see Membership). Expiry is in Redis server time, so the workers' clocks need not agree.
+//
+// A worker that joins, or the expiry of one that died, is announced on the
+// agency's channel: the others' shares changed.
 //
 // KEYS: workers, inflight, claims, limit. ARGV: worker id, TTL in ms, calls
-// in flight, held, default global limit (-1: none), rotate in ms.
+// in flight, held, default global limit (-1: none), rotate in ms, channel.
 var beatScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -60,7 +73,10 @@ if #expired > 0 then
   redis.call('HDEL', KEYS[2], unpack(expired))
   redis.call('HDEL', KEYS[3], unpack(expired))
 end
-redis.call('ZADD', KEYS[1], now + ttl, id)
+if redis.call('ZADD', KEYS[1], now + ttl, id) == 1 or #expired > 0 then
+  -- The shares changed: every worker beats at once.
+  redis.call('PUBLISH', ARGV[7], 'members')
+end
 redis.call('HSET', KEYS[2], id, ARGV[3])
 for i = 1, 3 do
   if redis.call('PTTL', KEYS[i]) < 2 * ttl then
@@ -70,7 +86,7 @@ end
 local global = tonumber(redis.call('GET', KEYS[4]) or ARGV[5])
 if global == nil or global < 0 then
   redis.call('HSET', KEYS[3], id, held)
-  return {false, false}
+  return {false, false, false}
 end
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 table.sort(ids)
@@ -98,7 +114,7 @@ for i, v in ipairs(redis.call('HMGET', KEYS[3], unpack(ids))) do
 end
 local limit = math.max(0, math.min(share, global - others))
 redis.call('HSET', KEYS[3], id, math.max(limit, held))
-return {limit, global}
+return {limit, global, share}
 `)
 
 // inFlightScript sums the calls in flight published by the live workers.
@@ -131,8 +147,9 @@ type MembershipOptions struct {
 	// TTL is how long a registration lives without a heartbeat: a worker that
 	// dies gives its share back within TTL plus a heartbeat. 0 means 5s.
 	TTL time.Duration
-	// Heartbeat is the period of the registration refresh, which is also how
-	// quickly a new global limit reaches the worker. 0 means 1s.
+	// Heartbeat is the period of the registration refresh. A changed
+	// global limit reaches the worker at once, announced; the heartbeat
+	// bounds how late it does when an announcement is missed. 0 means 1s.
 	Heartbeat time.Duration
 	// RotateEvery is how often the remainder of the global limit (the calls
 	// left when it does not divide evenly, e.g. all of a limit smaller than
@@ -154,7 +171,19 @@ type MembershipOptions struct {
 // worker's limit in one atomic script, against the claims the other live
 // workers published (see beatScript): a worker whose share grows waits until
 // the worker whose share shrank has released its permits, so a hand-off
-// costs up to two heartbeats of capacity but never exceeds the limit.
+// never exceeds the limit. It costs the time the calls still running under
+// the old shares take to end, not heartbeats:
+//   - a changed limit, a worker that joins or leaves and the expiry of one
+//     that died are announced on the agency's channel, and every worker
+//     beats at once;
+//   - a worker left below its share (the first to beat still sees the
+//     others' claims under the old shares), or claiming more than its new
+//     limit, beats again every Heartbeat/10 (at most 100 ms) until that is
+//     over, so permits are given back and taken as the calls end.
+//
+// Without them a hand-off took up to two heartbeats, the permits given back
+// standing idle meanwhile: a limit cut from 4 to 2 over two workers left
+// both at 0 for a second.
 //
 // A worker that cannot renew its registration fences itself: once
 // TTL − Heartbeat has passed since the start of its last successful
@@ -178,11 +207,18 @@ type Membership struct {
 	// crashed process would; for tests.
 	skipDeregister bool
 
+	// nudge asks Run for a heartbeat now: a limit change was announced.
+	nudge chan struct{}
+
 	mu sync.Mutex
 	// renewed is the start of the last heartbeat that succeeded for every
 	// agency; zero before the first.
 	renewed time.Time
 	fenced  bool
+	// handingOff: the last heartbeat left some agency below this worker's
+	// share, waiting for permits another worker is giving back, or this
+	// worker claiming more than its new limit, permits it gives back.
+	handingOff bool
 }
 
 // NewMembership returns a Membership for the agencies in suppliers, which
@@ -218,7 +254,7 @@ func NewMembership(rdb redis.UniversalClient, opts MembershipOptions, suppliers 
 	}
 	m := &Membership{rdb: rdb, opts: opts, suppliers: make(map[string]*SlotSupplier, len(suppliers)),
 		unbounded: make(map[string]int, len(suppliers)),
-		defaults:  make(map[string]int, len(defaults)), log: opts.Logger}
+		defaults:  make(map[string]int, len(defaults)), log: opts.Logger, nudge: make(chan struct{}, 1)}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -258,22 +294,81 @@ func checkAgency(a string) error {
 // the next beat; while none succeeds, the fence (see Membership) drops the
 // suppliers to 0 in time. Run returns an error only if deregistering fails.
 func (m *Membership) Run(ctx context.Context) error {
-	t := time.NewTicker(m.opts.Heartbeat)
-	defer t.Stop()
 	// The fence is checked apart from the heartbeats, which may hang on a
 	// partitioned network for as long as the client's timeouts.
 	fctx, stopFence := context.WithCancel(ctx)
 	defer stopFence()
 	go m.watchFence(fctx)
+	go m.listen(fctx, m.subscribe(fctx))
+	// Reset needs no draining: the module's Go version (1.23 or later)
+	// gives timers no stale ticks.
+	next := time.NewTimer(m.opts.Heartbeat)
+	defer next.Stop()
 	for {
 		if err := m.Beat(ctx); err != nil && ctx.Err() == nil {
 			m.log.Warn("flow control heartbeat failed; slot limits unchanged until the fence",
 				"worker_id", m.opts.WorkerID, "error", err)
 		}
+		wait := m.opts.Heartbeat
+		m.mu.Lock()
+		if m.handingOff {
+			wait = m.handOffRetry()
+		}
+		m.mu.Unlock()
+		next.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return m.leave(ctx)
-		case <-t.C:
+		case <-next.C:
+		case <-m.nudge:
+		}
+	}
+}
+
+// handOffRetry is how soon a worker left below its share beats again:
+// Heartbeat/10, within 10 to 100 ms.
+func (m *Membership) handOffRetry() time.Duration {
+	return min(max(m.opts.Heartbeat/10, 10*time.Millisecond), 100*time.Millisecond)
+}
+
+// subscribe subscribes to the announcements of this worker's agencies and
+// waits, up to a heartbeat, for Redis to confirm, so that a change written
+// after the first heartbeat is not missed. Unconfirmed, the client goes on
+// trying in the background; the heartbeats carry the limits meanwhile.
+func (m *Membership) subscribe(ctx context.Context) *redis.PubSub {
+	channels := make([]string, len(m.agencies))
+	for i, a := range m.agencies {
+		channels[i] = changedChannel(m.opts.Prefix, a)
+	}
+	sub := m.rdb.Subscribe(ctx, channels...)
+	rctx, cancel := context.WithTimeout(ctx, m.opts.Heartbeat)
+	defer cancel()
+	if _, err := sub.Receive(rctx); err != nil && ctx.Err() == nil {
+		m.log.Warn("flow control limit announcements not subscribed yet; heartbeats carry the limits",
+			"worker_id", m.opts.WorkerID, "error", err)
+	}
+	return sub
+}
+
+// listen nudges Run whenever WriteLimits announces a changed limit of one
+// of this worker's agencies, until ctx ends. A missed announcement (Redis
+// unreachable, the subscription reconnecting) costs only the wait for the
+// next heartbeat.
+func (m *Membership) listen(ctx context.Context, sub *redis.PubSub) {
+	defer func() { _ = sub.Close() }()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+			select {
+			case m.nudge <- struct{}{}:
+			default: // a heartbeat is already due
+			}
 		}
 	}
 }
@@ -313,6 +408,7 @@ func (m *Membership) Beat(ctx context.Context) error {
 	start := time.Now()
 	pipe := m.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(m.agencies))
+	helds := make([]int, len(m.agencies))
 	ttl := strconv.FormatInt(m.opts.TTL.Milliseconds(), 10)
 	rotate := strconv.FormatInt(max(m.opts.RotateEvery.Milliseconds(), 0), 10)
 	for i, a := range m.agencies {
@@ -325,15 +421,17 @@ func (m *Membership) Beat(ctx context.Context) error {
 		// Until the reply is applied the supplier may issue up to its
 		// current limit, so that much is claimed whatever the new limit.
 		held := max(s.Limit(), s.InUse())
-		cmds[i] = beatScript.Eval(ctx, pipe, keys, m.opts.WorkerID, ttl, s.Running(), held, def, rotate)
+		cmds[i] = beatScript.Eval(ctx, pipe, keys, m.opts.WorkerID, ttl, s.Running(), held, def, rotate, changedChannel(m.opts.Prefix, a))
+		helds[i] = held
 	}
 	// Exec reports the first failed command; each command carries its own
 	// error, so one agency's failure does not hold back the others.
 	_, _ = pipe.Exec(ctx)
 	var errs []error
 	limits := make(map[string]int, len(m.agencies))
+	handingOff := false
 	for i, a := range m.agencies {
-		limit, ok, err := m.limitOf(a, cmds[i])
+		limit, share, ok, err := m.limitOf(a, cmds[i])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("heartbeat of worker %s, agency %s: %w", m.opts.WorkerID, a, err))
 			continue
@@ -342,9 +440,14 @@ func (m *Membership) Beat(ctx context.Context) error {
 			limit = m.unbounded[a]
 		}
 		limits[a] = limit
+		// Waiting for permits another worker gives back, or claiming more
+		// than the new limit (the old one, or calls still running beyond
+		// it), which the next beat gives back.
+		handingOff = handingOff || ok && (limit < share || helds[i] > limit)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.handingOff = handingOff
 	if len(errs) == 0 {
 		if time.Since(start) >= m.fenceAfter() {
 			// Too late to rely on: the registration may already be about
@@ -366,24 +469,25 @@ func (m *Membership) Beat(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// limitOf reads this worker's limit for the agency from a heartbeat's
-// reply; ok is false when there is no global limit to share.
-func (m *Membership) limitOf(agency string, cmd *redis.Cmd) (limit int, ok bool, err error) {
+// limitOf reads this worker's limit and share for the agency from a
+// heartbeat's reply; ok is false when there is no global limit to share.
+func (m *Membership) limitOf(agency string, cmd *redis.Cmd) (limit, share int, ok bool, err error) {
 	reply, err := cmd.Slice()
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
-	if len(reply) != 2 {
-		return 0, false, fmt.Errorf("heartbeat reply has %d elements, want 2", len(reply))
+	if len(reply) != 3 {
+		return 0, 0, false, fmt.Errorf("heartbeat reply has %d elements, want 3", len(reply))
 	}
 	if reply[0] == nil {
-		return 0, false, nil
+		return 0, 0, false, nil
 	}
 	l, isInt := reply[0].(int64)
-	if !isInt || l < 0 {
-		return 0, false, fmt.Errorf("heartbeat reply: limit %v: accepted an integer 0 or more (key %s)", reply[0], limitKey(m.opts.Prefix, agency))
+	sh, shareInt := reply[2].(int64)
+	if !isInt || l < 0 || !shareInt || sh < 0 {
+		return 0, 0, false, fmt.Errorf("heartbeat reply: limit %v, share %v: accepted integers 0 or more (key %s)", reply[0], reply[2], limitKey(m.opts.Prefix, agency))
 	}
-	return int(l), true, nil
+	return int(l), int(sh), true, nil
 }
 
 func parseLimit(s string) (int, error) {
@@ -429,6 +533,7 @@ func (m *Membership) leave(ctx context.Context) error {
 		pipe.ZRem(ctx, workersKey(m.opts.Prefix, a), m.opts.WorkerID)
 		pipe.HDel(ctx, inFlightKey(m.opts.Prefix, a), m.opts.WorkerID)
 		pipe.HDel(ctx, claimsKey(m.opts.Prefix, a), m.opts.WorkerID)
+		pipe.Publish(ctx, changedChannel(m.opts.Prefix, a), "members") // the others take the share at once
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("deregister worker %s: %w", m.opts.WorkerID, err)
@@ -447,8 +552,8 @@ func ReadInFlight(ctx context.Context, rdb redis.UniversalClient, prefix, agency
 }
 
 // WriteLimits stores each agency's global limit, without expiry, so a
-// restarted controller or worker finds the last one. One pipelined round
-// trip.
+// restarted controller or worker finds the last one, and announces each
+// changed one to the workers (see Membership). One pipelined round trip.
 func WriteLimits(ctx context.Context, rdb redis.UniversalClient, prefix string, limits map[string]int) error {
 	agencies := make([]string, 0, len(limits))
 	for a, l := range limits {
@@ -466,13 +571,27 @@ func WriteLimits(ctx context.Context, rdb redis.UniversalClient, prefix string, 
 	sort.Strings(agencies)
 	pipe := rdb.Pipeline()
 	for _, a := range agencies {
-		pipe.Set(ctx, limitKey(prefix, a), limits[a], 0)
+		writeLimitScript.Eval(ctx, pipe, []string{limitKey(prefix, a)}, limits[a], changedChannel(prefix, a))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("write limits of %s: %w", strings.Join(agencies, ", "), err)
 	}
 	return nil
 }
+
+// writeLimitScript stores an agency's global limit and, when it changed,
+// announces it on the agency's channel, so that the workers heartbeat at
+// once (see Membership).
+//
+// KEYS: limit. ARGV: limit, channel.
+var writeLimitScript = redis.NewScript(`
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1])
+if old ~= ARGV[1] then
+  redis.call('PUBLISH', ARGV[2], ARGV[1])
+end
+return 0
+`)
 
 // ReadLimits reads the global limits of the agencies; an agency without one
 // is absent from the map. One pipelined round trip.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/worker"
 
 	"loanflow/internal/testenv"
 )
@@ -43,8 +44,14 @@ func (w *member) stop(t *testing.T, crash bool) {
 
 func startMember(t *testing.T, rdb redis.UniversalClient, prefix, id string, defaults map[string]int) *member {
 	t.Helper()
+	return startMemberBeating(t, rdb, prefix, id, defaults, testHeartbeat, testTTL)
+}
+
+// startMemberBeating starts a member with its own heartbeat and TTL.
+func startMemberBeating(t *testing.T, rdb redis.UniversalClient, prefix, id string, defaults map[string]int, heartbeat, ttl time.Duration) *member {
+	t.Helper()
 	s := NewSlotSupplier(1)
-	m, err := NewMembership(rdb, MembershipOptions{Prefix: prefix, WorkerID: id, TTL: testTTL, Heartbeat: testHeartbeat,
+	m, err := NewMembership(rdb, MembershipOptions{Prefix: prefix, WorkerID: id, TTL: ttl, Heartbeat: heartbeat,
 		RotateEvery: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, map[string]*SlotSupplier{testAgency: s}, defaults)
 	if err != nil {
 		t.Fatal(err)
@@ -247,5 +254,101 @@ func TestMembershipOptionsValidated(t *testing.T) {
 				t.Fatalf("NewMembership error %v, want one mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestMembershipHandOffNeedsNoHeartbeat cuts a limit shared by two workers
+// whose heartbeats are an hour apart, while each runs calls under its old
+// share. The cut is announced, so both beat at once; each is left at 0
+// (the other's claim still covers its old share) and beats again every
+// 100 ms; as each worker's calls end, the permits they free go to the
+// shares, with the sum of the limits never above the new limit. Before
+// the announcement and the quick re-beats, nothing changed until the
+// next heartbeat, and a limit cut from 4 to 2 left both workers at 0 for
+// up to two heartbeats.
+func TestMembershipHandOffNeedsNoHeartbeat(t *testing.T) {
+	testenv.Short(t)
+	rdb, prefix := testenv.Redis(t)
+	ctx := context.Background()
+	if err := WriteLimits(ctx, rdb, prefix, map[string]int{testAgency: 4}); err != nil {
+		t.Fatal(err)
+	}
+	ws := []*member{
+		startMemberBeating(t, rdb, prefix, "a", nil, time.Hour, 2*time.Hour),
+		startMemberBeating(t, rdb, prefix, "b", nil, time.Hour, 2*time.Hour),
+	}
+	// b's first beat sees a's claim: both hold their share of 4 at once.
+	eventually(t, 5*time.Second, "limit 4 shared as 2+2", func() bool { return slices.Equal(limits(ws), []int{2, 2}) })
+	// Each worker runs two calls.
+	permits := make([][]*worker.SlotPermit, len(ws))
+	for i, w := range ws {
+		for range 2 {
+			p := w.s.TryReserveSlot(nil)
+			if p == nil {
+				t.Fatalf("worker %d: no permit free at limit %d", i, w.s.Limit())
+			}
+			permits[i] = append(permits[i], p)
+		}
+	}
+
+	if err := WriteLimits(ctx, rdb, prefix, map[string]int{testAgency: 2}); err != nil {
+		t.Fatal(err)
+	}
+	// The announcement reaches both: neither may issue a permit while the
+	// other still claims its old share.
+	eventually(t, 5*time.Second, "both held at 0 while the calls under the old limit run", func() bool {
+		return slices.Equal(limits(ws), []int{0, 0})
+	})
+	// One call ends at each worker: the two left are the new limit, and
+	// each worker gets its share of 1 without waiting for a heartbeat.
+	for i, w := range ws {
+		release(w.s, permits[i][0])
+	}
+	took := eventually(t, 5*time.Second, "limit 2 shared as 1+1", func() bool {
+		if got := sum(limits(ws)); got > 2 {
+			t.Fatalf("limits %v sum to %d, above the limit 2", limits(ws), got)
+		}
+		return slices.Equal(limits(ws), []int{1, 1})
+	})
+	t.Logf("hand-off done %s after the calls ended (heartbeat 1h)", took.Round(time.Millisecond))
+	for i, w := range ws {
+		release(w.s, permits[i][1])
+	}
+}
+
+// TestWriteLimitsAnnouncesOnlyChanges: a limit written again unchanged
+// (the controller writes every period) wakes no worker.
+func TestWriteLimitsAnnouncesOnlyChanges(t *testing.T) {
+	testenv.Short(t)
+	rdb, prefix := testenv.Redis(t)
+	ctx := context.Background()
+	sub := rdb.Subscribe(ctx, changedChannel(prefix, testAgency), changedChannel(prefix, "nice"))
+	defer func() { _ = sub.Close() }()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []map[string]int{{testAgency: 5}, {testAgency: 5, "nice": 3}, {testAgency: 6, "nice": 3}} {
+		if err := WriteLimits(ctx, rdb, prefix, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for range 3 {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		msg, err := sub.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, strings.TrimPrefix(msg.Channel, prefix)+"="+msg.Payload)
+	}
+	want := []string{"limit-changed:{kcb}=5", "limit-changed:{nice}=3", "limit-changed:{kcb}=6"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("announcements %v, want %v", got, want)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if msg, err := sub.ReceiveMessage(rctx); err == nil {
+		t.Fatalf("unexpected announcement %s=%s", msg.Channel, msg.Payload)
 	}
 }
