@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -140,6 +141,57 @@ type FlowControllerStatus struct {
 // after they are published. Each observation, change of limit and
 // configuration update is recorded in this workflow's history.
 func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error {
+	r, err := newControllerRun(ctx, in)
+	if err != nil {
+		return err
+	}
+	if err := r.setHandlers(); err != nil {
+		return err
+	}
+	r.resumeState()
+	if err := r.resumeBoard(); err != nil {
+		return err
+	}
+	r.overrideCh = workflow.GetSignalChannel(ctx, BreakerOverrideSignal)
+	r.carried = r.in.Overrides
+	r.initLimits()
+
+	// Earlier runs observed and stepped every agency every period.
+	r.ownPeriods = workflow.GetVersion(ctx, agencyPeriodsVersion, workflow.DefaultVersion, 1) >= 1
+	// Earlier runs slept one period from wherever a tick ended.
+	r.aligned = workflow.GetVersion(ctx, alignedTicksVersion, workflow.DefaultVersion, 1) >= 1
+	for i := 0; i < r.periods; i++ {
+		if err := r.tick(i); err != nil {
+			return err
+		}
+	}
+	return r.continueAsNew()
+}
+
+// controllerRun is one run of FlowControllerWorkflow: what its steps, its
+// query and its update share.
+type controllerRun struct {
+	ctx    workflow.Context
+	logger log.Logger
+	// in is the run's input, kept current: the configuration in force, and
+	// what continue-as-new carries.
+	in       FlowControllerInput
+	periods  int      // ticks in this run
+	agencies []string // sorted
+	lctx     workflow.Context
+	status   FlowControllerStatus
+	// overrideCh receives BreakerOverrideSignal; carried are the overrides
+	// the previous run handed over, applied at the first tick.
+	overrideCh workflow.ReceiveChannel
+	carried    []BreakerOverride
+	// ownPeriods (agencyPeriodsVersion) and aligned (alignedTicksVersion)
+	// are the versions this run follows.
+	ownPeriods, aligned bool
+}
+
+// newControllerRun checks the input and fills in its defaults; bad input
+// fails at once and is not retried.
+func newControllerRun(ctx workflow.Context, in FlowControllerInput) (*controllerRun, error) {
 	logger := workflow.GetLogger(ctx)
 	if in.Config.Period <= 0 {
 		in.Config.Period = time.Second
@@ -148,7 +200,7 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	// Validates agencies and breakers in name order.
 	//workflowcheck:ignore
 	if err := settings.Validate(); err != nil {
-		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
 	}
 	periods := in.PeriodsPerRun
 	if periods <= 0 {
@@ -165,210 +217,297 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 			MaximumAttempts: 3,
 		},
 	})
-	var ca *activities.ControllerActivities
+	return &controllerRun{
+		ctx: ctx, logger: logger, in: in, periods: periods, agencies: agencies, lctx: lctx,
+		status: FlowControllerStatus{Limits: map[string]int{}, Config: in.Config, Breakers: in.Breakers},
+	}, nil
+}
 
-	status := FlowControllerStatus{Limits: map[string]int{}, Config: in.Config, Breakers: in.Breakers}
-	if err := workflow.SetQueryHandler(ctx, FlowStateQuery, func() (FlowControllerStatus, error) {
-		st := status
-		st.Pending = len(in.Pending)
+// setHandlers registers FlowStateQuery and ConfigUpdate.
+func (r *controllerRun) setHandlers() error {
+	if err := workflow.SetQueryHandler(r.ctx, FlowStateQuery, func() (FlowControllerStatus, error) {
+		st := r.status
+		st.Pending = len(r.in.Pending)
 		return st, nil
 	}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, ConfigUpdate, func(ctx workflow.Context, c ControllerSettings) error {
-		if c.Config.Period <= 0 {
-			c.Config.Period = time.Second
-		}
-		in.Config, in.Breakers = c.Config, c.Breakers
-		if c.LeasePeriods > 0 {
-			in.LeasePeriods = c.LeasePeriods
-		}
-		// The names are sorted.
-		//workflowcheck:ignore
-		agencies = sortedAgencies(in.Config)
-		status.Config, status.Breakers = in.Config, in.Breakers
-		logger.Info("controller configuration updated", "agencies", agencies, "period", in.Config.Period)
-		return nil
-	}, workflow.UpdateHandlerOptions{Validator: func(c ControllerSettings) error {
-		if c.Config.Period <= 0 {
-			c.Config.Period = time.Second
-		}
-		// An unchanged configuration is refused, so it leaves no trace in
-		// history: every worker start offers its configuration.
-		// DeepEqual's answer does not depend on map iteration order.
-		//workflowcheck:ignore
-		same := reflect.DeepEqual(c.Config, in.Config) && reflect.DeepEqual(c.Breakers, in.Breakers)
-		if same && (c.LeasePeriods == 0 || c.LeasePeriods == in.LeasePeriods) {
-			return errConfigUnchanged
-		}
-		// Validates in name order.
-		//workflowcheck:ignore
-		return c.Validate()
-	}}); err != nil {
-		return err
+	return workflow.SetUpdateHandlerWithOptions(r.ctx, ConfigUpdate, r.updateConfig,
+		workflow.UpdateHandlerOptions{Validator: r.validateConfig})
+}
+
+// updateConfig is ConfigUpdate's handler: the new configuration is in
+// force from the next tick.
+func (r *controllerRun) updateConfig(_ workflow.Context, c ControllerSettings) error {
+	if c.Config.Period <= 0 {
+		c.Config.Period = time.Second
 	}
-	if in.State != nil {
-		status.State = *in.State
-	} else {
-		var limits map[string]int
-		if err := workflow.ExecuteLocalActivity(lctx, ca.ReadLimits, agencies).Get(ctx, &limits); err != nil {
-			logger.Warn("could not read persisted limits; starting from the initial limits", "error", err)
-		}
-		// Fills a map: order does not matter.
-		//workflowcheck:ignore
-		status.State = flowcontrol.Resume(limits, in.Config)
-		logger.Info("flow controller resumed", "limits", limits)
+	r.in.Config, r.in.Breakers = c.Config, c.Breakers
+	if c.LeasePeriods > 0 {
+		r.in.LeasePeriods = c.LeasePeriods
 	}
-	if in.Board != nil {
-		status.Board = *in.Board
-	} else {
-		// Never from nothing: a blank board would publish every breaker
-		// closed, wiping open bureaus and operator overrides.
-		for {
-			var pb activities.PublishedBoard
-			err := workflow.ExecuteLocalActivity(lctx, ca.ReadBoard, agencies).Get(ctx, &pb)
-			if err == nil {
-				status.Board = rebuildBoard(agencies, pb)
-				logger.Info("breakers rebuilt from published state", "live", len(pb.Live), "audited", len(pb.Last))
-				break
-			}
-			logger.Warn("cannot read the published breakers; waiting before publishing anything", "error", err)
-			if err := workflow.Sleep(ctx, in.Config.Period); err != nil {
-				return err
-			}
-		}
+	// The names are sorted.
+	//workflowcheck:ignore
+	r.agencies = sortedAgencies(r.in.Config)
+	r.status.Config, r.status.Breakers = r.in.Config, r.in.Breakers
+	r.logger.Info("controller configuration updated", "agencies", r.agencies, "period", r.in.Config.Period)
+	return nil
+}
+
+// validateConfig is ConfigUpdate's validator: it refuses a configuration
+// that is invalid or unchanged.
+func (r *controllerRun) validateConfig(c ControllerSettings) error {
+	if c.Config.Period <= 0 {
+		c.Config.Period = time.Second
 	}
-	overrideCh := workflow.GetSignalChannel(ctx, BreakerOverrideSignal)
-	carried := in.Overrides
+	// An unchanged configuration is refused, so it leaves no trace in
+	// history: every worker start offers its configuration.
+	// DeepEqual's answer does not depend on map iteration order.
+	//workflowcheck:ignore
+	same := reflect.DeepEqual(c.Config, r.in.Config) && reflect.DeepEqual(c.Breakers, r.in.Breakers)
+	if same && (c.LeasePeriods == 0 || c.LeasePeriods == r.in.LeasePeriods) {
+		return errConfigUnchanged
+	}
+	// Validates in name order.
+	//workflowcheck:ignore
+	return c.Validate()
+}
+
+// resumeState takes the control state carried across continue-as-new, or
+// on a fresh start resumes from the limits persisted in Redis.
+func (r *controllerRun) resumeState() {
+	if r.in.State != nil {
+		r.status.State = *r.in.State
+		return
+	}
+	var ca *activities.ControllerActivities
+	var limits map[string]int
+	if err := workflow.ExecuteLocalActivity(r.lctx, ca.ReadLimits, r.agencies).Get(r.ctx, &limits); err != nil {
+		r.logger.Warn("could not read persisted limits; starting from the initial limits", "error", err)
+	}
 	// Fills a map: order does not matter.
 	//workflowcheck:ignore
-	for a, s := range status.State.Agencies {
-		status.Limits[a] = int(s.Limit + 0.5)
-	}
+	r.status.State = flowcontrol.Resume(limits, r.in.Config)
+	r.logger.Info("flow controller resumed", "limits", limits)
+}
 
-	// Earlier runs observed and stepped every agency every period.
-	ownPeriods := workflow.GetVersion(ctx, agencyPeriodsVersion, workflow.DefaultVersion, 1) >= 1
-	// Earlier runs slept one period from wherever a tick ended.
-	aligned := workflow.GetVersion(ctx, alignedTicksVersion, workflow.DefaultVersion, 1) >= 1
-	for i := 0; i < periods; i++ {
-		var obs map[string]flowcontrol.Observation
-		var decisions []flowcontrol.Decision
-		oin := activities.ObserveInput{Agencies: agencies, Period: in.Config.Period, After: in.ObservedThrough}
-		if ownPeriods {
-			// Fills maps: order does not matter.
-			//workflowcheck:ignore
-			oin.Periods, oin.Cursors = agencyPeriods(in.Config), in.Cursors
+// resumeBoard takes the breakers carried across continue-as-new, or on a
+// fresh start rebuilds them from what was published, waiting until it can
+// be read.
+func (r *controllerRun) resumeBoard() error {
+	if r.in.Board != nil {
+		r.status.Board = *r.in.Board
+		return nil
+	}
+	var ca *activities.ControllerActivities
+	// Never from nothing: a blank board would publish every breaker
+	// closed, wiping open bureaus and operator overrides.
+	for {
+		var pb activities.PublishedBoard
+		err := workflow.ExecuteLocalActivity(r.lctx, ca.ReadBoard, r.agencies).Get(r.ctx, &pb)
+		if err == nil {
+			r.status.Board = rebuildBoard(r.agencies, pb)
+			r.logger.Info("breakers rebuilt from published state", "live", len(pb.Live), "audited", len(pb.Last))
+			return nil
 		}
-		err := workflow.ExecuteLocalActivity(lctx, ca.Observe, oin).Get(ctx, &obs)
-		status.Decisions = nil
-		switch {
-		case err != nil:
-			// Without statistics the limits stay where they are; the
-			// workers keep running on them.
-			logger.Warn("observe agencies failed; holding limits", "error", err)
-			obs = nil
-		case len(obs) == 0:
-			// No agency has a new period to judge.
-		case ownPeriods:
-			// Only the agencies observed are due: the others keep their
-			// state until a whole period of their own has completed.
-			due := make([]string, 0, len(obs))
-			for _, a := range agencies {
-				if _, ok := obs[a]; ok {
-					due = append(due, a)
-				}
-			}
-			// StepDue visits agencies in name order.
-			//workflowcheck:ignore
-			status.State, decisions = flowcontrol.StepDue(status.State, obs, in.Config, due)
-		default:
-			// Step visits agencies in name order.
-			//workflowcheck:ignore
-			status.State, decisions = flowcontrol.Step(status.State, obs, in.Config)
-		}
-		if len(obs) > 0 {
-			status.Decisions = decisions
-			if status.Observations == nil {
-				status.Observations = map[string]flowcontrol.Observation{}
-			}
-			for _, a := range agencies {
-				o, ok := obs[a]
-				if !ok {
-					continue
-				}
-				status.Observations[a] = o
-				if o.Now.After(in.ObservedThrough) {
-					in.ObservedThrough = o.Now
-				}
-				if ownPeriods {
-					if in.Cursors == nil {
-						in.Cursors = map[string]time.Time{}
-					}
-					in.Cursors[a] = o.Now
-				}
-			}
-		}
-		changed := false
-		for _, d := range decisions {
-			if applied, ok := status.Limits[d.Agency]; !ok || applied != d.Limit {
-				changed = true
-			}
-			status.Limits[d.Agency] = d.Limit
-		}
-		// Breakers step after the limits: shrinking the pool comes first.
-		overrides := append(carried, drainOverrides(ctx, overrideCh)...)
-		carried = nil
-		// The breakers step every tick, their timers running on time, but judge
-		// an agency only from its new observation: at its own period.
-		// Visits agencies in name order.
-		//workflowcheck:ignore
-		statuses, events := stepBoard(&status.Board, workflow.Now(ctx), obs, decisions, in, overrides)
-		for _, e := range events {
-			logger.Info("breaker transition", "breaker", e.Breaker, "from", e.From, "to", e.To, "reason", e.Reason, "source", e.Source)
-		}
-		in.Pending = append(in.Pending, events...)
-		if n := len(in.Pending) - maxPending; n > 0 {
-			logger.Error("breaker audit keeps failing; dropping the oldest transitions", "dropped", n)
-			in.Pending = in.Pending[n:]
-		}
-		// Publish every period, before the audit: a lease renewed, Redis
-		// repaired, and a Postgres outage cannot hold the breakers back.
-		now := workflow.Now(ctx)
-		for j := range statuses {
-			statuses[j].Published, statuses[j].Expires = now, now.Add(in.lease())
-		}
-		pub := activities.PublishInput{Limits: status.Limits, Statuses: statuses, Lease: in.lease(), Period: in.Config.Period}
-		if changed {
-			pub.Decisions = decisions
-		}
-		if err := workflow.ExecuteLocalActivity(lctx, ca.Publish, pub).Get(ctx, nil); err != nil {
-			logger.Warn("publishing limits and breakers failed; publishing again next period", "error", err)
-		}
-		if len(in.Pending) > 0 {
-			if err := workflow.ExecuteLocalActivity(lctx, ca.RecordBreakerEvents, in.Pending).Get(ctx, nil); err != nil {
-				logger.Warn("auditing breaker transitions failed; kept for next period", "error", err, "pending", len(in.Pending))
-			} else {
-				in.Pending = nil
-			}
-		}
-		probe(ctx, probes(status.Board, in), in.Config.Period, workflow.GetInfo(ctx).WorkflowExecution.RunID, i)
-		wait := in.Config.Period
-		if aligned {
-			wait = nextTickDelay(workflow.Now(ctx), in.Config.Period)
-		}
-		if err := workflow.Sleep(ctx, wait); err != nil {
+		r.logger.Warn("cannot read the published breakers; waiting before publishing anything", "error", err)
+		if err := workflow.Sleep(r.ctx, r.in.Config.Period); err != nil {
 			return err
 		}
 	}
+}
+
+// initLimits starts the applied limits from the control state, rounded to
+// whole calls.
+func (r *controllerRun) initLimits() {
+	// Fills a map: order does not matter.
+	//workflowcheck:ignore
+	for a, s := range r.status.State.Agencies {
+		r.status.Limits[a] = int(s.Limit + 0.5)
+	}
+}
+
+// tick is one control period: observe the agencies, step their limits and
+// breakers, publish, audit, probe, and sleep until the next tick.
+func (r *controllerRun) tick(i int) error {
+	obs, err := r.observe()
+	obs, decisions := r.stepLimits(obs, err)
+	r.recordObservations(obs, decisions)
+	changed := r.applyLimits(decisions)
+	statuses := r.stepBreakers(obs, decisions)
+	r.publish(statuses, decisions, changed)
+	r.audit()
+	probe(r.ctx, probes(r.status.Board, r.in), r.in.Config.Period, workflow.GetInfo(r.ctx).WorkflowExecution.RunID, i)
+	return r.sleepUntilNextTick()
+}
+
+// observe reads the agencies' call statistics since the last observation
+// (a local activity, so the reading is recorded in history).
+func (r *controllerRun) observe() (map[string]flowcontrol.Observation, error) {
+	var ca *activities.ControllerActivities
+	var obs map[string]flowcontrol.Observation
+	oin := activities.ObserveInput{Agencies: r.agencies, Period: r.in.Config.Period, After: r.in.ObservedThrough}
+	if r.ownPeriods {
+		// Fills maps: order does not matter.
+		//workflowcheck:ignore
+		oin.Periods, oin.Cursors = agencyPeriods(r.in.Config), r.in.Cursors
+	}
+	err := workflow.ExecuteLocalActivity(r.lctx, ca.Observe, oin).Get(r.ctx, &obs)
+	return obs, err
+}
+
+// stepLimits applies the control law to the agencies observed; it returns
+// the observations it judged (none when the observation failed) and the
+// decisions.
+func (r *controllerRun) stepLimits(obs map[string]flowcontrol.Observation, err error) (map[string]flowcontrol.Observation, []flowcontrol.Decision) {
+	var decisions []flowcontrol.Decision
+	r.status.Decisions = nil
+	switch {
+	case err != nil:
+		// Without statistics the limits stay where they are; the
+		// workers keep running on them.
+		r.logger.Warn("observe agencies failed; holding limits", "error", err)
+		obs = nil
+	case len(obs) == 0:
+		// No agency has a new period to judge.
+	case r.ownPeriods:
+		// Only the agencies observed are due: the others keep their
+		// state until a whole period of their own has completed.
+		due := make([]string, 0, len(obs))
+		for _, a := range r.agencies {
+			if _, ok := obs[a]; ok {
+				due = append(due, a)
+			}
+		}
+		// StepDue visits agencies in name order.
+		//workflowcheck:ignore
+		r.status.State, decisions = flowcontrol.StepDue(r.status.State, obs, r.in.Config, due)
+	default:
+		// Step visits agencies in name order.
+		//workflowcheck:ignore
+		r.status.State, decisions = flowcontrol.Step(r.status.State, obs, r.in.Config)
+	}
+	return obs, decisions
+}
+
+// recordObservations keeps the observations and decisions for the status
+// query, and advances the statistics already observed.
+func (r *controllerRun) recordObservations(obs map[string]flowcontrol.Observation, decisions []flowcontrol.Decision) {
+	if len(obs) == 0 {
+		return
+	}
+	r.status.Decisions = decisions
+	if r.status.Observations == nil {
+		r.status.Observations = map[string]flowcontrol.Observation{}
+	}
+	for _, a := range r.agencies {
+		o, ok := obs[a]
+		if !ok {
+			continue
+		}
+		r.status.Observations[a] = o
+		if o.Now.After(r.in.ObservedThrough) {
+			r.in.ObservedThrough = o.Now
+		}
+		if r.ownPeriods {
+			if r.in.Cursors == nil {
+				r.in.Cursors = map[string]time.Time{}
+			}
+			r.in.Cursors[a] = o.Now
+		}
+	}
+}
+
+// applyLimits takes the decided limits and reports whether any differs
+// from the one applied.
+func (r *controllerRun) applyLimits(decisions []flowcontrol.Decision) bool {
+	changed := false
+	for _, d := range decisions {
+		if applied, ok := r.status.Limits[d.Agency]; !ok || applied != d.Limit {
+			changed = true
+		}
+		r.status.Limits[d.Agency] = d.Limit
+	}
+	return changed
+}
+
+// stepBreakers steps the breakers with the operators' overrides and queues
+// their transitions for the audit; it returns the breakers to publish.
+func (r *controllerRun) stepBreakers(obs map[string]flowcontrol.Observation, decisions []flowcontrol.Decision) []breaker.Status {
+	// Breakers step after the limits: shrinking the pool comes first.
+	overrides := append(r.carried, drainOverrides(r.ctx, r.overrideCh)...)
+	r.carried = nil
+	// The breakers step every tick, their timers running on time, but judge
+	// an agency only from its new observation: at its own period.
+	// Visits agencies in name order.
+	//workflowcheck:ignore
+	statuses, events := stepBoard(&r.status.Board, workflow.Now(r.ctx), obs, decisions, r.in, overrides)
+	for _, e := range events {
+		r.logger.Info("breaker transition", "breaker", e.Breaker, "from", e.From, "to", e.To, "reason", e.Reason, "source", e.Source)
+	}
+	r.in.Pending = append(r.in.Pending, events...)
+	if n := len(r.in.Pending) - maxPending; n > 0 {
+		r.logger.Error("breaker audit keeps failing; dropping the oldest transitions", "dropped", n)
+		r.in.Pending = r.in.Pending[n:]
+	}
+	return statuses
+}
+
+// publish writes the limits (and the decisions, when a limit changed) and
+// the breakers, each a lease renewed, to Redis.
+func (r *controllerRun) publish(statuses []breaker.Status, decisions []flowcontrol.Decision, changed bool) {
+	var ca *activities.ControllerActivities
+	// Publish every period, before the audit: a lease renewed, Redis
+	// repaired, and a Postgres outage cannot hold the breakers back.
+	now := workflow.Now(r.ctx)
+	for j := range statuses {
+		statuses[j].Published, statuses[j].Expires = now, now.Add(r.in.lease())
+	}
+	pub := activities.PublishInput{Limits: r.status.Limits, Statuses: statuses, Lease: r.in.lease(), Period: r.in.Config.Period}
+	if changed {
+		pub.Decisions = decisions
+	}
+	if err := workflow.ExecuteLocalActivity(r.lctx, ca.Publish, pub).Get(r.ctx, nil); err != nil {
+		r.logger.Warn("publishing limits and breakers failed; publishing again next period", "error", err)
+	}
+}
+
+// audit records the pending breaker transitions in Postgres; those it
+// cannot record are kept for the next period.
+func (r *controllerRun) audit() {
+	if len(r.in.Pending) == 0 {
+		return
+	}
+	var ca *activities.ControllerActivities
+	if err := workflow.ExecuteLocalActivity(r.lctx, ca.RecordBreakerEvents, r.in.Pending).Get(r.ctx, nil); err != nil {
+		r.logger.Warn("auditing breaker transitions failed; kept for next period", "error", err, "pending", len(r.in.Pending))
+	} else {
+		r.in.Pending = nil
+	}
+}
+
+// sleepUntilNextTick waits for the next tick: just after the statistics'
+// current bucket ends (nextTickDelay), or one period on earlier runs.
+func (r *controllerRun) sleepUntilNextTick() error {
+	wait := r.in.Config.Period
+	if r.aligned {
+		wait = nextTickDelay(workflow.Now(r.ctx), r.in.Config.Period)
+	}
+	return workflow.Sleep(r.ctx, wait)
+}
+
+// continueAsNew hands the run's state to the next run once every signal and
+// update handler has finished.
+func (r *controllerRun) continueAsNew() error {
 	// Nothing signalled or updated during the last period may be lost.
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+	if err := workflow.Await(r.ctx, func() bool { return workflow.AllHandlersFinished(r.ctx) }); err != nil {
 		return err
 	}
-	st := status.State
-	return workflow.NewContinueAsNewError(ctx, FlowControllerWorkflow, FlowControllerInput{
-		Config: in.Config, State: &st, PeriodsPerRun: in.PeriodsPerRun, Breakers: in.Breakers, LeasePeriods: in.LeasePeriods,
-		Board: &status.Board, Pending: in.Pending, Overrides: drainOverrides(ctx, overrideCh), ObservedThrough: in.ObservedThrough,
-		Cursors: in.Cursors,
+	st := r.status.State
+	return workflow.NewContinueAsNewError(r.ctx, FlowControllerWorkflow, FlowControllerInput{
+		Config: r.in.Config, State: &st, PeriodsPerRun: r.in.PeriodsPerRun, Breakers: r.in.Breakers, LeasePeriods: r.in.LeasePeriods,
+		Board: &r.status.Board, Pending: r.in.Pending, Overrides: drainOverrides(r.ctx, r.overrideCh), ObservedThrough: r.in.ObservedThrough,
+		Cursors: r.in.Cursors,
 	})
 }
 

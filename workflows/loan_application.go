@@ -193,41 +193,104 @@ const TemporalCancelReason = "cancelled through Temporal"
 // persist the decision and, when approved and not cancelled, disburse the
 // loan.
 func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error) {
-	app := in.Application
-	logger := workflow.GetLogger(ctx)
-	if err := app.Validate(); err != nil {
+	r := &loanRun{ctx: ctx, in: in, app: in.Application, logger: workflow.GetLogger(ctx)}
+	if err := r.checkInput(); err != nil {
+		return loan.Result{}, err
+	}
+	if err := r.start(); err != nil {
+		return r.res, err
+	}
+	brk, end := r.enter()
+	if end != nil {
+		return end.result()
+	}
+	scores, fin, end := r.runCreditCheck(brk)
+	if end != nil {
+		return end.result()
+	}
+	d, end := r.underwrite(scores, fin)
+	if end != nil {
+		return end.result()
+	}
+	if end := r.approve(); end != nil {
+		return end.result()
+	}
+	return r.disburse(d).result()
+}
+
+// loanRun is one run of LoanApplicationWorkflow: what its steps share.
+type loanRun struct {
+	ctx    workflow.Context
+	in     Input
+	app    loan.Application
+	logger log.Logger
+	// final (finalRowsVersion) and local (localSavesVersion) are the
+	// versions this run follows.
+	final, local bool
+	// res is the application's current outcome, as the status query
+	// returns it.
+	res    loan.Result
+	cancel *cancellation
+	dbOpts workflow.ActivityOptions
+	// saveCtx writes to Postgres whatever happens to the workflow: a
+	// Temporal cancel must not cut the write of the row that records it.
+	saveCtx workflow.Context
+}
+
+// ending is what a run that has ended returns; a step returns nil to let
+// the run go on.
+type ending struct {
+	res loan.Result
+	err error
+}
+
+func (e *ending) result() (loan.Result, error) { return e.res, e.err }
+
+// checkInput refuses bad input before anything is written, and reads the
+// versions this run follows.
+func (r *loanRun) checkInput() error {
+	if err := r.app.Validate(); err != nil {
 		// Nothing has been written: bad input fails at once and is not retried.
-		return loan.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
+		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
 	}
 	// Version 1 (finalRowsVersion) makes every path end in a final row and
 	// handles Temporal's own cancel; histories of earlier builds replay on
 	// the paths they took.
-	final := workflow.GetVersion(ctx, finalRowsChange, workflow.DefaultVersion, finalRowsVersion) >= finalRowsVersion
-	if final {
-		if err := in.Options.Validate(); err != nil {
-			return loan.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
+	r.final = workflow.GetVersion(r.ctx, finalRowsChange, workflow.DefaultVersion, finalRowsVersion) >= finalRowsVersion
+	if r.final {
+		if err := r.in.Options.Validate(); err != nil {
+			return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeInvalidInput, err)
 		}
 	}
-	local := final && workflow.GetVersion(ctx, localSavesChange, workflow.DefaultVersion, localSavesVersion) >= localSavesVersion
-	res := loan.Result{ApplicationID: app.ApplicationID, Status: loan.StatusReceived}
-	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (loan.Result, error) { return res, nil }); err != nil {
-		return res, err
-	}
-	if err := workflow.SetQueryHandler(ctx, ApplicationQuery, func() (loan.Application, error) { return app, nil }); err != nil {
-		return res, err
-	}
-	setStatus := func(s loan.Status) {
-		res.Status = s
-		if err := workflow.UpsertTypedSearchAttributes(ctx, LoanStatusKey.ValueSet(string(s))); err != nil {
-			logger.Warn("upsert LoanStatus failed", "error", err)
-		}
-	}
-	if err := upsertEntrySearchAttributes(ctx, app); err != nil {
-		logger.Warn("upsert search attributes failed", "error", err)
-	}
+	r.local = r.final && workflow.GetVersion(r.ctx, localSavesChange, workflow.DefaultVersion, localSavesVersion) >= localSavesVersion
+	return nil
+}
 
-	cancel := newCancellation(ctx)
-	var la *activities.LoanActivities
+// start makes the application visible (its queries and entry search
+// attributes) and prepares its cancellation and its Postgres writes.
+func (r *loanRun) start() error {
+	r.res = loan.Result{ApplicationID: r.app.ApplicationID, Status: loan.StatusReceived}
+	if err := workflow.SetQueryHandler(r.ctx, StatusQuery, func() (loan.Result, error) { return r.res, nil }); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(r.ctx, ApplicationQuery, func() (loan.Application, error) { return r.app, nil }); err != nil {
+		return err
+	}
+	if err := upsertEntrySearchAttributes(r.ctx, r.app); err != nil {
+		r.logger.Warn("upsert search attributes failed", "error", err)
+	}
+	r.cancel = newCancellation(r.ctx)
+	r.dbOpts = dbOptions(r.final)
+	r.saveCtx = workflow.WithActivityOptions(r.ctx, r.dbOpts)
+	if r.final {
+		disconnected, _ := workflow.NewDisconnectedContext(r.ctx)
+		r.saveCtx = workflow.WithActivityOptions(disconnected, r.dbOpts)
+	}
+	return nil
+}
+
+// dbOptions are the options of a Postgres write.
+func dbOptions(final bool) workflow.ActivityOptions {
 	dbOpts := workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
@@ -243,176 +306,257 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		// takes its failure path (one more bounded try to store FAILED).
 		dbOpts.ScheduleToCloseTimeout = persistTimeout
 	}
-	dbCtx := workflow.WithActivityOptions(ctx, dbOpts)
-	// saveCtx writes to Postgres whatever happens to the workflow: a
-	// Temporal cancel must not cut the write of the row that records it.
-	saveCtx := dbCtx
-	if final {
-		disconnected, _ := workflow.NewDisconnectedContext(ctx)
-		saveCtx = workflow.WithActivityOptions(disconnected, dbOpts)
-	}
-	// save runs one short Postgres write: a local activity from
-	// localSavesVersion on, an activity on the loan queue before. Either is
-	// retried up to persistTimeout and is not cut by a Temporal cancel.
-	save := func(activity, arg any) error {
-		if !local {
-			return workflow.ExecuteActivity(saveCtx, activity, arg).Get(saveCtx, nil)
-		}
-		disconnected, _ := workflow.NewDisconnectedContext(ctx)
-		lctx := workflow.WithLocalActivityOptions(disconnected, workflow.LocalActivityOptions{
-			ScheduleToCloseTimeout: persistTimeout,
-			StartToCloseTimeout:    dbOpts.StartToCloseTimeout,
-			RetryPolicy:            dbOpts.RetryPolicy,
-		})
-		return workflow.ExecuteLocalActivity(lctx, activity, arg).Get(lctx, nil)
-	}
-	// cancelledByTemporal reports a cancel requested through Temporal (the
-	// client's CancelWorkflow, the CLI, the Web UI) rather than the signal.
-	cancelledByTemporal := func() bool { return final && ctx.Err() != nil }
-	// finish persists res as the final outcome. A cancel arriving from here
-	// on is too late.
-	finish := func() (loan.Result, error) {
-		cancel.close(string(res.Status))
-		if err := save(la.SaveOutcome, res); err != nil {
-			return res, fmt.Errorf("save outcome of %s: %w", app.ApplicationID, err)
-		}
-		setStatus(res.Status)
-		logger.Info("application finished", "application_id", app.ApplicationID, "status", res.Status, "reason", res.Reason())
-		cancel.poll() // logs any that arrived while saving
-		if res.Status == loan.StatusCancelled && ctx.Err() != nil {
-			// The workflow ends cancelled, as Temporal was asked; the
-			// outcome is stored and readable through the status query.
-			return res, temporal.NewCanceledError(res.StatusDetail)
-		}
-		return res, nil
-	}
-	// fail stores a final FAILED row explaining err before the workflow
-	// fails with it, so Postgres never keeps a status that is still in
-	// progress (or APPROVED) for a workflow that has ended.
-	fail := func(reason string, err error) (loan.Result, error) {
-		if !final {
-			return res, err
-		}
-		logger.Error("application failed", "application_id", app.ApplicationID, "reason", reason, "error", err)
-		res.Status, res.StatusReason, res.StatusDetail = loan.StatusFailed, reason, ""
-		res.Error = loan.CleanText(err.Error(), maxErrorText)
-		cancel.close("failed")
-		if serr := save(la.SaveOutcome, res); serr != nil {
-			// The stored row is already final (a contradicting run), or
-			// Postgres stayed out past persistTimeout: the workflow's error
-			// says both.
-			return res, fmt.Errorf("%w (and storing FAILED %s failed too: %v)", err, reason, serr)
-		}
-		setStatus(res.Status)
-		return res, err
-	}
-	cancelled := func() (loan.Result, error) {
-		res.Status, res.StatusReason, res.StatusDetail = loan.StatusCancelled, loan.ReasonCancelled, cancel.req.Reason
-		logger.Info("application cancelled", "application_id", app.ApplicationID, "reason", cancel.req.Reason)
-		return finish()
-	}
-	// checkCancelled reports whether the application is cancelled, by the
-	// signal or through Temporal.
-	checkCancelled := func() bool {
-		if cancelledByTemporal() {
-			cancel.record(CancelRequest{Reason: TemporalCancelReason})
-		}
-		return cancel.poll()
-	}
+	return dbOpts
+}
 
+// save runs one short Postgres write: a local activity from
+// localSavesVersion on, an activity on the loan queue before. Either is
+// retried up to persistTimeout and is not cut by a Temporal cancel.
+func (r *loanRun) save(activity, arg any) error {
+	if !r.local {
+		return workflow.ExecuteActivity(r.saveCtx, activity, arg).Get(r.saveCtx, nil)
+	}
+	disconnected, _ := workflow.NewDisconnectedContext(r.ctx)
+	lctx := workflow.WithLocalActivityOptions(disconnected, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: persistTimeout,
+		StartToCloseTimeout:    r.dbOpts.StartToCloseTimeout,
+		RetryPolicy:            r.dbOpts.RetryPolicy,
+	})
+	return workflow.ExecuteLocalActivity(lctx, activity, arg).Get(lctx, nil)
+}
+
+// setStatus shows status s in the result and the LoanStatus search attribute.
+func (r *loanRun) setStatus(s loan.Status) {
+	r.res.Status = s
+	if err := workflow.UpsertTypedSearchAttributes(r.ctx, LoanStatusKey.ValueSet(string(s))); err != nil {
+		r.logger.Warn("upsert LoanStatus failed", "error", err)
+	}
+}
+
+// setPath shows credit path p in the result and the CreditPath search attribute.
+func (r *loanRun) setPath(p string) {
+	r.res.CreditPath = p
+	if err := workflow.UpsertTypedSearchAttributes(r.ctx, CreditPathKey.ValueSet(p)); err != nil {
+		r.logger.Warn("upsert CreditPath failed", "error", err)
+	}
+}
+
+// cancelledByTemporal reports a cancel requested through Temporal (the
+// client's CancelWorkflow, the CLI, the Web UI) rather than the signal.
+func (r *loanRun) cancelledByTemporal() bool { return r.final && r.ctx.Err() != nil }
+
+// checkCancelled reports whether the application is cancelled, by the
+// signal or through Temporal.
+func (r *loanRun) checkCancelled() bool {
+	if r.cancelledByTemporal() {
+		r.cancel.record(CancelRequest{Reason: TemporalCancelReason})
+	}
+	return r.cancel.poll()
+}
+
+// cancelled ends the application CANCELLED, with the reason of the cancel
+// honoured.
+func (r *loanRun) cancelled() *ending {
+	r.res.Status, r.res.StatusReason, r.res.StatusDetail = loan.StatusCancelled, loan.ReasonCancelled, r.cancel.req.Reason
+	r.logger.Info("application cancelled", "application_id", r.app.ApplicationID, "reason", r.cancel.req.Reason)
+	return r.finish()
+}
+
+// finish persists res as the final outcome. A cancel arriving from here
+// on is too late.
+func (r *loanRun) finish() *ending {
+	var la *activities.LoanActivities
+	r.cancel.close(string(r.res.Status))
+	if err := r.save(la.SaveOutcome, r.res); err != nil {
+		return &ending{r.res, fmt.Errorf("save outcome of %s: %w", r.app.ApplicationID, err)}
+	}
+	r.setStatus(r.res.Status)
+	r.logger.Info("application finished", "application_id", r.app.ApplicationID, "status", r.res.Status, "reason", r.res.Reason())
+	r.cancel.poll() // logs any that arrived while saving
+	if r.res.Status == loan.StatusCancelled && r.ctx.Err() != nil {
+		// The workflow ends cancelled, as Temporal was asked; the
+		// outcome is stored and readable through the status query.
+		return &ending{r.res, temporal.NewCanceledError(r.res.StatusDetail)}
+	}
+	return &ending{r.res, nil}
+}
+
+// fail stores a final FAILED row explaining err before the workflow
+// fails with it, so Postgres never keeps a status that is still in
+// progress (or APPROVED) for a workflow that has ended.
+func (r *loanRun) fail(reason string, err error) *ending {
+	if !r.final {
+		return &ending{r.res, err}
+	}
+	var la *activities.LoanActivities
+	r.logger.Error("application failed", "application_id", r.app.ApplicationID, "reason", reason, "error", err)
+	r.res.Status, r.res.StatusReason, r.res.StatusDetail = loan.StatusFailed, reason, ""
+	r.res.Error = loan.CleanText(err.Error(), maxErrorText)
+	r.cancel.close("failed")
+	if serr := r.save(la.SaveOutcome, r.res); serr != nil {
+		// The stored row is already final (a contradicting run), or
+		// Postgres stayed out past persistTimeout: the workflow's error
+		// says both.
+		return &ending{r.res, fmt.Errorf("%w (and storing FAILED %s failed too: %v)", err, reason, serr)}
+	}
+	r.setStatus(r.res.Status)
+	return &ending{r.res, err}
+}
+
+// enter stores the application, and ends it at once when it is already
+// cancelled or the loan product is closed (the entry breaker open); the
+// breakers it read also choose the credit path.
+func (r *loanRun) enter() (breakers, *ending) {
+	var la *activities.LoanActivities
 	// The entry check: one read of every breaker, recorded in history.
-	brk := readBreakers(ctx)
-	wfID := workflow.GetInfo(ctx).WorkflowExecution.ID
-	if err := save(la.SaveApplication, activities.SaveApplicationInput{Application: app, WorkflowID: wfID}); err != nil {
+	brk := readBreakers(r.ctx)
+	wfID := workflow.GetInfo(r.ctx).WorkflowExecution.ID
+	if err := r.save(la.SaveApplication, activities.SaveApplicationInput{Application: r.app, WorkflowID: wfID}); err != nil {
 		// Nothing was stored (or another application holds the id): there
 		// is no row of this workflow's to finish.
-		return res, fmt.Errorf("save application %s: %w", app.ApplicationID, err)
+		return brk, &ending{r.res, fmt.Errorf("save application %s: %w", r.app.ApplicationID, err)}
 	}
-	if checkCancelled() {
-		return cancelled()
+	if r.checkCancelled() {
+		return brk, r.cancelled()
 	}
 	if brk.state(breaker.Entry) == breaker.Open {
-		res.Status, res.StatusReason = loan.StatusRejected, loan.ReasonLoanProductUnavailable
-		res.StatusDetail = brk[breaker.Entry].Reason
-		return finish()
+		r.res.Status, r.res.StatusReason = loan.StatusRejected, loan.ReasonLoanProductUnavailable
+		r.res.StatusDetail = brk[breaker.Entry].Reason
+		return brk, r.finish()
 	}
+	return brk, nil
+}
 
-	setPath := func(p string) {
-		res.CreditPath = p
-		if err := workflow.UpsertTypedSearchAttributes(ctx, CreditPathKey.ValueSet(p)); err != nil {
-			logger.Warn("upsert CreditPath failed", "error", err)
-		}
+// runCreditCheck asks the bureaus and the financials source (checkCredit)
+// on the credit path brk chooses, and ends the application if it is
+// cancelled meanwhile or the check fails for good.
+func (r *loanRun) runCreditCheck(brk breakers) ([]loan.CreditScore, loan.Financials, *ending) {
+	r.showCheckingCredit(brk)
+	scores, fin, path, err := checkCredit(withWaiting(r.ctx, &r.res), r.in, r.res.CreditPath, r.cancel)
+	if path != r.res.CreditPath {
+		r.setPath(path)
 	}
-	if local {
-		// One upsert for the status and the path chosen with it.
-		res.Status, res.CreditPath = loan.StatusCheckingCredit, creditPath(brk, app.ApplicationID)
-		if err := workflow.UpsertTypedSearchAttributes(ctx, LoanStatusKey.ValueSet(string(res.Status)), CreditPathKey.ValueSet(res.CreditPath)); err != nil {
-			logger.Warn("upsert LoanStatus and CreditPath failed", "error", err)
-		}
-	} else {
-		setStatus(loan.StatusCheckingCredit)
-		setPath(creditPath(brk, app.ApplicationID))
-	}
-	scores, fin, path, err := checkCredit(withWaiting(ctx, &res), in, res.CreditPath, cancel)
-	if path != res.CreditPath {
-		setPath(path)
-	}
-	if checkCancelled() {
-		return cancelled()
+	if r.checkCancelled() {
+		return scores, fin, r.cancelled()
 	}
 	if err != nil {
-		logger.Error("credit check failed for good", "application_id", app.ApplicationID, "error", err)
-		res.Status = loan.StatusFailed
-		res.Error = err.Error()
-		res.StatusReason, res.StatusDetail = failureReason(err), ""
-		if final {
-			res.Error = loan.CleanText(res.Error, maxErrorText)
-			if detail, ok := invalidAgencyData(err); ok {
-				res.StatusReason, res.StatusDetail = loan.ReasonAgencyInvalidData, loan.CleanText(detail, maxErrorText)
-			}
-		}
-		return finish()
+		return scores, fin, r.creditFailed(err)
 	}
-	res.Scores, res.Financials = scores, &fin
-	if local {
+	return scores, fin, nil
+}
+
+// showCheckingCredit shows the CHECKING_CREDIT status and the credit path
+// chosen from brk.
+func (r *loanRun) showCheckingCredit(brk breakers) {
+	if r.local {
+		// One upsert for the status and the path chosen with it.
+		r.res.Status, r.res.CreditPath = loan.StatusCheckingCredit, creditPath(brk, r.app.ApplicationID)
+		if err := workflow.UpsertTypedSearchAttributes(r.ctx, LoanStatusKey.ValueSet(string(r.res.Status)), CreditPathKey.ValueSet(r.res.CreditPath)); err != nil {
+			r.logger.Warn("upsert LoanStatus and CreditPath failed", "error", err)
+		}
+	} else {
+		r.setStatus(loan.StatusCheckingCredit)
+		r.setPath(creditPath(brk, r.app.ApplicationID))
+	}
+}
+
+// creditFailed ends the application FAILED by a credit check that failed
+// for good, with the reason err explains.
+func (r *loanRun) creditFailed(err error) *ending {
+	r.logger.Error("credit check failed for good", "application_id", r.app.ApplicationID, "error", err)
+	r.res.Status = loan.StatusFailed
+	r.res.Error = err.Error()
+	r.res.StatusReason, r.res.StatusDetail = failureReason(err), ""
+	if r.final {
+		r.res.Error = loan.CleanText(r.res.Error, maxErrorText)
+		if detail, ok := invalidAgencyData(err); ok {
+			r.res.StatusReason, r.res.StatusDetail = loan.ReasonAgencyInvalidData, loan.CleanText(detail, maxErrorText)
+		}
+	}
+	return r.finish()
+}
+
+// underwrite decides the application from its scores and financials; a
+// rejection or a failure ends it.
+func (r *loanRun) underwrite(scores []loan.CreditScore, fin loan.Financials) (loan.Decision, *ending) {
+	r.res.Scores, r.res.Financials = scores, &fin
+	if r.local {
 		// Underwriting is pure and the outcome's save follows in the same
 		// workflow task: the status attribute goes straight to the outcome.
-		res.Status = loan.StatusUnderwriting
+		r.res.Status = loan.StatusUnderwriting
 	} else {
-		setStatus(loan.StatusUnderwriting)
+		r.setStatus(loan.StatusUnderwriting)
 	}
-	d, err := underwriting.Decide(app, scores, fin, underwriting.DefaultPolicy())
+	d, err := underwriting.Decide(r.app, scores, fin, underwriting.DefaultPolicy())
 	if err != nil {
-		if final && errors.Is(err, underwriting.ErrInvalidFinancials) {
+		if r.final && errors.Is(err, underwriting.ErrInvalidFinancials) {
 			// Out-of-range figures that got past the agency client: the
 			// same explained, final outcome as there.
-			res.Status, res.StatusReason, res.StatusDetail = loan.StatusFailed, loan.ReasonAgencyInvalidData, loan.CleanText(err.Error(), maxErrorText)
-			res.Scores, res.Financials = nil, nil
-			return finish()
+			r.res.Status, r.res.StatusReason, r.res.StatusDetail = loan.StatusFailed, loan.ReasonAgencyInvalidData, loan.CleanText(err.Error(), maxErrorText)
+			r.res.Scores, r.res.Financials = nil, nil
+			return d, r.finish()
 		}
-		return fail(loan.ReasonUnderwritingFailed, temporal.NewNonRetryableApplicationError(err.Error(), "UnderwritingError", err))
+		return d, r.fail(loan.ReasonUnderwritingFailed, temporal.NewNonRetryableApplicationError(err.Error(), "UnderwritingError", err))
 	}
-	res.Decision = &d
+	r.res.Decision = &d
 	if !d.Approved {
-		res.Status = loan.StatusRejected
-		return finish()
+		r.res.Status = loan.StatusRejected
+		return d, r.finish()
 	}
+	return d, nil
+}
 
+// approve stores the approval and takes the last cancel honoured: from
+// here on the disbursement starts.
+func (r *loanRun) approve() *ending {
+	var la *activities.LoanActivities
 	// Approved: stored as APPROVED first, so the database never holds a loan
 	// for an application it does not know was approved.
-	res.Status = loan.StatusApproved
-	if err := save(la.SaveOutcome, res); err != nil {
-		return fail(loan.ReasonPersistenceFailed, fmt.Errorf("save approval of %s: %w", app.ApplicationID, err))
+	r.res.Status = loan.StatusApproved
+	if err := r.save(la.SaveOutcome, r.res); err != nil {
+		return r.fail(loan.ReasonPersistenceFailed, fmt.Errorf("save approval of %s: %w", r.app.ApplicationID, err))
 	}
-	setStatus(loan.StatusApproved)
+	r.setStatus(loan.StatusApproved)
 	// The last moment a cancel is honoured: once Disburse is scheduled, the
 	// money may move at any instant and nothing can call it back.
-	if checkCancelled() {
-		return cancelled()
+	if r.checkCancelled() {
+		return r.cancelled()
 	}
-	cancel.close("disbursement started")
+	r.cancel.close("disbursement started")
+	return nil
+}
 
+// disburse books the approved loan d and ends the application with the
+// ledger's definite answer.
+func (r *loanRun) disburse(d loan.Decision) *ending {
 	var da *activities.DisburseActivities
+	disburseCtx := workflow.WithActivityOptions(r.ctx, disburseOptions(r.final))
+	var dr activities.DisburseResult
+	err := workflow.ExecuteActivity(disburseCtx, da.Disburse, activities.DisburseInput{
+		ApplicationID: r.app.ApplicationID, CustomerID: r.app.CustomerID, Amount: d.ApprovedAmount,
+		RateBasisPoints: d.RateBasisPoints, TermMonths: r.app.TermMonths, MonthlyPayment: d.MonthlyPayment,
+	}).Get(r.ctx, &dr)
+	if err != nil && r.cancelledByTemporal() && temporal.IsCanceledError(err) {
+		found, end := r.bookedBeforeCancel()
+		if end != nil {
+			return end
+		}
+		dr, err = found, nil
+	}
+	if err != nil {
+		r.logger.Error("disbursement failed for good", "application_id", r.app.ApplicationID, "error", err)
+		return r.fail(loan.ReasonDisbursementFailed, fmt.Errorf("disburse %s: %w", r.app.ApplicationID, err))
+	}
+	if dr.Disbursement != nil {
+		r.res.Status, r.res.Disbursement = loan.StatusDisbursed, dr.Disbursement
+	} else {
+		r.res.Status, r.res.StatusReason, r.res.StatusDetail = loan.StatusRejected, dr.RefusedReason, dr.Detail
+	}
+	return r.finish()
+}
+
+// disburseOptions are the options of the Disburse activity.
+func disburseOptions(final bool) workflow.ActivityOptions {
 	disburseOpts := workflow.ActivityOptions{
 		StartToCloseTimeout: disburseStartToClose,
 		// No ScheduleToClose: Disburse is idempotent, and an approved loan
@@ -434,39 +578,29 @@ func LoanApplicationWorkflow(ctx workflow.Context, in Input) (loan.Result, error
 		disburseOpts.WaitForCancellation = true
 		disburseOpts.HeartbeatTimeout = disburseHeartbeat
 	}
-	disburseCtx := workflow.WithActivityOptions(ctx, disburseOpts)
-	var dr activities.DisburseResult
-	err = workflow.ExecuteActivity(disburseCtx, da.Disburse, activities.DisburseInput{
-		ApplicationID: app.ApplicationID, CustomerID: app.CustomerID, Amount: d.ApprovedAmount,
-		RateBasisPoints: d.RateBasisPoints, TermMonths: app.TermMonths, MonthlyPayment: d.MonthlyPayment,
-	}).Get(ctx, &dr)
-	if err != nil && cancelledByTemporal() && temporal.IsCanceledError(err) {
-		// Cancelled before a booking: but an earlier attempt may have
-		// booked and died before reporting it, so ask the ledger, which
-		// knows, rather than assume.
-		var found activities.DisburseResult
-		if lerr := workflow.ExecuteActivity(saveCtx, da.FindDisbursement, app.ApplicationID).Get(saveCtx, &found); lerr != nil {
-			return fail(loan.ReasonDisbursementFailed, fmt.Errorf("disburse %s: cancelled, and the ledger could not be read to confirm no loan was booked: %w", app.ApplicationID, lerr))
-		}
-		if found.Disbursement == nil {
-			res.Status, res.StatusReason = loan.StatusCancelled, loan.ReasonCancelled
-			res.StatusDetail = TemporalCancelReason + " during disbursement, before any booking"
-			logger.Info("application cancelled during disbursement; no loan booked", "application_id", app.ApplicationID)
-			return finish()
-		}
-		logger.Info("cancel requested during disbursement, after the loan was booked: the loan stands", "application_id", app.ApplicationID)
-		dr, err = found, nil
+	return disburseOpts
+}
+
+// bookedBeforeCancel answers a Disburse cancelled through Temporal: it
+// returns the loan booked all the same, or ends the application CANCELLED
+// when none was.
+func (r *loanRun) bookedBeforeCancel() (activities.DisburseResult, *ending) {
+	var da *activities.DisburseActivities
+	// Cancelled before a booking: but an earlier attempt may have
+	// booked and died before reporting it, so ask the ledger, which
+	// knows, rather than assume.
+	var found activities.DisburseResult
+	if lerr := workflow.ExecuteActivity(r.saveCtx, da.FindDisbursement, r.app.ApplicationID).Get(r.saveCtx, &found); lerr != nil {
+		return found, r.fail(loan.ReasonDisbursementFailed, fmt.Errorf("disburse %s: cancelled, and the ledger could not be read to confirm no loan was booked: %w", r.app.ApplicationID, lerr))
 	}
-	if err != nil {
-		logger.Error("disbursement failed for good", "application_id", app.ApplicationID, "error", err)
-		return fail(loan.ReasonDisbursementFailed, fmt.Errorf("disburse %s: %w", app.ApplicationID, err))
+	if found.Disbursement == nil {
+		r.res.Status, r.res.StatusReason = loan.StatusCancelled, loan.ReasonCancelled
+		r.res.StatusDetail = TemporalCancelReason + " during disbursement, before any booking"
+		r.logger.Info("application cancelled during disbursement; no loan booked", "application_id", r.app.ApplicationID)
+		return found, r.finish()
 	}
-	if dr.Disbursement != nil {
-		res.Status, res.Disbursement = loan.StatusDisbursed, dr.Disbursement
-	} else {
-		res.Status, res.StatusReason, res.StatusDetail = loan.StatusRejected, dr.RefusedReason, dr.Detail
-	}
-	return finish()
+	r.logger.Info("cancel requested during disbursement, after the loan was booked: the loan stands", "application_id", r.app.ApplicationID)
+	return found, nil
 }
 
 // invalidAgencyData finds, in a failed credit check, an agency answer
