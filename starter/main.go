@@ -7,7 +7,9 @@
 //	starter breaker status
 //	starter breaker open|close|auto AGENCY --reason "..."
 //
-// Bad input exits with status 2 and a message naming the field.
+// Bad input exits with status 2 and a message naming the field. With the
+// worker's OTEL_* variables set, its calls to Temporal are traced as the
+// worker's are (service loanflow-starter), so a trace begins at the command.
 package main
 
 import (
@@ -27,10 +29,12 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 
 	"loanflow/config"
 	"loanflow/dev/loadgen"
 	"loanflow/loan"
+	"loanflow/tracing"
 	"loanflow/workflows"
 	"loanflow/workflows/loanclient"
 )
@@ -75,8 +79,31 @@ type cli struct {
 	dial func() (client.Client, config.Temporal, error)
 }
 
+// flushTimeout bounds the wait for the last spans at exit: a collector that
+// is down or unreachable costs the CLI at most 5 seconds, and those spans.
+const flushTimeout = 5 * time.Second
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return cli{dial: dialEnv}.run(ctx, args, stdout, stderr)
+	// OpenTelemetry spans, as the worker's, when the OTEL_* variables name an
+	// exporter; off otherwise. A command's calls to Temporal begin the trace,
+	// and the worker continues it from the header of the workflow started.
+	traces, stopTracing, err := tracing.Setup(ctx, "loanflow-starter")
+	if err != nil {
+		return usageError{"tracing: " + err.Error()}
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		if err := stopTracing(fctx); err != nil {
+			fmt.Fprintln(stderr, "starter: tracing: spans not sent:", err)
+		}
+	}()
+	var extra []interceptor.ClientInterceptor
+	if traces != nil {
+		extra = append(extra, traces)
+	}
+	dial := func() (client.Client, config.Temporal, error) { return dialEnv(extra...) }
+	return cli{dial: dial}.run(ctx, args, stdout, stderr)
 }
 
 func (cl cli) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -141,8 +168,9 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // dialEnv connects with the TEMPORAL_* settings and the payload codec, so what
 // the starter sends is encrypted and what it reads (results, status) is
-// decoded here, without the codec server.
-func dialEnv() (client.Client, config.Temporal, error) {
+// decoded here, without the codec server. The interceptors (tracing) come
+// after the search-key one ClientOptions adds, in the worker's order.
+func dialEnv(interceptors ...interceptor.ClientInterceptor) (client.Client, config.Temporal, error) {
 	t, err := config.TemporalFromEnv()
 	if err != nil {
 		return nil, t, usageError{err.Error()}
@@ -155,7 +183,12 @@ func dialEnv() (client.Client, config.Temporal, error) {
 	if err != nil {
 		return nil, t, usageError{err.Error()}
 	}
-	c, err := t.Dial(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	opts, err := t.ClientOptions(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return nil, t, err
+	}
+	opts.Interceptors = append(opts.Interceptors, interceptors...)
+	c, err := config.DialOptions(opts)
 	return c, t, err
 }
 
