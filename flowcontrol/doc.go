@@ -291,8 +291,10 @@
 //
 // One Observation should cover one control period, ending when the step is
 // taken; Step itself merges thin periods (see Evidence), so a longer window
-// is not needed at low call rates. A new limit reaches the workers within one Membership heartbeat, so
-// the next period shows it in part and the one after in full: that is what
+// is not needed at low call rates. A new limit reaches the workers at once
+// (announced; within one Membership heartbeat if the announcement is
+// missed), so the next period shows it in part and the one after in full,
+// once the calls above it have ended: that is what
 // SettlePeriods (2) allows for. A sliding window over several periods adds
 // that much lag, and SettlePeriods must grow with it. InFlight should be the
 // workers' running calls (SlotSupplier.Running, as Membership publishes), not
