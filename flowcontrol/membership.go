@@ -54,7 +54,8 @@ func changedChannel(prefix, agency string) string {
 // It returns {limit or false, global or false, share or false}: false when
 // there is no global limit (none in Redis and no default), and the worker
 // keeps its own. A limit below the share is a hand-off under way: the
-// worker beats again soon (see Membership). Expiry is in Redis server time, so the workers' clocks need not agree.
+// worker beats again soon (see Membership). Expiry is in Redis server
+// time, so the workers' clocks need not agree.
 //
 // A worker that joins, or the expiry of one that died, is announced on the
 // agency's channel: the others' shares changed.
@@ -325,8 +326,9 @@ func (m *Membership) Run(ctx context.Context) error {
 	}
 }
 
-// handOffRetry is how soon a worker left below its share beats again:
-// Heartbeat/10, within 10 to 100 ms.
+// handOffRetry is how soon a worker in a hand-off (below its share, or
+// claiming more than its new limit) beats again: Heartbeat/10, within 10
+// to 100 ms.
 func (m *Membership) handOffRetry() time.Duration {
 	return min(max(m.opts.Heartbeat/10, 10*time.Millisecond), 100*time.Millisecond)
 }
