@@ -20,14 +20,14 @@ import (
 
 // holdLock takes the customer's lock as another worker would and returns
 // its release.
-func holdLock(t *testing.T, lockOpts dlock.Options, customer string) func() {
+func holdLock(t *testing.T, ledOpts ledger.Options, customer string) func() {
 	t.Helper()
 	rdb, _ := testenv.Redis(t)
-	holder, err := dlock.New(rdb, dlock.Options{Prefix: lockOpts.Prefix})
+	holder, err := dlock.New(rdb, dlock.Options{Prefix: ledOpts.Lock.Prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, err := holder.Acquire(context.Background(), "customer:"+customer)
+	lk, err := holder.Acquire(context.Background(), ledOpts.LockKey(customer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +46,9 @@ func holdLock(t *testing.T, lockOpts dlock.Options, customer string) func() {
 // workflow's final status says what happened to the money. It heartbeats
 // meanwhile, which is how the server delivers the cancel.
 func TestDisburseCancelledMidwayReportsTheBooking(t *testing.T) {
-	env, acts, led, lockOpts := disburseEnv(t, ledger.Options{Lock: dlock.Options{WaitTimeout: 5 * time.Second}})
+	env, acts, led, ledOpts := disburseEnv(t, ledger.Options{Lock: dlock.Options{WaitTimeout: 5 * time.Second}})
 	const customer = "C00000201"
-	release := holdLock(t, lockOpts, customer)
+	release := holdLock(t, ledOpts, customer)
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env.SetWorkerOptions(worker.Options{BackgroundActivityContext: bg})
@@ -75,9 +75,9 @@ func TestDisburseCancelledMidwayReportsTheBooking(t *testing.T) {
 // Cancelled, and the booking could not happen (the lock never came): the
 // attempt reports its cancellation, and no loan exists.
 func TestDisburseCancelledBeforeBookingReportsCancelled(t *testing.T) {
-	env, acts, led, lockOpts := disburseEnv(t, ledger.Options{Lock: dlock.Options{WaitTimeout: 500 * time.Millisecond}})
+	env, acts, led, ledOpts := disburseEnv(t, ledger.Options{Lock: dlock.Options{WaitTimeout: 500 * time.Millisecond}})
 	const customer = "C00000202"
-	holdLock(t, lockOpts, customer)
+	holdLock(t, ledOpts, customer)
 	bg, cancel := context.WithCancel(context.Background())
 	env.SetWorkerOptions(worker.Options{BackgroundActivityContext: bg})
 	time.AfterFunc(100*time.Millisecond, cancel)

@@ -16,8 +16,9 @@ import (
 )
 
 // disburseEnv runs Disburse in a test activity environment over this test's
-// own Postgres database and Redis prefix.
-func disburseEnv(t *testing.T, o ledger.Options) (*testsuite.TestActivityEnvironment, *DisburseActivities, *ledger.Ledger, dlock.Options) {
+// own Postgres database and Redis prefix; the options returned are the
+// ledger's, prefix included.
+func disburseEnv(t *testing.T, o ledger.Options) (*testsuite.TestActivityEnvironment, *DisburseActivities, *ledger.Ledger, ledger.Options) {
 	t.Helper()
 	st := openStore(t)
 	rdb, prefix := testenv.Redis(t)
@@ -30,7 +31,7 @@ func disburseEnv(t *testing.T, o ledger.Options) (*testsuite.TestActivityEnviron
 	env := s.NewTestActivityEnvironment()
 	acts := &DisburseActivities{Ledger: led}
 	env.RegisterActivity(acts)
-	return env, acts, led, o.Lock
+	return env, acts, led, o
 }
 
 func disburseInput(app, customer string, amount int64) DisburseInput {
@@ -97,7 +98,7 @@ func TestDisburseRefusedByExposureLimit(t *testing.T) {
 }
 
 func TestDisburseFailureRetryability(t *testing.T) {
-	env, acts, _, lockOpts := disburseEnv(t, ledger.Options{Lock: dlock.Options{WaitTimeout: 100 * time.Millisecond}})
+	env, acts, _, ledOpts := disburseEnv(t, ledger.Options{Lock: dlock.Options{WaitTimeout: 100 * time.Millisecond}})
 	if _, err := disburse(t, env, acts, disburseInput("app-f1", "C00000103", 10_000_000)); err != nil {
 		t.Fatal(err)
 	}
@@ -112,11 +113,11 @@ func TestDisburseFailureRetryability(t *testing.T) {
 
 	// Another worker holds the customer's lock for longer than the wait.
 	rdb, _ := testenv.Redis(t)
-	holder, err := dlock.New(rdb, dlock.Options{Prefix: lockOpts.Prefix})
+	holder, err := dlock.New(rdb, dlock.Options{Prefix: ledOpts.Lock.Prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, err := holder.Acquire(context.Background(), "customer:C00000104")
+	lk, err := holder.Acquire(context.Background(), ledOpts.LockKey("C00000104"))
 	if err != nil {
 		t.Fatal(err)
 	}

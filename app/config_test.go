@@ -113,3 +113,32 @@ func TestLoadPointsDevUsersAtTheDevCommand(t *testing.T) {
 		t.Fatalf("-h: %v, want flag.ErrHelp", err)
 	}
 }
+
+// The workers' ledger names each customer's lock by the keyed CustomerRef
+// hash of the search key ring the worker loaded, so no customer id reaches
+// Redis and the name cannot be tested against a guessed id without the key.
+func TestLedgerLockIsNamedByTheSearchKey(t *testing.T) {
+	setKeys(t)
+	t.Setenv("AGENCY_BASE_URL", "http://127.0.0.1:8090")
+	t.Setenv("LOANFLOW_REDIS_PREFIX", "fleet-a:")
+	t.Setenv("LOANFLOW_DEFAULT_EXPOSURE_LIMIT", "200000000")
+	cfg, err := app.Load([]string{"-metrics-addr", ""}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.LedgerOptions()
+	if o.LockName == nil {
+		t.Fatal("the workers' ledger has no LockName: it would fall back to the unkeyed hash")
+	}
+	const customer = "C00000042"
+	ref := cfg.Temporal.Protection.Hasher.CustomerRef(customer)
+	if got := o.LockKey(customer); got != "customer:"+ref || strings.Contains(got, customer) {
+		t.Errorf("lock key %q, want customer:%s", got, ref)
+	}
+	if !strings.HasPrefix(ref, "ts1:") {
+		t.Errorf("CustomerRef %q is not under the search ring's current key ts1", ref)
+	}
+	if o.Lock.Prefix != "fleet-a:" || o.DefaultLimit != 200_000_000 {
+		t.Errorf("ledger options %+v, want prefix fleet-a: and default limit 200,000,000", o)
+	}
+}

@@ -35,6 +35,20 @@ type Workers struct {
 	err       error
 }
 
+// LedgerOptions are the disbursement ledger's options: the Redis prefix, the
+// default exposure limit, and the customer lock named by the CustomerRef
+// keyed hash (the search key ring's current key), so that no customer id
+// reaches Redis and nobody without the key can test a guessed id against a
+// lock's name. A Config without a hasher (built by hand) leaves the ledger's
+// unkeyed default.
+func (cfg Config) LedgerOptions() ledger.Options {
+	o := ledger.Options{Lock: dlock.Options{Prefix: cfg.RedisPrefix}, DefaultLimit: cfg.DefaultExposureLimit}
+	if h := cfg.Temporal.Protection.Hasher; h != nil {
+		o.LockName = h.CustomerRef
+	}
+	return o
+}
+
 // Start starts the worker of the loan queue, the controller's worker, and one
 // worker per agency queue whose pool follows the flow controller's limits,
 // and makes sure the controller runs; ctx bounds the start only. The
@@ -56,8 +70,7 @@ func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
 	// Before the first worker of this process: the SDK sizes its sticky
 	// cache when that one starts.
 	a.cfg.ApplyStickyCache()
-	ledgerOpts := ledger.Options{Lock: dlock.Options{Prefix: a.cfg.RedisPrefix}, DefaultLimit: a.cfg.DefaultExposureLimit}
-	led, err := ledger.New(a.store.Pool(), a.redis, ledgerOpts)
+	led, err := ledger.New(a.store.Pool(), a.redis, a.cfg.LedgerOptions())
 	if err != nil {
 		return nil, fmt.Errorf("set up the disbursement ledger: %w", err)
 	}

@@ -3,9 +3,11 @@
 //
 // Three layers keep the money right:
 //
-//   - A per-customer Redis lock (dlock, key "customer:<id>") puts one
+//   - A per-customer Redis lock (dlock, key "customer:<name>", where the
+//     name is a hash of the customer id: Options.LockName) puts one
 //     customer's bookings one after the other, so the common path has no
-//     conflicts. Its lease is extended while the booking runs.
+//     conflicts. Its lease is extended while the booking runs. No customer
+//     id reaches Redis.
 //   - Optimistic locking on the customer's row in Postgres: the exposure is
 //     read with its version and written back only WHERE version = the version
 //     read. A writer that finds the row changed rolls back and runs the whole
@@ -29,6 +31,8 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
@@ -125,6 +129,47 @@ type Options struct {
 	// Lock configures the per-customer Redis lock (its Prefix, e.g.
 	// "loanflow:", namespaces the keys). Unused without Redis.
 	Lock dlock.Options
+	// LockName turns a customer id into the name their lock is keyed by
+	// (dlock key "customer:<name>"), so that the id never appears in Redis
+	// key names, where MONITOR, SCAN, the slowlog, key-space notifications
+	// and RDB dumps would show it. It must be deterministic, non-empty and
+	// free of '{' and '}'. The worker passes the CustomerRef keyed hash
+	// (codec.Hasher). When nil, the name is a hex SHA-256 of the id
+	// (DefaultLockName): customer ids are guessable, so an unkeyed hash is
+	// only obfuscation, which is why production passes the keyed one.
+	//
+	// A keyed name changes when the key ring's current key does. During a
+	// rotation (or a rolling deploy that changes LockName) two workers may
+	// hold one customer's lock under two names at once, each name with its
+	// own fencing counter. Money stays right: the version check lets only
+	// one of the writers that read a version of the customer's row commit,
+	// whichever lock each held, and the booking UPDATE still refuses a token
+	// at or below the row's mark. A counter that lags behind the other
+	// name's tokens is floored at the mark by its next holder, as after
+	// Redis loses a counter. A holder whose token is not above the one the
+	// other name's holder just wrote gets ErrStaleFence, and a later retry
+	// takes a new lock. Meanwhile that customer's bookings collide and
+	// retry as they would without Redis. The old name's fence counter stays
+	// in Redis, unread.
+	LockName func(customerID string) string
+}
+
+// DefaultLockName is the lock name of a customer id when Options.LockName is
+// nil: a hex SHA-256 of the id under a domain of its own. It is unkeyed, so
+// anyone can hash a guessed id and compare: obfuscation, not protection.
+func DefaultLockName(customerID string) string {
+	sum := sha256.Sum256([]byte("loanflow/ledger-lock/v1\x00" + customerID))
+	return hex.EncodeToString(sum[:])
+}
+
+// LockKey is the dlock key a booking for customerID is locked under, for
+// tools and tests that take the customer's lock as another worker would.
+func (o Options) LockKey(customerID string) string {
+	name := DefaultLockName
+	if o.LockName != nil {
+		name = o.LockName
+	}
+	return "customer:" + name(customerID)
 }
 
 // Ledger books loans. It is safe for concurrent use.
@@ -284,7 +329,7 @@ func (l *Ledger) Book(ctx context.Context, req Request) (Booking, error) {
 		return b, l.wrap(req, err)
 	}
 	committed := false
-	err := l.locker.Do(ctx, lockKey(req.CustomerID), func(ctx context.Context, lk *dlock.Lock) error {
+	err := l.locker.Do(ctx, l.opts.LockKey(req.CustomerID), func(ctx context.Context, lk *dlock.Lock) error {
 		held := time.Now()
 		b.LockWait = held.Sub(start)
 		err := l.book(ctx, req, lk, &b)
@@ -313,8 +358,6 @@ func (l *Ledger) wrap(req Request, err error) error {
 	}
 	return fmt.Errorf("book application %s for customer %s: %w", req.ApplicationID, req.CustomerID, err)
 }
-
-func lockKey(customerID string) string { return "customer:" + customerID }
 
 // book runs read-check-write attempts until one commits, finds the loan,
 // fails for good, or MaxAttempts attempts have lost to concurrent writers.

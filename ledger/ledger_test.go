@@ -201,7 +201,7 @@ func TestLeaseExpiryStaleHolderRefused(t *testing.T) {
 		}
 	}
 
-	lk, err := a.locker.Acquire(ctx, lockKey(customer))
+	lk, err := a.locker.Acquire(ctx, a.opts.LockKey(customer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestLockLostMidBookingWritesNothing(t *testing.T) {
 	l.afterRead = func(ctx context.Context, attempt int) {
 		// Someone removes the lock (an operator, a failover): the keeper's
 		// next extension finds it gone and cancels the work.
-		e.rdb.Del(context.Background(), e.prefix+"lock:{"+lockKey(customer)+"}")
+		e.rdb.Del(context.Background(), e.prefix+"lock:{"+l.opts.LockKey(customer)+"}")
 		select {
 		case <-ctx.Done():
 		case <-time.After(10 * time.Second):
@@ -542,7 +542,7 @@ func TestFenceCounterLossNeverLowersLastFence(t *testing.T) {
 		}
 	}
 	before, _ := l.Customer(ctx, customer)
-	if err := e.rdb.Del(ctx, e.prefix+"fence:{"+lockKey(customer)+"}").Err(); err != nil {
+	if err := e.rdb.Del(ctx, e.prefix+"fence:{"+l.opts.LockKey(customer)+"}").Err(); err != nil {
 		t.Fatal(err)
 	}
 	b, err := l.Book(ctx, request("app-after-loss", customer, 1_000_000))
@@ -565,7 +565,7 @@ func TestStaleFenceCannotBook(t *testing.T) {
 	if err := l.SetLimit(ctx, customer, 100_000_000); err != nil {
 		t.Fatal(err)
 	}
-	lk, err := l.locker.Acquire(ctx, lockKey(customer))
+	lk, err := l.locker.Acquire(ctx, l.opts.LockKey(customer))
 	if err != nil {
 		t.Fatal(err)
 	}

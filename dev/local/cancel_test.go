@@ -77,7 +77,7 @@ func TestTemporalCancelDuringDisbursementEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lk, err := locker.Acquire(ctx, "customer:"+approved)
+	lk, err := locker.Acquire(ctx, env.Config.LedgerOptions().LockKey(approved))
 	if err != nil {
 		t.Fatal(err)
 	}
