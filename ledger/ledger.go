@@ -283,9 +283,27 @@ type Loan struct {
 }
 
 // sameTerms reports whether l is the loan r asks for.
-func (l Loan) sameTerms(r Request) bool {
-	return l.CustomerID == r.CustomerID && l.Principal == r.Principal && l.RateBasisPoints == r.RateBasisPoints &&
-		l.TermMonths == r.TermMonths && l.MonthlyPayment == r.MonthlyPayment
+func (l Loan) sameTerms(r Request) bool { return len(l.differences(r)) == 0 }
+
+// differences names the terms in which l is not the loan r asks for: the
+// names only, so an error that reaches the logs carries no personal data.
+func (l Loan) differences(r Request) []string {
+	var d []string
+	for _, f := range []struct {
+		name string
+		same bool
+	}{
+		{"customer", l.CustomerID == r.CustomerID},
+		{"principal", l.Principal == r.Principal},
+		{"rate", l.RateBasisPoints == r.RateBasisPoints},
+		{"term", l.TermMonths == r.TermMonths},
+		{"monthly payment", l.MonthlyPayment == r.MonthlyPayment},
+	} {
+		if !f.same {
+			d = append(d, f.name)
+		}
+	}
+	return d
 }
 
 // Booking is what one Book call did, with where its time went.
@@ -356,7 +374,7 @@ func (l *Ledger) wrap(req Request, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("book application %s for customer %s: %w", req.ApplicationID, req.CustomerID, err)
+	return fmt.Errorf("book application %s: %w", req.ApplicationID, err)
 }
 
 // book runs read-check-write attempts until one commits, finds the loan,
@@ -436,9 +454,8 @@ func (l *Ledger) attempt(ctx context.Context, req Request, lk *dlock.Lock, n int
 
 	if ln, err := loanByApplication(ctx, tx, req.ApplicationID); err == nil {
 		if !ln.sameTerms(req) {
-			return Loan{}, false, fmt.Errorf("%w: stored loan %d is customer %s, %d won at %d bp for %d months (%d won a month); asked customer %s, %d won at %d bp for %d months (%d won a month)",
-				ErrLoanConflict, ln.ID, ln.CustomerID, ln.Principal, ln.RateBasisPoints, ln.TermMonths, ln.MonthlyPayment,
-				req.CustomerID, req.Principal, req.RateBasisPoints, req.TermMonths, req.MonthlyPayment)
+			return Loan{}, false, fmt.Errorf("%w: stored loan %d differs from the one asked in: %s",
+				ErrLoanConflict, ln.ID, strings.Join(ln.differences(req), ", "))
 		}
 		return ln, true, nil
 	} else if !errors.Is(err, ErrNotFound) {
@@ -465,13 +482,13 @@ func (l *Ledger) attempt(ctx context.Context, req Request, lk *dlock.Lock, n int
 			// above it, so the mark never goes backwards and every later
 			// holder's token is above it too.
 			if err := lk.Extend(ctx, l.lockTTL); err != nil {
-				return Loan{}, false, fmt.Errorf("%w: lock token %d, customer %s last written with %d: %w",
-					ErrStaleFence, fence, req.CustomerID, c.lastFence, err)
+				return Loan{}, false, fmt.Errorf("%w: lock token %d, the customer's row last written with %d: %w",
+					ErrStaleFence, fence, c.lastFence, err)
 			}
 			raised, err := lk.RaiseToken(ctx, c.lastFence)
 			if err != nil {
-				return Loan{}, false, fmt.Errorf("%w: lock token %d, customer %s last written with %d: %w",
-					ErrStaleFence, fence, req.CustomerID, c.lastFence, err)
+				return Loan{}, false, fmt.Errorf("%w: lock token %d, the customer's row last written with %d: %w",
+					ErrStaleFence, fence, c.lastFence, err)
 			}
 			fence = raised
 			l.stats.fenceResets.Add(1)
@@ -495,7 +512,7 @@ func (l *Ledger) attempt(ctx context.Context, req Request, lk *dlock.Lock, n int
 		WHERE customer_id = $1 AND version = $4 AND `+fenceCond,
 		req.CustomerID, req.Principal, fence, c.version)
 	if err != nil {
-		return Loan{}, false, fmt.Errorf("add %d won to customer %s's exposure: %w", req.Principal, req.CustomerID, err)
+		return Loan{}, false, fmt.Errorf("add the principal to the customer's exposure: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		// Tell a newer fence from a plain version conflict: the former is
@@ -503,7 +520,7 @@ func (l *Ledger) attempt(ctx context.Context, req Request, lk *dlock.Lock, n int
 		var mark int64
 		if err := tx.QueryRow(ctx, `SELECT last_fence FROM customers WHERE customer_id = $1`, req.CustomerID).Scan(&mark); err == nil &&
 			lk != nil && mark >= fence {
-			return Loan{}, false, fmt.Errorf("%w: lock token %d, customer %s last written with %d", ErrStaleFence, fence, req.CustomerID, mark)
+			return Loan{}, false, fmt.Errorf("%w: lock token %d, the customer's row last written with %d", ErrStaleFence, fence, mark)
 		}
 		return Loan{}, false, errConflict
 	}
@@ -551,7 +568,7 @@ func (l *Ledger) readCustomer(ctx context.Context, tx pgx.Tx, id string) (custom
 	err := tx.QueryRow(ctx, q, id).Scan(&c.exposure, &c.limit, &c.version, &c.lastFence)
 	if !errors.Is(err, pgx.ErrNoRows) {
 		if err != nil {
-			return c, fmt.Errorf("read customer %s: %w", id, err)
+			return c, fmt.Errorf("read the customer's row: %w", err)
 		}
 		return c, nil
 	}
@@ -561,10 +578,10 @@ func (l *Ledger) readCustomer(ctx context.Context, tx pgx.Tx, id string) (custom
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO customers (customer_id, exposure_limit) VALUES ($1, $2)
 		ON CONFLICT (customer_id) DO NOTHING`, id, l.opts.DefaultLimit); err != nil {
-		return c, fmt.Errorf("create customer %s: %w", id, err)
+		return c, fmt.Errorf("create the customer's row: %w", err)
 	}
 	if err := tx.QueryRow(ctx, q, id).Scan(&c.exposure, &c.limit, &c.version, &c.lastFence); err != nil {
-		return c, fmt.Errorf("read customer %s after creating it: %w", id, err)
+		return c, fmt.Errorf("read the customer's row after creating it: %w", err)
 	}
 	return c, nil
 }

@@ -484,10 +484,27 @@ func TestSameApplicationDifferentTerms(t *testing.T) {
 	if _, err := l.Book(ctx, request("app-1", "C00000006", 10_000_000)); err != nil {
 		t.Fatal(err)
 	}
-	for _, other := range []Request{request("app-1", "C00000006", 12_000_000), request("app-1", "C00000007", 10_000_000)} {
-		_, err := l.Book(ctx, other)
+	for _, tc := range []struct {
+		other Request
+		field string
+	}{
+		{request("app-1", "C00000006", 12_000_000), "principal"},
+		{request("app-1", "C00000007", 10_000_000), "customer"},
+	} {
+		_, err := l.Book(ctx, tc.other)
 		if !errors.Is(err, ErrLoanConflict) {
-			t.Fatalf("%+v: got %v, want ErrLoanConflict", other, err)
+			t.Fatalf("%+v: got %v, want ErrLoanConflict", tc.other, err)
+		}
+		// The SDK logs an activity's error: it names the application and
+		// the terms that differ, never a customer id or an amount.
+		msg := err.Error()
+		if !strings.Contains(msg, "app-1") || !strings.HasSuffix(msg, "differs from the one asked in: "+tc.field) {
+			t.Errorf("error %q: want the application and %q named", msg, tc.field)
+		}
+		for _, personal := range []string{"C00000006", "C00000007", "10000000", "12000000"} {
+			if strings.Contains(msg, personal) {
+				t.Errorf("error %q carries %s", msg, personal)
+			}
 		}
 	}
 	if exp, loans := checkBooks(t, ctx, l, "C00000006"); exp != 10_000_000 || loans != 1 {
@@ -579,6 +596,9 @@ func TestStaleFenceCannotBook(t *testing.T) {
 	err = l.book(ctx, request("app-stale", customer, 10_000_000), lk, &b)
 	if !errors.Is(err, ErrStaleFence) {
 		t.Fatalf("booking with token %d under mark %d: got %v, want ErrStaleFence", lk.Token(), lk.Token()+10, err)
+	}
+	if strings.Contains(err.Error(), customer) {
+		t.Errorf("error %q carries the customer id", err)
 	}
 	if _, err := l.Loan(ctx, "app-stale"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a stale fence booked a loan: %v", err)
