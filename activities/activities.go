@@ -84,13 +84,18 @@ type AgencyActivities struct {
 	// Latency, when set, lets admission refuse a call whose remaining budget
 	// is below the agency's current latency (see admit).
 	Latency AgencyLatency
+	// Gate, when set, holds each call until the agency has a free call
+	// slot in this worker (see AgencyGate).
+	Gate AgencyGate
 }
 
 // FetchCreditScore asks a credit bureau (KCB or NICE) for the customer's score.
 func (a *AgencyActivities) FetchCreditScore(ctx context.Context, req AgencyRequest) (loan.CreditScore, error) {
-	if err := a.admit(ctx, req); err != nil {
+	release, err := a.admit(ctx, req)
+	if err != nil {
 		return loan.CreditScore{}, activityError(ctx, req, err)
 	}
+	defer release()
 	s, err := a.Agencies.CreditScore(ctx, req.Agency, req.CustomerID, req.ApplicationID)
 	if err != nil {
 		return loan.CreditScore{}, activityError(ctx, req, err)
@@ -100,9 +105,11 @@ func (a *AgencyActivities) FetchCreditScore(ctx context.Context, req AgencyReque
 
 // FetchFinancials asks MyData or app scraping for the customer's debts and income.
 func (a *AgencyActivities) FetchFinancials(ctx context.Context, req AgencyRequest) (loan.Financials, error) {
-	if err := a.admit(ctx, req); err != nil {
+	release, err := a.admit(ctx, req)
+	if err != nil {
 		return loan.Financials{}, activityError(ctx, req, err)
 	}
+	defer release()
 	f, err := a.Agencies.Financials(ctx, req.Agency, req.CustomerID, req.ApplicationID)
 	if err != nil {
 		return loan.Financials{}, activityError(ctx, req, err)

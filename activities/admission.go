@@ -29,7 +29,7 @@ type AgencyLatency interface {
 // poisons the controller with stale work, left out it hides an agency slowed
 // by our own load (the simulator shows both). Sent only with the full
 // timeout ahead, every cut of a sent call is the agency's.
-func (a *AgencyActivities) admit(ctx context.Context, req AgencyRequest) error {
+func (a *AgencyActivities) admit(ctx context.Context, req AgencyRequest) (release func(), err error) {
 	var timeout, p90 time.Duration
 	if a.Agencies != nil {
 		timeout = a.Agencies.Timeout()
@@ -40,7 +40,38 @@ func (a *AgencyActivities) admit(ctx context.Context, req AgencyRequest) error {
 		}
 	}
 	info := activity.GetInfo(ctx)
-	return admission(req.Agency, info.Deadline, time.Now(), admissionNeed(timeout, p90, info.Deadline.Sub(info.ScheduledTime)))
+	need := admissionNeed(timeout, p90, info.Deadline.Sub(info.ScheduledTime))
+	release = func() {}
+	if a.Gate != nil {
+		// Wait for a call slot no longer than the budget allows: a call
+		// that could not be sent with need left ends as expired now.
+		var notAfter time.Time
+		if !info.Deadline.IsZero() {
+			notAfter = info.Deadline.Add(-need)
+		}
+		release, err = a.Gate.Enter(ctx, string(req.Agency), notAfter)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			return nil, &agency.CallError{Agency: req.Agency, Class: agency.ClassExpired,
+				Err: fmt.Errorf("not sent: no call slot free before the %s the agency needs now was all the budget left: %w",
+					need.Round(time.Millisecond), err)}
+		}
+	}
+	if err := admission(req.Agency, info.Deadline, time.Now(), need); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// AgencyGate holds a call until the agency has a free call slot in this
+// worker: flowcontrol.Gates over the agency workers' slot suppliers. It gives
+// up once notAfter has passed (zero: no bound) or ctx ends; release lets the
+// next call in.
+type AgencyGate interface {
+	Enter(ctx context.Context, agencyName string, notAfter time.Time) (release func(), err error)
 }
 
 // admissionNeed is what a call must have left of its budget to be sent: the

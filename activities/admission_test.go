@@ -1,6 +1,8 @@
 package activities
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -103,5 +105,64 @@ func TestFetchNotSentWhenBudgetBelowAgencyLatency(t *testing.T) {
 	_, _ = env.ExecuteActivity(acts.FetchCreditScore, req)
 	if hits.Load() != 1 {
 		t.Fatalf("the agency was called %d times with no latency estimate, want 1", hits.Load())
+	}
+}
+
+// fakeGate admits or refuses every call and notes what it was asked.
+type fakeGate struct {
+	refuse   bool
+	notAfter time.Time
+	entered  atomic.Int64
+	released atomic.Int64
+}
+
+func (g *fakeGate) Enter(_ context.Context, _ string, notAfter time.Time) (func(), error) {
+	g.notAfter = notAfter
+	if g.refuse {
+		return nil, errors.New("no call slot free in time")
+	}
+	g.entered.Add(1)
+	return func() { g.released.Add(1) }, nil
+}
+
+// A call waits for a call slot no longer than it can still be sent with
+// what the agency needs left of its budget; one that found none in time is
+// expired, the workflow's to re-schedule, and the agency never sees it. An
+// admitted call gives its slot back once answered.
+func TestFetchWaitsForACallSlotWithinItsBudget(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_ = json.NewEncoder(w).Encode(agency.ScoreResponse{CustomerID: r.URL.Query().Get(agency.ParamCustomerID), Score: 700, ReportID: "r"})
+	}))
+	defer srv.Close()
+	c, err := agency.NewClient(agency.ClientConfig{URLs: agency.URLsFromBase(srv.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	gate := &fakeGate{refuse: true}
+	acts := &AgencyActivities{Agencies: c, Latency: fixedLatency{time.Second, true}, Gate: gate}
+	env.RegisterActivity(acts)
+	_, err = env.ExecuteActivity(acts.FetchCreditScore, req)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != string(agency.ClassExpired) {
+		t.Fatalf("got %v, want an application error of type expired", err)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("the agency was called %d times; a call with no slot must not be sent", hits.Load())
+	}
+	// The need is the client's timeout (3 s by default), above the 1 s p90.
+	if gate.notAfter.IsZero() {
+		t.Fatal("the gate was asked to wait with no bound; want the budget's last moment to send")
+	}
+
+	gate.refuse = false
+	if _, err := env.ExecuteActivity(acts.FetchCreditScore, req); err != nil {
+		t.Fatal(err)
+	}
+	if hits.Load() != 1 || gate.entered.Load() != 1 || gate.released.Load() != 1 {
+		t.Fatalf("agency hits %d, entered %d, released %d; want 1 each", hits.Load(), gate.entered.Load(), gate.released.Load())
 	}
 }

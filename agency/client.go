@@ -278,6 +278,7 @@ func (c *Client) get(ctx context.Context, agency Name, kind Kind, customerID, ap
 		return nil, &CallError{Agency: agency, Class: ClassClientError, Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Accept", "application/json")
+	markSent(ctx)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, c.noAnswer(ctx, callCtx, agency, 0, err)

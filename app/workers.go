@@ -151,7 +151,7 @@ func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
 	if err := a.applyCeilings(ctx); err != nil {
 		return nil, err
 	}
-	acts := &activities.AgencyActivities{Agencies: a.agencies, Latency: a.stats}
+	acts := &activities.AgencyActivities{Agencies: a.agencies, Latency: a.stats, Gate: flowcontrol.Gates(suppliers)}
 	for _, n := range agency.All {
 		tuner, err := flowcontrol.NewTuner(suppliers[string(n)])
 		if err != nil {
@@ -284,7 +284,11 @@ func (a *App) agencyPools() (map[string]*flowcontrol.SlotSupplier, *flowcontrol.
 	for _, n := range agency.All {
 		// 0 until the first heartbeat gives this worker its share: the
 		// global limit is a bound across the workers from the start.
-		suppliers[string(n)] = flowcontrol.NewSlotSupplier(0)
+		s, err := flowcontrol.NewPrefetchingSlotSupplier(0, flowcontrol.DefaultPrefetch)
+		if err != nil {
+			return nil, nil, err
+		}
+		suppliers[string(n)] = s
 		defaults[string(n)] = a.cfg.Flow.Agencies[string(n)].InitialLimit
 	}
 	m, err := flowcontrol.NewMembership(a.redis, flowcontrol.MembershipOptions{

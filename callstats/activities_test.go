@@ -105,3 +105,72 @@ func TestInterceptorClassesRealAgencyActivities(t *testing.T) {
 		t.Errorf("FailureRate = %v, want 0.4 (client error and invalid data are not the agency's fault)", got)
 	}
 }
+
+// slowGate admits every call after a fixed wait, as a worker's call slots
+// do when the limit's calls are all running.
+type slowGate struct{ wait time.Duration }
+
+func (g slowGate) Enter(ctx context.Context, _ string, _ time.Time) (func(), error) {
+	select {
+	case <-time.After(g.wait):
+		return func() {}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// A call that waited in the worker for a call slot was not at the agency
+// meanwhile: the wait is queue wait (demand for more calls), and the
+// agency's latency runs from the moment the call was sent. Counted as
+// latency, the wait would pass for a slower agency and cut the limit.
+func TestInterceptorLatencyStartsWhenTheCallIsSent(t *testing.T) {
+	testenv.Short(t)
+	rdb, prefix := testenv.Redis(t)
+	rec, err := callstats.NewRecorder(rdb, callstats.RecorderOptions{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const service, wait = 40 * time.Millisecond, 400 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(service)
+		_ = json.NewEncoder(w).Encode(agency.ScoreResponse{CustomerID: r.URL.Query().Get(agency.ParamCustomerID), Score: 700, ReportID: "r"})
+	}))
+	defer srv.Close()
+	client, err := agency.NewClient(agency.ClientConfig{URLs: agency.URLsFromBase(srv.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := &activities.AgencyActivities{Agencies: client, Gate: slowGate{wait}}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{callstats.NewInterceptor(rec)}})
+	env.RegisterActivity(acts)
+	wf := func(ctx workflow.Context) error {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:           agency.KCB.TaskQueue(),
+			StartToCloseTimeout: 10 * time.Second,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		return workflow.ExecuteActivity(ctx, acts.FetchCreditScore, activities.AgencyRequest{Agency: agency.KCB, CustomerID: "C00000001", ApplicationID: "app-1"}).Get(ctx, nil)
+	}
+	env.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: "gated"})
+	env.ExecuteWorkflow("gated")
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	w, err := rec.Window(context.Background(), "kcb", now.Add(-10*time.Second), now.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Count(agency.ClassOK) != 1 || w.QueueWait.Count() != 1 {
+		t.Fatalf("ok %d, queue waits %d; want 1 call with its queue wait", w.Count(agency.ClassOK), w.QueueWait.Count())
+	}
+	// The histograms' buckets are within 12%.
+	if lat := w.Latency.Quantile(0.5); lat < service*8/10 || lat > service+wait/2 {
+		t.Errorf("latency %s, want about the agency's %s (the %s wait for a call slot left out)", lat, service, wait)
+	}
+	if qw := w.QueueWait.Quantile(0.5); qw < wait*8/10 {
+		t.Errorf("queue wait %s, want at least about the %s wait for a call slot", qw, wait)
+	}
+}

@@ -73,6 +73,7 @@ func (a *activityInbound) ExecuteActivity(ctx context.Context, in *interceptor.E
 
 	st := a.rec.state(name)
 	st.inFlight.Add(1)
+	ctx, times := agency.WithCallTimes(ctx)
 	res, err := func() (any, error) {
 		defer st.inFlight.Add(-1) // also when the activity panics
 		return a.Next.ExecuteActivity(ctx, in)
@@ -80,12 +81,19 @@ func (a *activityInbound) ExecuteActivity(ctx context.Context, in *interceptor.E
 	if errors.Is(err, activity.ErrResultPending) {
 		return res, err // completes elsewhere; no outcome to record here
 	}
+	// The agency's latency runs from the moment the call was sent: a wait
+	// for a call slot before it is queue wait (demand), not the agency's.
 	// Finished is on the same clock as started (the server's, usually), and
-	// latency is measured on this process's monotonic clock, so clock skew
-	// between worker and server shifts neither latency nor queue wait.
+	// both are measured on this process's monotonic clock from there, so
+	// clock skew between worker and server shifts neither latency nor
+	// queue wait.
+	var waited time.Duration
+	if !times.Sent.IsZero() {
+		waited = max(0, times.Sent.Sub(t0))
+	}
 	_ = a.rec.Record(ctx, name, Sample{
 		Scheduled: scheduled,
-		Started:   started,
+		Started:   started.Add(waited),
 		Finished:  started.Add(time.Since(t0)),
 		Class:     agency.Classify(err),
 	})

@@ -165,7 +165,8 @@ type Sample struct {
 	// Scheduled is when the call's current attempt was scheduled; zero when
 	// unknown, and then no queue wait is recorded.
 	Scheduled time.Time
-	// Started is when the attempt started running on a worker.
+	// Started is when the call was sent to the agency: the attempt's start
+	// on a worker, plus any wait there for a call slot.
 	Started time.Time
 	// Finished is when the call returned; it picks the per-second bucket.
 	Finished time.Time

@@ -297,8 +297,9 @@
 // once the calls above it have ended: that is what
 // SettlePeriods (2) allows for. A sliding window over several periods adds
 // that much lag, and SettlePeriods must grow with it. InFlight should be the
-// workers' running calls (SlotSupplier.Running, as Membership publishes), not
-// their issued permits, which include idle pollers. Set LatencyMean: with
+// workers' calls at the agency (SlotSupplier.InFlight, as Membership
+// publishes), not their issued permits, which include idle pollers and
+// tasks fetched ahead. Set LatencyMean: with
 // only callstats' quantised p50 the limit still protects the agency, but
 // wanders within a bucket (~25%) of capacity.
 //

@@ -47,9 +47,10 @@ func changedChannel(prefix, agency string) string {
 //   - limit: the share, but no more than the global limit less what the
 //     other live workers claim, so a worker whose share grew waits until
 //     the one whose share shrank has given its permits back;
-//   - claim: the most permits this worker may hold until its next heartbeat,
-//     the larger of the new limit and held (the permits it holds or may
-//     still issue under its current limit), stored for the others to read.
+//   - claim: the most calls this worker may have at the agency until its
+//     next heartbeat, the larger of the new limit and held (the calls it has
+//     or may still admit under its current limit: SlotSupplier.Held), stored
+//     for the others to read.
 //
 // It returns {limit or false, global or false, share or false}: false when
 // there is no global limit (none in Redis and no default), and the worker
@@ -164,7 +165,7 @@ type MembershipOptions struct {
 
 // Membership registers one worker process for its agencies in Redis and
 // keeps each agency's SlotSupplier at this worker's share of the agency's
-// global limit, so that the permits held across all live workers never
+// global limit, so that the calls at the agency across all live workers never
 // exceed the global limit, whatever the number of workers: a share may be 0
 // (the worker does not poll that agency's queue).
 //
@@ -422,8 +423,8 @@ func (m *Membership) Beat(ctx context.Context) error {
 		s := m.suppliers[a]
 		// Until the reply is applied the supplier may issue up to its
 		// current limit, so that much is claimed whatever the new limit.
-		held := max(s.Limit(), s.InUse())
-		cmds[i] = beatScript.Eval(ctx, pipe, keys, m.opts.WorkerID, ttl, s.Running(), held, def, rotate, changedChannel(m.opts.Prefix, a))
+		held := s.Held()
+		cmds[i] = beatScript.Eval(ctx, pipe, keys, m.opts.WorkerID, ttl, s.InFlight(), held, def, rotate, changedChannel(m.opts.Prefix, a))
 		helds[i] = held
 	}
 	// Exec reports the first failed command; each command carries its own

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,7 +51,12 @@ func startMember(t *testing.T, rdb redis.UniversalClient, prefix, id string, def
 // startMemberBeating starts a member with its own heartbeat and TTL.
 func startMemberBeating(t *testing.T, rdb redis.UniversalClient, prefix, id string, defaults map[string]int, heartbeat, ttl time.Duration) *member {
 	t.Helper()
-	s := NewSlotSupplier(1)
+	return startMemberWith(t, rdb, prefix, id, NewSlotSupplier(1), defaults, heartbeat, ttl)
+}
+
+// startMemberWith is startMemberBeating with the worker's own supplier.
+func startMemberWith(t *testing.T, rdb redis.UniversalClient, prefix, id string, s *SlotSupplier, defaults map[string]int, heartbeat, ttl time.Duration) *member {
+	t.Helper()
 	m, err := NewMembership(rdb, MembershipOptions{Prefix: prefix, WorkerID: id, TTL: ttl, Heartbeat: heartbeat,
 		RotateEvery: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, map[string]*SlotSupplier{testAgency: s}, defaults)
 	if err != nil {
@@ -350,5 +356,94 @@ func TestWriteLimitsAnnouncesOnlyChanges(t *testing.T) {
 	defer cancel()
 	if msg, err := sub.ReceiveMessage(rctx); err == nil {
 		t.Fatalf("unexpected announcement %s=%s", msg.Channel, msg.Payload)
+	}
+}
+
+// TestMembershipBoundsPrefetchedCalls: with a prefetch each worker holds
+// more permits than its limit, and the claims are the calls at the agency:
+// a cut holds every worker's next call until the calls across the fleet are
+// below the new limit, however many tasks were fetched ahead.
+func TestMembershipBoundsPrefetchedCalls(t *testing.T) {
+	testenv.Short(t)
+	rdb, prefix := testenv.Redis(t)
+	ctx := context.Background()
+	if err := WriteLimits(ctx, rdb, prefix, map[string]int{testAgency: 8}); err != nil {
+		t.Fatal(err)
+	}
+	var ws []*member
+	for _, id := range []string{"a", "b"} {
+		s, err := NewPrefetchingSlotSupplier(0, 0.25)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, startMemberWith(t, rdb, prefix, id, s, nil, time.Hour, 2*time.Hour))
+	}
+	eventually(t, 5*time.Second, "limit 8 shared as 4+4", func() bool { return slices.Equal(limits(ws), []int{4, 4}) })
+	calls := make([][]func(), len(ws))
+	var permits []func()
+	defer func() {
+		for _, r := range permits {
+			r() // the tasks end: the workers may leave
+		}
+	}()
+	for i, w := range ws {
+		for range 5 { // four calls and a task fetched ahead
+			p := w.s.TryReserveSlot(nil)
+			if p == nil {
+				t.Fatalf("worker %d: no permit free for a prefetched task at limit %d", i, w.s.Limit())
+			}
+			permits = append(permits, func() { release(w.s, p) })
+		}
+		for range 4 {
+			r, err := w.s.Enter(ctx, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls[i] = append(calls[i], r)
+		}
+	}
+	if err := WriteLimits(ctx, rdb, prefix, map[string]int{testAgency: 4}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "both held at 0 while the 8 calls run", func() bool {
+		return slices.Equal(limits(ws), []int{0, 0})
+	})
+	// Each worker's prefetched task waits for a call slot.
+	var entered atomic.Int64
+	for _, w := range ws {
+		go func() {
+			r, err := w.s.Enter(ctx, time.Now().Add(10*time.Second))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			entered.Add(1)
+			r()
+		}()
+	}
+	calling := func() int { return ws[0].s.Calling() + ws[1].s.Calling() }
+	// Two calls end at each worker: 4 run, the new limit; shares 2+2, and
+	// no waiting task may enter.
+	for i := range ws {
+		calls[i][0]()
+		calls[i][1]()
+	}
+	eventually(t, 5*time.Second, "limit 4 shared as 2+2", func() bool { return slices.Equal(limits(ws), []int{2, 2}) })
+	time.Sleep(50 * time.Millisecond)
+	if entered.Load() != 0 || calling() != 4 {
+		t.Fatalf("%d prefetched tasks entered, %d calls in; want 0 entered, 4 in (the limit)", entered.Load(), calling())
+	}
+	// One more ends at each: each waiting task takes its slot.
+	for i := range ws {
+		calls[i][2]()
+	}
+	eventually(t, 5*time.Second, "both prefetched tasks entered", func() bool {
+		if calling() > 4 {
+			t.Fatalf("%d calls in, above the limit 4", calling())
+		}
+		return entered.Load() == 2
+	})
+	for i := range ws {
+		calls[i][3]()
 	}
 }

@@ -2,8 +2,10 @@ package flowcontrol
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.temporal.io/sdk/worker"
 )
@@ -19,12 +21,21 @@ import (
 // a permit too: InUse counts every permit issued (what the limit bounds), and
 // Running counts only the permits marked used by a task that is running —
 // the calls actually in flight at the agency.
+//
+// With a prefetch (NewPrefetchingSlotSupplier) the limit bounds the calls
+// at the agency, not the tasks: a few permits more than the limit let the
+// pollers fetch the next tasks while the limit's calls are running, and each
+// call passes Enter, which holds it until fewer than the limit are at the
+// agency. Without it, every permit held by a poller in its round trip, or by
+// a task reporting its result, is a call the agency does not get.
 type SlotSupplier struct {
-	mu      sync.Mutex
-	changed *sync.Cond // broadcast when a permit is released or the limit changes
-	limit   int
-	inUse   int
-	running int
+	mu       sync.Mutex
+	changed  *sync.Cond // broadcast when a permit or a call ends, or the limit changes
+	limit    int
+	prefetch float64 // extra permits, as a fraction of the limit
+	inUse    int
+	running  int
+	calling  int
 }
 
 // slotPermit is the SlotPermit.UserData of this supplier's permits.
@@ -38,6 +49,32 @@ func NewSlotSupplier(limit int) *SlotSupplier {
 	s := &SlotSupplier{limit: max(limit, 0)}
 	s.changed = sync.NewCond(&s.mu)
 	return s
+}
+
+// DefaultPrefetch is the workers' prefetch: a quarter of the limit in
+// permits beyond it, enough for the pollers' round trips and the results'
+// reports to overlap the calls when those take up to a fifth of a call's
+// time, and few enough that the calls waiting for a slot wait a fraction of
+// one call.
+const DefaultPrefetch = 0.25
+
+// NewPrefetchingSlotSupplier returns a supplier whose limit bounds the calls
+// that pass Enter, and which issues floor(prefetch × limit) permits beyond
+// it, so that tasks are fetched ahead of the calls that end. Every call made
+// under its permits must pass Enter: the permits alone no longer bound them.
+// prefetch is 0 to 1.
+func NewPrefetchingSlotSupplier(limit int, prefetch float64) (*SlotSupplier, error) {
+	if !(prefetch >= 0 && prefetch <= 1) {
+		return nil, fmt.Errorf("new slot supplier: prefetch %v: accepted 0 to 1", prefetch)
+	}
+	s := NewSlotSupplier(limit)
+	s.prefetch = prefetch
+	return s, nil
+}
+
+// permitsLocked is how many permits may be issued at once.
+func (s *SlotSupplier) permitsLocked() int {
+	return s.limit + int(s.prefetch*float64(s.limit))
 }
 
 // SetLimit changes the limit, taking effect on the running worker: a higher
@@ -88,7 +125,7 @@ func (s *SlotSupplier) ReserveSlot(ctx context.Context, _ worker.SlotReservation
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.inUse >= s.limit {
+	for s.inUse >= s.permitsLocked() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -105,7 +142,7 @@ func (s *SlotSupplier) ReserveSlot(ctx context.Context, _ worker.SlotReservation
 func (s *SlotSupplier) TryReserveSlot(worker.SlotReservationInfo) *worker.SlotPermit {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inUse >= s.limit {
+	if s.inUse >= s.permitsLocked() {
 		return nil
 	}
 	return s.issueLocked()
@@ -148,6 +185,77 @@ func (s *SlotSupplier) ReleaseSlot(info worker.SlotReleaseInfo) {
 		s.running--
 	}
 	s.changed.Broadcast()
+}
+
+// ErrGateClosed is returned by Enter when its notAfter passes first.
+var ErrGateClosed = errors.New("no call slot free in time")
+
+// Enter waits until fewer calls than the limit have entered and not yet
+// left, then counts this one; release, called once the call is over, lets
+// the next one in. It gives up with ErrGateClosed once notAfter has passed
+// (a zero notAfter waits for ctx alone), and with ctx.Err() when ctx ends.
+// Without a prefetch the permits already bound the calls and Enter only
+// counts them.
+func (s *SlotSupplier) Enter(ctx context.Context, notAfter time.Time) (release func(), err error) {
+	wake := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.changed.Broadcast()
+	}
+	stop := context.AfterFunc(ctx, wake)
+	defer stop()
+	if !notAfter.IsZero() {
+		t := time.AfterFunc(time.Until(notAfter), wake)
+		defer t.Stop()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.calling >= s.limit {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !notAfter.IsZero() && !time.Now().Before(notAfter) {
+			return nil, ErrGateClosed
+		}
+		s.changed.Wait()
+	}
+	s.calling++
+	return sync.OnceFunc(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.calling--
+		s.changed.Broadcast()
+	}), nil
+}
+
+// InFlight is the number of calls at the agency: those that entered, with a
+// prefetch, and the running tasks without one.
+func (s *SlotSupplier) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.prefetch > 0 {
+		return s.calling
+	}
+	return s.running
+}
+
+// Held is what this supplier may have at the agency before its limit next
+// changes: its limit, or more while the calls (with a prefetch; the permits
+// without one) admitted under a higher limit are still running.
+func (s *SlotSupplier) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.prefetch > 0 {
+		return max(s.limit, s.calling)
+	}
+	return max(s.limit, s.inUse)
+}
+
+// Calling is the number of calls that entered and have not left.
+func (s *SlotSupplier) Calling() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calling
 }
 
 // MaxSlots returns 0: the limit changes at run time, so there is no fixed
@@ -207,4 +315,18 @@ func NewTuner(activity *SlotSupplier) (worker.WorkerTuner, error) {
 		return nil, fmt.Errorf("new tuner: %w", err)
 	}
 	return t, nil
+}
+
+// Gates are the agency workers' slot suppliers, by agency, as the gate
+// every agency call passes (activities.AgencyGate). An agency without a
+// supplier has no gate.
+type Gates map[string]*SlotSupplier
+
+// Enter is the agency's supplier's Enter.
+func (g Gates) Enter(ctx context.Context, agencyName string, notAfter time.Time) (func(), error) {
+	s, ok := g[agencyName]
+	if !ok {
+		return func() {}, nil
+	}
+	return s.Enter(ctx, notAfter)
 }

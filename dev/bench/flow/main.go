@@ -92,6 +92,7 @@ type config struct {
 	probe                      float64
 	ceiling                    time.Duration // the Temporal ceiling check's length; 0 skips it
 	minSamples                 int64
+	prefetch                   float64
 	// rounds: each scenario and strategy runs this many times, round
 	// after round (-rounds).
 	rounds                int
@@ -118,6 +119,7 @@ func main() {
 	flag.Int64Var(&c.minSamples, "min-samples", 5, "the controller's MinSamples: successful calls a period needs before its latency is trusted")
 	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time; with -capacity, replaces -scales by this one scale")
 	flag.DurationVar(&c.clientTimeout, "client-timeout", 2*time.Second, "the agency client's timeout per call (default: each scale's own)")
+	flag.Float64Var(&c.prefetch, "prefetch", 0.25, "permits each worker's pool issues beyond its limit, as a fraction of it, so tasks are fetched while its calls run; the limit still bounds the calls at the agency (0: permits are the limit)")
 	flag.IntVar(&c.initialLimit, "initial-limit", 0, "the controller's initial limit (default C)")
 	flag.BoolVar(&c.trace, "trace", false, "print each run's limit, requests at the agency and capacity once a second to stderr, and loanflow's controller decisions with the observation each read")
 	flag.IntVar(&c.workers, "workers", 1, "worker processes for loanflow and failsafe-go (loanflow's share one limit, failsafe-go's each limit their own calls); default 1, 2 in the incident")
@@ -540,7 +542,7 @@ func deleteKeys(rdb *redis.Client, prefix string, logger *slog.Logger) {
 // printTrace writes a run's trace once a second: limit, requests present
 // at the agency, its true capacity; in the second before: requests the
 // agency received and answered 200, attempts that reached a worker and
-// those admission refused; each worker's slots (limit/issued/running) and
+// those admission refused; each worker's slots (limit/issued/running/calling, the last the calls past the gate) and
 // the agency task queue's backlog (count, age of its head, add and
 // dispatch rates) and that of the applications' workflow tasks.
 func printTrace(w io.Writer, r result, every time.Duration) {
@@ -550,7 +552,7 @@ func printTrace(w io.Writer, r result, every time.Duration) {
 		x := r.trace[i]
 		slots := make([]string, len(x.Slots))
 		for j, s := range x.Slots {
-			slots[j] = fmt.Sprintf("%d/%d/%d", s.Limit, s.InUse, s.Running)
+			slots[j] = fmt.Sprintf("%d/%d/%d/%d", s.Limit, s.InUse, s.Running, s.Calling)
 		}
 		queue := func(name string, q queueStats) string {
 			if q.Err != "" {

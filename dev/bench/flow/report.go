@@ -379,8 +379,10 @@ func writeDoc(w io.Writer, runs []*scaleRun, checks []ceilingCheck, c config, to
 	fmt.Fprintf(&b, "The agency at every scale: C calls in service with a lognormal service time (σ=0.25, so the mean is %.3f× the median), "+
 		"a queue of 2C with a queue timeout of half the client timeout, service time inflated by 1 + 0.5×(present−C)/C past capacity. "+
 		"Each call's activity start-to-close is the client timeout + 1 s; retry policy 500 ms × 2 up to 5 s, 5 attempts, 30 s schedule-to-close, "+
-		"503s honour Retry-After (1 s). Each scenario is measured after a %s warm-up at 0.5× the nominal load.\n\n",
-		math.Exp(0.25*0.25/2), c.warmup)
+		"503s honour Retry-After (1 s). Each scenario is measured after a %s warm-up at 0.5× the nominal load. "+
+		"Every strategy's pools are loanflow's slot supplier: a limit bounds the calls at the agency, with ⌊%.2f × limit⌋ slots more "+
+		"so the next tasks are fetched while the calls run (each waits in the worker for a call slot, as in production).\n\n",
+		math.Exp(0.25*0.25/2), c.warmup, c.prefetch)
 	writeCeiling(&b, checks, c.ceiling)
 	b.WriteString(methodText)
 	for _, sr := range runs {

@@ -186,7 +186,7 @@ type sample struct {
 }
 
 // slotState is one worker's slot supplier at one instant.
-type slotState struct{ Limit, InUse, Running int }
+type slotState struct{ Limit, InUse, Running, Calling int }
 
 // queueStats is DescribeTaskQueue's view of the agency's activity queue.
 type queueStats struct {
@@ -316,7 +316,10 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	var suppliers []*flowcontrol.SlotSupplier
 	var limiters []adaptivelimiter.AdaptiveLimiter[loan.CreditScore]
 	for i := range workers {
-		s := flowcontrol.NewSlotSupplier(initial)
+		s, err := flowcontrol.NewPrefetchingSlotSupplier(initial, c.prefetch)
+		if err != nil {
+			return res, err
+		}
 		t, err := flowcontrol.NewTuner(s)
 		if err != nil {
 			return res, err
@@ -324,6 +327,9 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 		o := wopts
 		o.Tuner, o.MaxConcurrentActivityTaskPollers = t, 4
 		act := *call
+		acts := *call.acts
+		acts.Gate = flowcontrol.Gates{string(agency.KCB): s}
+		act.acts = &acts
 		switch strategy {
 		case stPeer:
 			// Its limit is the worker's slots, so the calls beyond it wait
@@ -428,7 +434,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 				x.Requests, x.OK = s.Requests, s.OK
 				x.Attempts, x.Expired = log.attempts.Load(), log.expired.Load()
 				for _, sp := range suppliers {
-					x.Slots = append(x.Slots, slotState{Limit: sp.Limit(), InUse: sp.InUse(), Running: sp.Running()})
+					x.Slots = append(x.Slots, slotState{Limit: sp.Limit(), InUse: sp.InUse(), Running: sp.Running(), Calling: sp.Calling()})
 				}
 				if len(res.trace)%max(1, int(time.Second/c.sampleEvery)) == 0 { // what printTrace prints
 					x.Backlog = b.backlog(rctx, tq, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
