@@ -194,8 +194,8 @@ var ErrGateClosed = errors.New("no call slot free in time")
 // left, then counts this one; release, called once the call is over, lets
 // the next one in. It gives up with ErrGateClosed once notAfter has passed
 // (a zero notAfter waits for ctx alone), and with ctx.Err() when ctx ends.
-// Without a prefetch the permits already bound the calls and Enter only
-// counts them.
+// Without a prefetch the permits bound the calls too; Enter then only holds
+// a call fetched before a cut until the calls are below the new limit.
 func (s *SlotSupplier) Enter(ctx context.Context, notAfter time.Time) (release func(), err error) {
 	wake := func() {
 		s.mu.Lock()
