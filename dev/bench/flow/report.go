@@ -519,7 +519,8 @@ func writeScale(b *strings.Builder, sr *scaleRun, checks []ceilingCheck) {
 	if len(sr.rounds) > 1 {
 		fmt.Fprintf(b, "### Per phase over %d rounds\n\n", len(sr.rounds))
 		fmt.Fprintf(b, "Every scenario and strategy ran %d times, round after round (`-rounds %d`); the tables above and the charts are "+
-			"the first round's. Each round's ratio is to that round's oracle. The median of an even count of rounds is the lower of the two middle ones.\n\n", len(sr.rounds), len(sr.rounds))
+			"the first round's. Every other round ran the strategies in reverse order, so that the run after another's leftovers falls on each alike. "+
+			"Each round's ratio is to that round's oracle. The median of an even count of rounds is the lower of the two middle ones.\n\n", len(sr.rounds), len(sr.rounds))
 		b.WriteString(roundsTable(sr.rounds, t))
 		b.WriteString("\n")
 	}

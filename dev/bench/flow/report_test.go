@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -197,5 +198,23 @@ func TestCheckRounds(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "-rounds") || !strings.Contains(err.Error(), strconv.Itoa(n)) || !strings.Contains(err.Error(), "1 to 10") {
 			t.Errorf("-rounds %d: %v, want an error naming the flag, the value and 1 to 10", n, err)
 		}
+	}
+}
+
+// Every other round runs the strategies in reverse, so no strategy always
+// runs right after another's leftovers; the given order is not changed.
+func TestRunOrderAlternates(t *testing.T) {
+	given := []string{"oracle", "loanflow", "fixed-C"}
+	for round, want := range [][]string{
+		{"oracle", "loanflow", "fixed-C"},
+		{"fixed-C", "loanflow", "oracle"},
+		{"oracle", "loanflow", "fixed-C"},
+	} {
+		if got := runOrder(given, round); !slices.Equal(got, want) {
+			t.Errorf("round %d: %v, want %v", round, got, want)
+		}
+	}
+	if !slices.Equal(given, []string{"oracle", "loanflow", "fixed-C"}) {
+		t.Errorf("runOrder changed its argument: %v", given)
 	}
 }
