@@ -1340,12 +1340,9 @@ func enough(o Observation, s AgencyState, c AgencyConfig) (ok bool, need int64) 
 	if s.BaselinePeriods < warmupPeriods || s.Baseline <= 0 || lat <= 0 {
 		return true, c.MinSamples
 	}
-	// One call beyond a capacity near the limit raises the latency by about
-	// 1/limit; the noise must be well within that, and within the
-	// tolerance margin.
 	sigma := spread(o)
 	noise := noiseSigmas * sigma / math.Sqrt(float64(o.OK))
-	margin := max(c.LatencyTolerance-1, 0.5/max(s.Limit, 1))
+	margin := evidenceMargin(c, s.Limit)
 	if s.Ceiling > s.Limit+1 && s.Probe == nil && float64(lat) <= float64(s.Baseline)*(1+(c.LatencyTolerance-1)*incFraction) {
 		// Far below the ceiling, a capacity the agency had before, a
 		// reading clearly at the baseline need only tell the room the
@@ -1355,13 +1352,43 @@ func enough(o Observation, s AgencyState, c AgencyConfig) (ok bool, need int64) 
 		// evidence.
 		margin = max(margin, 0.5*(s.Ceiling-s.Limit)/max(s.Limit, 1))
 	}
-	need = int64(math.Ceil(math.Pow(noiseSigmas*sigma/margin, 2)))
+	need = samplesWithin(sigma, margin)
 	if noise <= margin {
 		return true, need
 	}
 	// A latency cut's check compares latencies before and after it: it
 	// needs the full evidence, or noise passes for a slower agency.
 	return s.Probe == nil && float64(lat)/float64(s.Baseline) > c.LatencyTolerance+noise, need
+}
+
+// evidenceMargin is the latency change, as a fraction of the baseline,
+// that a period's noise must stay within for the law to decide at limit:
+// one call beyond a capacity near the limit raises the latency by about
+// 1/limit, so the noise must be well within that (half of it), and within
+// the tolerance margin.
+func evidenceMargin(c AgencyConfig, limit float64) float64 {
+	return max(c.LatencyTolerance-1, 0.5/max(limit, 1))
+}
+
+// samplesWithin is the number of successful calls whose mean latency is
+// within margin (as a fraction) of the truth at noiseSigmas standard
+// errors, for calls whose latency spreads by sigma (lognormal).
+func samplesWithin(sigma, margin float64) int64 {
+	return int64(math.Ceil(math.Pow(noiseSigmas*sigma/margin, 2)))
+}
+
+// EvidenceFloor is the number of successful calls the law needs in a
+// period (or in the periods it gathers) to decide on the latency at a
+// limit, once it knows the agency's baseline: MinSamples, and enough for
+// the noise of their mean latency, for calls spread by sigma (the
+// lognormal sigma; the law estimates it from each period's p90/p50), to be
+// within the margin the decision turns on (see enough). Fewer are enough
+// only when the latency is already above the tolerance beyond their
+// noise, or far below a ceiling the agency had before. At a call rate r
+// the period's evidence takes EvidenceFloor/r seconds to gather: that is
+// the floor under how fast the law can confirm any step of the limit.
+func EvidenceFloor(c AgencyConfig, limit, sigma float64) int64 {
+	return max(c.MinSamples, samplesWithin(sigma, evidenceMargin(c, limit)))
 }
 
 // inEffect is the limit the period just observed was under: the lower of

@@ -1,6 +1,7 @@
 package flowcontrol
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,38 @@ func TestPhaseGatherBelowCeiling(t *testing.T) {
 	slower.LatencyMean, slower.LatencyP50, slower.LatencyP90 = svc*11/10, svc*11/10, svc*11/10*138/100
 	if ok, _ := enough(slower, s, c); ok {
 		t.Fatal("at 2, ceiling 4, latency 1.1× the baseline: enough on 6 calls")
+	}
+}
+
+// EvidenceFloor is the count enough waits for at the limit, at a latency
+// at the baseline: one call fewer is not enough, that many are. Its
+// figures, at the default tolerance (15%) and sigma 0.25, are those the
+// benchmark's report states: (2.5 × 0.25 ÷ 0.15)² ≈ 18 calls from a limit
+// of 4 up, and at 2 (half a call's share, 25%, is the wider margin) 7.
+func TestEvidenceFloorIsWhatEnoughWaitsFor(t *testing.T) {
+	c := DefaultAgencyConfig()
+	c.MinSamples = 5
+	const sigma = 0.25
+	p90 := time.Duration(float64(svc) * math.Exp(1.2816*sigma))
+	for _, tc := range []struct {
+		limit float64
+		want  int64
+	}{{1, 5}, {2, 7}, {4, 18}, {20, 18}} {
+		n := EvidenceFloor(c, tc.limit, sigma)
+		if n != tc.want {
+			t.Errorf("EvidenceFloor at %.0f: %d, want %d", tc.limit, n, tc.want)
+		}
+		s := warm(tc.limit)
+		for _, ok := range []int64{n - 1, n} {
+			if ok < 1 {
+				continue
+			}
+			o := Observation{Period: time.Second, Calls: ok, OK: ok, LatencyMean: svc, LatencyP50: svc, LatencyP90: p90, InFlight: int(tc.limit)}
+			got, need := enough(o, s, c)
+			if want := ok >= n; got != want {
+				t.Errorf("limit %.0f, %d calls at the baseline: enough %v (need %d), want %v", tc.limit, ok, got, need, want)
+			}
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"loanflow/flowcontrol"
 	"loanflow/flowcontrol/flowsim"
 )
 
@@ -376,13 +377,13 @@ func writeDoc(w io.Writer, runs []*scaleRun, checks []ceilingCheck, c config, to
 			sr.scale.nominal(), perApp(sr.scale.calls()))
 	}
 	fmt.Fprintf(&b, "Scales: %s.\n\n", strings.Join(names, "; "))
-	fmt.Fprintf(&b, "The agency at every scale: C calls in service with a lognormal service time (σ=0.25, so the mean is %.3f× the median), "+
+	fmt.Fprintf(&b, "The agency at every scale: C calls in service with a lognormal service time (σ=%.2f, so the mean is %.3f× the median), "+
 		"a queue of 2C with a queue timeout of half the client timeout, service time inflated by 1 + 0.5×(present−C)/C past capacity. "+
 		"Each call's activity start-to-close is the client timeout + 1 s; retry policy 500 ms × 2 up to 5 s, 5 attempts, 30 s schedule-to-close, "+
 		"503s honour Retry-After (1 s). Each scenario is measured after a %s warm-up at 0.5× the nominal load. "+
 		"Every strategy's pools are loanflow's slot supplier: a limit bounds the calls at the agency, with ⌊%.2f × limit⌋ slots more "+
 		"so the next tasks are fetched while the calls run (each waits in the worker for a call slot, as in production).\n\n",
-		math.Exp(0.25*0.25/2), c.warmup, c.prefetch)
+		agencyJitter, math.Exp(agencyJitter*agencyJitter/2), c.warmup, c.prefetch)
 	writeCeiling(&b, checks, c.ceiling)
 	b.WriteString(methodText)
 	for _, sr := range runs {
@@ -471,11 +472,46 @@ func ceilingVerdict(checks []ceilingCheck, scale string) (verdict string, short 
 	}
 }
 
+// meanServiceTime is the agency's mean service time: lognormal around
+// the median.
+func meanServiceTime(c config) time.Duration {
+	return time.Duration(float64(c.serviceTime) * math.Exp(agencyJitter*agencyJitter/2)).Round(100 * time.Microsecond)
+}
+
+// evidenceLine states the evidence floor at the scale: how many successful
+// calls loanflow's controller needs to confirm a limit at the capacity
+// (flowcontrol.EvidenceFloor, at the agency's jitter), how long the
+// agency takes to serve them, and so the least time a step of the limit
+// takes to confirm (the period a change falls in holds calls sent under
+// the old limit: with fewer calls in it than the floor, it is left out).
+func evidenceLine(c config) string {
+	ac := flowcontrol.DefaultAgencyConfig()
+	ac.MinSamples = c.minSamples
+	perPeriod := float64(c.capacity) / meanServiceTime(c).Seconds() // 1 s periods
+	n := flowcontrol.EvidenceFloor(ac, float64(c.capacity), agencyJitter)
+	periods := math.Ceil(float64(n) / perPeriod)
+	step := periods
+	if perPeriod < float64(n) {
+		step++
+	}
+	how := ""
+	if perPeriod < float64(n) {
+		how = " (the period the change falls in is left out, then the evidence is gathered)"
+	}
+	margin := max(ac.LatencyTolerance-1, 0.5/float64(c.capacity))
+	return fmt.Sprintf("Evidence floor: %.1f calls per 1 s control period at capacity. Before loanflow's controller grows the limit "+
+		"or holds it at capacity, a period (or the periods it gathers) must hold %d successful calls: MinSamples=%d, and enough for "+
+		"their mean latency to be within %.0f%% (the tolerance, or half a call ÷ C if larger) at 2.5 standard errors, at the agency's "+
+		"jitter σ=%.2f: (2.5σ ÷ %.2f)². That is %.1f s of the agency's capacity, so each confirmed step of the limit takes at least "+
+		"%.0f s here%s. Cuts for failures, or for a latency above the tolerance beyond its noise, do not wait for it.",
+		perPeriod, n, c.minSamples, 100*margin, agencyJitter, margin, float64(n)/perPeriod, step, how)
+}
+
 // writeScale writes one scale's section.
 func writeScale(b *strings.Builder, sr *scaleRun, checks []ceilingCheck) {
 	c, t := sr.cfg, sr.cfg.targets
 	nominal := sr.scale.nominal()
-	mean := time.Duration(float64(c.serviceTime) * math.Exp(0.25*0.25/2)).Round(100 * time.Microsecond)
+	mean := meanServiceTime(c)
 	fmt.Fprintf(b, "## Scale %s: C=%d, median service time %s, %s per application\n\n", c.scale, c.capacity, c.serviceTime, perApp(sr.scale.calls()))
 	if v, short := ceilingVerdict(checks, c.scale); short {
 		b.WriteString(v + "\n\n")
@@ -501,10 +537,7 @@ func writeScale(b *strings.Builder, sr *scaleRun, checks []ceilingCheck) {
 		fmt.Fprintf(b, "Each application makes K=%d calls in sequence; applications start at the offered load ÷ %d (%s), "+
 			"at capacity %.1f applications/s complete.\n\n", k, k, strings.Join(loads, ", "), nominal/float64(k))
 	}
-	perPeriod := float64(c.capacity) / mean.Seconds()
-	fmt.Fprintf(b, "Evidence per 1 s control period at capacity: %.1f calls; loanflow's controller needs MinSamples=%d successful calls "+
-		"before it trusts a period's latency (%.1f s of calls at capacity, %.1f s at half of it).\n\n",
-		perPeriod, c.minSamples, float64(c.minSamples)/perPeriod, 2*float64(c.minSamples)/perPeriod)
+	b.WriteString(evidenceLine(c) + "\n\n")
 	for w := 1; w <= workers; w++ {
 		if slices.ContainsFunc(sr.results, func(r result) bool { return r.strategy == stPeer && r.workers == w }) {
 			fmt.Fprintf(b, "failsafe-go's options, per worker on %d worker process(es): `%s`.\n\n", w, tunedPeer(c, w))

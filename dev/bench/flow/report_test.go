@@ -218,3 +218,25 @@ func TestRunOrderAlternates(t *testing.T) {
 		t.Errorf("runOrder changed its argument: %v", given)
 	}
 }
+
+// The report states the evidence floor from the law's own count
+// (flowcontrol.EvidenceFloor): at the small scale (6.5 calls a period) 18
+// calls take 2.8 s, so a confirmed step takes 4 s, the period of the
+// change left out; at the large one (64.6 a period) 1 s.
+func TestEvidenceLine(t *testing.T) {
+	for _, tc := range []struct {
+		scale string
+		want  []string
+	}{
+		{"small", []string{"6.5 calls per 1 s control period", "hold 18 successful calls", "MinSamples=5", "within 15%", "2.8 s of the agency's capacity", "at least 4 s here (the period the change falls in is left out"}},
+		{"large", []string{"64.6 calls per 1 s control period", "hold 18 successful calls", "0.3 s of the agency's capacity", "at least 1 s here. "}},
+	} {
+		s := scaleNamed(t, tc.scale)
+		line := evidenceLine(config{capacity: s.capacity, serviceTime: s.serviceTime, minSamples: 5})
+		for _, w := range tc.want {
+			if !strings.Contains(line, w) {
+				t.Errorf("%s: %q lacks %q", tc.scale, line, w)
+			}
+		}
+	}
+}

@@ -254,6 +254,9 @@ type bench struct {
 	seq       int
 }
 
+// agencyJitter is the simulated agency's lognormal sigma of service times.
+const agencyJitter = 0.25
+
 // runOne runs one strategy through one scenario on a fresh simulated agency
 // and a task queue of its own.
 func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res result, err error) {
@@ -267,7 +270,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	res = result{scenario: sc.name, strategy: strategy, window: sc.d, callsPerApp: k}
 
 	sim := agencysim.New(map[agency.Name]agencysim.Config{agency.KCB: {
-		Capacity: c.capacity, MedianServiceTime: c.serviceTime, Jitter: 0.25,
+		Capacity: c.capacity, MedianServiceTime: c.serviceTime, Jitter: agencyJitter,
 		QueueLimit: 2 * c.capacity, QueueTimeout: c.clientTimeout / 2, InflationPerOverload: 0.5,
 	}})
 	base, stopSim, err := sim.Start(ctx, "127.0.0.1:0")
@@ -576,7 +579,7 @@ func appRate(sc scenario, t time.Duration, c config) float64 {
 // the window: C(t) over the mean service time, which for agencysim's
 // lognormal jitter σ is the median × e^(σ²/2).
 func trueRate(sc scenario, c config) float64 {
-	mean := c.serviceTime.Seconds() * math.Exp(0.25*0.25/2)
+	mean := c.serviceTime.Seconds() * math.Exp(agencyJitter*agencyJitter/2)
 	const steps = 1000
 	sum := 0.0
 	for i := range steps {
