@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,5 +106,46 @@ func TestApplicationCalls(t *testing.T) {
 		if attempts != tc.attempts || ok != tc.ok {
 			t.Errorf("%s: %d attempts, application ok %v; want %d attempts, ok %v", tc.name, attempts, ok, tc.attempts, tc.ok)
 		}
+	}
+}
+
+// A run's CPU profile covers its measured window and is written under the
+// run's name, readable by pprof's parser.
+func TestProfileWindowWritesTheRunsProfile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "profiles")
+	start := time.Now().Add(20 * time.Millisecond)
+	if err := profileWindow(context.Background(), dir, "r01-surge-oracle", start, start.Add(200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, "r01-surge-oracle.pprof"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	// A profile is gzipped protocol buffers, with at least its sample
+	// types and period in it.
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("the profile is not gzipped: %v", err)
+	}
+	body, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatalf("the profile does not decompress: %v", err)
+	}
+	if len(body) == 0 || !bytes.Contains(body, []byte("nanoseconds")) {
+		t.Errorf("the profile holds %d bytes without its CPU sample type", len(body))
+	}
+}
+
+// A run cancelled before its window opens writes no profile.
+func TestProfileWindowCancelledBeforeItsStart(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := profileWindow(ctx, dir, "r01", time.Now().Add(time.Hour), time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "r01.pprof")); !os.IsNotExist(err) {
+		t.Errorf("a profile was written for a run cancelled before its window: %v", err)
 	}
 }

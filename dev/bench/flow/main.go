@@ -98,6 +98,9 @@ type config struct {
 	rounds                int
 	scenarios, strategies []string
 	out, redisURL         string
+	// cpuProfiles, when set, is the folder each run's CPU profile over
+	// its measured window is written to (-cpuprofile).
+	cpuProfiles string
 	// scale and targets: the scale being run and its per-phase targets.
 	scale   string
 	targets targets
@@ -129,6 +132,7 @@ func main() {
 	flag.StringVar(&c.out, "out", "docs/", "folder for bench-flow.md and the charts; empty writes nothing")
 	flag.StringVar(&c.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL")
 	flag.IntVar(&c.rounds, "rounds", 1, fmt.Sprintf("run every scenario and strategy this many times, 1 to %d, round after round, every other round running the strategies in reverse order; the summary, the per-phase table and the charts are the first round's, and a table gives each phase's median and range over the rounds, the oracle's errors and convergence included (one run of the real stack scatters by up to ±0.3 × the oracle)", maxRounds))
+	flag.StringVar(&c.cpuProfiles, "cpuprofile", "", "write each run's CPU profile over its measured window to this folder, one file per run named after it (e.g. r02-surge-loanflow.pprof), to compare strategies with go tool pprof -diff_base")
 	flag.BoolVar(&quick, "quick", false, "smoke check: 15s scenarios, 2s warm-up, 5s drain")
 	flag.DurationVar(&c.ceiling, "ceiling", 10*time.Second, "before the scales, offer each scale's capacity rate and its highest offered load (calls/s, in applications of its K calls), unbounded, to an agency that is never busy for this long each and report whether Temporal carried them; 0 skips")
 	flag.Float64Var(&probe, "probe", 0, "measure the Temporal ceiling instead: offer this many calls/s (applications of -calls-per-app calls), unbounded, to an agency that is never busy, and report start→call latency")

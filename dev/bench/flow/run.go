@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -473,6 +475,16 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 		}
 	}()
 
+	if c.cpuProfiles != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := profileWindow(rctx, c.cpuProfiles, runID, start, end); err != nil {
+				fmt.Fprintln(os.Stderr, "bench flow:", err)
+			}
+		}()
+	}
+
 	// The measurement window's counters, taken at its two edges.
 	var s0, s1 agencysim.Stats
 	wg.Add(1)
@@ -732,6 +744,34 @@ func (b *bench) terminateLeftovers(ctx context.Context, log *runLog, runID strin
 		}()
 	}
 	wg.Wait()
+}
+
+// profileWindow writes the process's CPU profile from start to end into
+// dir/runID.pprof. The whole process is profiled (server, workers, agency
+// and client together), so two runs' profiles differ by what their
+// strategies cost.
+func profileWindow(ctx context.Context, dir, runID string, start, end time.Time) error {
+	if !sleepUntil(ctx, start) {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cpu profile folder: %w", err)
+	}
+	path := filepath.Join(dir, runID+".pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	sleepUntil(ctx, end)
+	pprof.StopCPUProfile()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return nil
 }
 
 func sleepUntil(ctx context.Context, t time.Time) bool {
