@@ -1342,7 +1342,7 @@ func enough(o Observation, s AgencyState, c AgencyConfig) (ok bool, need int64) 
 	}
 	sigma := spread(o)
 	noise := noiseSigmas * sigma / math.Sqrt(float64(o.OK))
-	margin := evidenceMargin(c, s.Limit)
+	margin := EvidenceMargin(c, s.Limit)
 	if s.Ceiling > s.Limit+1 && s.Probe == nil && float64(lat) <= float64(s.Baseline)*(1+(c.LatencyTolerance-1)*incFraction) {
 		// Far below the ceiling, a capacity the agency had before, a
 		// reading clearly at the baseline need only tell the room the
@@ -1361,12 +1361,12 @@ func enough(o Observation, s AgencyState, c AgencyConfig) (ok bool, need int64) 
 	return s.Probe == nil && float64(lat)/float64(s.Baseline) > c.LatencyTolerance+noise, need
 }
 
-// evidenceMargin is the latency change, as a fraction of the baseline,
+// EvidenceMargin is the latency change, as a fraction of the baseline,
 // that a period's noise must stay within for the law to decide at limit:
 // one call beyond a capacity near the limit raises the latency by about
 // 1/limit, so the noise must be well within that (half of it), and within
 // the tolerance margin.
-func evidenceMargin(c AgencyConfig, limit float64) float64 {
+func EvidenceMargin(c AgencyConfig, limit float64) float64 {
 	return max(c.LatencyTolerance-1, 0.5/max(limit, 1))
 }
 
@@ -1388,7 +1388,7 @@ func samplesWithin(sigma, margin float64) int64 {
 // the period's evidence takes EvidenceFloor/r seconds to gather: that is
 // the floor under how fast the law can confirm any step of the limit.
 func EvidenceFloor(c AgencyConfig, limit, sigma float64) int64 {
-	return max(c.MinSamples, samplesWithin(sigma, evidenceMargin(c, limit)))
+	return max(c.MinSamples, samplesWithin(sigma, EvidenceMargin(c, limit)))
 }
 
 // inEffect is the limit the period just observed was under: the lower of

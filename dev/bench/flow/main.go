@@ -61,6 +61,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,6 +94,9 @@ type config struct {
 	ceiling                    time.Duration // the Temporal ceiling check's length; 0 skips it
 	minSamples                 int64
 	prefetch                   float64
+	// pollers is the agency workers' activity-task pollers: a fixed
+	// count, or 0 for the SDK's poller autoscaling (-pollers).
+	pollers int
 	// rounds: each scenario and strategy runs this many times, round
 	// after round (-rounds).
 	rounds                int
@@ -109,7 +113,7 @@ type config struct {
 type redisClient = redis.UniversalClient
 
 func main() {
-	var c config
+	c := config{pollers: defaultPollers}
 	var scen, strat, scalesFlag string
 	var quick bool
 	var probe float64
@@ -123,6 +127,11 @@ func main() {
 	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time; with -capacity, replaces -scales by this one scale")
 	flag.DurationVar(&c.clientTimeout, "client-timeout", 2*time.Second, "the agency client's timeout per call (default: each scale's own)")
 	flag.Float64Var(&c.prefetch, "prefetch", 0.25, "permits each worker's pool issues beyond its limit, as a fraction of it, so tasks are fetched while its calls run; the limit still bounds the calls at the agency (0: permits are the limit)")
+	flag.Func("pollers", "the agency workers' activity-task pollers: a count from 1 to 64, or auto for the SDK's poller autoscaling, which adds pollers while the server has tasks waiting (default 4)", func(v string) error {
+		n, err := parsePollers(v)
+		c.pollers = n
+		return err
+	})
 	flag.IntVar(&c.initialLimit, "initial-limit", 0, "the controller's initial limit (default C)")
 	flag.BoolVar(&c.trace, "trace", false, "print each run's limit, requests at the agency and capacity once a second to stderr, and loanflow's controller decisions with the observation each read")
 	flag.IntVar(&c.workers, "workers", 1, "worker processes for loanflow and failsafe-go (loanflow's share one limit, failsafe-go's each limit their own calls); default 1, 2 in the incident")
@@ -594,4 +603,42 @@ func printTrace(w io.Writer, r result, every time.Duration) {
 			strings.Join(slots, ","), backlog, decision)
 		prev = x
 	}
+}
+
+// defaultPollers is the agency workers' activity-task pollers unless
+// -pollers says otherwise; maxPollers bounds a fixed count.
+const (
+	defaultPollers = 4
+	maxPollers     = 64
+)
+
+// parsePollers reads -pollers: a count from 1 to maxPollers, or "auto"
+// (returned as 0) for the SDK's poller autoscaling.
+func parsePollers(v string) (int, error) {
+	if strings.TrimSpace(v) == "auto" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > maxPollers {
+		return defaultPollers, fmt.Errorf("invalid -pollers: %q: accepted a count from 1 to %d, or auto", v, maxPollers)
+	}
+	return n, nil
+}
+
+// pollersText says how the agency workers poll, for the report.
+func pollersText(n int) string {
+	if n == 0 {
+		return "the SDK's poller autoscaling (1 to 100 activity-task pollers per worker, 5 at the start)"
+	}
+	return fmt.Sprintf("%d activity-task pollers per worker", n)
+}
+
+// pollerOptions sets the agency worker's activity-task pollers as -pollers
+// asks.
+func pollerOptions(o *worker.Options, n int) {
+	if n == 0 {
+		o.ActivityTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})
+		return
+	}
+	o.MaxConcurrentActivityTaskPollers = n
 }

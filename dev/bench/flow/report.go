@@ -382,8 +382,9 @@ func writeDoc(w io.Writer, runs []*scaleRun, checks []ceilingCheck, c config, to
 		"Each call's activity start-to-close is the client timeout + 1 s; retry policy 500 ms × 2 up to 5 s, 5 attempts, 30 s schedule-to-close, "+
 		"503s honour Retry-After (1 s). Each scenario is measured after a %s warm-up at 0.5× the nominal load. "+
 		"Every strategy's pools are loanflow's slot supplier: a limit bounds the calls at the agency, with ⌊%.2f × limit⌋ slots more "+
-		"so the next tasks are fetched while the calls run (each waits in the worker for a call slot, as in production).\n\n",
-		agencyJitter, math.Exp(agencyJitter*agencyJitter/2), c.warmup, c.prefetch)
+		"so the next tasks are fetched while the calls run (each waits in the worker for a call slot, as in production); "+
+		"the agency workers poll with %s.\n\n",
+		agencyJitter, math.Exp(agencyJitter*agencyJitter/2), c.warmup, c.prefetch, pollersText(c.pollers))
 	writeCeiling(&b, checks, c.ceiling)
 	b.WriteString(methodText)
 	for _, sr := range runs {
@@ -475,7 +476,13 @@ func ceilingVerdict(checks []ceilingCheck, scale string) (verdict string, short 
 // meanServiceTime is the agency's mean service time: lognormal around
 // the median.
 func meanServiceTime(c config) time.Duration {
-	return time.Duration(float64(c.serviceTime) * math.Exp(agencyJitter*agencyJitter/2)).Round(100 * time.Microsecond)
+	return time.Duration(meanServiceSeconds(c) * float64(time.Second)).Round(100 * time.Microsecond)
+}
+
+// meanServiceSeconds is the agency's mean service time in seconds,
+// unrounded: the lognormal's median × exp(σ²/2).
+func meanServiceSeconds(c config) float64 {
+	return c.serviceTime.Seconds() * math.Exp(agencyJitter*agencyJitter/2)
 }
 
 // evidenceLine states the evidence floor at the scale: how many successful
@@ -498,7 +505,7 @@ func evidenceLine(c config) string {
 	if perPeriod < float64(n) {
 		how = " (the period the change falls in is left out, then the evidence is gathered)"
 	}
-	margin := max(ac.LatencyTolerance-1, 0.5/float64(c.capacity))
+	margin := flowcontrol.EvidenceMargin(ac, float64(c.capacity))
 	return fmt.Sprintf("Evidence floor: %.1f calls per 1 s control period at capacity. Before loanflow's controller grows the limit "+
 		"or holds it at capacity, a period (or the periods it gathers) must hold %d successful calls: MinSamples=%d, and enough for "+
 		"their mean latency to be within %.0f%% (the tolerance, or half a call ÷ C if larger) at 2.5 standard errors, at the agency's "+

@@ -240,3 +240,35 @@ func TestEvidenceLine(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePollers(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+		err  string
+	}{
+		{"4", 4, ""},
+		{" 16 ", 16, ""},
+		{"auto", 0, ""},
+		{"0", 0, `invalid -pollers: "0": accepted a count from 1 to 64, or auto`},
+		{"65", 0, `invalid -pollers: "65": accepted a count from 1 to 64, or auto`},
+		{"many", 0, `invalid -pollers: "many": accepted a count from 1 to 64, or auto`},
+	} {
+		got, err := parsePollers(tc.in)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("parsePollers(%q): error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parsePollers(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	if s := pollersText(0); !strings.Contains(s, "autoscaling") {
+		t.Errorf("pollersText(0) = %q, want it to name the autoscaling", s)
+	}
+	if s := pollersText(4); s != "4 activity-task pollers per worker" {
+		t.Errorf("pollersText(4) = %q", s)
+	}
+}

@@ -330,7 +330,8 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 			return res, err
 		}
 		o := wopts
-		o.Tuner, o.MaxConcurrentActivityTaskPollers = t, 4
+		o.Tuner = t
+		pollerOptions(&o, c.pollers)
 		act := *call
 		acts := *call.acts
 		acts.Gate = flowcontrol.Gates{string(agency.KCB): s}
@@ -591,7 +592,7 @@ func appRate(sc scenario, t time.Duration, c config) float64 {
 // the window: C(t) over the mean service time, which for agencysim's
 // lognormal jitter σ is the median × e^(σ²/2).
 func trueRate(sc scenario, c config) float64 {
-	mean := c.serviceTime.Seconds() * math.Exp(agencyJitter*agencyJitter/2)
+	mean := meanServiceSeconds(c)
 	const steps = 1000
 	sum := 0.0
 	for i := range steps {
