@@ -135,8 +135,12 @@ type Config struct {
 	// host, pid and a random suffix).
 	WorkerID string
 	// Pollers is the number of pollers each worker runs for workflow tasks
-	// and for activity tasks (LOANFLOW_POLLERS, -pollers; 0 = the SDK's
-	// default, 2). A worker starved of CPU fetches tasks faster with more.
+	// and for activity tasks (LOANFLOW_POLLERS, -pollers), or 0 (the
+	// default, "auto") for the SDK's poller autoscaling: each worker starts
+	// 5 pollers per kind of task and scales them between 1 and 100 on the
+	// server's feedback (tasks waiting or not), so a backlog is fetched with
+	// more pollers and an idle queue holds few polls open. A worker starved
+	// of CPU fetches tasks faster with more.
 	Pollers int
 	// StickyCacheSize is the process's sticky workflow cache, in workflows
 	// (LOANFLOW_STICKY_CACHE_SIZE, -sticky-cache-size): nil keeps the SDK's
@@ -376,9 +380,13 @@ var tuningSettings = []tuningSetting{
 			cfg.LoanSlots.RampThrottle = &d
 			return err == nil && d >= 0 && d <= maxRampThrottle
 		}},
-	{EnvPollers, "pollers", "a whole number from 0 (the SDK's default, 2) to 64",
-		"pollers per worker for workflow tasks and for activity tasks (unset: the SDK's default)",
+	{EnvPollers, "pollers", "auto (or 0), or a whole number from 1 to 64",
+		"pollers per worker for workflow tasks and for activity tasks, or auto to let each worker scale its pollers on the server's feedback (unset: auto)",
 		func(cfg *Config, v string) (ok bool) {
+			if v == "auto" {
+				cfg.Pollers = 0
+				return true
+			}
 			cfg.Pollers, ok = intIn(v, 0, maxPollers)
 			return ok
 		}},

@@ -2,8 +2,11 @@ package app_test
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
+
+	"go.temporal.io/sdk/worker"
 
 	"loanflow/app"
 )
@@ -100,8 +103,8 @@ func TestTuningRefusesBadValues(t *testing.T) {
 		{map[string]string{"LOANFLOW_LOAN_RAMP_THROTTLE": "5ms"}, nil, `LOANFLOW_LOAN_RAMP_THROTTLE=5ms: accepted only with LOANFLOW_LOAN_TUNER=resource (the tuner is "fixed")`},
 		{map[string]string{"LOANFLOW_PG_MAX_CONNS": "0"}, nil, `LOANFLOW_PG_MAX_CONNS="0": accepted a whole number from 1 to 1000`},
 		{nil, []string{"-pg-max-conns", "1001"}, `-pg-max-conns "1001": accepted a whole number from 1 to 1000`},
-		{map[string]string{"LOANFLOW_POLLERS": "-1"}, nil, `LOANFLOW_POLLERS="-1": accepted a whole number from 0 (the SDK's default, 2) to 64`},
-		{nil, []string{"-pollers", "65"}, `-pollers "65": accepted a whole number from 0 (the SDK's default, 2) to 64`},
+		{map[string]string{"LOANFLOW_POLLERS": "-1"}, nil, `LOANFLOW_POLLERS="-1": accepted auto (or 0), or a whole number from 1 to 64`},
+		{nil, []string{"-pollers", "65"}, `-pollers "65": accepted auto (or 0), or a whole number from 1 to 64`},
 		// Two sources for the pool's size: refused rather than one silently winning.
 		{map[string]string{"LOANFLOW_PG_MAX_CONNS": "8", "DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?pool_max_conns=4"}, nil,
 			`LOANFLOW_PG_MAX_CONNS=8: DATABASE_URL sets pool_max_conns too; accepted one of the two`},
@@ -159,5 +162,37 @@ func TestSetTuningFlags(t *testing.T) {
 	}
 	if err := cfg.SetTuningFlags(map[string]string{"pg-max-conns": "-4"}); err == nil || !strings.Contains(err.Error(), `-pg-max-conns "-4": accepted a whole number from 1 to 1000`) {
 		t.Fatalf("bad value: %v", err)
+	}
+}
+
+// Unset, LOANFLOW_POLLERS is auto, as is "auto" (or -pollers auto): the
+// SDK's poller autoscaling on every worker. A count sets fixed pollers.
+func TestPollersAuto(t *testing.T) {
+	tuningEnv(t)
+	cfg, err := app.FromEnv(false)
+	if err != nil || cfg.Pollers != 0 {
+		t.Fatalf("LOANFLOW_POLLERS unset: pollers %d, %v; want 0 (auto)", cfg.Pollers, err)
+	}
+	t.Setenv("LOANFLOW_POLLERS", "6")
+	cfg, err = app.Load([]string{"-metrics-addr", "", "-pollers", "auto"}, &bytes.Buffer{})
+	if err != nil || cfg.Pollers != 0 {
+		t.Fatalf("-pollers auto over LOANFLOW_POLLERS=6: pollers %d, %v; want 0 (auto)", cfg.Pollers, err)
+	}
+	t.Setenv("LOANFLOW_POLLERS", "auto")
+	cfg, err = app.FromEnv(false)
+	if err != nil || cfg.Pollers != 0 {
+		t.Fatalf("LOANFLOW_POLLERS=auto: pollers %d, %v; want 0 (auto)", cfg.Pollers, err)
+	}
+
+	var auto worker.Options
+	app.ApplyPollers(&auto, 0)
+	if auto.WorkflowTaskPollerBehavior == nil || auto.ActivityTaskPollerBehavior == nil ||
+		auto.MaxConcurrentWorkflowTaskPollers != 0 || auto.MaxConcurrentActivityTaskPollers != 0 {
+		t.Fatalf("auto: %+v, want both poller behaviors set and no fixed count", auto)
+	}
+	var fixed worker.Options
+	app.ApplyPollers(&fixed, 6)
+	if !reflect.DeepEqual(fixed, worker.Options{MaxConcurrentWorkflowTaskPollers: 6, MaxConcurrentActivityTaskPollers: 6}) {
+		t.Fatalf("6: %+v, want 6 fixed pollers of each kind and nothing else", fixed)
 	}
 }

@@ -112,10 +112,7 @@ func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
 	})
 	run := func(queue string, opts worker.Options, register func(worker.Worker)) error {
 		opts.OnFatalError = fatal(queue)
-		if a.cfg.Pollers > 0 {
-			opts.MaxConcurrentWorkflowTaskPollers = a.cfg.Pollers
-			opts.MaxConcurrentActivityTaskPollers = a.cfg.Pollers
-		}
+		ApplyPollers(&opts, a.cfg.Pollers)
 		w := worker.New(a.client, queue, opts)
 		register(w)
 		if err := w.Start(); err != nil {
@@ -339,4 +336,17 @@ func (a *App) RegisterMetrics(reg prometheus.Registerer, ws *Workers) error {
 		return fmt.Errorf("register controller tick age metric: %w", err)
 	}
 	return nil
+}
+
+// ApplyPollers sets a worker's workflow-task and activity-task pollers as
+// Config.Pollers says: a fixed count, or for 0 the SDK's poller
+// autoscaling (its defaults: 5 at the start, 1 to 100).
+func ApplyPollers(opts *worker.Options, pollers int) {
+	if pollers > 0 {
+		opts.MaxConcurrentWorkflowTaskPollers = pollers
+		opts.MaxConcurrentActivityTaskPollers = pollers
+		return
+	}
+	auto := worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})
+	opts.WorkflowTaskPollerBehavior, opts.ActivityTaskPollerBehavior = auto, auto
 }

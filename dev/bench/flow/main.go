@@ -127,7 +127,7 @@ func main() {
 	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time; with -capacity, replaces -scales by this one scale")
 	flag.DurationVar(&c.clientTimeout, "client-timeout", 2*time.Second, "the agency client's timeout per call (default: each scale's own)")
 	flag.Float64Var(&c.prefetch, "prefetch", 0.25, "permits each worker's pool issues beyond its limit, as a fraction of it, so tasks are fetched while its calls run; the limit still bounds the calls at the agency (0: permits are the limit)")
-	flag.Func("pollers", "the agency workers' activity-task pollers: a count from 1 to 64, or auto for the SDK's poller autoscaling, which adds pollers while the server has tasks waiting (default 4)", func(v string) error {
+	flag.Func("pollers", "the agency workers' activity-task pollers: a count from 1 to 64, or auto for the SDK's poller autoscaling, which adds pollers while the server has tasks waiting, as the production workers do (default auto)", func(v string) error {
 		n, err := parsePollers(v)
 		c.pollers = n
 		return err
@@ -606,9 +606,11 @@ func printTrace(w io.Writer, r result, every time.Duration) {
 }
 
 // defaultPollers is the agency workers' activity-task pollers unless
-// -pollers says otherwise; maxPollers bounds a fixed count.
+// -pollers says otherwise: 0, the SDK's poller autoscaling, as the
+// production workers' default (app.Config.Pollers); maxPollers bounds a
+// fixed count.
 const (
-	defaultPollers = 4
+	defaultPollers = 0
 	maxPollers     = 64
 )
 

@@ -40,6 +40,7 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,7 +94,19 @@ func main() {
 	flag.BoolVar(&c.verbose, "v", false, "log the stack's own messages")
 	peers := flag.String("peers", "raw,loanflow", "peers run each round, in order: raw, loanflow or both")
 	flag.BoolVar(&c.rawPlain, "raw-plain", false, "run the raw peer through a client without the payload codec")
-	flag.IntVar(&c.pollers, "pollers", 8, "workflow and activity task pollers of every worker of both peers (0: the SDK's defaults, 2)")
+	c.pollers = 8
+	flag.Func("pollers", "workflow and activity task pollers of every worker of both peers: auto (or 0; the SDK's poller autoscaling, the worker's default) or 1 to 64 (default 8)", func(v string) error {
+		if v == "auto" {
+			c.pollers = 0
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("invalid -pollers %q: accepted auto (or 0) or 1 to 64", v)
+		}
+		c.pollers = n
+		return nil
+	})
 	variants := flag.String("variants", "", "run each of these loanflow configurations, comma-separated, in a process of its own against raw Temporal, and print one table: "+variantSyntax)
 	one := flag.String("variant", "default", "the loanflow configuration of this run: "+variantSyntax)
 	flag.StringVar(&c.result, "result", "", "write this run's summary as JSON to this file (used by -variants)")
@@ -158,7 +171,7 @@ func (c benchConfig) validate() error {
 	case c.rounds < 1 || c.rounds > 20:
 		return fmt.Errorf("invalid -rounds %d: accepted 1 to 20", c.rounds)
 	case c.pollers < 0 || c.pollers > 64:
-		return fmt.Errorf("invalid -pollers %d: accepted 0 (the defaults) to 64", c.pollers)
+		return fmt.Errorf("invalid -pollers %d: accepted auto (or 0) or 1 to 64", c.pollers)
 	}
 	if len(c.peers) == 0 {
 		return fmt.Errorf("invalid -peers %q: accepted raw, loanflow or raw,loanflow", "")
@@ -351,7 +364,7 @@ func firstIndex(s string, subs ...string) int {
 
 func pollersText(n int) string {
 	if n == 0 {
-		return "the SDK's defaults (2 workflow-task, 2 activity-task)"
+		return "the SDK's poller autoscaling (workflow-task and activity-task, 1 to 100 each, 5 at the start), both peers"
 	}
 	return fmt.Sprintf("%d workflow-task and %d activity-task, both peers", n, n)
 }
@@ -618,10 +631,7 @@ func rawStarter(c client.Client, tag string) starter {
 // loan queue's worker has (the SDK's defaults).
 func startRawWorkers(c client.Client, pollers int) (func(), error) {
 	opts := worker.Options{}
-	if pollers > 0 {
-		opts.MaxConcurrentWorkflowTaskPollers = pollers
-		opts.MaxConcurrentActivityTaskPollers = pollers
-	}
+	app.ApplyPollers(&opts, pollers)
 	var ws []worker.Worker
 	stop := func() {
 		for _, w := range ws {
