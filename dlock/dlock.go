@@ -13,11 +13,18 @@
 // Keys, for Prefix "loanflow:" and key "customer:C00000001":
 //
 //	loanflow:lock:{customer:C00000001}      owner token, PX = TTL
-//	loanflow:fence:{customer:C00000001}     fencing counter, never expires
+//	loanflow:fence:{customer:C00000001}     fencing counter, PX = FenceTTL from its last token
 //	loanflow:released:{customer:C00000001}  pub/sub channel, one message per release
 //
 // The braces are a Redis Cluster hash tag: the lock and fence keys, which one
 // script touches together, always live in the same slot.
+//
+// A fencing counter expires FenceTTL after the last token drawn from it, so
+// Redis does not keep one key for every customer who ever borrowed. A key
+// locked again after that starts its tokens from 1, as after Redis lost its
+// data: a store that fences writes with the tokens keeps the highest it has
+// seen and calls Lock.RaiseToken with it when a token is not above it (the
+// ledger does), so the tokens it accepts still only grow.
 package dlock
 
 import (
@@ -49,6 +56,7 @@ const (
 	DefaultWaitTimeout = 5 * time.Second
 	DefaultRetryMin    = 5 * time.Millisecond
 	DefaultRetryMax    = 200 * time.Millisecond
+	DefaultFenceTTL    = 30 * 24 * time.Hour
 )
 
 // Accepted option ranges. PX has millisecond resolution, so nothing shorter
@@ -60,15 +68,19 @@ const (
 	maxWaitTimeout = time.Hour
 	minRetry       = time.Millisecond
 	maxRetry       = time.Minute
+	maxFenceTTL    = 366 * 24 * time.Hour
 )
 
 // acquireScript takes the lock and draws the next fencing token in one step,
 // so a token is never handed out without the lock or the other way round.
-// KEYS[1] lock, KEYS[2] fence; ARGV[1] owner token, ARGV[2] TTL in ms.
-// Returns the fencing token (>= 1), or 0 if someone else holds the lock.
+// KEYS[1] lock, KEYS[2] fence; ARGV[1] owner token, ARGV[2] TTL in ms,
+// ARGV[3] the fence's TTL in ms. Returns the fencing token (>= 1), or 0 if
+// someone else holds the lock.
 var acquireScript = redis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
+  local t = redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  return t
 end
 return 0
 `)
@@ -96,15 +108,17 @@ return 0
 
 // raiseScript floors the fencing counter at ARGV[2] and draws the next token,
 // only if the caller still owns the lock. KEYS[1] lock, KEYS[2] fence;
-// ARGV[1] owner token, ARGV[2] floor. Returns the new token, or 0 if the lock
-// is no longer the caller's.
+// ARGV[1] owner token, ARGV[2] floor, ARGV[3] the fence's TTL in ms.
+// Returns the new token, or 0 if the lock is no longer the caller's.
 var raiseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
   if cur < tonumber(ARGV[2]) then
     redis.call('SET', KEYS[2], ARGV[2])
   end
-  return redis.call('INCR', KEYS[2])
+  local t = redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  return t
 end
 return 0
 `)
@@ -124,6 +138,10 @@ type Options struct {
 	// attempts while waiting; a release message cuts a wait short. Defaults
 	// 5ms and 200ms; accepted 1ms <= RetryMin <= RetryMax <= 1m.
 	RetryMin, RetryMax time.Duration
+	// FenceTTL is how long a key's fencing counter outlives the last token
+	// drawn from it (see the package comment). Default 30 days; accepted
+	// from the lease (TTL) up to 366 days.
+	FenceTTL time.Duration
 }
 
 // Locker hands out locks on keys in one Redis (standalone or Cluster). It is
@@ -154,6 +172,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Locker, error) {
 	if opts.RetryMax == 0 {
 		opts.RetryMax = DefaultRetryMax
 	}
+	if opts.FenceTTL == 0 {
+		opts.FenceTTL = DefaultFenceTTL
+	}
 	if err := checkRange("TTL", opts.TTL, minTTL, maxTTL); err != nil {
 		return nil, err
 	}
@@ -164,6 +185,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Locker, error) {
 		return nil, err
 	}
 	if err := checkRange("RetryMax", opts.RetryMax, minRetry, maxRetry); err != nil {
+		return nil, err
+	}
+	if err := checkRange("FenceTTL", opts.FenceTTL, opts.TTL, maxFenceTTL); err != nil {
 		return nil, err
 	}
 	if opts.RetryMin > opts.RetryMax {
@@ -321,7 +345,7 @@ func (l *Locker) try(ctx context.Context, key string) (*Lock, error) {
 	taken := time.Now()
 	fence, err := acquireScript.Run(ctx, l.rdb,
 		[]string{l.lockKey(key), l.fenceKey(key)},
-		owner, l.opts.TTL.Milliseconds()).Int64()
+		owner, l.opts.TTL.Milliseconds(), l.opts.FenceTTL.Milliseconds()).Int64()
 	if err != nil {
 		// The script may have run even though the reply was lost (timeout,
 		// cancelled ctx). Delete by our own token so such a phantom lock
@@ -374,7 +398,7 @@ func (lk *Lock) Release(ctx context.Context) error {
 // this holder's.
 func (lk *Lock) RaiseToken(ctx context.Context, floor int64) (int64, error) {
 	l := lk.l
-	n, err := raiseScript.Run(ctx, l.rdb, []string{l.lockKey(lk.key), l.fenceKey(lk.key)}, lk.owner, floor).Int64()
+	n, err := raiseScript.Run(ctx, l.rdb, []string{l.lockKey(lk.key), l.fenceKey(lk.key)}, lk.owner, floor, l.opts.FenceTTL.Milliseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("dlock: raise token of %q above %d: %w", lk.key, floor, err)
 	}

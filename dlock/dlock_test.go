@@ -55,7 +55,8 @@ func TestNewValidatesOptions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	want := Options{Prefix: "loanflow:", TTL: 10 * time.Second, WaitTimeout: 5 * time.Second, RetryMin: 5 * time.Millisecond, RetryMax: 200 * time.Millisecond}
+	want := Options{Prefix: "loanflow:", TTL: 10 * time.Second, WaitTimeout: 5 * time.Second, RetryMin: 5 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		FenceTTL: 30 * 24 * time.Hour}
 	if l.opts != want {
 		t.Fatalf("defaults: got %+v, want %+v", l.opts, want)
 	}
@@ -73,6 +74,8 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"RetryMin sub-ms", rdb, Options{RetryMin: time.Microsecond}, []string{"RetryMin", "1µs", "1ms"}},
 		{"RetryMax too big", rdb, Options{RetryMax: 2 * time.Minute}, []string{"RetryMax", "2m0s", "1m0s"}},
 		{"RetryMin above RetryMax", rdb, Options{RetryMin: time.Second, RetryMax: 100 * time.Millisecond}, []string{"RetryMin", "1s", "RetryMax", "100ms"}},
+		{"FenceTTL below the lease", rdb, Options{TTL: time.Minute, FenceTTL: 30 * time.Second}, []string{"FenceTTL", "30s", "1m0s"}},
+		{"FenceTTL above a year", rdb, Options{FenceTTL: 400 * 24 * time.Hour}, []string{"FenceTTL", "9600h0m0s", "8784h0m0s"}},
 		{"brace in Prefix", rdb, Options{Prefix: "loan{flow}:"}, []string{"Prefix", "loan{flow}:", "hash tag"}},
 	}
 	for _, c := range cases {
@@ -206,8 +209,10 @@ func TestFencingTokensStrictlyIncrease(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ttl, err := rdb.PTTL(ctx, l.fenceKey(key)).Result(); err != nil || ttl != -1 {
-		t.Errorf("fence counter PTTL = %v, %v; want -1 (never expires)", ttl, err)
+	// The counter outlives the leases by far: it expires only DefaultFenceTTL
+	// after its last token.
+	if ttl, err := rdb.PTTL(ctx, l.fenceKey(key)).Result(); err != nil || ttl <= DefaultFenceTTL-time.Minute || ttl > DefaultFenceTTL {
+		t.Errorf("fence counter PTTL = %v, %v; want about %v", ttl, err, DefaultFenceTTL)
 	}
 }
 
@@ -568,5 +573,56 @@ func TestRaiseTokenFloorsTheCounter(t *testing.T) {
 	defer func() { _ = b.Release(ctx) }()
 	if b.Token() != 503 {
 		t.Fatalf("next acquisition drew %d, want 503", b.Token())
+	}
+}
+
+// A fencing counter expires FenceTTL after the last token drawn from it,
+// whether by an acquisition or a raise, so idle keys leave Redis; a key
+// locked again after that starts over at 1, which a fencing store floors
+// with RaiseToken (see TestRaiseTokenFloorsTheCounter, and the ledger's
+// fence-reset test).
+func TestFenceCounterExpiresAfterItsLastToken(t *testing.T) {
+	const fenceTTL = time.Hour
+	l, rdb := newTestLocker(t, Options{FenceTTL: fenceTTL})
+	ctx := ctxT(t)
+	key := "customer:C00000005"
+	pttl := func(what string) time.Duration {
+		t.Helper()
+		d, err := rdb.PTTL(ctx, l.fenceKey(key)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d <= fenceTTL-time.Minute || d > fenceTTL {
+			t.Fatalf("%s: the fence key's TTL is %v, want about %v (a negative one means none or no key)", what, d, fenceTTL)
+		}
+		return d
+	}
+	a, err := l.Acquire(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pttl("after an acquisition")
+	// Shorten it by hand: the next token must set it back to the whole TTL.
+	if err := rdb.PExpire(ctx, l.fenceKey(key), time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RaiseToken(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	pttl("after a raise")
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.PExpire(ctx, l.fenceKey(key), time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Acquire(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Release(ctx) }()
+	pttl("after the next acquisition")
+	if b.Token() != 102 {
+		t.Fatalf("next acquisition drew %d, want 102: the counter carries on while it lives", b.Token())
 	}
 }
