@@ -49,6 +49,7 @@ const (
 	EnvLoanRampThrottle       = "LOANFLOW_LOAN_RAMP_THROTTLE"
 	EnvPostgresMaxConns       = "LOANFLOW_PG_MAX_CONNS"
 	EnvPollers                = "LOANFLOW_POLLERS"
+	EnvAgencyPrefetch         = "LOANFLOW_AGENCY_PREFETCH"
 )
 
 // The slot tuners the loan queue's worker can run with (LoanSlots.Tuner).
@@ -142,6 +143,14 @@ type Config struct {
 	// more pollers and an idle queue holds few polls open. A worker starved
 	// of CPU fetches tasks faster with more.
 	Pollers int
+	// AgencyPrefetch is the agency workers' slots beyond their call limit,
+	// as a fraction of it (LOANFLOW_AGENCY_PREFETCH, -agency-prefetch; 0 to
+	// 1): the pollers fetch the next tasks while the limit's calls run,
+	// and each call still waits in the worker for a call slot, so the limit
+	// bounds the calls at the agency either way. nil keeps
+	// flowcontrol.DefaultPrefetch (0.25); 0 issues slots up to the limit
+	// only.
+	AgencyPrefetch *float64
 	// StickyCacheSize is the process's sticky workflow cache, in workflows
 	// (LOANFLOW_STICKY_CACHE_SIZE, -sticky-cache-size): nil keeps the SDK's
 	// (10,000); 0 turns sticky execution off, so every workflow task replays
@@ -390,6 +399,13 @@ var tuningSettings = []tuningSetting{
 			cfg.Pollers, ok = intIn(v, 0, maxPollers)
 			return ok
 		}},
+	{EnvAgencyPrefetch, "agency-prefetch", "a fraction from 0 to 1",
+		"agency workers' slots beyond their call limit, as a fraction of it, so tasks are fetched while the calls run (unset: 0.25)",
+		func(cfg *Config, v string) bool {
+			f, err := strconv.ParseFloat(v, 64)
+			cfg.AgencyPrefetch = &f
+			return err == nil && f >= 0 && f <= 1
+		}},
 	{EnvPostgresMaxConns, "pg-max-conns", "a whole number from 1 to 1000",
 		"connections in the Postgres pool (unset: pool_max_conns of DATABASE_URL, else the loan worker's local-activity and activity slots plus one, at most 16)",
 		func(cfg *Config, v string) (ok bool) {
@@ -479,6 +495,9 @@ func envLabel(env string) string { return env + "=" }
 func (cfg Config) validateTuning(label func(env string) string) error {
 	if n := cfg.StickyCacheSize; n != nil && (*n < 0 || *n > maxStickyCacheSize) {
 		return fmt.Errorf("%s%d: accepted a whole number from 0 (no sticky execution) to %d", label(EnvStickyCacheSize), *n, maxStickyCacheSize)
+	}
+	if f := cfg.AgencyPrefetch; f != nil && !(*f >= 0 && *f <= 1) {
+		return fmt.Errorf("%s%v: accepted a fraction from 0 to 1", label(EnvAgencyPrefetch), *f)
 	}
 	ls := cfg.LoanSlots
 	switch ls.Tuner {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/worker"
+
+	"loanflow/flowcontrol"
 )
 
 // The loan worker's tuner is what LoanSlots says: none (the SDK's) when
@@ -50,7 +52,7 @@ func TestLoanTuner(t *testing.T) {
 // A Config built in code (the dev stack, the benchmarks) is checked too,
 // naming the variable of the field that is wrong.
 func TestWithDefaultsChecksTuning(t *testing.T) {
-	bad := -1
+	bad, over := -1, 1.5
 	for _, tc := range []struct {
 		cfg  Config
 		want string
@@ -60,9 +62,23 @@ func TestWithDefaultsChecksTuning(t *testing.T) {
 		{Config{LoanSlots: LoanSlots{LocalActivity: -2}}, "LOANFLOW_LOAN_LOCAL_ACTIVITY_SLOTS=-2: accepted a whole number from 1 to 10000"},
 		{Config{LoanSlots: LoanSlots{TargetMem: 0.5}}, "LOANFLOW_LOAN_TARGET_MEM=0.5: a target is accepted only with LOANFLOW_LOAN_TUNER=resource"},
 		{Config{PostgresMaxConns: 5000}, "LOANFLOW_PG_MAX_CONNS=5000: accepted a whole number from 1 to 1000"},
+		{Config{AgencyPrefetch: &over}, "LOANFLOW_AGENCY_PREFETCH=1.5: accepted a fraction from 0 to 1"},
 	} {
 		if _, err := tc.cfg.withDefaults(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want one containing %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// The agency workers' prefetch is AgencyPrefetch when set, 0 included, and
+// flowcontrol's default otherwise.
+func TestAgencyPrefetch(t *testing.T) {
+	if got := (Config{}).agencyPrefetch(); got != flowcontrol.DefaultPrefetch {
+		t.Errorf("unset: %v, want %v", got, flowcontrol.DefaultPrefetch)
+	}
+	for _, f := range []float64{0, 0.5, 1} {
+		if got := (Config{AgencyPrefetch: &f}).agencyPrefetch(); got != f {
+			t.Errorf("%v: %v", f, got)
 		}
 	}
 }

@@ -38,12 +38,16 @@ func TestTuningFromEnv(t *testing.T) {
 	t.Setenv("LOANFLOW_PG_MAX_CONNS", "24")
 	t.Setenv("LOANFLOW_LOAN_RAMP_THROTTLE", "0s")
 	t.Setenv("LOANFLOW_POLLERS", "6")
+	t.Setenv("LOANFLOW_AGENCY_PREFETCH", "0.5")
 	cfg, err = app.FromEnv(false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Pollers != 6 {
 		t.Fatalf("LOANFLOW_POLLERS=6: pollers %d", cfg.Pollers)
+	}
+	if f := cfg.AgencyPrefetch; f == nil || *f != 0.5 {
+		t.Fatalf("LOANFLOW_AGENCY_PREFETCH=0.5: prefetch %v", f)
 	}
 	if r := cfg.LoanSlots.RampThrottle; r == nil || *r != 0 {
 		t.Fatalf("ramp throttle %v, want 0s set", r)
@@ -104,6 +108,8 @@ func TestTuningRefusesBadValues(t *testing.T) {
 		{map[string]string{"LOANFLOW_PG_MAX_CONNS": "0"}, nil, `LOANFLOW_PG_MAX_CONNS="0": accepted a whole number from 1 to 1000`},
 		{nil, []string{"-pg-max-conns", "1001"}, `-pg-max-conns "1001": accepted a whole number from 1 to 1000`},
 		{map[string]string{"LOANFLOW_POLLERS": "-1"}, nil, `LOANFLOW_POLLERS="-1": accepted auto (or 0), or a whole number from 1 to 64`},
+		{map[string]string{"LOANFLOW_AGENCY_PREFETCH": "1.5"}, nil, `LOANFLOW_AGENCY_PREFETCH="1.5": accepted a fraction from 0 to 1`},
+		{nil, []string{"-agency-prefetch", "quarter"}, `-agency-prefetch "quarter": accepted a fraction from 0 to 1`},
 		{nil, []string{"-pollers", "65"}, `-pollers "65": accepted auto (or 0), or a whole number from 1 to 64`},
 		// Two sources for the pool's size: refused rather than one silently winning.
 		{map[string]string{"LOANFLOW_PG_MAX_CONNS": "8", "DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?pool_max_conns=4"}, nil,

@@ -281,7 +281,7 @@ func (a *App) agencyPools() (map[string]*flowcontrol.SlotSupplier, *flowcontrol.
 	for _, n := range agency.All {
 		// 0 until the first heartbeat gives this worker its share: the
 		// global limit is a bound across the workers from the start.
-		s, err := flowcontrol.NewPrefetchingSlotSupplier(0, flowcontrol.DefaultPrefetch)
+		s, err := flowcontrol.NewPrefetchingSlotSupplier(0, a.cfg.agencyPrefetch())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -349,4 +349,13 @@ func ApplyPollers(opts *worker.Options, pollers int) {
 	}
 	auto := worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})
 	opts.WorkflowTaskPollerBehavior, opts.ActivityTaskPollerBehavior = auto, auto
+}
+
+// agencyPrefetch is AgencyPrefetch, or flowcontrol.DefaultPrefetch when
+// unset.
+func (cfg Config) agencyPrefetch() float64 {
+	if cfg.AgencyPrefetch != nil {
+		return *cfg.AgencyPrefetch
+	}
+	return flowcontrol.DefaultPrefetch
 }
