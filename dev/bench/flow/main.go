@@ -634,13 +634,3 @@ func pollersText(n int) string {
 	}
 	return fmt.Sprintf("%d activity-task pollers per worker", n)
 }
-
-// pollerOptions sets the agency worker's activity-task pollers as -pollers
-// asks.
-func pollerOptions(o *worker.Options, n int) {
-	if n == 0 {
-		o.ActivityTaskPollerBehavior = worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})
-		return
-	}
-	o.MaxConcurrentActivityTaskPollers = n
-}

@@ -26,6 +26,7 @@ import (
 
 	"loanflow/activities"
 	"loanflow/agency"
+	"loanflow/app"
 	"loanflow/callstats"
 	"loanflow/dev/agencysim"
 	"loanflow/flowcontrol"
@@ -331,7 +332,9 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 		}
 		o := wopts
 		o.Tuner = t
-		pollerOptions(&o, c.pollers)
+		// Only activities run on these workers: their workflow-task
+		// pollers never start.
+		app.ApplyPollers(&o, c.pollers)
 		act := *call
 		acts := *call.acts
 		acts.Gate = flowcontrol.Gates{string(agency.KCB): s}
