@@ -1127,6 +1127,13 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		(limit <= growBackFrom*s.Ceiling || lastRule == ruleGrowBack)
 	if back {
 		near = false
+	} else if lastRule == ruleGrowBack {
+		// Grow-back has brought the limit to about the ceiling, a limit
+		// the agency took before: that is its capacity as far as we know,
+		// and growth beyond it starts gently again, as beyond any other
+		// capacity seen. The doubled steps toward the ceiling would
+		// otherwise carry on past it (from 22 to 26 at a capacity of 20).
+		s.Capacity, s.Streak, near = max(s.Capacity, limit), 0, true
 	}
 	if near && lastRule == ruleGrow {
 		// Near capacity one step is enough to make the agency queue; let it
@@ -1145,7 +1152,8 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		step *= float64(int(1) << min(s.Streak, maxStreak))
 	}
 	if back {
-		step = min(step, max(1, maxStep*limit, (s.Ceiling-limit)/2))
+		// Up to the ceiling, not past it: beyond it growth starts gently.
+		step = min(step, max(1, maxStep*limit, (s.Ceiling-limit)/2), s.Ceiling-limit)
 	} else {
 		step = min(step, max(1, maxStep*limit)) * room
 	}

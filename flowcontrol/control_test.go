@@ -599,3 +599,35 @@ func TestProbeBackoff(t *testing.T) {
 		t.Fatalf("back-off %d after many refuted probes, want the cap %d", s.Backoff, maxBackoff)
 	}
 }
+
+// TestGrowBackStopsAtTheCeiling: after a capacity that came back, grow-back
+// doubles its steps toward the ceiling (the highest limit seen healthy);
+// once there, growth beyond it starts gently, as beyond any capacity seen,
+// instead of carrying the doubled step past it. Seen on the real stack: a
+// limit regaining a capacity of 20 went 17→20→22→26 and drew a latency cut
+// to 19.
+func TestGrowBackStopsAtTheCeiling(t *testing.T) {
+	const ceiling = 22
+	agency := fluid{C: ceiling, S: svc, Q: 40}
+	s := warm(10) // the limit the lost capacity left, read at capacity there
+	s.Ceiling, s.Good = ceiling, 10
+	st, cfg := state(s), DefaultConfig(agencyA)
+	var d Decision
+	var path []int
+	for range 12 {
+		st, d = step1(t, st, agency.observe(roundLimit(st.Agencies[agencyA].Limit)), cfg)
+		path = append(path, d.Limit)
+		if d.Limit > ceiling {
+			break
+		}
+	}
+	if d.Limit <= ceiling {
+		t.Fatalf("limits %v: never grew beyond the ceiling %d", path, ceiling)
+	}
+	if first := d.Limit; first > ceiling+1 {
+		t.Fatalf("limits %v: the first step beyond the ceiling %d went to %d, want at most %d (one call, 5%% of it)", path, ceiling, first, ceiling+1)
+	}
+	if reached := path[min(3, len(path)-1)]; reached < 18 {
+		t.Errorf("limits %v: grow-back reached only %d after 4 periods, want ≥ 18 of the ceiling %d", path, reached, ceiling)
+	}
+}

@@ -191,8 +191,10 @@
 //     limit does not use, e.g. a capacity that came back while the limit
 //     was held at the lost one, which no latency shows (an agency at its
 //     capacity does not queue). Additive steps doubling with each, up to
-//     half the way left to the Ceiling, without waiting for each to show,
-//     until the latency says the capacity is near;
+//     half the way left to the Ceiling and never past it, without waiting
+//     for each to show, until the latency says the capacity is near. Once
+//     at the Ceiling, that is the last capacity: the steps beyond it start
+//     again from one increase at a time;
 //   - else additive, max(1, 5% of the limit), the step doubling with each
 //     consecutive increase once beyond 110% of the last capacity (at most 15%
 //     of the limit), and shrinking as the latency nears the growth
