@@ -604,8 +604,9 @@ Goodput, agency errors and convergence are per call; application latency and out
 - **converged after steps**: for each step (the load step at 0 s, then the scenario's), the time after which the
   limit stayed within ±max(10% of the capacity, 1 call) of the true capacity until the next step; "never" if it did
   not. Measured the same way for every strategy, sampled every 200 ms: the limit summed over the worker processes
-  (loanflow's slots, failsafe-go's limiters, the pools' sizes), and for the unbounded strategy, which has none, the
-  requests present at the agency.
+  (loanflow's slots, failsafe-go's limiters, the pools' sizes), or the requests present at the agency when more are
+  (calls admitted under a higher limit, still running after a cut), and for the unbounded strategy, which has no
+  limit, the requests present at the agency.
 - **start→first call**: from starting the workflow to the first attempt of its first call starting on a worker:
   Temporal's own latency plus any wait for a pool slot.
 - **per phase**: between two steps, from 5 s after the step that opens it: goodput ÷ the oracle's in the same phase,

@@ -272,3 +272,33 @@ func TestParsePollers(t *testing.T) {
 		t.Errorf("pollersText(4) = %q", s)
 	}
 }
+
+// TestConvergenceCountsTheCallsAdmitted: after a cut from 2 to 1 on two
+// worker processes, each holding one call, both shares are 0 until a call
+// ends; the agency sees 2 calls, inside the band around a capacity of 1.5,
+// and the step converged at once. Calls admitted under an earlier limit
+// that keep the agency beyond the band count against it until they end.
+func TestConvergenceCountsTheCallsAdmitted(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * 100 * time.Millisecond }
+	handoff := []sample{
+		{T: ms(1), Limit: 0, Present: 2, Capacity: 1.5},
+		{T: ms(2), Limit: 0, Present: 2, Capacity: 1.5},
+		{T: ms(3), Limit: 1, Present: 1, Capacity: 1.5},
+		{T: ms(4), Limit: 1, Present: 1, Capacity: 1.5},
+	}
+	if got := convergence(handoff, []time.Duration{0}, ms(5), false); len(got) != 1 || got[0] != 0 {
+		t.Errorf("hand-off with both shares at 0 and 2 calls present: converged %v, want [0s] (never left the band)", got)
+	}
+	draining := []sample{
+		{T: ms(1), Limit: 10, Present: 20, Capacity: 10},
+		{T: ms(2), Limit: 10, Present: 15, Capacity: 10},
+		{T: ms(3), Limit: 10, Present: 10, Capacity: 10},
+		{T: ms(4), Limit: 10, Present: 10, Capacity: 10},
+	}
+	if got := convergence(draining, []time.Duration{0}, ms(5), false); len(got) != 1 || got[0] != ms(3) {
+		t.Errorf("cut to 10 with 20 and then 15 calls still present: converged %v, want [%v]", got, ms(3))
+	}
+	if got := convergence(draining, []time.Duration{0}, ms(5), true); len(got) != 1 || got[0] != ms(3) {
+		t.Errorf("unbounded, measured by the calls present: converged %v, want [%v]", got, ms(3))
+	}
+}

@@ -605,14 +605,18 @@ func trueRate(sc scenario, c config) float64 {
 	return sum / steps
 }
 
-// convergence measures, after each step, when the limit (for a strategy
-// without one, the requests present at the agency) entered the band of
-// ±max(10% of the capacity, 1 call) around the true capacity for good, until
-// the next step or the end; -1 when it did not.
+// convergence measures, after each step, when the concurrency a strategy
+// imposes on the agency entered the band of ±max(10% of the capacity, 1
+// call) around the true capacity for good, until the next step or the end;
+// -1 when it did not. That concurrency is the limit, or the requests present
+// at the agency when more are (calls admitted under a higher limit still
+// running after a cut, or, in a hand-off between worker processes, the calls
+// that hold both shares at 0 until one ends); for a strategy without a limit
+// (present), the requests present alone.
 func convergence(trace []sample, steps []time.Duration, d time.Duration, present bool) []time.Duration {
 	points := make([]flowsim.Point, len(trace))
 	for i, x := range trace {
-		v := x.Limit
+		v := max(x.Limit, float64(x.Present))
 		if present {
 			v = float64(x.Present)
 		}
