@@ -1135,9 +1135,11 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		// otherwise carry on past it (from 22 to 26 at a capacity of 20).
 		s.Capacity, s.Streak, near = max(s.Capacity, limit), 0, true
 	}
-	if near && lastRule == ruleGrow {
+	if near && lastRule == ruleGrow || lastRule == ruleSlowStart {
 		// Near capacity one step is enough to make the agency queue; let it
-		// show before taking another.
+		// show before taking another. So is slow start's last step, a
+		// probe from the ceiling: on a small agency a step more on the
+		// next period took the limit from 4 to 6 (capacity 4).
 		s.Streak, s.Rule = 0, ruleWaitGrow
 		return "hold: waiting for the last increase to show"
 	}

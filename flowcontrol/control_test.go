@@ -631,3 +631,20 @@ func TestGrowBackStopsAtTheCeiling(t *testing.T) {
 		t.Errorf("limits %v: grow-back reached only %d after 4 periods, want ≥ 18 of the ceiling %d", path, reached, ceiling)
 	}
 }
+
+// TestSlowStartProbeShowsBeforeGrowth: slow start's last step goes one
+// step beyond the ceiling, a probe from it. The period after it holds
+// mostly calls sent under the ceiling, which read healthy; growing on them
+// compounded the probe (4 → 5 → 6 at a capacity of 4 on the real stack's
+// small incident). The limit holds until the probe shows.
+func TestSlowStartProbeShowsBeforeGrowth(t *testing.T) {
+	s := warm(4)
+	s.Limit, s.Ceiling, s.Good, s.SlowFrom = 5, 4, 4, 4
+	s.Rule, s.Moved, s.MovedFrom = ruleSlowStart, true, 4
+	// The period read: the calls under the old limit of 4, at the baseline.
+	o := fluid{C: 4, S: svc, Q: 40}.observe(4)
+	_, d := step1(t, state(s), o, DefaultConfig(agencyA))
+	if d.Limit != 5 {
+		t.Fatalf("the period after slow start's probe to 5: limit %d (%s), want 5 held until the probe shows", d.Limit, d.Reason)
+	}
+}

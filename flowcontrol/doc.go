@@ -224,7 +224,9 @@
 // seconds. The Ceiling, the highest limit seen healthy, is a hint and not
 // a stop: learnt from few calls it may be below the capacity, so at the
 // Ceiling slow start takes one more step of 12.5% (at least one call), a
-// probe from the Ceiling that a cut sends back to it, and ends. A cut right
+// probe from the Ceiling that a cut sends back to it, and ends; growth
+// waits a period for that probe to show (and after any slow-start step),
+// since the period that follows holds mostly calls sent before it. A cut right
 // after a doubling lowers Ceiling and ends the slow start too. A loss of
 // capacity without an outage is not slow-started, or the limit would
 // double into it again and again.
