@@ -1159,6 +1159,16 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 	} else {
 		step = min(step, max(1, maxStep*limit)) * room
 	}
+	landed := false
+	if !back && !near && limit < s.Ceiling-0.5 && limit+step > s.Ceiling {
+		// Growth from below reaches the ceiling, the highest limit seen
+		// healthy: the last capacity as far as is known. The step lands
+		// on it, and growth beyond it starts gently, as after grow-back;
+		// the doubled step went from 19 to 22 and on to 23 at a capacity
+		// of 20 that had come back.
+		step, landed = s.Ceiling-limit, true
+		s.Capacity = max(s.Capacity, s.Ceiling)
+	}
 	if s.Backoff > 0 && roundLimit(limit+step) > roundLimit(s.Good) && s.Good >= s.Ceiling-0.5 {
 		// The last probes beyond Good failed: up to Good, not beyond,
 		// until the back-off has passed. Below Ceiling, a capacity the
@@ -1176,7 +1186,7 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		// it is still held at capacity.
 		s.Saturated = saturated
 	}
-	if room > 0.5 {
+	if room > 0.5 && !landed {
 		s.Streak++
 	} else {
 		s.Streak = 0

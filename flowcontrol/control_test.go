@@ -648,3 +648,38 @@ func TestSlowStartProbeShowsBeforeGrowth(t *testing.T) {
 		t.Fatalf("the period after slow start's probe to 5: limit %d (%s), want 5 held until the probe shows", d.Limit, d.Reason)
 	}
 }
+
+// TestGrowthLandsOnTheCeiling: growth from below the ceiling (above the
+// reach of grow-back) lands its doubled step on the ceiling, the highest
+// limit seen healthy, and goes beyond it one increase at a time. Seen on
+// the real stack after a capacity of 20 came back: 17 → 19 → 22 → 23, cut.
+func TestGrowthLandsOnTheCeiling(t *testing.T) {
+	const ceiling = 20
+	agency := fluid{C: 24, S: svc, Q: 40} // room beyond the ceiling: only the steps are under test
+	s := warm(14)                         // at capacity at 14 (a reading the capacity's return ended)
+	s.Ceiling, s.Good = ceiling, 14
+	st, cfg := state(s), DefaultConfig(agencyA)
+	var path []int
+	for range 12 {
+		var d Decision
+		st, d = step1(t, st, agency.observe(roundLimit(st.Agencies[agencyA].Limit)), cfg)
+		path = append(path, d.Limit)
+		if d.Limit > ceiling {
+			break
+		}
+	}
+	at := -1
+	for i, l := range path {
+		if l == ceiling {
+			at = i
+			break
+		}
+	}
+	if at < 0 || path[len(path)-1] <= ceiling {
+		t.Fatalf("limits %v: want the ceiling %d reached, then a step beyond it", path, ceiling)
+	}
+	t.Logf("limits %v", path)
+	if first := path[len(path)-1]; first > ceiling+1 {
+		t.Fatalf("limits %v: the first step beyond the ceiling %d went to %d, want at most %d", path, ceiling, first, ceiling+1)
+	}
+}

@@ -199,7 +199,10 @@
 //     consecutive increase once beyond 110% of the last capacity (at most 15%
 //     of the limit), and shrinking as the latency nears the growth
 //     threshold; within 10% of the last capacity, or below a limit of 10,
-//     one increase at a time, each allowed to show before the next.
+//     one increase at a time, each allowed to show before the next. A step
+//     from below the Ceiling that would pass it lands on it instead, and
+//     the Ceiling becomes the last capacity: beyond it, one increase at a
+//     time again.
 //
 // With backlog but too few calls even after eight periods of gathering
 // (a very slow agency at a small limit), the limit grows by one.
