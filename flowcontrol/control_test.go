@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -668,17 +669,9 @@ func TestGrowthLandsOnTheCeiling(t *testing.T) {
 			break
 		}
 	}
-	at := -1
-	for i, l := range path {
-		if l == ceiling {
-			at = i
-			break
-		}
-	}
-	if at < 0 || path[len(path)-1] <= ceiling {
+	if !slices.Contains(path, ceiling) || path[len(path)-1] <= ceiling {
 		t.Fatalf("limits %v: want the ceiling %d reached, then a step beyond it", path, ceiling)
 	}
-	t.Logf("limits %v", path)
 	if first := path[len(path)-1]; first > ceiling+1 {
 		t.Fatalf("limits %v: the first step beyond the ceiling %d went to %d, want at most %d", path, ceiling, first, ceiling+1)
 	}
