@@ -134,18 +134,20 @@ type AgencyState struct {
 	// the baseline at a steady limit): slow start applies until a cut or a
 	// period at capacity ends it. After a mere loss of capacity it does
 	// not, or the limit would double into that capacity again and again:
-	// once Refused, a single period in which nothing succeeded is such a
-	// loss still showing (see Served).
+	// once Refused, a period in which nothing succeeded is such a loss
+	// still showing while a call's life spans it (see Unserved).
 	Recovering bool `json:"recovering,omitempty"`
 	// Refused says the agency refused calls (overload answers cut the
 	// limit) since the limit was last seen healthy: it lost capacity, so
 	// a latency cut found to be a slowdown (rule 2) is undone to the
 	// cut's own limit only, not to Good.
 	Refused bool `json:"refused,omitempty"`
-	// Served says a call succeeded in the last period observed: once
-	// Refused, a period with no success is an outage only when the one
-	// before it had none either.
-	Served bool `json:"served,omitempty"`
+	// Unserved counts the periods observed in a row, up to the last one,
+	// in which no call succeeded. Once Refused, a period with no success
+	// is an outage only when those before it had none either for as long
+	// as a call takes (twice the baseline latency, at least one period):
+	// at a slow agency the calls of one period end in the next ones.
+	Unserved int `json:"unserved,omitempty"`
 	// Floor is the limit a failure cut of an agency in trouble held this
 	// period (half the ceiling), 0 when none did: an output of one step,
 	// reported in its Decision, not state carried to the next.
@@ -266,6 +268,7 @@ const (
 	maxLatencyCut  = 0.5     // a latency cut keeps at least half the limit
 	maxTrim        = 0.85    // a trim keeps at least 85% of the limit
 	maxGather      = 8       // periods of evidence gathered at most before deciding
+	maxUnserved    = 1 << 20 // AgencyState.Unserved counts no further
 	goodFloor      = 0.7     // a cut returns to Good if the estimate is at least this share of it
 	goodputSamples = 45      // successful calls for goodput to be known within ±30% (2σ)
 	probeBackoff   = 16      // periods without a probe beyond Good after the first refuted one
@@ -394,7 +397,7 @@ const (
 func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, period time.Duration) (AgencyState, string) {
 	s.Limit = clamp(s.Limit, c) // the bounds may have changed since the last step
 	s.age()
-	lastRule, saturated, served := s.Rule, s.Saturated, s.Served
+	lastRule, saturated, unserved := s.Rule, s.Saturated, s.Unserved
 	s.Saturated, s.Floor = 0, 0
 	if !observed {
 		s.Streak, s.Rule = 0, ruleNoData
@@ -405,7 +408,10 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	}
 	s.Periods++
 	s.Observed += o.Period
-	s.Served = o.OK > 0
+	s.Unserved = 0
+	if o.OK == 0 {
+		s.Unserved = min(unserved+1, maxUnserved)
+	}
 
 	// Gather evidence across periods while they are thin: a decision on a
 	// handful of calls is mostly noise, and growing on backlog alone, with
@@ -423,11 +429,12 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	if reason, ok := s.slowStart(raw, c); ok {
 		return s, reason
 	}
+	s.beforeCut(raw, c)
 	if reason, held := s.gather(o, fresh, saturated, c, period); held {
 		return s, reason
 	}
 	sig, note := s.read(o, c)
-	sig.served = served
+	sig.servedWithin = unserved < callPeriods(s.Baseline, period)
 	s.hold(o, sig)
 	for _, rule := range []func() (string, bool){
 		func() (string, bool) { return s.cutForFailures(sig, o, c, lastRule) },
@@ -569,8 +576,18 @@ type signals struct {
 	// widened by the noise; room 1 at the baseline, 0 at growBelow;
 	// estimate the Little's-law concurrency the agency served.
 	noise, ratio, growBelow, cutAbove, room, estimate float64
-	// served: a call succeeded in the period observed before this one.
-	served bool
+	// servedWithin: a call succeeded in one of the periods before this
+	// one that a call's life spans (see AgencyState.Unserved).
+	servedWithin bool
+}
+
+// callPeriods is how many periods a call's life spans at an agency whose
+// baseline latency is baseline: twice the latency, at least one period.
+func callPeriods(baseline, period time.Duration) int {
+	if period <= 0 {
+		return 1
+	}
+	return max(1, int(math.Ceil(float64(2*baseline)/float64(period))))
 }
 
 // read computes the period's signals, learns the baseline from it, and
@@ -696,19 +713,20 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			return fmt.Sprintf("hold: %s %.1f%% with no overload answers, the last latency cut's check pending", failureKind(o), 100*failRate), true
 		}
 		s.endSlowStart(lastRule, 2*o.Overload >= failures)
-		refusing := s.Refused && sig.served
+		refusing := s.Refused && sig.servedWithin
 		if o.Overload > 0 {
 			s.Refused = true
 		}
 		if o.OK == 0 && !refusing {
 			// An outage: whatever was refuted before says nothing about
-			// the agency that comes back. Not on one such period after a
-			// period that served, once the agency has refused calls while
-			// serving others since the limit was last healthy (refusing):
-			// it lost capacity, and at a few slow calls a period may hold
-			// nothing but its refusals and the timeouts of the calls it
-			// queued. Slow start would double the limit into that
-			// capacity again.
+			// the agency that comes back. Not while a call's life spans
+			// back to a period that served, once the agency has refused
+			// calls while serving others since the limit was last
+			// healthy (refusing): it lost capacity, and at a few slow
+			// calls a period, or several in a row at calls longer than
+			// a period, may hold nothing but its refusals and the
+			// timeouts of the calls it queued. Slow start would double
+			// the limit into that capacity again.
 			s.Recovering, s.Refuted, s.Backoff = true, 0, 0
 		}
 		target, via := s.backTo(estimate*c.Headroom, limit, o.OK < goodputSamples)
@@ -795,6 +813,28 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 	}
 
 	return "", false
+}
+
+// beforeCut raises the latency read at the last latency cut's limit (the
+// reference of rule 2's check) to the period raw's, if higher, while the
+// cut has not yet shown: the cut's own period may have straddled a change
+// at the agency (a capacity lost mid-period shows in part), and the
+// periods until the cut has taken effect still hold calls sent under the
+// old limit, queued behind one another at the agency. Without this a
+// capacity lost during the cut's period reads, at the lower limit, as a
+// latency that stayed put: an agency slower, and the cut undone.
+func (s *AgencyState) beforeCut(raw Observation, c AgencyConfig) {
+	if s.Probe == nil || s.Baseline <= 0 || raw.OK < c.MinSamples {
+		return
+	}
+	p := *s.Probe
+	if p.Age >= c.SettlePeriods && raw.InFlight <= roundLimit(p.To)+1 {
+		return // the cut has shown: this period is the check's
+	}
+	if lat := raw.latency(); lat > p.Latency {
+		p.Latency, p.Ratio = lat, max(p.Ratio, float64(lat)/float64(s.Baseline))
+		s.Probe = &p
+	}
 }
 
 // slower takes lat as the agency's baseline, the old one kept for the

@@ -676,3 +676,67 @@ func TestGrowthLandsOnTheCeiling(t *testing.T) {
 		t.Fatalf("limits %v: the first step beyond the ceiling %d went to %d, want at most %d", path, ceiling, first, ceiling+1)
 	}
 }
+
+// TestCutCheckReadsTheOldLimitsLatency: a capacity lost halfway through a
+// period reads there only in part (1.5× the baseline at a limit of 20, the
+// capacity halved to 10), and the latency cut it causes is checked against
+// that reading. The next period, held while the cut shows, still has the
+// calls sent under 20 queued at the agency (3×). At the cut's limit the
+// queue is smaller but still there (1.5×): read against the first period,
+// the latency "stayed", the agency was taken as slower and the cut undone
+// (20 → 13 → 20 on the real stack's large capacity step, then a failure
+// cut 2 s later). Against the highest reading before the cut showed, the
+// latency fell by half with the limit: our queue, and the cut holds.
+func TestCutCheckReadsTheOldLimitsLatency(t *testing.T) {
+	s := warm(20)
+	s.Ceiling, s.Good = 20, 20
+	st, cfg := state(s), DefaultConfig(agencyA)
+	half := Observation{Period: time.Second, InFlight: 20, QueueWaitP90: 2 * time.Second,
+		OK: 667, Calls: 667, LatencyMean: 30 * time.Millisecond, LatencyP50: 30 * time.Millisecond, LatencyP90: 41 * time.Millisecond}
+	st, d := step1(t, st, half, cfg)
+	cut := d.Limit
+	if cut >= 20 {
+		t.Fatalf("the period the capacity halved in: limit %d (%s), want a latency cut", d.Limit, d.Reason)
+	}
+	lost := fluid{C: 10, S: svc, Q: 40}
+	path := []int{20, cut}
+	// The period after the cut: our calls sent under 20 still at the agency.
+	st, d = step1(t, st, lost.observe(20), cfg)
+	path = append(path, d.Limit)
+	for range 4 {
+		st, d = step1(t, st, lost.observe(roundLimit(st.Agencies[agencyA].Limit)), cfg)
+		path = append(path, d.Limit)
+		if strings.Contains(d.Reason, "agency slower") || d.Limit > cut+1 {
+			t.Fatalf("limits %v: %q; want the cut held (the latency fell with the limit: the capacity was lost)", path, d.Reason)
+		}
+	}
+}
+
+// TestSlowCallsSpanPeriodsWithoutSuccess: at calls longer than the period
+// (the 1.34 s), a capacity lost with the limit still above it can
+// leave two periods in a row with nothing but refusals and timeouts, and
+// taking the second for an outage slow-started the limit back into the
+// lost capacity. A period with no success is an outage once none has
+// succeeded for as long as a call takes (twice the baseline latency).
+func TestSlowCallsSpanPeriodsWithoutSuccess(t *testing.T) {
+	allRefused := Observation{Period: time.Second, Calls: 4, Overload: 4, InFlight: 8, QueueWaitP90: time.Second}
+	for _, tc := range []struct {
+		baseline time.Duration
+		outageAt int // the period, counted from 1, read as an outage
+	}{
+		{svc, 2},                     // calls within a period: the second period in a row
+		{1340 * time.Millisecond, 4}, // a call's life spans 2.68 periods: three refused in a row are still the capacity lost
+	} {
+		s := warm(8)
+		s.Baseline, s.Ceiling, s.Refused = tc.baseline, 8, true
+		st, cfg := state(s), DefaultConfig(agencyA)
+		for n := 1; n <= tc.outageAt; n++ {
+			var d Decision
+			st, d = step1(t, st, allRefused, cfg)
+			if got := st.Agencies[agencyA].Recovering; got != (n == tc.outageAt) {
+				t.Fatalf("baseline %s, period %d with nothing served: recovering %v (%s); want an outage at period %d",
+					tc.baseline, n, got, d.Reason, tc.outageAt)
+			}
+		}
+	}
+}

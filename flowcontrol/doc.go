@@ -104,12 +104,18 @@
 //     1, took 6–10 s to recover at 1.34 s a call, against 5 s now.)
 //  2. A latency cut is checked SettlePeriods later. Queueing latency falls
 //     with the limit; if the latency stayed put (changed by less than half of
-//     what queueing predicts) the agency became slower rather than busier:
-//     the baseline is relearned and the cut undone (back to the last good
-//     limit if that is higher: a slower agency holds as many calls; but
-//     not when the agency refused calls since that limit was last seen
-//     healthy, AgencyState.Refused: it lost capacity too, an incident,
-//     and only the cut is undone). Without refusals no probe goes beyond
+//     what queueing predicts) the agency became slower rather than busier.
+//     The latency it is compared with is the highest read at the old limit:
+//     the cut's own period and every one until the cut has shown (they
+//     still hold calls sent under the old limit). A capacity lost halfway
+//     through the cut's period shows there only in part, and read against
+//     that period alone the queue left at the lower limit passed for a
+//     latency that stayed put (20 → 13 → 20 at a capacity halved to 10).
+//     If it stayed put, the baseline is relearned and the cut undone (back
+//     to the last good limit if that is higher: a slower agency holds as
+//     many calls; but not when the agency refused calls since that limit
+//     was last seen healthy, AgencyState.Refused: it lost capacity too, an
+//     incident, and only the cut is undone). Without refusals no probe goes beyond
 //     the restored limit for a back-off (a slower agency holds as many
 //     calls, no more; the relearnt baseline rests on few calls). The
 //     relearned baseline is itself checked SettlePeriods later, and reverted
@@ -210,10 +216,12 @@
 // Slow start, before all of these and on the period alone. It begins
 // after an outage (a failure cut in a period in which nothing succeeded:
 // an agency down, or slower than the client's timeout; once the agency
-// has refused calls while serving others, AgencyState.Refused, only the
-// second such period in a row: at a few slow calls a lost capacity, the
-// limit still above it, shows single periods of nothing but its 503s and
-// the timeouts of the calls it queued), or when the
+// has refused calls while serving others, AgencyState.Refused, only once
+// nothing has succeeded for as long as a call takes, twice the baseline
+// latency and at least the period before: at a few slow calls a lost
+// capacity, the limit still above it, shows periods of nothing but its
+// 503s and the timeouts of the calls it queued, several in a row when a
+// call takes longer than a period), or when the
 // latency falls well below the baseline (beyond its noise, on MinSamples
 // calls): an agency back from a slowdown, whose baseline is still the
 // slow one's and is relearnt at once from that period. While it lasts

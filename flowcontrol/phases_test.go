@@ -200,7 +200,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 	s = warm(8)
 	s.Ceiling, s.Refused = 8, true
 	sig, _ = s.read(allRefused, c)
-	sig.served = true
+	sig.servedWithin = true
 	if _, ok := s.cutForFailures(sig, allRefused, c, ruleCutFailure); !ok || s.Recovering || s.Limit >= 8 {
 		t.Fatalf("refusals alone after refusals while serving: limit %.1f, recovering %v; want a cut, no recovery", s.Limit, s.Recovering)
 	}
@@ -215,7 +215,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 	s = warm(8)
 	s.Ceiling = 8
 	sig, _ = s.read(allRefused, c)
-	sig.served = true
+	sig.servedWithin = true
 	if _, ok := s.cutForFailures(sig, allRefused, c, ""); !ok || !s.Recovering {
 		t.Fatalf("refusals alone from a healthy limit: limit %.1f, recovering %v; want an outage's recovery", s.Limit, s.Recovering)
 	}
