@@ -268,7 +268,6 @@ const (
 	maxLatencyCut  = 0.5     // a latency cut keeps at least half the limit
 	maxTrim        = 0.85    // a trim keeps at least 85% of the limit
 	maxGather      = 8       // periods of evidence gathered at most before deciding
-	maxUnserved    = 1 << 20 // AgencyState.Unserved counts no further
 	goodFloor      = 0.7     // a cut returns to Good if the estimate is at least this share of it
 	goodputSamples = 45      // successful calls for goodput to be known within ±30% (2σ)
 	probeBackoff   = 16      // periods without a probe beyond Good after the first refuted one
@@ -410,7 +409,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	s.Observed += o.Period
 	s.Unserved = 0
 	if o.OK == 0 {
-		s.Unserved = min(unserved+1, maxUnserved)
+		s.Unserved = unserved + 1
 	}
 
 	// Gather evidence across periods while they are thin: a decision on a
