@@ -188,6 +188,9 @@ type AgencyState struct {
 	// MovedFrom is the (rounded) limit the last step moved from, when
 	// Moved: the limit the period that follows was partly still under.
 	MovedFrom int `json:"moved_from,omitempty"`
+	// SinceMove counts the periods observed since the rounded limit last
+	// changed, the current one included (0 right after a change).
+	SinceMove int `json:"since_move,omitempty"`
 	// Held merges the periods observed at the limit since it last moved,
 	// in use and without failures: the evidence of a trim (rule 3), whose
 	// queue of a call or two is within a single period's noise. Nil when
@@ -345,7 +348,7 @@ func Step(st State, obs map[string]Observation, cfg Config) (State, []Decision) 
 		s.Limit = clamp(s.Limit, c)
 		s.Moved, s.MovedFrom = roundLimit(s.Limit) != prev, 0
 		if s.Moved {
-			s.MovedFrom = prev
+			s.MovedFrom, s.SinceMove = prev, 0
 			// Any other change of the limit allows the next trim.
 			// (A dip and its return leave it: the limit did not grow.)
 			s.Trimmed = s.Trimmed && (s.Rule == ruleTrim || s.Rule == ruleDip || s.Rule == ruleDipDone)
@@ -406,6 +409,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		o.Period = period
 	}
 	s.Periods++
+	s.SinceMove++
 	s.Observed += o.Period
 	s.Unserved = 0
 	if o.OK == 0 {
@@ -434,6 +438,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	}
 	sig, note := s.read(o, c)
 	sig.servedWithin = unserved < callPeriods(s.Baseline, period)
+	sig.shown = s.shown(o, raw)
 	s.hold(o, sig)
 	for _, rule := range []func() (string, bool){
 		func() (string, bool) { return s.cutForFailures(sig, o, c, lastRule) },
@@ -578,6 +583,23 @@ type signals struct {
 	// servedWithin: a call succeeded in one of the periods before this
 	// one that a call's life spans (see AgencyState.Unserved).
 	servedWithin bool
+	// shown: every period of the evidence was read after the last change
+	// of the limit had shown (see AgencyState.shown).
+	shown bool
+}
+
+// shown reports whether the evidence o, whose last period is raw, was all
+// read once the last change of the limit had shown: none of its periods is
+// the one right after the change, which mostly holds calls sent before it,
+// nor, for calls longer than a period, one that ends within a call's
+// latency of that period's start.
+func (s AgencyState) shown(o, raw Observation) bool {
+	if raw.Period <= 0 {
+		return false
+	}
+	periods := int(math.Round(float64(o.Period) / float64(raw.Period)))
+	lag := max(1, int(math.Ceil(float64(s.Baseline)/float64(raw.Period))))
+	return s.SinceMove-periods >= lag
 }
 
 // callPeriods is how many periods a call's life spans at an agency whose
@@ -1174,7 +1196,7 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		// otherwise carry on past it (from 22 to 26 at a capacity of 20).
 		s.Capacity, s.Streak, near = max(s.Capacity, limit), 0, true
 	}
-	if near && lastRule == ruleGrow || lastRule == ruleSlowStart {
+	if near && lastRule == ruleGrow && !sig.shown || lastRule == ruleSlowStart {
 		// Near capacity one step is enough to make the agency queue; let it
 		// show before taking another. So is slow start's last step, a
 		// probe from the ceiling: on a small agency a step more on the

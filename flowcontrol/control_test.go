@@ -740,3 +740,51 @@ func TestSlowCallsSpanPeriodsWithoutSuccess(t *testing.T) {
 		}
 	}
 }
+
+// TestGrowthWaitsOnceForAStep: near the capacity growth lets each step
+// show before the next. At a few calls a period that wait was taken twice:
+// the period right after the step was left out of the evidence, the next
+// ones gathered under the new limit, and the decision on them then waited
+// another period anyway (at 1.34 s a call, 4–6 s for each call of the
+// limit). Evidence read wholly after the step had shown is the step's
+// showing: growth goes on from it. A decision on the period right after
+// the step still waits.
+func TestGrowthWaitsOnceForAStep(t *testing.T) {
+	at := func(limit int, ok int64) Observation {
+		return Observation{Period: time.Second, InFlight: limit, QueueWaitP90: 2 * time.Second,
+			OK: ok, Calls: ok, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc * 138 / 100}
+	}
+	start := func(t *testing.T) (State, Config) {
+		s := warm(6)
+		s.Ceiling, s.Good = 6, 6
+		st, cfg := state(s), DefaultConfig(agencyA)
+		st, d := step1(t, st, at(6, 20), cfg)
+		if d.Limit != 7 {
+			t.Fatalf("healthy at 6 with a backlog: limit %d (%s), want a step to 7", d.Limit, d.Reason)
+		}
+		return st, cfg
+	}
+	t.Run("evidence gathered after the step showed", func(t *testing.T) {
+		st, cfg := start(t)
+		var reasons []string
+		for _, ok := range []int64{10, 10, 10} { // 18 calls decide here; a period holds 10
+			var d Decision
+			st, d = step1(t, st, at(7, ok), cfg)
+			reasons = append(reasons, d.Reason)
+			if d.Limit != 7 && len(reasons) < 3 {
+				t.Fatalf("periods after the step: %q; want the limit held while the evidence gathers", reasons)
+			}
+		}
+		if got := roundLimit(st.Agencies[agencyA].Limit); got != 8 {
+			t.Fatalf("periods after the step: %q, limit %d; want the gathered evidence, read after the step showed, to grow it to 8",
+				reasons, got)
+		}
+	})
+	t.Run("the period right after the step", func(t *testing.T) {
+		st, cfg := start(t)
+		_, d := step1(t, st, at(7, 20), cfg)
+		if d.Limit != 7 {
+			t.Fatalf("the period right after the step: limit %d (%s), want 7 held until the step shows", d.Limit, d.Reason)
+		}
+	})
+}

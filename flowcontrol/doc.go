@@ -205,10 +205,17 @@
 //     consecutive increase once beyond 110% of the last capacity (at most 15%
 //     of the limit), and shrinking as the latency nears the growth
 //     threshold; within 10% of the last capacity, or below a limit of 10,
-//     one increase at a time, each allowed to show before the next. A step
-//     from below the Ceiling that would pass it lands on it instead, and
-//     the Ceiling becomes the last capacity: beyond it, one increase at a
-//     time again.
+//     one increase at a time, each allowed to show before the next: the
+//     decision after a step is taken on evidence read wholly after the
+//     step has shown (none of it from the period right after the step,
+//     nor, for calls longer than a period, from within a call's latency of
+//     that period), waiting a period only when it was not. Evidence that
+//     thin periods made the law gather after the step already is: waiting
+//     once more after it doubled the time each step took at a few calls a
+//     period.
+//     A step from below the Ceiling that would pass it lands on it
+//     instead, and the Ceiling becomes the last capacity: beyond it, one
+//     increase at a time again.
 //
 // With backlog but too few calls even after eight periods of gathering
 // (a very slow agency at a small limit), the limit grows by one.
