@@ -49,11 +49,17 @@ var shapes = []shape{
 // capacity and slows it down for 20 s, and recovers both at 50 s; calls
 // that fail are retried, a call whose 20 s budget ends in the queue is
 // scheduled again.
-func recoveryIncident(sh shape, seed uint64) Scenario {
+func recoveryIncident(sh shape, seed uint64) Scenario { return recoveryIncidentAt(sh, seed, 0) }
+
+// recoveryIncidentAt is recoveryIncident with the change and the recovery
+// off later: the controller's periods end on whole seconds, so an offset
+// of a fraction of a period puts both changes inside a period, as an
+// agency's changes fall on the real stack.
+func recoveryIncidentAt(sh shape, seed uint64, off time.Duration) Scenario {
 	a := Agency{Capacity: sh.capacity, MedianServiceTime: sh.service, Jitter: 0.25,
 		QueueLimit: 2 * sh.capacity, QueueTimeout: sh.clientTimeout / 2, InflationPerOverload: 0.5}
 	rate := sh.load * a.NominalRate()
-	in := func(t time.Duration) bool { return t >= 30*time.Second && t < 50*time.Second }
+	in := func(t time.Duration) bool { return t >= 30*time.Second+off && t < 50*time.Second+off }
 	return Scenario{
 		Name: sh.name, Agency: a, Duration: 75 * time.Second, MeasureFrom: 20 * time.Second,
 		Load: func(time.Duration) float64 { return rate },
@@ -69,7 +75,7 @@ func recoveryIncident(sh shape, seed uint64) Scenario {
 			}
 			return 1
 		},
-		Steps:         []time.Duration{30 * time.Second, 50 * time.Second},
+		Steps:         []time.Duration{30*time.Second + off, 50*time.Second + off},
 		ClientTimeout: sh.clientTimeout, CallBudget: 20 * time.Second, Reschedule: true,
 		Retries: 3, RetryDelay: 200 * time.Millisecond, QuantizeLatency: true, Seed: seed,
 	}
@@ -166,7 +172,7 @@ func TestIncidentMiddlePhase(t *testing.T) {
 		}
 		sum := 0.0
 		for seed := uint64(1); seed <= 6; seed++ {
-			sc := scorecardScenario(kinds[0], sh, seed) // the incident, each phase from PhaseSettle after its step
+			sc := scorecardScenario(kinds[0], sh, seed, 0) // the incident, each phase from PhaseSettle after its step
 			oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: sh.workers})
 			ctl := run(t, sc, shapeController(sh))
 			sum += ctl.Phases[2].Goodput / oracle.Phases[2].Goodput
@@ -189,7 +195,7 @@ func TestIncidentMiddlePhase(t *testing.T) {
 func TestCapacityLossNotSlowStarted(t *testing.T) {
 	for _, sh := range shapes {
 		for seed := uint64(1); seed <= 6; seed++ {
-			sc := scorecardScenario(kinds[1], sh, seed)
+			sc := scorecardScenario(kinds[1], sh, seed, 0)
 			ctl := run(t, sc, shapeController(sh))
 			for _, s := range ctl.Trace {
 				if s.T >= 30*time.Second && s.T < 50*time.Second && strings.HasPrefix(s.Reason, "slow start") {
