@@ -591,8 +591,9 @@ type signals struct {
 // shown reports whether the evidence o, whose last period is raw, was all
 // read once the last change of the limit had shown: none of its periods is
 // the one right after the change, which mostly holds calls sent before it,
-// nor, for calls longer than a period, one that ends within a call's
-// latency of that period's start.
+// nor, for calls longer than a period, one that began within a call's
+// latency (the baseline) of the change: calls that end in it were sent
+// before the change too.
 func (s AgencyState) shown(o, raw Observation) bool {
 	if raw.Period <= 0 {
 		return false

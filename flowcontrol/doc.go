@@ -208,11 +208,11 @@
 //     one increase at a time, each allowed to show before the next: the
 //     decision after a step is taken on evidence read wholly after the
 //     step has shown (none of it from the period right after the step,
-//     nor, for calls longer than a period, from within a call's latency of
-//     that period), waiting a period only when it was not. Evidence that
-//     thin periods made the law gather after the step already is: waiting
-//     once more after it doubled the time each step took at a few calls a
-//     period.
+//     nor, for calls longer than a period, from a period that began within
+//     a call's latency of the step), waiting a period only when it was
+//     not. Evidence that thin periods made the law gather after the step
+//     already is: waiting once more after it held each step one decision
+//     longer at a few calls a period.
 //     A step from below the Ceiling that would pass it lands on it
 //     instead, and the Ceiling becomes the last capacity: beyond it, one
 //     increase at a time again.
