@@ -745,10 +745,11 @@ func TestSlowCallsSpanPeriodsWithoutSuccess(t *testing.T) {
 // show before the next. At a few calls a period that wait was taken twice:
 // the period right after the step was left out of the evidence, the next
 // ones gathered under the new limit, and the decision on them then waited
-// another period anyway (at 1.34 s a call, 4–6 s for each call of the
-// limit). Evidence read wholly after the step had shown is the step's
-// showing: growth goes on from it. A decision on the period right after
-// the step still waits.
+// another period anyway (on flowsim's C4 × 600 ms shape a capacity that
+// came back took 8–15 s to regain, 8–13 s without the second wait).
+// Evidence read wholly after the step had shown is the step's showing:
+// growth goes on from it. A decision on the period right after the step
+// still waits.
 func TestGrowthWaitsOnceForAStep(t *testing.T) {
 	at := func(limit int, ok int64) Observation {
 		return Observation{Period: time.Second, InFlight: limit, QueueWaitP90: 2 * time.Second,
