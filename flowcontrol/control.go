@@ -444,7 +444,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		func() (string, bool) { return s.cutForFailures(sig, o, c, lastRule) },
 		func() (string, bool) { return s.checkDip(sig, o, c) },
 		func() (string, bool) { return s.checkLatencyCut(sig, o, c) },
-		func() (string, bool) { return s.cutForLatency(sig, c, lastRule) },
+		func() (string, bool) { return s.cutForLatency(sig, o, c, lastRule) },
 		func() (string, bool) { return s.trim(sig, o, c, lastRule) },
 		func() (string, bool) { return s.dip(o, c, period) },
 	} {
@@ -894,8 +894,9 @@ func (s *AgencyState) slower(lat time.Duration, restore float64) {
 }
 
 // cutForLatency is rule 3: latency above the tolerance cuts to the
-// Little's-law estimate, by at most half, and starts rule 2's check.
-func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string) (string, bool) {
+// Little's-law estimate (or Good, see backTo), by at most half, and starts
+// rule 2's check.
+func (s *AgencyState) cutForLatency(sig signals, o Observation, c AgencyConfig, lastRule string) (string, bool) {
 	limit, lat, ratio, cutAbove, estimate := sig.limit, sig.lat, sig.ratio, sig.cutAbove, sig.estimate
 	// 3. Latency above tolerance: the agency is queueing our calls. Cut to
 	// the Little's-law estimate, by at most half.
@@ -905,7 +906,11 @@ func (s *AgencyState) cutForLatency(sig signals, c AgencyConfig, lastRule string
 			s.Rule = ruleWaitCut
 			return fmt.Sprintf("hold: latency %.2f× baseline, waiting for the last cut to show", ratio), true
 		}
-		target, via := s.backTo(max(estimate*c.Headroom, float64(c.MinLimit)), limit, false)
+		// On a few calls the estimate and the latency are both noise
+		// (±40% and ±25% at 6 calls): the cut goes back to Good rather
+		// than down to the estimate, and a lost capacity is cut further
+		// on the next periods' evidence.
+		target, via := s.backTo(max(estimate*c.Headroom, float64(c.MinLimit)), limit, o.OK < goodputSamples)
 		next := max(target, limit*maxLatencyCut)
 		if next >= limit-0.5 {
 			if roundLimit(limit) <= 1 && s.Relearned == nil {
@@ -1428,11 +1433,12 @@ func enough(o Observation, s AgencyState, c AgencyConfig) (ok bool, need int64) 
 	if s.Ceiling > s.Limit+1 && s.Probe == nil && float64(lat) <= float64(s.Baseline)*(1+(c.LatencyTolerance-1)*incFraction) {
 		// Far below the ceiling, a capacity the agency had before, a
 		// reading clearly at the baseline need only tell the room the
-		// ceiling promises (half of it) from none: at a few calls a
-		// second a capacity that came back is regained in fewer, shorter
-		// gatherings. An elevated reading still waits for the full
-		// evidence.
-		margin = max(margin, 0.5*(s.Ceiling-s.Limit)/max(s.Limit, 1))
+		// ceiling promises from none: a step toward a limit the agency
+		// took before risks a call of queue at most, and at a few calls
+		// a second a capacity that came back is regained in fewer,
+		// shorter gatherings. An elevated reading still waits for the
+		// full evidence.
+		margin = max(margin, (s.Ceiling-s.Limit)/max(s.Limit, 1))
 	}
 	need = samplesWithin(sigma, margin)
 	if noise <= margin {

@@ -74,6 +74,16 @@ func TestPhaseGatherBelowCeiling(t *testing.T) {
 	if ok, need := enough(atBase, s, c); !ok {
 		t.Fatalf("at 2, ceiling 4, latency at the baseline: not enough on 6 calls (need %d)", need)
 	}
+	// Two calls below a ceiling of 6 the room is a full half of the limit
+	// of 4: MinSamples calls at the baseline tell it from none. (Telling
+	// half the room from none took 7.)
+	s.Limit, s.Ceiling = 4, 6
+	atBase.OK, atBase.Calls, atBase.InFlight = 5, 5, 4
+	if ok, need := enough(atBase, s, c); !ok {
+		t.Fatalf("at 4, ceiling 6, latency at the baseline: not enough on 5 calls (need %d)", need)
+	}
+	s.Limit, s.Ceiling = 2, 4
+	atBase.OK, atBase.Calls, atBase.InFlight = 6, 6, 2
 	// Latency above the baseline: the full evidence, even below the ceiling.
 	slower := atBase
 	slower.LatencyMean, slower.LatencyP50, slower.LatencyP90 = svc*11/10, svc*11/10, svc*11/10*138/100
@@ -322,7 +332,7 @@ func TestPhaseCutForLatency(t *testing.T) {
 	queued := fluid{C: 10, S: svc, Q: 40}.observe(15) // 15 in flight at capacity 10
 	s := warm(15)
 	sig, _ := s.read(queued, c)
-	reason, ok := s.cutForLatency(sig, c, "")
+	reason, ok := s.cutForLatency(sig, queued, c, "")
 	if !ok || s.Rule != ruleCutLatency || s.Limit >= 15 || s.Limit < 7.5 || s.Probe == nil {
 		t.Fatalf("latency above tolerance: %q, rule %s, limit %.1f, probe %v; want a cut by at most half and its check", reason, s.Rule, s.Limit, s.Probe)
 	}
@@ -330,8 +340,36 @@ func TestPhaseCutForLatency(t *testing.T) {
 	s = warm(15)
 	s.Probe = &Probe{From: 20, To: 15, Age: 1}
 	sig, _ = s.read(queued, c)
-	if _, ok := s.cutForLatency(sig, c, ""); !ok || s.Rule != ruleWaitCut || s.Limit != 15 {
+	if _, ok := s.cutForLatency(sig, queued, c, ""); !ok || s.Rule != ruleWaitCut || s.Limit != 15 {
 		t.Fatalf("cut pending: rule %s, limit %.1f; want a hold", s.Rule, s.Limit)
+	}
+}
+
+// A latency cut on a period of a few calls goes back to the last good
+// limit, not to the Little's-law estimate: a handful of calls at one or two
+// a second read their goodput ±40% and their latency ±25%, and one that
+// reads high (a noisy period, or an agency slightly slower within the
+// tolerance) halved the limit of 9 at a capacity of 8, and the
+// limit took 20 s to regain the capacity. On the full evidence (goodputSamples
+// calls) it goes to the estimate, as before.
+func TestPhaseCutForLatencyOnThinEvidence(t *testing.T) {
+	c := DefaultAgencyConfig()
+	c.MinSamples = 5
+	full := fluid{C: 10, S: svc, Q: 40}.observe(15) // 15 in flight at capacity 10: goodput×baseline 8
+	thin := full
+	thin.OK, thin.Calls = 6, 6 // the same latency on a few calls
+	for _, tc := range []struct {
+		name string
+		o    Observation
+		want float64
+	}{{"a few calls", thin, 14}, {"the full evidence", full, 8 * c.Headroom}} {
+		s := warm(15)
+		s.Good = 14
+		sig, _ := s.read(tc.o, c)
+		reason, ok := s.cutForLatency(sig, tc.o, c, "")
+		if !ok || s.Rule != ruleCutLatency || math.Abs(s.Limit-tc.want) > 0.01 || s.Probe == nil {
+			t.Errorf("%s: %q, rule %s, limit %.1f, probe %v; want a cut to %.1f and its check", tc.name, reason, s.Rule, s.Limit, s.Probe, tc.want)
+		}
 	}
 }
 
@@ -415,7 +453,7 @@ func TestPhaseCutForLatencyAtOneCall(t *testing.T) {
 	s := warm(1)
 	s.Ceiling, s.Good = 4, 0
 	sig, _ := s.read(slow, c)
-	reason, ok := s.cutForLatency(sig, c, "")
+	reason, ok := s.cutForLatency(sig, slow, c, "")
 	if !ok || s.Rule != ruleRelearn || s.Baseline != 2*svc || s.Relearned == nil || s.Relearned.Old != svc || s.Limit != 4 {
 		t.Fatalf("latency 2× at one call: %q, rule %s, baseline %s, limit %.1f; want the baseline relearnt at %s and the limit back to the ceiling 4",
 			reason, s.Rule, s.Baseline, s.Limit, 2*svc)
@@ -425,7 +463,7 @@ func TestPhaseCutForLatencyAtOneCall(t *testing.T) {
 	s = warm(1)
 	s.Relearned = &Relearned{Old: svc / 2}
 	sig, _ = s.read(slow, c)
-	if _, ok := s.cutForLatency(sig, c, ""); !ok || s.Rule != ruleNotOurs || s.Baseline != svc {
+	if _, ok := s.cutForLatency(sig, slow, c, ""); !ok || s.Rule != ruleNotOurs || s.Baseline != svc {
 		t.Fatalf("relearnt baseline pending: rule %s, baseline %s; want a hold", s.Rule, s.Baseline)
 	}
 	s = warm(2)
@@ -433,7 +471,7 @@ func TestPhaseCutForLatencyAtOneCall(t *testing.T) {
 	two := slow
 	two.InFlight = 2 // goodput×baseline 0.5: below 2, so a cut to 1
 	sig, _ = s.read(two, c)
-	if _, ok := s.cutForLatency(sig, c, ""); !ok || s.Rule != ruleCutLatency || s.Baseline != svc {
+	if _, ok := s.cutForLatency(sig, two, c, ""); !ok || s.Rule != ruleCutLatency || s.Baseline != svc {
 		t.Fatalf("latency 2× at two calls: rule %s, baseline %s; want a cut, the baseline kept", s.Rule, s.Baseline)
 	}
 }
