@@ -1162,12 +1162,21 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 	case room >= 0.5 && s.regrowTo() > (1+regrowMargin)*limit &&
 		(saturated >= c.SettlePeriods && (lastRule == ruleAtCapacity || lastRule == ruleGrow) || lastRule == ruleRegrow):
 		// The queue this limit caused for a while has vanished without a
-		// change of ours: the agency's capacity came back.
-		to := s.regrowTo()
-		s.Limit = limit + (to-limit)/2
+		// change of ours: the agency's capacity came back. Three quarters
+		// of the way back to it: halfway took two steps after the period
+		// that read the queue gone to regain 90% of a capacity that had
+		// doubled (11 → 16 → 18.5 toward 21). Below
+		// growBackMin, where a quarter of the way is a call or more and
+		// a reading of a few calls passes for the queue gone by chance,
+		// halfway.
+		to, share := s.regrowTo(), 0.75
+		if limit < growBackMin {
+			share = 0.5
+		}
+		s.Limit = limit + share*(to-limit)
 		s.Capacity = max(s.Capacity, s.Limit) // so later steps know they are near it
 		s.Streak, s.Refuted, s.Backoff, s.Rule = 0, 0, 0, ruleRegrow
-		return fmt.Sprintf("healthy, backlog, queue gone at capacity: halfway to earlier capacity %.1f", to)
+		return fmt.Sprintf("healthy, backlog, queue gone at capacity: %.0f%% of the way to earlier capacity %.1f", 100*share, to)
 	case s.Capacity == 0 && room >= 0.5 && s.Moved:
 		// The last step shows only in part in this period (at a high call
 		// rate its evidence is enough at once): ×1.5 on it would compound

@@ -193,11 +193,13 @@
 //   - back toward the last capacity seen, in one or two steps, when far below
 //     it (after a failure cut, e.g. an outage), but not while probes are
 //     backed off: that capacity may have been read at a refuted probe;
-//   - halfway back toward the highest capacity seen (HighWater, or the
-//     Ceiling if higher: a capacity loss's own cuts lower HighWater to the
-//     lost capacity), when the queue this limit caused for SettlePeriods
-//     has vanished without a change of ours: the agency's capacity came
-//     back;
+//   - three quarters of the way back toward the highest capacity seen
+//     (HighWater, or the Ceiling if higher: a capacity loss's own cuts
+//     lower HighWater to the lost capacity), when the queue this limit
+//     caused for SettlePeriods has vanished without a change of ours: the
+//     agency's capacity came back (halfway below a limit of 4, where a
+//     reading of a few calls passes for the queue gone by chance, and a
+//     quarter of the way is a call or more);
 //   - ×1.5 while no capacity has been seen yet, each step shown before the
 //     next (at a high call rate one period holds enough calls to decide on
 //     while the last step is still on its way, and the steps compounded);

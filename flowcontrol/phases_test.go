@@ -564,16 +564,24 @@ func TestPhaseGrow(t *testing.T) {
 	s = warm(10)
 	s.Ceiling, s.Good = 20, 10
 	sig, _ = s.read(healthy(), c)
-	if reason := s.grow(sig, healthy(), c, ruleAtCapacity, c.SettlePeriods); s.Limit != 15 || s.Rule != ruleRegrow {
-		t.Fatalf("capacity back after a loss: %q, limit %.1f, rule %s; want halfway to the ceiling 20", reason, s.Limit, s.Rule)
+	if reason := s.grow(sig, healthy(), c, ruleAtCapacity, c.SettlePeriods); s.Limit != 17.5 || s.Rule != ruleRegrow {
+		t.Fatalf("capacity back after a loss: %q, limit %.1f, rule %s; want three quarters of the way to the ceiling 20", reason, s.Limit, s.Rule)
+	}
+	// Below a limit of 4, halfway: a quarter of the way is a call or
+	// more, and a reading of a few calls passes for the queue gone.
+	s = warm(2)
+	s.Ceiling, s.Good = 4, 2
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, ruleAtCapacity, c.SettlePeriods); s.Limit != 3 || s.Rule != ruleRegrow {
+		t.Fatalf("capacity back after a loss, at 2: %q, limit %.1f, rule %s; want halfway to the ceiling 4", reason, s.Limit, s.Rule)
 	}
 	// Held at capacity but for a step within the rounding: still at
 	// capacity, the regrow applies the same.
 	s = warm(10)
 	s.Ceiling, s.Good = 20, 10
 	sig, _ = s.read(healthy(), c)
-	if reason := s.grow(sig, healthy(), c, ruleGrow, c.SettlePeriods); s.Limit != 15 || s.Rule != ruleRegrow {
-		t.Fatalf("capacity back after a step within the rounding: %q, limit %.1f, rule %s; want 15", reason, s.Limit, s.Rule)
+	if reason := s.grow(sig, healthy(), c, ruleGrow, c.SettlePeriods); s.Limit != 17.5 || s.Rule != ruleRegrow {
+		t.Fatalf("capacity back after a step within the rounding: %q, limit %.1f, rule %s; want 17.5", reason, s.Limit, s.Rule)
 	}
 	// Far below the ceiling with the latency at the baseline (a capacity
 	// back while the limit was held at the lost one): the steps double
