@@ -1165,10 +1165,10 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		// change of ours: the agency's capacity came back. Three quarters
 		// of the way back to it: halfway took two steps after the period
 		// that read the queue gone to regain 90% of a capacity that had
-		// doubled (11 → 16 → 18.5 toward 21). Below
-		// growBackMin, where a quarter of the way is a call or more and
-		// a reading of a few calls passes for the queue gone by chance,
-		// halfway.
+		// doubled (11 → 16 → 18.5 toward 21). Below growBackMin, halfway:
+		// there three quarters of the way rounds to the earlier capacity
+		// itself (2 → 3.5 → 4), and a reading of a few calls passes for
+		// the queue gone by chance.
 		to, share := s.regrowTo(), 0.75
 		if limit < growBackMin {
 			share = 0.5

@@ -198,8 +198,8 @@
 //     lower HighWater to the lost capacity), when the queue this limit
 //     caused for SettlePeriods has vanished without a change of ours: the
 //     agency's capacity came back (halfway below a limit of 4, where a
-//     reading of a few calls passes for the queue gone by chance, and a
-//     quarter of the way is a call or more);
+//     reading of a few calls passes for the queue gone by chance, and
+//     three quarters of the way rounds to the earlier capacity itself);
 //   - ×1.5 while no capacity has been seen yet, each step shown before the
 //     next (at a high call rate one period holds enough calls to decide on
 //     while the last step is still on its way, and the steps compounded);

@@ -567,8 +567,9 @@ func TestPhaseGrow(t *testing.T) {
 	if reason := s.grow(sig, healthy(), c, ruleAtCapacity, c.SettlePeriods); s.Limit != 17.5 || s.Rule != ruleRegrow {
 		t.Fatalf("capacity back after a loss: %q, limit %.1f, rule %s; want three quarters of the way to the ceiling 20", reason, s.Limit, s.Rule)
 	}
-	// Below a limit of 4, halfway: a quarter of the way is a call or
-	// more, and a reading of a few calls passes for the queue gone.
+	// Below a limit of 4, halfway: three quarters of the way rounds to
+	// the ceiling itself, and a reading of a few calls passes for the
+	// queue gone.
 	s = warm(2)
 	s.Ceiling, s.Good = 4, 2
 	sig, _ = s.read(healthy(), c)
