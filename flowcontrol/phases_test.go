@@ -350,8 +350,8 @@ func TestPhaseCutForLatency(t *testing.T) {
 // a second read their goodput ±40% and their latency ±25%, and one that
 // reads high (a noisy period, or an agency slightly slower within the
 // tolerance) halved the limit of 9 at a capacity of 8, and the
-// limit took 20 s to regain the capacity. On the full evidence (goodputSamples
-// calls) it goes to the estimate, as before.
+// limit stayed at 3–5 to the end of the run. On the full evidence
+// (goodputSamples calls) it goes to the estimate, as before.
 func TestPhaseCutForLatencyOnThinEvidence(t *testing.T) {
 	c := DefaultAgencyConfig()
 	c.MinSamples = 5
