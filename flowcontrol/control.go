@@ -1439,14 +1439,18 @@ func enough(o Observation, s AgencyState, c AgencyConfig) (ok bool, need int64) 
 	sigma := spread(o)
 	noise := noiseSigmas * sigma / math.Sqrt(float64(o.OK))
 	margin := EvidenceMargin(c, s.Limit)
-	if s.Ceiling > s.Limit+1 && s.Probe == nil && float64(lat) <= float64(s.Baseline)*(1+(c.LatencyTolerance-1)*incFraction) {
+	if s.Ceiling > s.Limit+1 && s.Probe == nil && float64(lat) <= float64(s.Baseline)*(1+max((c.LatencyTolerance-1)*incFraction, noise/2)) {
 		// Far below the ceiling, a capacity the agency had before, a
-		// reading clearly at the baseline need only tell the room the
-		// ceiling promises from none: a step toward a limit the agency
-		// took before risks a call of queue at most, and at a few calls
-		// a second a capacity that came back is regained in fewer,
-		// shorter gatherings. An elevated reading still waits for the
-		// full evidence.
+		// reading at the baseline need only tell the room the ceiling
+		// promises from none: a step toward a limit the agency took
+		// before risks a call of queue at most, and at a few calls a
+		// second a capacity that came back is regained in fewer, shorter
+		// gatherings. "At the baseline" is within the growth threshold
+		// or half the reading's noise: the baseline settles a few
+		// percent low under demand, and against the fixed threshold
+		// alone half the readings of a limit below the capacity waited
+		// for the full evidence. A reading elevated beyond that still
+		// waits for it.
 		margin = max(margin, (s.Ceiling-s.Limit)/max(s.Limit, 1))
 	}
 	need = samplesWithin(sigma, margin)

@@ -60,10 +60,12 @@
 // periods. At a bureau's hundreds of calls per period every period is
 // enough and nothing changes; at the benchmark's 4 calls in flight × 600 ms
 // (5–7 calls a period) a decision takes 3–6 periods. Far below the Ceiling
-// (by more than one call), a reading clearly at the baseline needs only to
-// tell the room the Ceiling promises from none (a margin of that room: a
-// step toward a limit the agency took before risks one call of queue at
-// most): a capacity that came back is regained in shorter gatherings.
+// (by more than one call), a reading at the baseline (within the growth
+// threshold or half its noise: the baseline settles a few percent low under
+// demand) needs only to tell the room the Ceiling promises from none (a
+// margin of that room: a step toward a limit the agency took before risks
+// one call of queue at most): a capacity that came back is regained in
+// shorter gatherings.
 // (With a margin of half the room, recoveries from a halved capacity
 // missed 5 s in 387 of 864 scorecard runs; with the whole room, together
 // with the thin latency cut of rule 3, in 364.) Failures are never
