@@ -153,8 +153,9 @@ type AgencyState struct {
 	// reported in its Decision, not state carried to the next.
 	Floor float64 `json:"-"`
 	// Peak is the ceiling before an incident lowered it (a slow start
-	// refused with overload answers: the agency's capacity was lower
-	// then), 0 when none was lowered or the limit has regained it. An
+	// refused with overload answers, or a slowdown found after refusals:
+	// the agency's capacity was lower then), 0 when none was lowered or
+	// the limit has regained it. An
 	// agency seen back from a slowdown gets it back as its ceiling, so
 	// slow start regains its capacity from before the incident.
 	Peak float64 `json:"peak,omitempty"`
@@ -492,12 +493,18 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) 
 		return "", false
 	}
 	next, why, faster, ok := slowStartLimit(*s, raw, c)
-	if faster && s.Peak > s.Ceiling && (ok || raw.OK >= relearnSamples) {
+	if faster && s.Peak > s.Ceiling {
 		// Back from a slowdown: the ceiling an incident lowered (its
 		// capacity then) is the agency's own again, unless it refuses
-		// it, which lowers it once more.
-		s.Ceiling, s.Peak = s.Peak, 0
-		next, why, faster, ok = slowStartLimit(*s, raw, c)
+		// it, which lowers it once more. Whether slow start climbs is
+		// read against that ceiling: the lowered one is often the
+		// limit itself, with nothing to regain.
+		peak := *s
+		peak.Ceiling, peak.Peak = s.Peak, 0
+		if n, w, f, k := slowStartLimit(peak, raw, c); k || raw.OK >= relearnSamples {
+			s.Ceiling, s.Peak = peak.Ceiling, 0
+			next, why, faster, ok = n, w, f, k
+		}
 	}
 	if faster && !ok && raw.OK >= relearnSamples {
 		// Back from a slowdown at a limit the ceiling does not exceed:
@@ -817,11 +824,27 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 			// proves nothing either way.
 			expected := min(1-1/p.Ratio, 1-p.To/p.From)
 			observed := 1 - float64(lat)/float64(p.Latency)
-			if ratio > sig.cutAbove && math.Abs(observed) < expected/2 && expected > noise && s.Relearned == nil {
+			// It stayed put, or fell by less than queueing predicts
+			// beyond its noise: the agency got slower, and the cut went
+			// below its capacity (or it would still queue, and fall in
+			// proportion). The latency read now is the agency's own, and
+			// its capacity is the old limit × that latency ÷ the one
+			// read there (Little's law), at least the cut's limit.
+			stayed := math.Abs(observed) < expected/2
+			partial := observed >= expected/2 && observed < expected-noise
+			if ratio > sig.cutAbove && (stayed || partial) && expected > noise && s.Relearned == nil {
 				old := s.Baseline
-				s.slower(lat, max(limit, p.From))
-				return fmt.Sprintf("agency slower: latency stayed %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit restored",
-					ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond)), true
+				restore := p.From
+				if partial {
+					restore = max(p.To, p.From*float64(lat)/float64(p.Latency))
+				}
+				s.slower(lat, max(limit, restore))
+				how := "stayed"
+				if partial {
+					how = fmt.Sprintf("fell %.0f%% of the %.0f%% queueing predicts,", 100*observed, 100*expected)
+				}
+				return fmt.Sprintf("agency slower: latency %s %.2f× baseline after cut %.1f→%.1f; baseline %s→%s, limit %.1f",
+					how, ratio, p.From, p.To, old.Round(time.Microsecond), lat.Round(time.Microsecond), s.Limit), true
 			}
 			if observed >= expected/2 && p.To < s.Good-0.5 {
 				// A cut below Good helped: the agency did lose capacity,
@@ -880,8 +903,15 @@ func (s *AgencyState) slower(lat time.Duration, restore float64) {
 	s.Capacity = s.Limit
 	if s.Refused {
 		// It lost capacity as well: the probes refuted at the old one say
-		// nothing about the new one.
+		// nothing about the new one, and the ceiling, the highest limit
+		// it took before, is a capacity it no longer has. Grow-back
+		// toward it would double into the lost capacity. It is kept as
+		// the Peak, which the agency gets back once it is seen faster
+		// again (slow start).
 		s.Refuted, s.Backoff = 0, 0
+		if s.Ceiling > s.Limit+0.5 && !s.Recovering {
+			s.Peak, s.Ceiling = max(s.Peak, s.Ceiling), s.Limit
+		}
 	} else {
 		// Otherwise a slower agency holds as many calls as before, no
 		// more: the probes refuted beyond Good still tell its capacity,

@@ -121,7 +121,21 @@
 //     to the last good limit if that is higher: a slower agency holds as
 //     many calls; but not when the agency refused calls since that limit
 //     was last seen healthy, AgencyState.Refused: it lost capacity too, an
-//     incident, and only the cut is undone). Without refusals no probe goes beyond
+//     incident, and only the cut is undone). If it fell, but by less than
+//     queueing predicts beyond the reading's noise, the agency got slower
+//     and the cut went below its capacity, where the latency read is its
+//     own: the baseline is relearned from it, and the limit goes to the
+//     capacity the two readings give (Little's law: the old limit × the
+//     latency now ÷ the latency before), at least the cut's. Before, the
+//     cut was kept and cut again on the old baseline, and the slowdown was
+//     found only at the second check: in the incident of C16 × 200 ms
+//     (capacity to 6, service ×2) the limit sat at 2–3 for 6 s. After
+//     refusals the Ceiling, a capacity the agency no longer has, is lowered
+//     to the restored limit and kept as AgencyState.Peak (unless slow start
+//     is climbing back from an outage, whose cuts lower it themselves):
+//     grow-back toward it doubled into the lost capacity (4 → 9 at a
+//     capacity of 6), and the agency gets it back once it is seen faster
+//     (slow start). Without refusals no probe goes beyond
 //     the restored limit for a back-off (a slower agency holds as many
 //     calls, no more; the relearnt baseline rests on few calls). The
 //     relearned baseline is itself checked SettlePeriods later, and reverted
@@ -267,10 +281,11 @@
 // nothing to regain (the limit at the ceiling): against a slow agency's
 // baseline, a queue at the limit would pass for room to grow, and the
 // baseline, following the latency down, would settle on that queue. A
-// ceiling an incident lowered (a doubling refused with overload answers)
-// is kept as AgencyState.Peak, and an agency seen back from its slowdown
-// gets it back, so slow start regains the capacity from before the
-// incident; if the agency refuses it, the ceiling comes down again.
+// ceiling an incident lowered (a doubling refused with overload answers,
+// or a slowdown found by rule 2 after refusals) is kept as
+// AgencyState.Peak, and an agency seen back from its slowdown gets it
+// back, so slow start regains the capacity from before the incident; if
+// the agency refuses it, the ceiling comes down again.
 //
 // Expired calls (Observation.Expired: ended by our own budget, not sent or
 // cut before the client's timeout) are in no rule: they say nothing about

@@ -326,6 +326,35 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	if s.Refuted != 0 || s.Backoff != 0 {
 		t.Fatalf("slower after refusals: refuted %d, back-off %d; want both cleared", s.Refuted, s.Backoff)
 	}
+	// An incident: the agency lost capacity (8 of 12) and got twice as
+	// slow. At 12 its latency was 3× the old baseline; the cut to 6, below
+	// the capacity, reads 2×: it fell by a third where queueing alone
+	// predicts a half. The latency read is the agency's own, and Little's
+	// law gives its capacity from the two readings: 12 × 2 ÷ 3 = 8. (The
+	// law kept the cut and cut again on the old baseline.)
+	slowSmall := fluid{C: 8, S: 2 * svc, Q: 16}.observe(6)
+	s = warm(6)
+	s.Good, s.Ceiling, s.Refused = 20, 20, true
+	s.Probe = &Probe{From: 12, To: 6, Latency: 3 * svc, Ratio: 3, Age: c.SettlePeriods}
+	sig, _ = s.read(slowSmall, c)
+	if reason, ok := s.checkLatencyCut(sig, slowSmall, c); !ok || s.Rule != ruleRelearn || s.Baseline != 2*svc || math.Abs(s.Limit-8) > 0.01 {
+		t.Fatalf("fell by less than queueing predicts: %q, rule %s, baseline %s, limit %.2f; want relearn, %s, 8", reason, s.Rule, s.Baseline, s.Limit, 2*svc)
+	}
+	// It refused calls: the ceiling of 20 is a capacity it no longer has.
+	// Kept as the Peak, it comes back once the agency is seen faster.
+	if s.Ceiling != 8 || s.Peak != 20 {
+		t.Fatalf("slower after refusals: ceiling %.1f, peak %.1f; want 8 and 20 kept", s.Ceiling, s.Peak)
+	}
+	// A fall in proportion to the cut is queueing still, at the lower
+	// limit too: the check leaves the cut, and rule 3 may cut again.
+	queued := Observation{Period: time.Second, Calls: 200, OK: 200, LatencyMean: 3 * svc / 2, LatencyP50: 3 * svc / 2,
+		LatencyP90: 3 * svc / 2 * 138 / 100, InFlight: 6, QueueWaitP90: 2 * time.Second}
+	s = warm(6)
+	s.Probe = &Probe{From: 12, To: 6, Latency: 3 * svc, Ratio: 3, Age: c.SettlePeriods}
+	sig, _ = s.read(queued, c)
+	if reason, ok := s.checkLatencyCut(sig, queued, c); ok || s.Probe != nil {
+		t.Fatalf("latency halved with the limit: decided %v (%q), probe %v; want checked, nothing undone", ok, reason, s.Probe)
+	}
 	// The latency fell with the cut: it was queueing; nothing to undo.
 	s = warm(10)
 	s.Good = 20
@@ -694,6 +723,18 @@ func TestPhaseSlowStart(t *testing.T) {
 	fast.InFlight = 9
 	if reason, ok := s.slowStart(fast, c); !ok || s.Ceiling != 18 || s.Limit != 18 || s.Peak != 0 {
 		t.Fatalf("back from the incident's slowdown: %q, limit %.1f, ceiling %.1f, peak %.1f; want 18, 18, 0", reason, s.Limit, s.Ceiling, s.Peak)
+	}
+	// A ceiling lowered to the limit itself (rule 2 found the agency
+	// slower after refusals): read against it slow start has nothing to
+	// regain, but read against the Peak it has, on fewer calls than a
+	// relearning alone needs (30 of 40).
+	fast30 := fast
+	fast30.Calls, fast30.OK, fast30.InFlight = 30, 30, 8
+	s = warm(8)
+	s.Ceiling, s.Peak, s.Good, s.Baseline = 8, 20, 8, 2*svc
+	c5.MinSamples = 5
+	if reason, ok := s.slowStart(fast30, c5); !ok || s.Ceiling != 20 || s.Peak != 0 || s.Limit != 16 {
+		t.Fatalf("back from the incident's slowdown at the lowered ceiling: %q, limit %.1f, ceiling %.1f, peak %.1f; want 16, 20, 0", reason, s.Limit, s.Ceiling, s.Peak)
 	}
 	// A doubling refused with overload answers: the agency's capacity is
 	// below the ceiling now, and the ceiling comes down to what slow start
