@@ -159,6 +159,11 @@ type AgencyState struct {
 	// agency seen back from a slowdown gets it back as its ceiling, so
 	// slow start regains its capacity from before the incident.
 	Peak float64 `json:"peak,omitempty"`
+	// PeakBaseline is the baseline the agency had when rule 2 found it
+	// slower and set its ceiling aside as the Peak, 0 when none did: a
+	// latency back within the growth threshold of it is the agency back
+	// at its old speed, and the Peak its ceiling again.
+	PeakBaseline time.Duration `json:"peak_baseline,omitempty"`
 	// SlowFrom is the limit before slow start's last step; it is read
 	// only by a cut right after that step (endSlowStart), which shows how
 	// far the agency could go.
@@ -547,6 +552,16 @@ func (s *AgencyState) relearnFaster(raw Observation) {
 		s.Baseline = raw.LatencyP50
 	}
 	s.Relearned, s.Unverified = nil, true
+	if old := s.PeakBaseline; old > 0 && s.Peak == 0 {
+		// Back from the slowdown that set the ceiling aside: a reading
+		// within its noise of the baseline from before it is the agency
+		// at its old speed, and that baseline rests on more calls.
+		noise := noiseSigmas * spread(raw) / math.Sqrt(float64(max(raw.OK, 1)))
+		if math.Abs(float64(s.Baseline)/float64(old)-1) <= noise {
+			s.Baseline = old
+		}
+		s.PeakBaseline = 0
+	}
 }
 
 // gather holds the limit and keeps o as evidence while it is too thin to
@@ -674,6 +689,12 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 		case lat > s.Baseline && !demand && failRate <= c.FailureTarget && 2*o.InFlight < roundLimit(limit):
 			s.Baseline += time.Duration(baselineDrift * float64(lat-s.Baseline))
 		}
+	}
+	if latOK && s.Peak > s.Ceiling && s.PeakBaseline > 0 &&
+		float64(lat) <= float64(s.PeakBaseline)*(1+max((c.LatencyTolerance-1)*incFraction, noise)) {
+		// Back at the speed it had before the slowdown: the ceiling set
+		// aside is the agency's again, and so is its baseline.
+		s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline, s.Relearned = s.Peak, 0, s.PeakBaseline, 0, nil
 	}
 	ratio := 0.0
 	warm := s.BaselinePeriods >= warmupPeriods
@@ -910,7 +931,7 @@ func (s *AgencyState) slower(lat time.Duration, restore float64) {
 		// again (slow start).
 		s.Refuted, s.Backoff = 0, 0
 		if s.Ceiling > s.Limit+0.5 && !s.Recovering {
-			s.Peak, s.Ceiling = max(s.Peak, s.Ceiling), s.Limit
+			s.Peak, s.Ceiling, s.PeakBaseline = max(s.Peak, s.Ceiling), s.Limit, s.Relearned.Old
 		}
 	} else {
 		// Otherwise a slower agency holds as many calls as before, no
@@ -1158,7 +1179,7 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		s.Good, s.Refused = limit, false
 		s.Ceiling = max(s.Ceiling, limit)
 		if s.Ceiling >= s.Peak {
-			s.Peak = 0
+			s.Peak, s.PeakBaseline = 0, 0
 		}
 	}
 	switch {

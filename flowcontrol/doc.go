@@ -285,7 +285,13 @@
 // or a slowdown found by rule 2 after refusals) is kept as
 // AgencyState.Peak, and an agency seen back from its slowdown gets it
 // back, so slow start regains the capacity from before the incident; if
-// the agency refuses it, the ceiling comes down again.
+// the agency refuses it, the ceiling comes down again. When rule 2 set it
+// aside, the baseline from before the slowdown is kept with it
+// (AgencyState.PeakBaseline): a latency back within the growth threshold
+// of that baseline (widened by the reading's noise) is the agency back at
+// its old speed, and the Peak and that baseline are its own again. A mild
+// slowdown (1.6×) rarely shows "well below the baseline" on one period,
+// and the limit then climbed back one call at a time.
 //
 // Expired calls (Observation.Expired: ended by our own budget, not sent or
 // cut before the client's timeout) are in no rule: they say nothing about

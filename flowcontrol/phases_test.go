@@ -175,6 +175,28 @@ func TestPhaseRead(t *testing.T) {
 	if s.Baseline != svc/2 || s.Relearned != nil || !strings.Contains(note, "reverted") {
 		t.Fatalf("relearned baseline not reverted: %s, %q", s.Baseline, note)
 	}
+	// An incident set the ceiling aside (rule 2 found the agency twice as
+	// slow after refusals). A latency back at the baseline from before
+	// it is the agency back at its old speed: the ceiling and that
+	// baseline are its own again. A slowdown of 1.6× rarely reads 0.75×
+	// its relearnt baseline on MinSamples calls of one period, which slow
+	// start needs to restore the Peak; the limit then climbed back by
+	// single calls (C10 × 500 ms, capacity to 5 and service ×1.6: the
+	// recovery's phase 0.88 × the oracle over 24 runs, 0.92 now).
+	s = warm(8)
+	s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline = 8, 20, 2*svc, svc
+	s.read(o, c)
+	if s.Ceiling != 20 || s.Peak != 0 || s.Baseline != svc || s.PeakBaseline != 0 {
+		t.Fatalf("back at the old speed: ceiling %.1f, peak %.1f, baseline %s, peak baseline %s; want 20, 0, %s, 0",
+			s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline, svc)
+	}
+	// Still slow: nothing restored.
+	s = warm(8)
+	s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline = 8, 20, 2*svc, svc
+	s.read(high, c)
+	if s.Ceiling != 8 || s.Peak != 20 || s.PeakBaseline != svc {
+		t.Fatalf("still slow: ceiling %.1f, peak %.1f, peak baseline %s; want 8, 20, %s kept", s.Ceiling, s.Peak, s.PeakBaseline, svc)
+	}
 }
 
 func TestPhaseCutForFailures(t *testing.T) {
@@ -342,8 +364,9 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	}
 	// It refused calls: the ceiling of 20 is a capacity it no longer has.
 	// Kept as the Peak, it comes back once the agency is seen faster.
-	if s.Ceiling != 8 || s.Peak != 20 {
-		t.Fatalf("slower after refusals: ceiling %.1f, peak %.1f; want 8 and 20 kept", s.Ceiling, s.Peak)
+	if s.Ceiling != 8 || s.Peak != 20 || s.PeakBaseline != svc {
+		t.Fatalf("slower after refusals: ceiling %.1f, peak %.1f, peak baseline %s; want 8 and 20 kept, and the old baseline %s",
+			s.Ceiling, s.Peak, s.PeakBaseline, svc)
 	}
 	// A fall in proportion to the cut is queueing still, at the lower
 	// limit too: the check leaves the cut, and rule 3 may cut again.
@@ -730,11 +753,17 @@ func TestPhaseSlowStart(t *testing.T) {
 	// relearning alone needs (30 of 40).
 	fast30 := fast
 	fast30.Calls, fast30.OK, fast30.InFlight = 30, 30, 8
+	// The baseline from before the slowdown, within the reading's noise
+	// of it, is taken back rather than the reading of one period: it
+	// rests on more calls.
 	s = warm(8)
-	s.Ceiling, s.Peak, s.Good, s.Baseline = 8, 20, 8, 2*svc
+	s.Ceiling, s.Peak, s.Good, s.Baseline, s.PeakBaseline = 8, 20, 8, 2*svc, svc*105/100
 	c5.MinSamples = 5
 	if reason, ok := s.slowStart(fast30, c5); !ok || s.Ceiling != 20 || s.Peak != 0 || s.Limit != 16 {
 		t.Fatalf("back from the incident's slowdown at the lowered ceiling: %q, limit %.1f, ceiling %.1f, peak %.1f; want 16, 20, 0", reason, s.Limit, s.Ceiling, s.Peak)
+	}
+	if s.Baseline != svc*105/100 || s.PeakBaseline != 0 {
+		t.Fatalf("back at the old speed: baseline %s, peak baseline %s; want %s taken back", s.Baseline, s.PeakBaseline, svc*105/100)
 	}
 	// A doubling refused with overload answers: the agency's capacity is
 	// below the ceiling now, and the ceiling comes down to what slow start
