@@ -928,10 +928,15 @@ func (s *AgencyState) slower(lat time.Duration, restore float64) {
 		// it took before, is a capacity it no longer has. Grow-back
 		// toward it would double into the lost capacity. It is kept as
 		// the Peak, which the agency gets back once it is seen faster
-		// again (slow start).
+		// again (slow start) or back at the baseline it had before
+		// (PeakBaseline): the one before the incident's first slowdown
+		// found, not a slow one relearnt since.
 		s.Refuted, s.Backoff = 0, 0
 		if s.Ceiling > s.Limit+0.5 && !s.Recovering {
-			s.Peak, s.Ceiling, s.PeakBaseline = max(s.Peak, s.Ceiling), s.Limit, s.Relearned.Old
+			if s.Peak == 0 || s.PeakBaseline == 0 {
+				s.PeakBaseline = s.Relearned.Old
+			}
+			s.Peak, s.Ceiling = max(s.Peak, s.Ceiling), s.Limit
 		}
 	} else {
 		// Otherwise a slower agency holds as many calls as before, no

@@ -368,6 +368,17 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 		t.Fatalf("slower after refusals: ceiling %.1f, peak %.1f, peak baseline %s; want 8 and 20 kept, and the old baseline %s",
 			s.Ceiling, s.Peak, s.PeakBaseline, svc)
 	}
+	// Found slower a second time in the same incident: the baseline kept
+	// is still the one from before it, not the slow one relearnt since.
+	// (It grew healthy to 10 since; the second cut, 10 → 5, read a fall
+	// of a third where queueing predicts a half.)
+	s.Probe = &Probe{From: 10, To: 5, Latency: 6 * svc, Ratio: 3, Age: c.SettlePeriods}
+	s.Relearned, s.Limit, s.Ceiling = nil, 5, 10
+	slower4 := fluid{C: 8, S: 4 * svc, Q: 16}.observe(5)
+	sig, _ = s.read(slower4, c)
+	if reason, ok := s.checkLatencyCut(sig, slower4, c); !ok || s.Rule != ruleRelearn || s.PeakBaseline != svc || s.Peak != 20 {
+		t.Fatalf("slower again: %q, rule %s, peak %.1f, peak baseline %s; want relearn, 20 and %s kept", reason, s.Rule, s.Peak, s.PeakBaseline, svc)
+	}
 	// A fall in proportion to the cut is queueing still, at the lower
 	// limit too: the check leaves the cut, and rule 3 may cut again.
 	queued := Observation{Period: time.Second, Calls: 200, OK: 200, LatencyMean: 3 * svc / 2, LatencyP50: 3 * svc / 2,
