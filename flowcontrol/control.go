@@ -556,7 +556,7 @@ func (s *AgencyState) relearnFaster(raw Observation) {
 		// Back from the slowdown that set the ceiling aside: a reading
 		// within its noise of the baseline from before it is the agency
 		// at its old speed, and that baseline rests on more calls.
-		noise := noiseSigmas * spread(raw) / math.Sqrt(float64(max(raw.OK, 1)))
+		noise := latencyNoise(raw)
 		if math.Abs(float64(s.Baseline)/float64(old)-1) <= noise {
 			s.Baseline = old
 		}
@@ -660,7 +660,7 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 	// thresholds below widen by it.
 	noise := 0.0
 	if latOK {
-		noise = noiseSigmas * spread(o) / math.Sqrt(float64(o.OK))
+		noise = latencyNoise(o)
 	}
 	// Learn the baseline. The first one is the mean of a few periods during
 	// which the limit holds (at InitialLimit, meant to be below capacity),
@@ -1092,7 +1092,7 @@ func (s *AgencyState) heldAbove(c AgencyConfig) (lat time.Duration, ratio float6
 	h := s.Held
 	lat = h.latency()
 	ratio = float64(lat) / float64(s.Baseline)
-	noise := noiseSigmas * spread(*h) / math.Sqrt(float64(h.OK))
+	noise := latencyNoise(*h)
 	return lat, ratio, ratio > 1+max((c.LatencyTolerance-1)*incFraction, noise)
 }
 
@@ -1158,7 +1158,7 @@ func (s *AgencyState) checkDip(sig signals, o Observation, c AgencyConfig) (stri
 	}
 	old, lat := s.Baseline, d.Read.latency()
 	s.Baseline = lat
-	if noise := noiseSigmas * spread(*d.Read) / math.Sqrt(float64(d.Read.OK)); float64(lat) > float64(old)*(1+noise) {
+	if noise := latencyNoise(*d.Read); float64(lat) > float64(old)*(1+noise) {
 		// The baseline was low: the latency that refuted the probes
 		// and trims read against it was the agency's own.
 		s.Refuted, s.Backoff = 0, 0
@@ -1370,7 +1370,7 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64,
 	// The tolerance widens by the noise of the few calls a slow start
 	// reads, as every threshold does: one call's latency is within ±60% of
 	// the median at jitter 0.25.
-	noise := noiseSigmas * spread(o) / math.Sqrt(float64(o.OK))
+	noise := latencyNoise(o)
 	ratio := float64(lat) / float64(s.Baseline)
 	faster = o.OK >= c.MinSamples && ratio+noise < 2-c.LatencyTolerance
 	// At a limit of a few slow calls one success may be all a period sees.
@@ -1474,6 +1474,12 @@ func spread(o Observation) float64 {
 		sigma = math.Log(float64(o.LatencyP90)/float64(o.LatencyP50)) / 1.2816
 	}
 	return min(max(sigma, 0.05), 1)
+}
+
+// latencyNoise is the sampling noise of o's mean latency, as a fraction:
+// noiseSigmas standard errors of its successful calls, spread by spread(o).
+func latencyNoise(o Observation) float64 {
+	return noiseSigmas * spread(o) / math.Sqrt(float64(max(o.OK, 1)))
 }
 
 // enough reports whether o holds enough evidence to decide on: MinSamples
