@@ -1440,7 +1440,9 @@ func (s *AgencyState) backTo(estimate, limit float64, thin bool) (float64, strin
 // about Good and the increase beyond it was one call too many. The back-off
 // doubles with each consecutive refuted probe (probeBackoff, 2×, 4×, at
 // most maxBackoff periods). Below a limit of 10, where one call is 10% or more,
-// the settling after a cut back to Good doubles too (×2, ×4, at most ×8).
+// the settling after a cut back to Good doubles too (×2, ×4, at most ×8),
+// while Good is the Ceiling: below it the probes seek a capacity the agency
+// had before, on the normal settling.
 func (s *AgencyState) settle(limit, next float64, via string, c AgencyConfig) int {
 	if s.Good > 0 && roundLimit(limit) > roundLimit(s.Good) && next >= goodFloor*s.Good {
 		// A probe beyond Good refuted: no other beyond it for
@@ -1460,7 +1462,12 @@ func (s *AgencyState) settle(limit, next float64, via string, c AgencyConfig) in
 	}
 	// A cut from Good or below that keeps most of it is noise at a
 	// capacity still about Good: the back-off stands.
-	if via == viaGood && s.Good < 1/nearCapacity && s.Refuted > 0 {
+	// The longer settling applies where the back-off does: at the Ceiling,
+	// probes beyond a capacity the agency keeps confirming. Below it, the
+	// probe is toward a capacity the agency had before: held at a lost
+	// capacity, the latency does not change when that capacity comes back,
+	// and only such a probe finds it.
+	if via == viaGood && s.Good < 1/nearCapacity && s.Refuted > 0 && s.Good >= s.Ceiling-0.5 {
 		return c.SettlePeriods << min(s.Refuted, maxSettleShift)
 	}
 	return c.SettlePeriods

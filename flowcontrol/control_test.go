@@ -601,6 +601,27 @@ func TestProbeBackoff(t *testing.T) {
 	}
 }
 
+// Below a limit of 10 the settling after a probe refuted back to Good
+// doubles with each refuted probe while Good is the Ceiling (probes beyond
+// a capacity the agency keeps confirming), and stays SettlePeriods below
+// the Ceiling: there the probes seek a capacity the agency had before, and
+// held at a lost capacity nothing else shows it come back.
+func TestSettleAfterRefutedProbe(t *testing.T) {
+	c := DefaultAgencyConfig()
+	atCeiling := AgencyState{Good: 9, Ceiling: 9, Refuted: 1}
+	if got := atCeiling.settle(10, 9, viaGood, c); got != c.SettlePeriods<<2 {
+		t.Fatalf("the second refuted probe at the ceiling: settle %d periods, want %d", got, c.SettlePeriods<<2)
+	}
+	below := AgencyState{Good: 9, Ceiling: 17, Refuted: 1}
+	if got := below.settle(10, 9, viaGood, c); got != c.SettlePeriods {
+		t.Fatalf("the second refuted probe toward a ceiling of 17: settle %d periods, want %d", got, c.SettlePeriods)
+	}
+	if below.Refuted != 2 || below.Backoff != 2*probeBackoff {
+		t.Fatalf("below the ceiling: refuted %d, back-off %d; want the count kept (2, %d): grow leaves it unread there",
+			below.Refuted, below.Backoff, 2*probeBackoff)
+	}
+}
+
 // TestGrowBackStopsAtTheCeiling: after a capacity that came back, grow-back
 // doubles its steps toward the ceiling (the highest limit seen healthy);
 // once there, growth beyond it starts gently, as beyond any capacity seen,

@@ -186,7 +186,11 @@
 // agency lost capacity or got slower; rule 2 tells which, and Good is
 // forgotten when a cut below it made the latency fall. Below a limit of 10,
 // where one call more is 10% or more, each consecutive cut back to Good
-// doubles the settling time after it (×2, ×4, at most ×8).
+// doubles the settling time after it (×2, ×4, at most ×8) while Good is the
+// Ceiling. Below the Ceiling the probes seek a capacity the agency had
+// before, on the normal settling: a limit held at a lost capacity reads
+// the same latency when that capacity comes back, and only a probe finds
+// it (doubled, the probes came every 8–16 s).
 //
 // Probes back off while they keep failing. A cut from beyond Good that
 // keeps at least 70% of Good refutes a probe (AgencyState.Refuted); from

@@ -226,3 +226,37 @@ func TestCapacityLossNotSlowStarted(t *testing.T) {
 		}
 	}
 }
+
+// TestCapacityComesBack runs the capacity halved alone on the shapes whose
+// halved capacity is a few calls at a high call rate (C12 × 300 ms and
+// C16 × 200 ms: 6 and 8 calls, 20 and 40 calls a second), on seeds 1–6 at
+// both offsets, and holds every run's phase after the capacity came back
+// to recoverGoodput × the oracle's from 5 s after it. Held at the halved
+// capacity, the limit's latency does not change when the capacity comes
+// back: only a probe toward the ceiling (the capacity it had before) finds
+// it. When the settling after a refuted probe doubled below a limit of 10
+// whatever the ceiling, those probes came every 8–16 s, and C12 seed 5 at
+// 500 ms got its capacity back 20.5 s late: 0.66 × the oracle (seed 6 0.86,
+// seed 3 0.89); now 0.94 at worst.
+func TestCapacityComesBack(t *testing.T) {
+	for _, sh := range shapes {
+		if !strings.HasPrefix(sh.name, "C12 ") && !strings.HasPrefix(sh.name, "C16 ") {
+			continue
+		}
+		for _, off := range []time.Duration{0, 500 * time.Millisecond} {
+			for seed := uint64(1); seed <= 6; seed++ {
+				sc := scorecardScenario(kinds[1], sh, seed, off)
+				oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: sh.workers})
+				ctl := run(t, sc, shapeController(sh))
+				ratio := ctl.Phases[3].Goodput / oracle.Phases[3].Goodput
+				back := reachedFraction(ctl.Trace, 50*time.Second+off, 0.9)
+				t.Logf("%s seed %d offset %s: back at 90%% of the capacity %s after it came back, then %.2f × the oracle",
+					sh.name, seed, off, convergenceString([]time.Duration{back}), ratio)
+				if ratio < recoverGoodput {
+					t.Errorf("%s seed %d offset %s: %.2f × the oracle's goodput from 5 s after the capacity came back (the limit at 90%% of it %s after), want ≥ %.2f",
+						sh.name, seed, off, ratio, convergenceString([]time.Duration{back}), recoverGoodput)
+				}
+			}
+		}
+	}
+}
