@@ -172,7 +172,9 @@ type AgencyState struct {
 	Cooldown int `json:"cooldown"`
 	// Streak counts consecutive increases; each one doubles the next step.
 	Streak int `json:"streak"`
-	// Saturated counts consecutive periods held at capacity at one limit.
+	// Saturated counts consecutive periods held at capacity, at one limit
+	// or at the increases from it (an increase keeps the count; any other
+	// decision clears it).
 	Saturated int `json:"saturated"`
 	// Probe is a latency cut waiting to be checked, nil when none is.
 	Probe *Probe `json:"probe,omitempty"`
@@ -1218,7 +1220,8 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 	case room >= 0.5 && s.regrowTo() > (1+regrowMargin)*limit &&
 		(saturated >= c.SettlePeriods && (lastRule == ruleAtCapacity || lastRule == ruleGrow) || lastRule == ruleRegrow):
 		// The queue this limit caused for a while has vanished without a
-		// change of ours: the agency's capacity came back. Three quarters
+		// change of ours, or with an increase, which would have made it
+		// longer: the agency's capacity came back. Three quarters
 		// of the way back to it: halfway took two steps after the period
 		// that read the queue gone to regain 90% of a capacity that had
 		// doubled (11 → 16 → 18.5 toward 21). Below growBackMin, halfway:
@@ -1313,11 +1316,14 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		step = s.Good - limit
 	}
 	s.Limit = limit + step
-	if roundLimit(s.Limit) == roundLimit(limit) {
-		// A step within the rounding leaves the limit the agency saw:
-		// it is still held at capacity.
-		s.Saturated = saturated
-	}
+	// The periods held at capacity before an increase still count: the
+	// queue read at the lower limit and gone at a higher one is a
+	// capacity that came back all the more (the regrow's evidence). Reset
+	// at each step, a capacity that came back during a noisy small step
+	// waited for two more periods held at capacity, read on a queue that
+	// was no longer there. A step within the rounding leaves the limit the
+	// agency saw: it is still held at capacity.
+	s.Saturated = saturated
 	if room > 0.5 && !landed {
 		s.Streak++
 	} else {

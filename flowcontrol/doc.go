@@ -216,7 +216,8 @@
 //   - three quarters of the way back toward the highest capacity seen
 //     (HighWater, or the Ceiling if higher: a capacity loss's own cuts
 //     lower HighWater to the lost capacity), when the queue this limit
-//     caused for SettlePeriods has vanished without a change of ours: the
+//     caused for SettlePeriods has vanished without a change of ours, or
+//     with an increase of ours, which would have made it longer: the
 //     agency's capacity came back (halfway below a limit of 4, where a
 //     reading of a few calls passes for the queue gone by chance, and
 //     three quarters of the way rounds to the earlier capacity itself);

@@ -656,6 +656,22 @@ func TestPhaseGrow(t *testing.T) {
 	if reason := s.grow(sig, healthy(), c, ruleGrow, c.SettlePeriods); s.Limit != 17.5 || s.Rule != ruleRegrow {
 		t.Fatalf("capacity back after a step within the rounding: %q, limit %.1f, rule %s; want 17.5", reason, s.Limit, s.Rule)
 	}
+	// An increase keeps the periods held at capacity before it: the queue
+	// gone at the higher limit is the capacity back all the more. Reset by
+	// the step, the regrow waited for two more periods held at capacity
+	// (C12 × 300 ms halved, seed 1: a step of 0.1 that crossed the rounding
+	// put the regrow off, and the limit climbed back a call at a time).
+	s = warm(10)
+	s.Ceiling, s.Good, s.Capacity = 14, 10, 10
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, ruleSettle, c.SettlePeriods); roundLimit(s.Limit) != 11 || s.Rule != ruleGrow || s.Saturated != c.SettlePeriods {
+		t.Fatalf("a step from a limit held at capacity: %q, limit %.1f, rule %s, saturated %d; want 11 by a step, saturated %d kept",
+			reason, s.Limit, s.Rule, s.Saturated, c.SettlePeriods)
+	}
+	sig, _ = s.read(healthy(), c)
+	if reason := s.grow(sig, healthy(), c, s.Rule, s.Saturated); s.Rule != ruleRegrow {
+		t.Fatalf("the queue gone after a step: %q, limit %.1f, rule %s; want a regrow toward the ceiling 14", reason, s.Limit, s.Rule)
+	}
 	// Far below the ceiling with the latency at the baseline (a capacity
 	// back while the limit was held at the lost one): the steps double
 	// without waiting for each to show.
