@@ -190,7 +190,7 @@
 // Ceiling. Below the Ceiling the probes seek a capacity the agency had
 // before, on the normal settling: a limit held at a lost capacity reads
 // the same latency when that capacity comes back, and only a probe finds
-// it (doubled, the probes came every 8–16 s).
+// it (with the settling doubled, C16 × 200 ms halved probed every 8 s).
 //
 // Probes back off while they keep failing. A cut from beyond Good that
 // keeps at least 70% of Good refutes a probe (AgencyState.Refuted); from
