@@ -253,14 +253,13 @@
 // (a very slow agency at a small limit), the limit grows by one.
 //
 // Slow start, before all of these and on the period alone. It begins
-// after an outage (a failure cut in a period in which nothing succeeded:
-// an agency down, or slower than the client's timeout; once the agency
-// has refused calls while serving others, AgencyState.Refused, only once
-// nothing has succeeded for as long as a call takes, twice the baseline
-// latency and at least the period before: at a few slow calls a lost
-// capacity, the limit still above it, shows periods of nothing but its
-// 503s and the timeouts of the calls it queued, several in a row when a
-// call takes longer than a period), or when the
+// after an outage (a failure cut once nothing has succeeded for as long
+// as a call takes, twice the baseline latency and at least the period
+// before: an agency down, or slower than the client's timeout; at a few
+// slow calls a lost capacity, the limit still above it, shows periods of
+// nothing but its 503s and the timeouts of the calls it queued, several
+// in a row when a call takes longer than a period, whether or not it
+// refused calls before), or when the
 // latency falls well below the baseline (beyond its noise, on MinSamples
 // calls): an agency back from a slowdown, whose baseline is still the
 // slow one's and is relearnt at once from that period. While it lasts

@@ -48,11 +48,31 @@ func slowFactor(sh shape) float64 {
 // step at 0 s (from the shape's initial limit), the change at 30 s and the
 // recovery at 50 s (each off later), each phase scored from PhaseSettle
 // after its step.
-func scorecardScenario(k kind, sh shape, seed uint64, off time.Duration) Scenario {
-	sc := k.scenario(sh, seed, off)
+//
+// With a warm-up w (SCORECARD_WARMUP), the run starts with w at half the
+// agency's nominal rate, as the real-stack benchmark does, and everything
+// after it (the load step, the change and the recovery) comes w later: the
+// first baseline is then learnt before the demand comes, as on the real
+// stack, instead of under demand from the start.
+func scorecardScenario(k kind, sh shape, seed uint64, off, warmup time.Duration) Scenario {
+	sc := k.scenario(sh, seed, off+warmup)
 	sc.Name = sh.name + " / " + k.name
 	sc.MeasureFrom = PhaseSettle
 	sc.Steps = []time.Duration{0, 30*time.Second + off, 50*time.Second + off}
+	if warmup > 0 {
+		full, half := sc.Load, sc.Agency.NominalRate()/2
+		sc.Load = func(t time.Duration) float64 {
+			if t < warmup {
+				return half
+			}
+			return full(t)
+		}
+		sc.Duration += warmup
+		sc.MeasureFrom = 0
+		for i := range sc.Steps {
+			sc.Steps[i] += warmup
+		}
+	}
 	return sc
 }
 
@@ -79,7 +99,9 @@ const (
 // (less than a period, e.g. 500ms) moves the change and the recovery that
 // much later: the controller's periods end on whole seconds, so at 0 both
 // fall on a period's edge, where on the real stack they fall inside one
-// (the period then reads the change in part).
+// (the period then reads the change in part). SCORECARD_WARMUP=<duration>
+// (e.g. 5s) runs that long at half the nominal rate before the load step,
+// as the real-stack benchmark does.
 //
 //	go test ./flowcontrol/flowsim -run TestScorecard -v -args -scorecard
 func TestScorecard(t *testing.T) {
@@ -88,6 +110,7 @@ func TestScorecard(t *testing.T) {
 	}
 	seeds := scorecardSeeds(t)
 	off := scorecardOffset(t)
+	warmup := scorecardWarmup(t)
 	var lines []string
 	misses, unconverged, runs := map[string]int{}, map[string]int{}, map[string]int{}
 	table := []string{
@@ -105,7 +128,7 @@ func TestScorecard(t *testing.T) {
 			shapeMisses, shapeUnconverged := 0, 0
 			scored2 := true
 			for _, seed := range seeds {
-				sc := scorecardScenario(k, sh, seed, off)
+				sc := scorecardScenario(k, sh, seed, off, warmup)
 				runs[k.name]++
 				unservable := time.Duration(sc.ServiceFactor(40*time.Second)*float64(sh.service)) > sh.clientTimeout
 				oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: sh.workers})
@@ -149,7 +172,7 @@ func TestScorecard(t *testing.T) {
 						shapeUnconverged++
 					}
 				}
-				back := reachedFraction(ctl.Trace, 50*time.Second+off, 0.9)
+				back := reachedFraction(ctl.Trace, 50*time.Second+off+warmup, 0.9)
 				fmt.Fprintf(&b, " | converged %s | back %s", convergenceString(ctl.Convergence), convergenceString([]time.Duration{back}))
 				backs = append(backs, strings.TrimSuffix(convergenceString([]time.Duration{back}), "s"))
 				if back < 0 || back > recoverWithin {
@@ -196,6 +219,20 @@ func scorecardOffset(t *testing.T) time.Duration {
 		t.Fatalf("SCORECARD_OFFSET %q: accepted a duration from 0 up to the 1 s period, e.g. 500ms", v)
 	}
 	return off
+}
+
+// scorecardWarmup returns the warm-up SCORECARD_WARMUP names, none by
+// default.
+func scorecardWarmup(t *testing.T) time.Duration {
+	v := os.Getenv("SCORECARD_WARMUP")
+	if v == "" {
+		return 0
+	}
+	w, err := time.ParseDuration(v)
+	if err != nil || w < 0 || w > time.Minute {
+		t.Fatalf("SCORECARD_WARMUP %q: accepted a duration from 0 to 1m, e.g. 5s", v)
+	}
+	return w
 }
 
 // scorecardSeeds returns the seeds SCORECARD_SEEDS names (from-to,
