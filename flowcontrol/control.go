@@ -315,6 +315,11 @@ const (
 	// below the capacity, and within the ±10% band convergence is
 	// measured by.
 	dipFraction = 0.9
+	// A latency that rose after a latency cut is read as a slowdown (rule
+	// 2) when queueing predicted a fall of at least riseMinFall and the
+	// rise is less than riseMaxFactor times that fall.
+	riseMinFall   = 1.0 / 3
+	riseMaxFactor = 2.0
 )
 
 // Step runs one control period: for every agency that is configured,
@@ -845,9 +850,9 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 			s.Probe = nil
 			// Queueing latency falls with the limit. Latency that stayed
 			// put was not ours; latency that rose means something else
-			// changed meanwhile (a slowdown's onset, or a capacity lost
-			// below the new limit, which queues without refusing), and
-			// proves nothing either way.
+			// changed meanwhile: a slowdown's onset, read only in part
+			// in the cut's reference, or a capacity lost below the new
+			// limit, which queues without refusing.
 			expected := min(1-1/p.Ratio, 1-p.To/p.From)
 			observed := 1 - float64(lat)/float64(p.Latency)
 			// It stayed put, or fell by less than queueing predicts
@@ -857,6 +862,23 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 			// its capacity is the old limit × that latency ÷ the one
 			// read there (Little's law), at least the cut's limit.
 			stayed := math.Abs(observed) < expected/2
+			// It rose, beyond its noise, after a cut deep enough to
+			// matter (queueing predicts a fall of riseMinFall or more),
+			// by less than riseMaxFactor × that fall: read as the
+			// slowdown's onset, as if it stayed. Left as proving
+			// nothing, rule 3 cut again by half on the same slowdown,
+			// and only that cut's check found it, 16–21.5 s after it
+			// began (bench small, C4 × 600 ms slowed ×1.85:
+			// TestSlowdownOnsetReadInPart). A rise after a shallower
+			// cut (a refuted probe's, which a change at the agency may
+			// overtake), or a larger one, still proves nothing: read as
+			// a slowdown, a capacity lost at the instant of a probe's
+			// cut had its queue relearnt as the baseline. (From a fall
+			// of a quarter, TestLowRate's slowdown, seed 5, relearnt the
+			// baseline on 5 calls and went back to a limit a call beyond
+			// the capacity: 7.5% timeouts.)
+			rose := observed <= -max(expected/2, noise) && expected >= riseMinFall && -observed < riseMaxFactor*expected
+			stayed = stayed || rose
 			partial := observed >= expected/2 && observed < expected-noise
 			if ratio > sig.cutAbove && (stayed || partial) && expected > noise && s.Relearned == nil {
 				old := s.Baseline
@@ -866,6 +888,9 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 				}
 				s.slower(lat, max(limit, restore))
 				how := "stayed"
+				if rose {
+					how = fmt.Sprintf("rose %.0f%% (the cut's reference read the slowdown in part),", -100*observed)
+				}
 				if partial {
 					how = fmt.Sprintf("fell %.0f%% of the %.0f%% queueing predicts,", 100*observed, 100*expected)
 				}

@@ -117,6 +117,15 @@
 //     through the cut's period shows there only in part, and read against
 //     that period alone the queue left at the lower limit passed for a
 //     latency that stayed put (20 → 13 → 20 at a capacity halved to 10).
+//     The other way round, a slowdown that began during the cut's period
+//     shows there only in part, and the slower agency's latency after the
+//     cut reads higher than the reference: a rise after a cut for which
+//     queueing predicts a fall of a third or more, by less than twice that
+//     fall, counts as stayed put (otherwise rule 3 cut again by half on the
+//     same slowdown, found only at that cut's check, 16–21.5 s after its
+//     onset at 2 calls a second). A rise after a shallower cut, or a larger
+//     one, proves nothing either way (a capacity lost below the new limit
+//     queues without refusing).
 //     If it stayed put, the baseline is relearned and the cut undone (back
 //     to the last good limit if that is higher: a slower agency holds as
 //     many calls; but not when the agency refused calls since that limit

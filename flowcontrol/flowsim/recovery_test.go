@@ -273,3 +273,53 @@ func TestCapacityComesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowdownOnsetReadInPart runs the benchmark's small shape (C4 ×
+// 600 ms, two workers) slowed ×1.85 (as much as keeps its calls within
+// the client's timeout) on seeds 1–6, the slowdown at a period's edge and
+// inside one, and holds the law to finding the slowdown ("agency slower")
+// within the 20 s it lasts in every run, and within 12 s on average. A
+// latency cut whose reference read the onset only in part (merged with
+// periods from before it) saw the latency rise after the cut, not stay
+// put; that rise was taken to prove nothing, rule 3 cut again by half on
+// the same slowdown, and only the second cut's check found it: on 7234a47
+// 16–21.5 s after the onset in 5 of the 12 runs (seed 2 at 0 s: 19 s, the
+// phase at 0.45 × the oracle), 13.6 s on average. A probe's shallow cut
+// that coincides with the onset still waits for a second cut (seed 5 at
+// 500 ms: 19.5 s): such a cut cannot tell a rise from a capacity lost.
+func TestSlowdownOnsetReadInPart(t *testing.T) {
+	var sh shape
+	for _, s := range shapes {
+		if strings.HasPrefix(s.name, "bench small") {
+			sh = s
+		}
+	}
+	var sum time.Duration
+	runs := 0
+	for _, off := range []time.Duration{0, 500 * time.Millisecond} {
+		for seed := uint64(1); seed <= 6; seed++ {
+			sc := scorecardScenario(kinds[2], sh, seed, off, 0)
+			onset := 30*time.Second + off
+			ctl := run(t, sc, shapeController(sh))
+			found := time.Duration(-1)
+			for _, s := range ctl.Trace {
+				if s.T >= onset && strings.HasPrefix(s.Reason, "agency slower") {
+					found = s.T - onset
+					break
+				}
+			}
+			t.Logf("seed %d at %s: slowdown found %s after its onset", seed, off, found)
+			if found < 0 || found > 20*time.Second {
+				t.Errorf("seed %d at %s: slowdown found %s after its onset, want within the 20 s it lasts", seed, off, found)
+				continue
+			}
+			sum += found
+			runs++
+		}
+	}
+	if runs > 0 {
+		if mean := sum / time.Duration(runs); mean > 12*time.Second {
+			t.Errorf("slowdown found %s after its onset on average, want within 12 s", mean)
+		}
+	}
+}
