@@ -282,7 +282,7 @@ func TestCapacityComesBack(t *testing.T) {
 // latency cut whose reference read the onset only in part (merged with
 // periods from before it) saw the latency rise after the cut, not stay
 // put; that rise was taken to prove nothing, rule 3 cut again by half on
-// the same slowdown, and only the second cut's check found it: on 7234a47
+// the same slowdown, and only the second cut's check found it: on 473af11
 // 16–21.5 s after the onset in 5 of the 12 runs (seed 2 at 0 s: 19 s, the
 // phase at 0.45 × the oracle), 13.6 s on average. A probe's shallow cut
 // that coincides with the onset still waits for a second cut (seed 5 at
@@ -293,6 +293,9 @@ func TestSlowdownOnsetReadInPart(t *testing.T) {
 		if strings.HasPrefix(s.name, "bench small") {
 			sh = s
 		}
+	}
+	if sh.capacity == 0 {
+		t.Fatal("no shape named bench small")
 	}
 	var sum time.Duration
 	runs := 0
