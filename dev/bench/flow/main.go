@@ -94,6 +94,9 @@ type config struct {
 	ceiling                    time.Duration // the Temporal ceiling check's length; 0 skips it
 	minSamples                 int64
 	prefetch                   float64
+	// source names the code measured: the checkout's commit, and whether
+	// it had uncommitted changes (see checkoutSource).
+	source string
 	// pollers is the agency workers' activity-task pollers: a fixed
 	// count, or 0 for the SDK's poller autoscaling (-pollers).
 	pollers int
@@ -146,6 +149,7 @@ func main() {
 	flag.DurationVar(&c.ceiling, "ceiling", 10*time.Second, "before the scales, offer each scale's capacity rate and its highest offered load (calls/s, in applications of its K calls), unbounded, to an agency that is never busy for this long each and report whether Temporal carried them; 0 skips")
 	flag.Float64Var(&probe, "probe", 0, "measure the Temporal ceiling instead: offer this many calls/s (applications of -calls-per-app calls), unbounded, to an agency that is never busy, and report start→call latency")
 	flag.Parse()
+	c.source = checkoutSource(".")
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 

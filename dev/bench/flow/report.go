@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
+	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -370,7 +372,7 @@ func chartName(scale, scenario string) string { return "bench-flow-" + scale + "
 func writeDoc(w io.Writer, runs []*scaleRun, checks []ceilingCheck, c config, took time.Duration) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Flow control benchmark\n\n")
-	fmt.Fprintf(&b, "Produced by `make bench-flow` (`go run ./dev/bench/flow`), run %s, took %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), took.Round(time.Second))
+	fmt.Fprintf(&b, "Produced by `make bench-flow` (`go run ./dev/bench/flow`), run %s %s, took %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), sourceOr(c.source), took.Round(time.Second))
 	names := make([]string, len(runs))
 	for i, sr := range runs {
 		names[i] = fmt.Sprintf("%s (C=%d × %s, %.1f calls/s nominal, %s per application)", sr.cfg.scale, sr.cfg.capacity, sr.cfg.serviceTime,
@@ -614,3 +616,28 @@ Goodput, agency errors and convergence are per call; application latency and out
   the client timeout is not scored against the oracle: no strategy serves it, it is the breakers' case.
 
 `
+
+// checkoutSource names the commit of the git checkout in dir, with
+// " (with uncommitted changes)" when its tracked files differ from it,
+// so a report says which law it measured; "" when dir is not a checkout
+// or git is missing.
+func checkoutSource(dir string) string {
+	head, err := exec.Command("git", "-C", dir, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	s := "commit " + strings.TrimSpace(string(head))
+	if dirty, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err != nil || len(bytes.TrimSpace(dirty)) > 0 {
+		s += " (with uncommitted changes)"
+	}
+	return s
+}
+
+// sourceOr is the report's "on <source>", or a plain statement that the
+// code measured is not known.
+func sourceOr(source string) string {
+	if source == "" {
+		return "on code outside a git checkout (commit unknown)"
+	}
+	return "on " + source
+}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -300,5 +303,51 @@ func TestConvergenceCountsTheCallsAdmitted(t *testing.T) {
 	}
 	if got := convergence(draining, []time.Duration{0}, ms(5), true); len(got) != 1 || got[0] != ms(3) {
 		t.Errorf("unbounded, measured by the calls present: converged %v, want [%v]", got, ms(3))
+	}
+}
+
+// The report names the commit it measured, and says so when the checkout
+// had uncommitted changes or is not a checkout at all.
+func TestCheckoutSource(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	dir := t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=bench", "-c", "user.email=bench@example.com"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := checkoutSource(dir); got != "" {
+		t.Errorf("outside a checkout: %q, want empty", got)
+	}
+	git("init", "-q")
+	if err := os.WriteFile(filepath.Join(dir, "law.go"), []byte("package law\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git("add", "law.go")
+	git("commit", "-q", "-m", "law")
+	head := git("rev-parse", "--short=12", "HEAD")
+	if got, want := checkoutSource(dir), "commit "+head; got != want {
+		t.Errorf("clean checkout: %q, want %q", got, want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "law.go"), []byte("package law // changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := checkoutSource(dir), "commit "+head+" (with uncommitted changes)"; got != want {
+		t.Errorf("changed checkout: %q, want %q", got, want)
+	}
+	if got := sourceOr(""); !strings.Contains(got, "commit unknown") {
+		t.Errorf("sourceOr(\"\") = %q, want it to say the commit is unknown", got)
+	}
+	var b strings.Builder
+	if err := writeDoc(&b, nil, nil, config{warmup: time.Second, source: "commit 0123456789ab"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "on commit 0123456789ab, took 1m0s") {
+		t.Errorf("the report's first lines do not name the commit:\n%s", b.String()[:min(400, b.Len())])
 	}
 }
