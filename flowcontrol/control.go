@@ -817,12 +817,20 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			}
 		}
 		next = max(next, float64(c.MinLimit))
-		if o.OK > 0 && 2*o.Overload >= failures {
+		if (o.OK > 0 || sig.servedWithin) && (2*o.Overload >= failures || s.Refused) {
 			// Refused while serving: the agency's capacity is below the
 			// limit. Growth does not jump back to the capacity seen
 			// before (the recover rule, for an agency back from an
 			// outage); a capacity that comes back is found by the
-			// regrow and grow-back rules, toward the Ceiling.
+			// regrow and grow-back rules, toward the Ceiling. The cuts
+			// that follow the refusals, until the agency is seen
+			// healthy again, are the same lost capacity, whatever
+			// failed: at a few slow calls a period it shows as the
+			// timeouts of the calls it queued, or as a period in which
+			// nothing ended well. Left at the first cut's limit, the
+			// capacity remembered had the recover rule double the limit
+			// back into the loss (4 → 8 at a capacity of 4, 1.34 s a
+			// call).
 			s.Capacity = min(s.Capacity, next)
 			if s.HighWater > 0 {
 				s.HighWater = min(s.HighWater, limit)

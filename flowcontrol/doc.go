@@ -95,7 +95,10 @@
 //     agency's calls (timeouts), and a cut would drop the check and
 //     compound the first cut on a slowdown. Overload answers while calls
 //     succeed mean the agency's capacity is below the limit: the capacity
-//     remembered comes down with the cut, so growth does not jump back
+//     remembered comes down with the cut, and with every cut after it
+//     until the agency is seen healthy again (the timeouts of the calls
+//     the lost capacity queued, a period with no success while a call's
+//     life spans back to one that served), so growth does not jump back
 //     into the refusals (it finds a capacity that comes back by the
 //     regrow and grow-back forms). An agency in trouble
 //     — nothing succeeds, most failures are calls slower than the client's

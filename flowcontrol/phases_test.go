@@ -297,6 +297,38 @@ func TestPhaseCutForFailures(t *testing.T) {
 	if s.Capacity > s.Limit {
 		t.Fatalf("overload cut to %.1f left Capacity %.1f: the recover rule would jump back into the refusals", s.Limit, s.Capacity)
 	}
+	// Once the agency has refused calls while serving, the cuts that
+	// follow before it is seen healthy again are the same lost capacity,
+	// showing now as the timeouts of the calls it queued: the capacity
+	// remembered follows them down. Left at the first cut's limit, the
+	// recover rule doubled the limit back into the lost capacity (the
+	// issue's shape from C halved, seed 36: 4 → 8 at a capacity of 4).
+	timedOut := Observation{Period: time.Second, Calls: 4, OK: 2, Timeouts: 2, LatencyMean: 3 * svc / 2,
+		LatencyP50: 3 * svc / 2, LatencyP90: 2 * svc, InFlight: 8, QueueWaitP90: time.Second}
+	s = warm(8)
+	s.Ceiling, s.Refused = 8, true
+	sig, _ = s.read(timedOut, c)
+	if _, ok := s.cutForFailures(sig, timedOut, c, ruleCutFailure); !ok || s.Limit >= 8 || s.Capacity > s.Limit {
+		t.Fatalf("timeouts after refusals while serving: limit %.1f, Capacity %.1f; want a cut, Capacity down with it", s.Limit, s.Capacity)
+	}
+	// So does a period in which nothing succeeded while a call's life
+	// spans back to one that served (not an outage).
+	s = warm(8)
+	s.Ceiling, s.Refused = 8, true
+	noneServed := Observation{Period: time.Second, Calls: 2, Timeouts: 2, InFlight: 8, QueueWaitP90: time.Second}
+	sig, _ = s.read(noneServed, c)
+	sig.servedWithin = true
+	if _, ok := s.cutForFailures(sig, noneServed, c, ruleCutFailure); !ok || s.Recovering || s.Capacity > s.Limit {
+		t.Fatalf("nothing served after refusals, a call served within a call's life: limit %.1f, Capacity %.1f, recovering %v; want Capacity down with the cut", s.Limit, s.Capacity, s.Recovering)
+	}
+	// Timeouts with nothing refused may be a slower agency's, whose
+	// capacity in calls is unchanged: the capacity remembered stays.
+	s = warm(8)
+	s.Ceiling = 8
+	sig, _ = s.read(timedOut, c)
+	if _, ok := s.cutForFailures(sig, timedOut, c, ""); !ok || s.Capacity != 8 {
+		t.Fatalf("timeouts with nothing refused: limit %.1f, Capacity %.1f; want Capacity kept at 8", s.Limit, s.Capacity)
+	}
 	// No failures: not this rule.
 	s = warm(10)
 	sig, _ = s.read(healthy(), c)
