@@ -79,6 +79,13 @@ func TestPhaseTableNamesTheMissedTargets(t *testing.T) {
 			t.Errorf("phase %d: %q, want it to end with %q", i, peer[i], want)
 		}
 	}
+	// Where the oracle misses the errors target too, the row still misses
+	// it, and says what the oracle's own errors were.
+	sr.results[0].phases[1].errors = 10 // of 60 calls
+	rows = strings.Split(strings.TrimSpace(phaseTable(sr.results, sr.cfg.targets)), "\n")
+	if want := "| goodput < 0.95, errors > 1% (the oracle's own: 16.7%), convergence > 5s |"; !strings.HasSuffix(rows[6], want) {
+		t.Errorf("phase 1 with the oracle's errors over the target: %q, want it to end with %q", rows[6], want)
+	}
 }
 
 func TestParseScales(t *testing.T) {
