@@ -106,13 +106,16 @@ func (sc score) missed(t targets) []string {
 		out = append(out, fmt.Sprintf("goodput < %.2f", t.goodput))
 	}
 	if sc.hasErrors && sc.errors > t.errors {
-		out = append(out, fmt.Sprintf("errors > %.0f%%", 100*t.errors))
+		out = append(out, errorsMissed(t))
 	}
 	if sc.hasConverge && (sc.converge < 0 || sc.converge > t.converge) {
 		out = append(out, fmt.Sprintf("convergence > %s", t.converge))
 	}
 	return out
 }
+
+// errorsMissed names the missed errors target.
+func errorsMissed(t targets) string { return fmt.Sprintf("errors > %.0f%%", 100*t.errors) }
 
 // phaseTable is one row per scenario, strategy and phase: goodput ÷ the
 // oracle's in the same phase, and the agency's errors, each phase measured
@@ -151,7 +154,7 @@ func phaseTable(results []result, t targets) string {
 					// A target the pool sized to the true capacity misses
 					// too is still a miss, but the reader should know no
 					// strategy meets it in this phase as written.
-					k := slices.Index(missed, fmt.Sprintf("errors > %.0f%%", 100*t.errors))
+					k := slices.Index(missed, errorsMissed(t))
 					missed[k] += fmt.Sprintf(" (the oracle's own: %.1f%%)", 100*own)
 				}
 				miss = strings.Join(missed, ", ")
