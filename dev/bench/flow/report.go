@@ -150,12 +150,15 @@ func phaseTable(results []result, t targets) string {
 			case r.strategy == stOracle:
 				miss = "–"
 			case len(missed) > 0:
-				if own, ok := oracleErrors(o, haveOracle, i); ok && sc.hasErrors && sc.errors > t.errors && own > t.errors {
-					// A target the pool sized to the true capacity misses
-					// too is still a miss, but the reader should know no
-					// strategy meets it in this phase as written.
-					k := slices.Index(missed, errorsMissed(t))
-					missed[k] += fmt.Sprintf(" (the oracle's own: %.1f%%)", 100*own)
+				if haveOracle && i < len(o.phases) && sc.hasErrors && sc.errors > t.errors {
+					own := scoreOf(o, o, true, i)
+					if own.hasErrors && own.errors > t.errors {
+						// A target the pool sized to the true capacity misses
+						// too is still a miss, but the reader should know no
+						// strategy meets it in this phase as written.
+						k := slices.Index(missed, errorsMissed(t))
+						missed[k] += fmt.Sprintf(" (the oracle's own: %.1f%%)", 100*own.errors)
+					}
 				}
 				miss = strings.Join(missed, ", ")
 			}
@@ -164,19 +167,6 @@ func phaseTable(results []result, t targets) string {
 		}
 	}
 	return b.String()
-}
-
-// oracleErrors returns the agency errors of the oracle's phase i, when the
-// oracle ran (have) and the agency ended calls in that phase.
-func oracleErrors(o result, have bool, i int) (float64, bool) {
-	if !have || i >= len(o.phases) {
-		return 0, false
-	}
-	p := o.phases[i]
-	if n := p.ok + p.errors; n > 0 {
-		return float64(p.errors) / float64(n), true
-	}
-	return 0, false
 }
 
 // roundsTable is phaseTable over several rounds (-rounds): for each
