@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -87,6 +88,9 @@ type AgencyActivities struct {
 	// Gate, when set, holds each call until the agency has a free call
 	// slot in this worker (see AgencyGate).
 	Gate AgencyGate
+	// Pace, when set with Gate, keeps a refused call's slot for as long as
+	// the agency's served calls take now (see RefusalPace).
+	Pace RefusalPace
 }
 
 // FetchCreditScore asks a credit bureau (KCB or NICE) for the customer's score.
@@ -95,7 +99,8 @@ func (a *AgencyActivities) FetchCreditScore(ctx context.Context, req AgencyReque
 	if err != nil {
 		return loan.CreditScore{}, activityError(ctx, req, err)
 	}
-	defer release()
+	sent := time.Now()
+	defer func() { a.free(req.Agency, sent, err, release) }()
 	s, err := a.Agencies.CreditScore(ctx, req.Agency, req.CustomerID, req.ApplicationID)
 	if err != nil {
 		return loan.CreditScore{}, activityError(ctx, req, err)
@@ -109,7 +114,8 @@ func (a *AgencyActivities) FetchFinancials(ctx context.Context, req AgencyReques
 	if err != nil {
 		return loan.Financials{}, activityError(ctx, req, err)
 	}
-	defer release()
+	sent := time.Now()
+	defer func() { a.free(req.Agency, sent, err, release) }()
 	f, err := a.Agencies.Financials(ctx, req.Agency, req.CustomerID, req.ApplicationID)
 	if err != nil {
 		return loan.Financials{}, activityError(ctx, req, err)

@@ -16,6 +16,13 @@ type AgencyLatency interface {
 	AgencyLatency(agencyName string) (time.Duration, bool)
 }
 
+// RefusalPace tells how long an agency's served calls take now, e.g. its
+// recent median latency (callstats.Recorder.AgencyMedianLatency); false when
+// unknown.
+type RefusalPace interface {
+	AgencyMedianLatency(agencyName string) (time.Duration, bool)
+}
+
 // admit decides whether a call is worth sending: not when the activity's
 // remaining budget (its deadline, the earlier of ScheduleToClose and
 // StartToClose) is below what the agency needs now: its recent p90 latency,
@@ -99,4 +106,30 @@ func admission(n agency.Name, deadline, now time.Time, need time.Duration) error
 				max(left, 0).Round(time.Millisecond), need.Round(time.Millisecond))}
 	}
 	return nil
+}
+
+// free gives a call's slot back (release, from admit). A refusal (the
+// agency overloaded) keeps it until the agency's median latency has passed
+// since the call was sent. An agency that refuses at once (a rate limit,
+// no queue) answers in a round trip: a slot beyond its capacity would turn
+// over a refusal per round trip, hundreds a second, where a served call
+// holds its slot for the agency's latency. Paced, the limit bounds the
+// refusals as it bounds the calls: a probe one call beyond the capacity
+// costs about one refusal per latency, and the controller reads a failure
+// rate it can act on rather than one that swamps every period. The
+// refusal itself is returned, counted and retried at once; only the slot
+// waits. A refusal that came after a wait in the agency's queue has held
+// its slot that long already.
+func (a *AgencyActivities) free(n agency.Name, sent time.Time, err error, release func()) {
+	if a.Pace == nil || agency.Classify(err) != agency.ClassOverload {
+		release()
+		return
+	}
+	p50, ok := a.Pace.AgencyMedianLatency(string(n))
+	hold := time.Until(sent.Add(p50))
+	if !ok || hold <= 0 {
+		release()
+		return
+	}
+	time.AfterFunc(hold, release)
 }

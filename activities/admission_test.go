@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,5 +166,102 @@ func TestFetchWaitsForACallSlotWithinItsBudget(t *testing.T) {
 	}
 	if hits.Load() != 1 || gate.entered.Load() != 1 || gate.released.Load() != 1 {
 		t.Fatalf("agency hits %d, entered %d, released %d; want 1 each", hits.Load(), gate.entered.Load(), gate.released.Load())
+	}
+}
+
+type fixedPace struct{ d time.Duration }
+
+func (f fixedPace) AgencyMedianLatency(string) (time.Duration, bool) { return f.d, f.d > 0 }
+
+// timedGate admits every call and notes when each slot came back.
+type timedGate struct {
+	mu       sync.Mutex
+	released []time.Time
+}
+
+func (g *timedGate) Enter(context.Context, string, time.Time) (func(), error) {
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.released = append(g.released, time.Now())
+	}, nil
+}
+
+func (g *timedGate) releases() []time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.released)
+}
+
+// A refusal keeps its call slot until the agency's median latency has
+// passed since the send, so a slot beyond the capacity of an agency that
+// refuses at once does not turn over a refusal per round trip. The refusal
+// itself is returned at once (counted and retried as before), and every
+// other outcome gives the slot back at once.
+func TestRefusalKeepsItsSlotForTheAgencyLatency(t *testing.T) {
+	var status atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if code := int(status.Load()); code != http.StatusOK {
+			w.WriteHeader(code)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(agency.ScoreResponse{CustomerID: r.URL.Query().Get(agency.ParamCustomerID), Score: 700, ReportID: "r"})
+	}))
+	defer srv.Close()
+	c, err := agency.NewClient(agency.ClientConfig{URLs: agency.URLsFromBase(srv.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	const pace = 300 * time.Millisecond
+	gate := &timedGate{}
+	acts := &AgencyActivities{Agencies: c, Gate: gate, Pace: fixedPace{pace}}
+	env.RegisterActivity(acts)
+
+	status.Store(http.StatusServiceUnavailable)
+	sent := time.Now()
+	_, err = env.ExecuteActivity(acts.FetchCreditScore, req)
+	returned := time.Now()
+	if agency.Classify(err) != agency.ClassOverload {
+		t.Fatalf("got %v (class %s), want the agency's refusal, class overload", err, agency.Classify(err))
+	}
+	if got := gate.releases(); len(got) != 0 {
+		t.Fatalf("the refused call's slot came back %s after the send, with the activity's return; want it kept for the agency's median latency (%s)",
+			got[0].Sub(sent), pace)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(gate.releases()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := gate.releases()
+	if len(got) != 1 {
+		t.Fatalf("the refused call's slot came back %d times, want once", len(got))
+	}
+	if held := got[0].Sub(sent); held < pace {
+		t.Fatalf("the refused call's slot came back %s after the send, want no sooner than the agency's median latency %s", held, pace)
+	}
+	if returned.Sub(sent) >= pace {
+		t.Logf("the activity itself took %s to return the refusal (a loaded machine)", returned.Sub(sent))
+	}
+
+	// Served, failed by the agency, or refused with no latency known: the
+	// slot comes back as the activity returns.
+	for _, tc := range []struct {
+		name   string
+		status int
+		pace   time.Duration
+	}{
+		{"served", http.StatusOK, pace},
+		{"agency error", http.StatusInternalServerError, pace},
+		{"refused, latency unknown", http.StatusServiceUnavailable, 0},
+	} {
+		status.Store(int64(tc.status))
+		acts.Pace = fixedPace{tc.pace}
+		before := len(gate.releases())
+		_, _ = env.ExecuteActivity(acts.FetchCreditScore, req)
+		if n := len(gate.releases()) - before; n != 1 {
+			t.Fatalf("%s: %d slots back as the activity returned, want 1", tc.name, n)
+		}
 	}
 }

@@ -55,11 +55,22 @@ func (r *recentLatency) quantile(now time.Time, q float64) (time.Duration, bool)
 // and false with fewer than 5 of them. Admission compares a call's
 // remaining budget with it.
 func (r *Recorder) AgencyLatency(agencyName string) (time.Duration, bool) {
+	return r.recentQuantile(agencyName, 0.9)
+}
+
+// AgencyMedianLatency is the agency's current median latency over the same
+// calls as AgencyLatency: how long a call it serves takes now. A refused
+// call keeps its call slot that long (see activities.RefusalPace).
+func (r *Recorder) AgencyMedianLatency(agencyName string) (time.Duration, bool) {
+	return r.recentQuantile(agencyName, 0.5)
+}
+
+func (r *Recorder) recentQuantile(agencyName string, q float64) (time.Duration, bool) {
 	v, ok := r.recent.Load(agencyName)
 	if !ok {
 		return 0, false
 	}
-	return v.(*recentLatency).quantile(r.now(), 0.9)
+	return v.(*recentLatency).quantile(r.now(), q)
 }
 
 // noteRecent keeps a successful call's latency for AgencyLatency.

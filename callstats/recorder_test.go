@@ -524,4 +524,10 @@ func TestExpiredCallsStayOutOfLatency(t *testing.T) {
 	if p90, ok := rec.AgencyLatency("kcb"); !ok || p90 != 40*time.Millisecond {
 		t.Fatalf("AgencyLatency = %s, %v; want 40ms, true", p90, ok)
 	}
+	if p50, ok := rec.AgencyMedianLatency("kcb"); !ok || p50 != 40*time.Millisecond {
+		t.Fatalf("AgencyMedianLatency = %s, %v; want 40ms, true (the expired calls left out)", p50, ok)
+	}
+	if _, ok := rec.AgencyMedianLatency("nice"); ok {
+		t.Fatal("AgencyMedianLatency of an agency never called: known; want unknown")
+	}
 }

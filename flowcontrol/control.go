@@ -830,8 +830,14 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			// nothing ended well. Left at the first cut's limit, the
 			// capacity remembered had the recover rule double the limit
 			// back into the loss (4 → 8 at a capacity of 4, 1.34 s a
-			// call).
-			s.Capacity = min(s.Capacity, next)
+			// call). With none remembered yet, the cut's limit is the
+			// first: an agency that refuses at once beyond its capacity
+			// never queues, so the limit is never seen "at capacity",
+			// and growth searched ×1.5 beyond the refusals again every
+			// few periods (20 → 30 → 21 → 28 at a capacity of 20).
+			if s.Capacity == 0 || next < s.Capacity {
+				s.Capacity = next
+			}
 			if s.HighWater > 0 {
 				s.HighWater = min(s.HighWater, limit)
 			}

@@ -33,7 +33,11 @@
 //     start, and a baseline read from them is low for good (the limit
 //     then holds below the capacity, reading its own calls as queueing).
 //   - The failure rate (overload answers, 5xx, timeouts) against
-//     FailureTarget: the agency refusing work.
+//     FailureTarget: the agency refusing work. A refused call keeps its
+//     call slot for the agency's median latency (the agency activities'
+//     pacing): a refusal at once would free it for another within a round
+//     trip, and a slot beyond the capacity of an agency with no queue
+//     would send hundreds of refusals a second.
 //   - Demand: calls in flight at 90% of the limit, or a task-queue wait
 //     (p90) of at least BacklogQueueWait while the limit was in use (the
 //     period's Little's-law concurrency, successful calls × their latency
@@ -100,7 +104,11 @@
 //     the lost capacity queued, a period with no success while a call's
 //     life spans back to one that served), so growth does not jump back
 //     into the refusals (it finds a capacity that comes back by the
-//     regrow and grow-back forms). An agency in trouble
+//     regrow and grow-back forms). With no capacity remembered yet, the
+//     cut's limit becomes the first: an agency that refuses at once
+//     beyond its capacity (a rate limit, no queue) never shows its
+//     capacity in the latency, and growth would otherwise search beyond
+//     the refusals again. An agency in trouble
 //     — nothing succeeds, most failures are calls slower than the client's
 //     timeout, or the calls that succeed are slower than the tolerance —
 //     is the breakers' case, not a capacity of ours to learn: the cut keeps

@@ -208,6 +208,16 @@ func TestPhaseCutForFailures(t *testing.T) {
 	if !ok || s.Limit >= 20 || s.Limit < 10 || s.Rule != ruleCutFailure || s.Cooldown == 0 {
 		t.Fatalf("overload at limit 20, capacity 10: %q, limit %.1f, rule %s, cooldown %d", reason, s.Limit, s.Rule, s.Cooldown)
 	}
+	// The capacity the refusals show is remembered even when none had been
+	// seen: an agency that refuses at once beyond its capacity never
+	// queues, so the limit never held "at capacity", and growth searched
+	// ×1.5 beyond the refusals again every few periods.
+	s = warm(20)
+	s.Capacity, s.HighWater = 0, 0
+	sig, _ = s.read(o, c)
+	if _, ok := s.cutForFailures(sig, o, c, ""); !ok || s.Capacity == 0 || s.Capacity > s.Limit {
+		t.Fatalf("refusals at limit 20 with no capacity seen: capacity remembered %.1f, limit %.1f; want the cut's limit", s.Capacity, s.Limit)
+	}
 	// Failures with normal latency and no overload answers are not load.
 	notLoad := healthy()
 	notLoad.AgencyErrors, notLoad.Calls = 50, notLoad.Calls+50

@@ -42,6 +42,10 @@ type Agency struct {
 	QueueLimit           int
 	QueueTimeout         time.Duration
 	InflationPerOverload float64
+	// RefusalTime is how long a refusal (503) holds the client's slot: a
+	// round trip, with no service. 0 frees it within the tick the call was
+	// refused in (the client's pacing aside, see Policy.NoPacing).
+	RefusalTime time.Duration
 }
 
 // Bureau is agencysim's default model of KCB and NICE: capacity 20, median
@@ -151,6 +155,12 @@ type Policy struct {
 	// a cut by the call's budget as a timeout: the worker before
 	// deadline-aware admission.
 	NoAdmission bool
+	// NoPacing frees a refused call's slot as soon as the refusal arrives.
+	// By default the slot stays taken for admission's estimate of the
+	// agency's latency (its recent p90), as the agency activities hold it:
+	// otherwise a slot beyond the capacity of an agency that refuses at
+	// once turns over a refusal per round trip, hundreds a second.
+	NoPacing bool
 }
 
 // agencyName is the name the simulation observes its agency under.
@@ -300,6 +310,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		backlog, queue fifo
 		retrying       fifo // in retry order, which is also time order
 		inService      events
+		refusing       events // refused calls, by the tick their slot is freed
 		poolInFlight   int
 		limit          int
 		pending        []pendingLimit
@@ -314,6 +325,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		wInFlight      = make([]int, workers)
 		recent         []recentCall // successful calls, for admission's p90
 		admitP90       time.Duration
+		paceP50        time.Duration
 		reason         string
 		nextArrival    = 0.0 // seconds; the first arrival is at once
 		end            = ticks(sc.Duration)
@@ -369,9 +381,18 @@ func Run(sc Scenario, p Policy) (Result, error) {
 			backlog.push(arrive(now))
 		}
 	}
-	finish := func(c *call, out outcome, now int64) {
+	// free gives c's slot back to the pool.
+	free := func(c *call) {
 		poolInFlight--
 		wInFlight[c.worker]--
+	}
+	// account records c's outcome at now, and schedules its retry.
+	var account func(c *call, out outcome, now int64)
+	finish := func(c *call, out outcome, now int64) {
+		free(c)
+		account(c, out, now)
+	}
+	account = func(c *call, out outcome, now int64) {
 		if out == outAbandoned && c.budgetCut && !p.NoAdmission {
 			// Our own budget cut it, not the agency.
 			expire(c, now)
@@ -427,6 +448,31 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		heap.Push(&inService, c)
 	}
 
+	// refuse answers c 503 at now. The refusal is read at once; its slot
+	// stays taken for the round trip (RefusalTime) and, with pacing, until
+	// admission's estimate of the agency's latency has passed since the
+	// send (no later than the call's deadline).
+	refuse := func(c *call, now int64) {
+		hold := ticks(sc.Agency.RefusalTime)
+		if !p.NoPacing {
+			// Counted from the send: a call refused after a wait in the
+			// agency's queue has held its slot for that wait already.
+			hold = max(hold, c.sent+ticks(paceP50)-now)
+		}
+		if c.deadline > now {
+			hold = min(hold, c.deadline-now)
+		}
+		if hold <= 0 {
+			finish(c, outOverload, now)
+			return
+		}
+		// The refusal is read (and the call retried) at once; only its
+		// slot stays taken.
+		account(c, outOverload, now)
+		h := &call{worker: c.worker, endAt: now + hold}
+		heap.Push(&refusing, h)
+	}
+
 	for now := int64(0); now < end; now++ {
 		// The limit: the oracle follows the capacity at once; decisions take
 		// effect after the actuation delay.
@@ -447,6 +493,9 @@ func Run(sc Scenario, p Policy) (Result, error) {
 				finish(c, outOK, now)
 			}
 		}
+		for refusing.Len() > 0 && refusing.at(0) <= now {
+			free(heap.Pop(&refusing).(*call))
+		}
 		// Queued calls that waited too long: the client's timeout or the
 		// agency's, whichever comes first (both are FIFO in send order).
 		queueDeadline := ticks(sc.Agency.QueueTimeout)
@@ -459,7 +508,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 				continue
 			case c.sent+queueDeadline <= now:
 				queue.pop()
-				finish(c, outOverload, now)
+				refuse(c, now)
 				continue
 			}
 			break
@@ -515,7 +564,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 				case queue.len() < sc.Agency.QueueLimit:
 					queue.push(c)
 				default:
-					finish(c, outOverload, now)
+					refuse(c, now)
 				}
 			}
 		}
@@ -539,6 +588,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 				slices.SortStableFunc(pending, func(a, b pendingLimit) int { return cmp.Compare(a.at, b.at) })
 			}
 			admitP90 = recentP90(recent, at(now))
+			paceP50 = recentQuantile(recent, at(now), 0.5)
 			limit = 0
 			for _, l := range wLimit {
 				limit += l
@@ -607,6 +657,12 @@ const (
 )
 
 func recentP90(recent []recentCall, now time.Duration) time.Duration {
+	return recentQuantile(recent, now, 0.9)
+}
+
+// recentQuantile is the q-quantile of the last recentSize successful calls
+// within recentMaxAge, 0 with fewer than recentMin.
+func recentQuantile(recent []recentCall, now time.Duration, q float64) time.Duration {
 	var lats []time.Duration
 	for i := len(recent) - 1; i >= 0 && len(lats) < recentSize; i-- {
 		if now-recent[i].at <= recentMaxAge {
@@ -617,7 +673,7 @@ func recentP90(recent []recentCall, now time.Duration) time.Duration {
 		return 0
 	}
 	slices.Sort(lats)
-	return lats[min(len(lats)-1, int(0.9*float64(len(lats))))]
+	return lats[min(len(lats)-1, int(q*float64(len(lats))))]
 }
 
 // Phase is the stretch between two of a scenario's steps, measured from
@@ -800,8 +856,8 @@ func validate(sc Scenario, p Policy) error {
 		return fmt.Errorf("scenario %s: call budget %s, policy %s: workers %d: accepted 0 or more", sc.Name, sc.CallBudget, p.Name, p.Workers)
 	case sc.Retries < 0 || sc.RetryDelay < 0:
 		return fmt.Errorf("scenario %s: retries %d after %s: accepted 0 or more", sc.Name, sc.Retries, sc.RetryDelay)
-	case a.Capacity < 1 || a.MedianServiceTime <= 0 || a.QueueLimit < 0 || a.QueueTimeout <= 0:
-		return fmt.Errorf("scenario %s: agency %+v: accepted capacity ≥ 1, median and queue timeout > 0, queue limit ≥ 0", sc.Name, a)
+	case a.Capacity < 1 || a.MedianServiceTime <= 0 || a.QueueLimit < 0 || a.QueueTimeout <= 0 || a.RefusalTime < 0:
+		return fmt.Errorf("scenario %s: agency %+v: accepted capacity ≥ 1, median and queue timeout > 0, queue limit and refusal time ≥ 0", sc.Name, a)
 	case !p.Oracle && p.Controller == nil && p.Fixed < 1:
 		return fmt.Errorf("policy %s: fixed %d: accepted 1 or more, or oracle, or a controller", p.Name, p.Fixed)
 	case p.Controller != nil:

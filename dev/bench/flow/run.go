@@ -257,6 +257,18 @@ type bench struct {
 	seq       int
 }
 
+// runPace paces loanflow's refusals (activities.RefusalPace) on the run's
+// agency: the statistics know it by its task queue's name, the requests by
+// the simulated agency's.
+type runPace struct {
+	stats *callstats.Recorder
+	name  string
+}
+
+func (p runPace) AgencyMedianLatency(string) (time.Duration, bool) {
+	return p.stats.AgencyMedianLatency(p.name)
+}
+
 // agencyJitter is the simulated agency's lognormal sigma of service times.
 const agencyJitter = 0.25
 
@@ -338,6 +350,9 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 		act := *call
 		acts := *call.acts
 		acts.Gate = flowcontrol.Gates{string(agency.KCB): s}
+		if strategy == stController {
+			acts.Pace = runPace{b.stats, agencyName}
+		}
 		act.acts = &acts
 		switch strategy {
 		case stPeer:
