@@ -156,8 +156,8 @@ type Policy struct {
 	// deadline-aware admission.
 	NoAdmission bool
 	// NoPacing frees a refused call's slot as soon as the refusal arrives.
-	// By default the slot stays taken for admission's estimate of the
-	// agency's latency (its recent p90), as the agency activities hold it:
+	// By default the slot stays taken until the agency's recent median
+	// latency has passed since the send, as the agency activities hold it:
 	// otherwise a slot beyond the capacity of an agency that refuses at
 	// once turns over a refusal per round trip, hundreds a second.
 	NoPacing bool
@@ -450,8 +450,8 @@ func Run(sc Scenario, p Policy) (Result, error) {
 
 	// refuse answers c 503 at now. The refusal is read at once; its slot
 	// stays taken for the round trip (RefusalTime) and, with pacing, until
-	// admission's estimate of the agency's latency has passed since the
-	// send (no later than the call's deadline).
+	// the agency's recent median latency has passed since the send (no
+	// later than the call's deadline).
 	refuse := func(c *call, now int64) {
 		hold := ticks(sc.Agency.RefusalTime)
 		if !p.NoPacing {
