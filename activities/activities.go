@@ -91,6 +91,10 @@ type AgencyActivities struct {
 	// Pace, when set with Gate, keeps a refused call's slot for as long as
 	// the agency's served calls take now (see RefusalPace).
 	Pace RefusalPace
+	// RefusalPeriod, when set with Pace, is the agency's control period
+	// (flowcontrol.Config.PeriodOf): a refused call keeps its slot at
+	// least that long (see free).
+	RefusalPeriod func(agencyName string) time.Duration
 }
 
 // FetchCreditScore asks a credit bureau (KCB or NICE) for the customer's score.

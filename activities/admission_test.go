@@ -25,6 +25,27 @@ type fixedLatency struct {
 
 func (f fixedLatency) AgencyLatency(string) (time.Duration, bool) { return f.d, f.known }
 
+// scoreAgency serves a credit score, or the status status holds when it is
+// set and not 200; hits counts the calls. It returns a client of it.
+func scoreAgency(t *testing.T, status *atomic.Int64) (c *agency.Client, hits *atomic.Int64) {
+	t.Helper()
+	hits = new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if code := int(status.Load()); code != 0 && code != http.StatusOK {
+			w.WriteHeader(code)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(agency.ScoreResponse{CustomerID: r.URL.Query().Get(agency.ParamCustomerID), Score: 700, ReportID: "r"})
+	}))
+	t.Cleanup(srv.Close)
+	c, err := agency.NewClient(agency.ClientConfig{URLs: agency.URLsFromBase(srv.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, hits
+}
+
 func TestAdmissionRule(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
@@ -76,23 +97,16 @@ func TestAdmissionNeed(t *testing.T) {
 // and the workflow sees its own class, "expired", not an agency failure,
 // at once: a retry within the spent budget could only expire again.
 func TestFetchNotSentWhenBudgetBelowAgencyLatency(t *testing.T) {
-	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	defer srv.Close()
-	c, err := agency.NewClient(agency.ClientConfig{URLs: agency.URLsFromBase(srv.URL)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var status atomic.Int64
+	status.Store(http.StatusServiceUnavailable)
+	c, hits := scoreAgency(t, &status)
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	// The test environment gives every activity a deadline (its test
 	// timeout); an agency needing an hour is beyond it.
 	acts := &AgencyActivities{Agencies: c, Latency: fixedLatency{time.Hour, true}}
 	env.RegisterActivity(acts)
-	_, err = env.ExecuteActivity(acts.FetchCreditScore, req)
+	_, err := env.ExecuteActivity(acts.FetchCreditScore, req)
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != string(agency.ClassExpired) || !appErr.NonRetryable() {
 		t.Fatalf("got %v, want a non-retryable application error of type expired (the budget is spent)", err)
@@ -132,22 +146,13 @@ func (g *fakeGate) Enter(_ context.Context, _ string, notAfter time.Time) (func(
 // expired, the workflow's to re-schedule, and the agency never sees it. An
 // admitted call gives its slot back once answered.
 func TestFetchWaitsForACallSlotWithinItsBudget(t *testing.T) {
-	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		_ = json.NewEncoder(w).Encode(agency.ScoreResponse{CustomerID: r.URL.Query().Get(agency.ParamCustomerID), Score: 700, ReportID: "r"})
-	}))
-	defer srv.Close()
-	c, err := agency.NewClient(agency.ClientConfig{URLs: agency.URLsFromBase(srv.URL)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, hits := scoreAgency(t, new(atomic.Int64))
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	gate := &fakeGate{refuse: true}
 	acts := &AgencyActivities{Agencies: c, Latency: fixedLatency{time.Second, true}, Gate: gate}
 	env.RegisterActivity(acts)
-	_, err = env.ExecuteActivity(acts.FetchCreditScore, req)
+	_, err := env.ExecuteActivity(acts.FetchCreditScore, req)
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != string(agency.ClassExpired) {
 		t.Fatalf("got %v, want an application error of type expired", err)
@@ -193,71 +198,78 @@ func (g *timedGate) releases() []time.Time {
 	return slices.Clone(g.released)
 }
 
-// A refusal keeps its call slot until the agency's median latency has
-// passed since the send, so a slot beyond the capacity of an agency that
-// refuses at once does not turn over a refusal per round trip. The refusal
-// itself is returned at once (counted and retried as before), and every
-// other outcome gives the slot back at once.
+// A refusal keeps its call slot until the agency's median latency, and at
+// least its control period, have passed since the send, so a slot beyond
+// the capacity of an agency that refuses at once does not turn over a
+// refusal per round trip, but about one per period, the controller's. The
+// refusal itself is returned at once (counted and retried as before), and
+// every other outcome gives the slot back at once.
 func TestRefusalKeepsItsSlotForTheAgencyLatency(t *testing.T) {
 	var status atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if code := int(status.Load()); code != http.StatusOK {
-			w.WriteHeader(code)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(agency.ScoreResponse{CustomerID: r.URL.Query().Get(agency.ParamCustomerID), Score: 700, ReportID: "r"})
-	}))
-	defer srv.Close()
-	c, err := agency.NewClient(agency.ClientConfig{URLs: agency.URLsFromBase(srv.URL)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := scoreAgency(t, &status)
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
-	const pace = 300 * time.Millisecond
 	gate := &timedGate{}
-	acts := &AgencyActivities{Agencies: c, Gate: gate, Pace: fixedPace{pace}}
+	acts := &AgencyActivities{Agencies: c, Gate: gate}
 	env.RegisterActivity(acts)
-
-	status.Store(http.StatusServiceUnavailable)
-	sent := time.Now()
-	_, err = env.ExecuteActivity(acts.FetchCreditScore, req)
-	returned := time.Now()
-	if agency.Classify(err) != agency.ClassOverload {
-		t.Fatalf("got %v (class %s), want the agency's refusal, class overload", err, agency.Classify(err))
-	}
-	if got := gate.releases(); len(got) != 0 {
-		t.Fatalf("the refused call's slot came back %s after the send, with the activity's return; want it kept for the agency's median latency (%s)",
-			got[0].Sub(sent), pace)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(gate.releases()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	got := gate.releases()
-	if len(got) != 1 {
-		t.Fatalf("the refused call's slot came back %d times, want once", len(got))
-	}
-	if held := got[0].Sub(sent); held < pace {
-		t.Fatalf("the refused call's slot came back %s after the send, want no sooner than the agency's median latency %s", held, pace)
-	}
-	if returned.Sub(sent) >= pace {
-		t.Logf("the activity itself took %s to return the refusal (a loaded machine)", returned.Sub(sent))
+	period := func(d time.Duration) func(string) time.Duration {
+		if d == 0 {
+			return nil
+		}
+		return func(string) time.Duration { return d }
 	}
 
-	// Served, failed by the agency, or refused with no latency known: the
-	// slot comes back as the activity returns.
+	for _, tc := range []struct {
+		name           string
+		median, period time.Duration
+		want           time.Duration
+	}{
+		{"the median latency", 300 * time.Millisecond, 0, 300 * time.Millisecond},
+		{"the control period, above the median latency", 50 * time.Millisecond, 400 * time.Millisecond, 400 * time.Millisecond},
+		{"the control period, latency unknown", 0, 300 * time.Millisecond, 300 * time.Millisecond},
+	} {
+		acts.Pace, acts.RefusalPeriod = fixedPace{tc.median}, period(tc.period)
+		status.Store(http.StatusServiceUnavailable)
+		before := len(gate.releases())
+		sent := time.Now()
+		_, err := env.ExecuteActivity(acts.FetchCreditScore, req)
+		returned := time.Now()
+		if agency.Classify(err) != agency.ClassOverload {
+			t.Fatalf("%s: got %v (class %s), want the agency's refusal, class overload", tc.name, err, agency.Classify(err))
+		}
+		if got := gate.releases()[before:]; len(got) != 0 {
+			t.Fatalf("%s: the refused call's slot came back %s after the send, with the activity's return; want it kept %s",
+				tc.name, got[0].Sub(sent), tc.want)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(gate.releases()) == before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		got := gate.releases()[before:]
+		if len(got) != 1 {
+			t.Fatalf("%s: the refused call's slot came back %d times, want once", tc.name, len(got))
+		}
+		if held := got[0].Sub(sent); held < tc.want {
+			t.Fatalf("%s: the refused call's slot came back %s after the send, want no sooner than %s", tc.name, held, tc.want)
+		}
+		if returned.Sub(sent) >= tc.want {
+			t.Logf("%s: the activity itself took %s to return the refusal (a loaded machine)", tc.name, returned.Sub(sent))
+		}
+	}
+
+	// Served, failed by the agency, or refused with neither the latency
+	// nor the period known: the slot comes back as the activity returns.
 	for _, tc := range []struct {
 		name   string
 		status int
-		pace   time.Duration
+		median time.Duration
 	}{
-		{"served", http.StatusOK, pace},
-		{"agency error", http.StatusInternalServerError, pace},
+		{"served", http.StatusOK, 300 * time.Millisecond},
+		{"agency error", http.StatusInternalServerError, 300 * time.Millisecond},
 		{"refused, latency unknown", http.StatusServiceUnavailable, 0},
 	} {
 		status.Store(int64(tc.status))
-		acts.Pace = fixedPace{tc.pace}
+		acts.Pace, acts.RefusalPeriod = fixedPace{tc.median}, nil
 		before := len(gate.releases())
 		_, _ = env.ExecuteActivity(acts.FetchCreditScore, req)
 		if n := len(gate.releases()) - before; n != 1 {

@@ -148,7 +148,8 @@ func (a *App) Start(ctx context.Context) (_ *Workers, err error) {
 	if err := a.applyCeilings(ctx); err != nil {
 		return nil, err
 	}
-	acts := &activities.AgencyActivities{Agencies: a.agencies, Latency: a.stats, Gate: flowcontrol.Gates(suppliers), Pace: a.stats}
+	acts := &activities.AgencyActivities{Agencies: a.agencies, Latency: a.stats, Gate: flowcontrol.Gates(suppliers),
+		Pace: a.stats, RefusalPeriod: a.cfg.Flow.PeriodOf}
 	for _, n := range agency.All {
 		tuner, err := flowcontrol.NewTuner(suppliers[string(n)])
 		if err != nil {

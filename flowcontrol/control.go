@@ -51,6 +51,11 @@ type Probe struct {
 	Latency time.Duration `json:"latency"`
 	Ratio   float64       `json:"ratio"`
 	Age     int           `json:"age"`
+	// Refused counts the overload answers since the cut, its check's
+	// period included: an agency that refuses is full, and a latency
+	// that stays put then is its queue, capped by its refusals, not a
+	// slower agency.
+	Refused int64 `json:"refused,omitempty"`
 }
 
 // Dip records the limit lowered below the agency's capacity for a few
@@ -132,7 +137,9 @@ type AgencyState struct {
 	// cut in a period in which nothing succeeded, e.g. calls slower than
 	// the client's timeout) or from a slowdown (its latency fell well below
 	// the baseline at a steady limit): slow start applies until a cut or a
-	// period at capacity ends it. After a mere loss of capacity it does
+	// period at capacity ends it (not a step's cut for timeouts: the agency
+	// is still in trouble, its recovery still to come). After a mere loss
+	// of capacity it does
 	// not, or the limit would double into that capacity again and again:
 	// a period in which nothing succeeded is such a loss still showing
 	// while a call's life spans back to one that served (see Unserved).
@@ -391,6 +398,7 @@ const (
 	ruleIdle       = "hold-idle"
 	ruleSettle     = "hold-settle"
 	ruleAtCapacity = "hold-capacity"
+	ruleRefused    = "hold-refused"
 	ruleFewSamples = "grow-few-samples"
 	ruleRecover    = "recover"
 	ruleRegrow     = "regrow"
@@ -576,7 +584,14 @@ func (s *AgencyState) relearnFaster(raw Observation) {
 // most maxGather periods; held says it did.
 func (s *AgencyState) gather(o Observation, fresh bool, saturated int, c AgencyConfig, period time.Duration) (reason string, held bool) {
 	failures := o.Overload + o.AgencyErrors + o.Timeouts
-	if ok, need := enough(o, *s, c); failures < minFailures && o.Period < maxGather*period && !ok {
+	// A lone refusal (no other failure) is not a rate yet, but no reason
+	// to grow either: the period is read with the next one, whatever its
+	// calls. At an agency that refuses at once beyond its capacity, a call
+	// too many is refused about once a period (a refused call keeps its
+	// slot that long), never the two a rate needs in one period: the limit
+	// sat a call beyond the capacity, refused every period.
+	lone := fresh && o.Overload > 0 && failures < minFailures
+	if ok, need := enough(o, *s, c); failures < minFailures && o.Period < maxGather*period && (!ok || lone) {
 		s.Saturated = saturated
 		switch {
 		case s.Periods == 1:
@@ -591,6 +606,9 @@ func (s *AgencyState) gather(o Observation, fresh bool, saturated int, c AgencyC
 		}
 		ev := o
 		s.Evidence = &ev
+		if ok {
+			return fmt.Sprintf("hold: %d refused, reading the next period with it", o.Overload), true
+		}
 		return fmt.Sprintf("hold: gathering evidence, %d samples in %s (need %d)", o.OK, o.Period, need), true
 	}
 	return "", false
@@ -894,7 +912,7 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 			rose := observed <= -max(expected/2, noise) && expected >= riseMinFall && -observed < riseMaxFactor*expected
 			stayed = stayed || rose
 			partial := observed >= expected/2 && observed < expected-noise
-			if ratio > sig.cutAbove && (stayed || partial) && expected > noise && s.Relearned == nil {
+			if ratio > sig.cutAbove && (stayed || partial) && expected > noise && s.Relearned == nil && p.Refused == 0 {
 				old := s.Baseline
 				restore := p.From
 				if partial {
@@ -934,6 +952,11 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 // capacity lost during the cut's period reads, at the lower limit, as a
 // latency that stayed put: an agency slower, and the cut undone.
 func (s *AgencyState) beforeCut(raw Observation, c AgencyConfig) {
+	if s.Probe != nil && raw.Overload > 0 {
+		p := *s.Probe
+		p.Refused += raw.Overload
+		s.Probe = &p
+	}
 	if s.Probe == nil || s.Baseline <= 0 || raw.OK < c.MinSamples {
 		return
 	}
@@ -1241,6 +1264,10 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 	case s.Cooldown > 0:
 		s.Streak, s.Rule = 0, ruleSettle
 		return fmt.Sprintf("hold: settling after a decrease (%d more)", s.Cooldown)
+	case o.Overload > 0:
+		// Refused, too few to cut: the agency is at its capacity.
+		s.Streak, s.Rule = 0, ruleRefused
+		return fmt.Sprintf("hold: %d refused", o.Overload)
 	case !sig.latOK:
 		s.Limit = limit + 1
 		s.Streak, s.Rule = 0, ruleFewSamples
@@ -1458,6 +1485,12 @@ func (s *AgencyState) endSlowStart(lastRule string, capacity bool) {
 		if lowered := max(floor, s.Limit/2); lowered < s.Ceiling {
 			s.Peak = max(s.Peak, s.Ceiling)
 			s.Ceiling = lowered
+		}
+		if !capacity {
+			// Timeouts: the agency is still in trouble, and its
+			// recovery, still to come, is slow-started toward the
+			// ceiling as lowered.
+			return
 		}
 		s.Recovering = false
 	}

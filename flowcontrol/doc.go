@@ -34,10 +34,12 @@
 //     then holds below the capacity, reading its own calls as queueing).
 //   - The failure rate (overload answers, 5xx, timeouts) against
 //     FailureTarget: the agency refusing work. A refused call keeps its
-//     call slot for the agency's median latency (the agency activities'
-//     pacing): a refusal at once would free it for another within a round
-//     trip, and a slot beyond the capacity of an agency with no queue
-//     would send hundreds of refusals a second.
+//     call slot for the agency's median latency, and at least a control
+//     period (the agency activities' pacing): a refusal at once would free
+//     it for another within a round trip, and a slot beyond the capacity
+//     of an agency with no queue would send hundreds of refusals a second.
+//     Paced, such a slot is refused about once a period, the rate at which
+//     the law reads and answers.
 //   - Demand: calls in flight at 90% of the limit, or a task-queue wait
 //     (p90) of at least BacklogQueueWait while the limit was in use (the
 //     period's Little's-law concurrency, successful calls × their latency
@@ -79,6 +81,18 @@
 // the old one and does not start a gathering, nor do the periods before a
 // latency cut's check is due: at a low rate the agency's queue is still
 // draining then, and would pass for a slower agency.
+//
+// A lone refusal (one overload answer, no other failure) is not a rate,
+// but no reason to grow either: the period is kept and read with the next,
+// whatever its calls. At an agency that refuses at once beyond its
+// capacity, a limit one call beyond it is refused about once a period
+// (the pacing), never the two failures rule 1 needs in one: the limit sat
+// there, refused every period. Read over two periods the refusals make a
+// rate, and rule 1 cuts. (In the scorecard's queue-less kind, seeds 1–36,
+// the pacing alone left 3.1% of the calls of the halved phase refused at
+// C16 × 200 ms and 3.0% at C20 × 300 ms; read over two periods, 1.4% and
+// 1.6%.) A refusal in evidence that still holds too few to cut holds the
+// limit (hold-refused).
 //
 // # Rules
 //
@@ -136,7 +150,14 @@
 //     same slowdown, found only at that cut's check, 16–21.5 s after its
 //     onset at 2 calls a second). A rise after a shallower cut, or a larger
 //     one, proves nothing either way (a capacity lost below the new limit
-//     queues without refusing).
+//     queues without refusing). Nor does a latency that stayed put while
+//     the agency refused calls since the cut (Probe.Refused, the check's
+//     period included): an agency that refuses is full, and its latency is
+//     its queue, capped by the refusals, not a slower agency's. Read as a
+//     slowdown, a capacity halved just after a trim had its queue relearnt
+//     as the baseline (309 → 766 ms at C20 × 300 ms, capacity to 10), and a
+//     later reading below that baseline slow-started the limit into the
+//     lost capacity (bench large, seed 11 at 500 ms); rule 3 cuts instead.
 //     If it stayed put, the baseline is relearned and the cut undone (back
 //     to the last good limit if that is higher: a slower agency holds as
 //     many calls; but not when the agency refused calls since that limit
@@ -296,7 +317,11 @@
 // probe from the Ceiling that a cut sends back to it, and ends; growth
 // waits a period for that probe to show (and after any slow-start step),
 // since the period that follows holds mostly calls sent before it. A cut right
-// after a doubling lowers Ceiling and ends the slow start too. A loss of
+// after a doubling lowers Ceiling and ends the slow start too, unless its
+// failures are mostly timeouts: the agency is still in trouble, and its
+// recovery, still to come, is slow-started toward the lowered Ceiling
+// (ended there, a recovery at C4 × 600 ms climbed back a call at a time,
+// 11 s to 90% of the capacity; TestRecoveryShapes, seed 1). A loss of
 // capacity without an outage is not slow-started, or the limit would
 // double into it again and again.
 //

@@ -199,6 +199,37 @@ func TestPhaseRead(t *testing.T) {
 	}
 }
 
+// A lone refusal is read with the next period: at an agency that refuses
+// at once beyond its capacity, a limit one call beyond it is refused about
+// once a period (the activities' pacing), never the two failures a rate
+// needs in one period, and the limit grew on, or sat there, refused every
+// period. Two periods of one refusal in 41 calls make a rate of 2.4%, and
+// the limit is cut; one refusal in a period's hundreds is no rate, and
+// holds the limit without cutting it.
+func TestPhaseLoneRefusal(t *testing.T) {
+	cfg := DefaultConfig(agencyA)
+	refused := Observation{Period: time.Second, InFlight: 10, QueueWaitP90: 2 * time.Second,
+		Calls: 41, OK: 40, Overload: 1, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc * 138 / 100}
+	st := state(warm(10))
+	st, d := step1(t, st, refused, cfg)
+	if d.Limit != 10 {
+		t.Fatalf("one refusal in 41 calls at limit 10: %q, limit %d; want it held and read with the next period", d.Reason, d.Limit)
+	}
+	_, d = step1(t, st, refused, cfg)
+	if d.Limit >= 10 {
+		t.Fatalf("a second period of one refusal in 41 calls: %q, limit %d; want a cut (2 of 82 calls refused)", d.Reason, d.Limit)
+	}
+
+	busy := healthy()
+	busy.Overload, busy.Calls = 1, busy.Calls+1
+	st = state(warm(10))
+	st, _ = step1(t, st, busy, cfg)
+	_, d = step1(t, st, busy, cfg)
+	if d.Limit != 10 || st.Agencies[agencyA].Limit != 10 {
+		t.Fatalf("one refusal in %d calls, twice: %q, limit %d; want it held, neither cut nor grown", busy.Calls, d.Reason, d.Limit)
+	}
+}
+
 func TestPhaseCutForFailures(t *testing.T) {
 	c := DefaultAgencyConfig()
 	o := fluid{C: 10, S: svc, Q: 5}.observe(20) // overloaded: 503s
@@ -358,6 +389,28 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	reason, ok := s.checkLatencyCut(sig, slow, c)
 	if !ok || s.Rule != ruleRelearn || s.Limit != 20 || s.Relearned == nil {
 		t.Fatalf("latency unchanged by the cut: %q, rule %s, limit %.1f; want relearn and the limit restored", reason, s.Rule, s.Limit)
+	}
+	// The same latency, but the agency refused calls since the cut: it is
+	// full, and its latency is its queue, not a slower agency's. No
+	// relearning (a capacity halved just after a trim had its queue
+	// relearnt as the baseline, 2.5× the agency's own).
+	for _, refusedIn := range []string{"the periods before the check", "the check's period"} {
+		s = warm(10)
+		s.Probe = &Probe{From: 20, To: 10, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
+		full := slow
+		if refusedIn == "the check's period" {
+			full.Overload, full.Calls = 3, full.Calls+3
+		} else {
+			before := slow
+			before.Overload, before.Calls, before.InFlight = 3, before.Calls+3, 20
+			s.beforeCut(before, c)
+		}
+		s.beforeCut(full, c)
+		sig, _ = s.read(full, c)
+		if reason, ok := s.checkLatencyCut(sig, full, c); ok || s.Rule == ruleRelearn || s.Baseline != svc || s.Limit != 10 {
+			t.Fatalf("latency unchanged by the cut, calls refused in %s: %q, rule %s, baseline %s, limit %.1f; want no slowdown read",
+				refusedIn, reason, s.Rule, s.Baseline, s.Limit)
+		}
 	}
 	// Cut twice (the first check was read at the slowdown's onset): the
 	// relearned baseline restores the last good limit, as a slower agency
@@ -812,6 +865,18 @@ func TestPhaseSlowStart(t *testing.T) {
 	c5.MinSamples = 5
 	if _, ok := s.slowStart(few, c5); ok || s.Baseline != 2*svc {
 		t.Fatalf("12 calls faster: baseline %s; want it kept at %s", s.Baseline, 2*svc)
+	}
+	// A doubling cut for timeouts: the agency is still in trouble, and its
+	// recovery, still to come, is slow-started. (Ended there, a recovery
+	// at C4 × 600 ms climbed back one call at a time.) Cut for refusals,
+	// the slow start ends.
+	for _, capacity := range []bool{false, true} {
+		s = warm(4)
+		s.Ceiling, s.Good, s.SlowFrom, s.Recovering = 4, 4, 2, true
+		s.endSlowStart(ruleSlowStart, capacity)
+		if s.Recovering == capacity {
+			t.Fatalf("a doubling to the ceiling cut (for refusals: %v): recovering %v; want %v", capacity, s.Recovering, !capacity)
+		}
 	}
 	// An incident lowered the ceiling (a doubling refused); back from its
 	// slowdown, the ceiling from before it returns and slow start climbs

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-var scorecard = flag.Bool("scorecard", false, "run TestScorecard: every shape's incident, capacity step and slowdown against the issue's per-phase targets")
+var scorecard = flag.Bool("scorecard", false, "run TestScorecard: every shape's incident, capacity step, slowdown and queue-less capacity step against the issue's per-phase targets")
 
 // A scorecard kind is one change of the agency, applied to every shape from
 // 30 s to 50 s after a load step at 0 s.
@@ -20,10 +20,11 @@ type kind struct {
 	scenario func(sh shape, seed uint64, off time.Duration) Scenario
 }
 
-// kinds are the three the scorecard runs on every shape: the shape's own
+// kinds are the four the scorecard runs on every shape: the shape's own
 // incident (capacity drop and slowdown together), its capacity halved alone,
-// and its service time slowed alone by as much as keeps the calls within
-// the client's timeout (slowFactor).
+// its service time slowed alone by as much as keeps the calls within the
+// client's timeout (slowFactor), and its capacity halved at an agency with
+// no queue, which refuses at once beyond its capacity (refusingAgency).
 var kinds = []kind{
 	{"incident", func(sh shape, seed uint64, off time.Duration) Scenario { return recoveryIncidentAt(sh, seed, off) }},
 	{"capacity ½", func(sh shape, seed uint64, off time.Duration) Scenario {
@@ -33,6 +34,10 @@ var kinds = []kind{
 	{"slowdown", func(sh shape, seed uint64, off time.Duration) Scenario {
 		sh.dropTo, sh.slowdown = sh.capacity, slowFactor(sh)
 		return recoveryIncidentAt(sh, seed, off)
+	}},
+	{"no queue ½", func(sh shape, seed uint64, off time.Duration) Scenario {
+		sh.dropTo, sh.slowdown = max(sh.capacity/2, 1), 1
+		return refusingAgency(recoveryIncidentAt(sh, seed, off))
 	}},
 }
 
@@ -82,8 +87,8 @@ const (
 	targetErrors  = 0.02 // agency errors over the calls the agency ended
 )
 
-// TestScorecard runs every shape's incident, capacity step and slowdown
-// from the start on seeds 1–6 (or SCORECARD_SEEDS) and holds each phase
+// TestScorecard runs every shape's incident, capacity step, slowdown and
+// capacity step at an agency with no queue (kinds) from the start on seeds 1–6 (or SCORECARD_SEEDS) and holds each phase
 // to the targets: goodput ≥ 0.9 × the oracle's and agency errors ≤ 2% from
 // 5 s after each step (a phase whose service time exceeds the client's
 // timeout is not scored),

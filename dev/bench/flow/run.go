@@ -167,6 +167,9 @@ var (
 	allStrategies     = append(slices.Clone(defaultStrategies), stPeerDefault)
 )
 
+// controlPeriod is loanflow's control period in the runs.
+const controlPeriod = time.Second
+
 // unboundedSlots stands for "no limit" in a slot supplier.
 const unboundedSlots = 100000
 
@@ -351,7 +354,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 		acts := *call.acts
 		acts.Gate = flowcontrol.Gates{string(agency.KCB): s}
 		if strategy == stController {
-			acts.Pace = runPace{b.stats, agencyName}
+			acts.Pace, acts.RefusalPeriod = runPace{b.stats, agencyName}, func(string) time.Duration { return controlPeriod }
 		}
 		act.acts = &acts
 		switch strategy {
@@ -648,7 +651,7 @@ func (b *bench) startController(ctx context.Context, runID, agencyName string, s
 	ac := flowcontrol.DefaultAgencyConfig()
 	ac.InitialLimit = b.cfg.initialLimit
 	ac.MinSamples = b.cfg.minSamples
-	cfg := flowcontrol.Config{Period: time.Second, Agencies: map[string]flowcontrol.AgencyConfig{agencyName: ac}}
+	cfg := flowcontrol.Config{Period: controlPeriod, Agencies: map[string]flowcontrol.AgencyConfig{agencyName: ac}}
 	mctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var running sync.WaitGroup
