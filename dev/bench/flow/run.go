@@ -50,6 +50,10 @@ type scenario struct {
 	// paced: applications start evenly spaced instead of as Poisson
 	// arrivals, so that a short ceiling check offers its rate exactly.
 	paced bool
+	// noQueue: the agency has no queue and refuses at once beyond its
+	// capacity, as a rate-limited API answers 429 or 503: its latency
+	// never rises with the load, and only its refusals show its capacity.
+	noQueue bool
 }
 
 // scenarioOf is scenario name measured for d; the probe's level is c.probe
@@ -90,6 +94,14 @@ func scenarios(d time.Duration) []scenario {
 				return 1
 			},
 			steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d},
+		{name: "no-queue", title: "No queue (refuses at once beyond C): C to 50% at 1/3, back at 2/3 (load 2×)", load: warm(2), slowdown: one,
+			capacity: func(t time.Duration) float64 {
+				if t >= d/3 && t < 2*d/3 {
+					return 0.5
+				}
+				return 1
+			},
+			steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, noQueue: true},
 		{name: "slowdown", title: "Slowdown: service time ×2 at 1/3 (load 2×)", load: warm(2), capacity: one,
 			slowdown: func(t time.Duration) float64 {
 				if t >= d/3 {
@@ -287,9 +299,13 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 	k := max(c.callsPerApp, 1)
 	res = result{scenario: sc.name, strategy: strategy, window: sc.d, callsPerApp: k}
 
+	queue := 2 * c.capacity
+	if sc.noQueue {
+		queue = -1 // agencysim: no queue
+	}
 	sim := agencysim.New(map[agency.Name]agencysim.Config{agency.KCB: {
 		Capacity: c.capacity, MedianServiceTime: c.serviceTime, Jitter: agencyJitter,
-		QueueLimit: 2 * c.capacity, QueueTimeout: c.clientTimeout / 2, InflationPerOverload: 0.5,
+		QueueLimit: queue, QueueTimeout: c.clientTimeout / 2, InflationPerOverload: 0.5,
 	}})
 	base, stopSim, err := sim.Start(ctx, "127.0.0.1:0")
 	if err != nil {
