@@ -25,18 +25,23 @@ type fixedLatency struct {
 
 func (f fixedLatency) AgencyLatency(string) (time.Duration, bool) { return f.d, f.known }
 
-// scoreAgency serves a credit score, or the status status holds when it is
-// set and not 200; hits counts the calls. It returns a client of it.
-func scoreAgency(t *testing.T, status *atomic.Int64) (c *agency.Client, hits *atomic.Int64) {
+// reply is what scoreAgency answers: a credit score, or status when it is
+// set and not 200, after delay.
+type reply struct{ status, delay atomic.Int64 }
+
+// scoreAgency serves r's reply and counts the calls in hits. It returns a
+// client of it.
+func scoreAgency(t *testing.T, r *reply) (c *agency.Client, hits *atomic.Int64) {
 	t.Helper()
 	hits = new(atomic.Int64)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		hits.Add(1)
-		if code := int(status.Load()); code != 0 && code != http.StatusOK {
+		time.Sleep(time.Duration(r.delay.Load()))
+		if code := int(r.status.Load()); code != 0 && code != http.StatusOK {
 			w.WriteHeader(code)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(agency.ScoreResponse{CustomerID: r.URL.Query().Get(agency.ParamCustomerID), Score: 700, ReportID: "r"})
+		_ = json.NewEncoder(w).Encode(agency.ScoreResponse{CustomerID: req.URL.Query().Get(agency.ParamCustomerID), Score: 700, ReportID: "r"})
 	}))
 	t.Cleanup(srv.Close)
 	c, err := agency.NewClient(agency.ClientConfig{URLs: agency.URLsFromBase(srv.URL)})
@@ -97,9 +102,9 @@ func TestAdmissionNeed(t *testing.T) {
 // and the workflow sees its own class, "expired", not an agency failure,
 // at once: a retry within the spent budget could only expire again.
 func TestFetchNotSentWhenBudgetBelowAgencyLatency(t *testing.T) {
-	var status atomic.Int64
-	status.Store(http.StatusServiceUnavailable)
-	c, hits := scoreAgency(t, &status)
+	var refused reply
+	refused.status.Store(http.StatusServiceUnavailable)
+	c, hits := scoreAgency(t, &refused)
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	// The test environment gives every activity a deadline (its test
@@ -146,7 +151,7 @@ func (g *fakeGate) Enter(_ context.Context, _ string, notAfter time.Time) (func(
 // expired, the workflow's to re-schedule, and the agency never sees it. An
 // admitted call gives its slot back once answered.
 func TestFetchWaitsForACallSlotWithinItsBudget(t *testing.T) {
-	c, hits := scoreAgency(t, new(atomic.Int64))
+	c, hits := scoreAgency(t, new(reply))
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	gate := &fakeGate{refuse: true}
@@ -198,15 +203,16 @@ func (g *timedGate) releases() []time.Time {
 	return slices.Clone(g.released)
 }
 
-// A refusal keeps its call slot until the agency's median latency, and at
-// least its control period, have passed since the send, so a slot beyond
-// the capacity of an agency that refuses at once does not turn over a
-// refusal per round trip, but about one per period, the controller's. The
-// refusal itself is returned at once (counted and retried as before), and
-// every other outcome gives the slot back at once.
+// A refusal keeps its call slot until the agency's median latency, and
+// one at the agency's door (sooner than that) its control period too, have
+// passed since the send, so a slot beyond the capacity of an agency that
+// refuses at once does not turn over a refusal per round trip, but about
+// one per period, the controller's. The refusal itself is returned at once
+// (counted and retried as before), and every other outcome gives the slot
+// back at once.
 func TestRefusalKeepsItsSlotForTheAgencyLatency(t *testing.T) {
-	var status atomic.Int64
-	c, _ := scoreAgency(t, &status)
+	var r reply
+	c, _ := scoreAgency(t, &r)
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	gate := &timedGate{}
@@ -229,7 +235,7 @@ func TestRefusalKeepsItsSlotForTheAgencyLatency(t *testing.T) {
 		{"the control period, latency unknown", 0, 300 * time.Millisecond, 300 * time.Millisecond},
 	} {
 		acts.Pace, acts.RefusalPeriod = fixedPace{tc.median}, period(tc.period)
-		status.Store(http.StatusServiceUnavailable)
+		r.status.Store(http.StatusServiceUnavailable)
 		before := len(gate.releases())
 		sent := time.Now()
 		_, err := env.ExecuteActivity(acts.FetchCreditScore, req)
@@ -257,19 +263,23 @@ func TestRefusalKeepsItsSlotForTheAgencyLatency(t *testing.T) {
 		}
 	}
 
-	// Served, failed by the agency, or refused with neither the latency
-	// nor the period known: the slot comes back as the activity returns.
+	// Served, failed by the agency, refused with neither the latency nor
+	// the period known, or refused after a wait in the agency's queue
+	// longer than the median latency (it has held its slot that long):
+	// the slot comes back as the activity returns.
 	for _, tc := range []struct {
-		name   string
-		status int
-		median time.Duration
+		name                  string
+		status                int
+		median, period, delay time.Duration
 	}{
-		{"served", http.StatusOK, 300 * time.Millisecond},
-		{"agency error", http.StatusInternalServerError, 300 * time.Millisecond},
-		{"refused, latency unknown", http.StatusServiceUnavailable, 0},
+		{"served", http.StatusOK, 300 * time.Millisecond, 0, 0},
+		{"agency error", http.StatusInternalServerError, 300 * time.Millisecond, 0, 0},
+		{"refused, latency unknown", http.StatusServiceUnavailable, 0, 0, 0},
+		{"refused after a wait in the agency's queue", http.StatusServiceUnavailable, 50 * time.Millisecond, time.Minute, 200 * time.Millisecond},
 	} {
-		status.Store(int64(tc.status))
-		acts.Pace, acts.RefusalPeriod = fixedPace{tc.median}, nil
+		r.status.Store(int64(tc.status))
+		r.delay.Store(int64(tc.delay))
+		acts.Pace, acts.RefusalPeriod = fixedPace{tc.median}, period(tc.period)
 		before := len(gate.releases())
 		_, _ = env.ExecuteActivity(acts.FetchCreditScore, req)
 		if n := len(gate.releases()) - before; n != 1 {

@@ -34,12 +34,14 @@
 //     then holds below the capacity, reading its own calls as queueing).
 //   - The failure rate (overload answers, 5xx, timeouts) against
 //     FailureTarget: the agency refusing work. A refused call keeps its
-//     call slot for the agency's median latency, and at least a control
-//     period (the agency activities' pacing): a refusal at once would free
-//     it for another within a round trip, and a slot beyond the capacity
-//     of an agency with no queue would send hundreds of refusals a second.
+//     call slot for the agency's median latency, and one refused sooner
+//     than that (at the agency's door) for a control period at least (the
+//     agency activities' pacing): a refusal at once would free it for
+//     another within a round trip, and a slot beyond the capacity of an
+//     agency with no queue would send hundreds of refusals a second.
 //     Paced, such a slot is refused about once a period, the rate at which
-//     the law reads and answers.
+//     the law reads and answers. A refusal after a wait in the agency's
+//     queue has held its slot that long already.
 //   - Demand: calls in flight at 90% of the limit, or a task-queue wait
 //     (p90) of at least BacklogQueueWait while the limit was in use (the
 //     period's Little's-law concurrency, successful calls × their latency

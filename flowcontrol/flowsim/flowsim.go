@@ -157,10 +157,11 @@ type Policy struct {
 	NoAdmission bool
 	// NoPacing frees a refused call's slot as soon as the refusal arrives.
 	// By default the slot stays taken until the agency's recent median
-	// latency, and at least a control period, have passed since the send,
-	// as the agency activities hold it: otherwise a slot beyond the
-	// capacity of an agency that refuses at once turns over a refusal per
-	// round trip, hundreds a second.
+	// latency has passed since the send, and a control period at least
+	// for a call refused sooner than that (at the door), as the agency
+	// activities hold it: otherwise a slot beyond the capacity of an agency
+	// that refuses at once turns over a refusal per round trip, hundreds a
+	// second.
 	NoPacing bool
 }
 
@@ -451,14 +452,21 @@ func Run(sc Scenario, p Policy) (Result, error) {
 
 	// refuse answers c 503 at now. The refusal is read at once; its slot
 	// stays taken for the round trip (RefusalTime) and, with pacing, until
-	// the agency's recent median latency and at least a control period
-	// have passed since the send (no later than the call's deadline).
+	// the agency's recent median latency has passed since the send, and a
+	// control period for a call refused sooner than that (no later than
+	// the call's deadline).
 	refuse := func(c *call, now int64) {
 		hold := ticks(sc.Agency.RefusalTime)
 		if !p.NoPacing {
 			// Counted from the send: a call refused after a wait in the
 			// agency's queue has held its slot for that wait already.
-			hold = max(hold, c.sent+max(ticks(paceP50), sampleEvery)-now)
+			// Refused sooner than a call is served, at the door, it is
+			// held a control period at least.
+			until := c.sent + ticks(paceP50)
+			if now < until {
+				until = max(until, c.sent+sampleEvery)
+			}
+			hold = max(hold, until-now)
 		}
 		if c.deadline > now {
 			hold = min(hold, c.deadline-now)

@@ -31,8 +31,8 @@ func refusingAgency(sc Scenario) Scenario {
 //
 // Now the limit stays within a call or two of the capacity once it has
 // been refused, and a refused call keeps its slot for the agency's median
-// latency and at least a control period (the pool's pacing, as the agency
-// activities do): the errors fall to a few percent, the probes' and the
+// latency, one refused at once for a control period (the pool's pacing, as
+// the agency activities do): the errors fall to a few percent, the probes' and the
 // steps' own. A third defect showed once paced: a probe one call beyond
 // the capacity was refused about once a period, never the two failures a
 // rate needs, so the limit sat there refused every period; a lone refusal
