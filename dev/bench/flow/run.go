@@ -75,6 +75,13 @@ func scenarioOf(name string, d time.Duration, c config) (scenario, bool) {
 
 func scenarios(d time.Duration) []scenario {
 	one := func(time.Duration) float64 { return 1 }
+	// halved is the capacity steps' agency: C to 50% at 1/3, back at 2/3.
+	halved := func(t time.Duration) float64 {
+		if t >= d/3 && t < 2*d/3 {
+			return 0.5
+		}
+		return 1
+	}
 	warm := func(level float64) func(time.Duration) float64 {
 		return func(t time.Duration) float64 {
 			if t < 0 {
@@ -87,21 +94,9 @@ func scenarios(d time.Duration) []scenario {
 		{name: "surge", title: "Surge: offered load 3× capacity", load: warm(3), capacity: one, slowdown: one,
 			steps: []time.Duration{0}, d: d},
 		{name: "capacity", title: "Capacity step: C to 50% at 1/3, back at 2/3 (load 2×)", load: warm(2), slowdown: one,
-			capacity: func(t time.Duration) float64 {
-				if t >= d/3 && t < 2*d/3 {
-					return 0.5
-				}
-				return 1
-			},
-			steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d},
+			capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d},
 		{name: "no-queue", title: "No queue (refuses at once beyond C): C to 50% at 1/3, back at 2/3 (load 2×)", load: warm(2), slowdown: one,
-			capacity: func(t time.Duration) float64 {
-				if t >= d/3 && t < 2*d/3 {
-					return 0.5
-				}
-				return 1
-			},
-			steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, noQueue: true},
+			capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, noQueue: true},
 		{name: "slowdown", title: "Slowdown: service time ×2 at 1/3 (load 2×)", load: warm(2), capacity: one,
 			slowdown: func(t time.Duration) float64 {
 				if t >= d/3 {
