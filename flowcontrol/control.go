@@ -229,6 +229,12 @@ type AgencyState struct {
 	Unverified bool `json:"unverified,omitempty"`
 	// Dip is the dip in progress, nil when none is.
 	Dip *Dip `json:"dip,omitempty"`
+	// Levels are the calls, refusals and errors read at each limit, in
+	// order of the limit, decayed a little every period: the lowest ones
+	// give the agency's background rates, the failures it answers at any
+	// load, which the law does not count against the limit (see
+	// AgencyState.denoise).
+	Levels []Level `json:"levels,omitempty"`
 	// The last period's signals, kept for the audit trail.
 	LatencyRatio float64 `json:"latency_ratio"`
 	FailureRate  float64 `json:"failure_rate"`
@@ -242,6 +248,10 @@ type State struct {
 	Agencies map[string]AgencyState `json:"agencies,omitempty"`
 	Steps    int64                  `json:"steps"`
 	Now      time.Time              `json:"now"`
+	// Law pins an earlier version of the control law (LawBeforeBackground)
+	// for a workflow run recorded under it, which must replay its
+	// decisions; 0 runs the current law.
+	Law int `json:"law,omitempty"`
 }
 
 // Resume starts a State from limits persisted earlier (ReadLimits), clamped to
@@ -351,7 +361,7 @@ func Step(st State, obs map[string]Observation, cfg Config) (State, []Decision) 
 	}
 	sort.Strings(sorted)
 
-	next := State{Agencies: make(map[string]AgencyState, len(sorted)), Steps: st.Steps + 1, Now: st.Now}
+	next := State{Agencies: make(map[string]AgencyState, len(sorted)), Steps: st.Steps + 1, Now: st.Now, Law: st.Law}
 	decisions := make([]Decision, 0, len(sorted))
 	for _, a := range sorted {
 		c := cfg.agency(a)
@@ -364,7 +374,7 @@ func Step(st State, obs map[string]Observation, cfg Config) (State, []Decision) 
 			s = AgencyState{Limit: float64(c.InitialLimit)}
 		}
 		prev := roundLimit(s.Limit)
-		s, reason := stepAgency(s, o, observed, c, cfg.Period)
+		s, reason := stepAgency(s, o, observed, c, cfg.Period, st.Law)
 		s.Limit = clamp(s.Limit, c)
 		s.Moved, s.MovedFrom = roundLimit(s.Limit) != prev, 0
 		if s.Moved {
@@ -417,7 +427,7 @@ const (
 // counters, slow start, gather evidence, read the period's signals (and
 // learn the baseline), then the rules, the first that applies deciding:
 // cut for failures, check the last latency cut, cut for latency, grow.
-func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, period time.Duration) (AgencyState, string) {
+func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, period time.Duration, law int) (_ AgencyState, reason string) {
 	s.Limit = clamp(s.Limit, c) // the bounds may have changed since the last step
 	s.age()
 	lastRule, saturated, unserved := s.Rule, s.Saturated, s.Unserved
@@ -435,6 +445,19 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	s.Unserved = 0
 	if o.OK == 0 {
 		s.Unserved = unserved + 1
+	}
+	if law == 0 {
+		// The agency's background refusals and errors, those it answers
+		// at any limit, are not its capacity: the law reads what is left.
+		limit := roundLimit(s.Limit)
+		s.record(o, limit)
+		read := s.denoise(o, limit)
+		if read != o {
+			left := fmt.Sprintf("background: %d of %d refused, %d of %d errors left out; ",
+				o.Overload-read.Overload, o.Overload, o.AgencyErrors-read.AgencyErrors, o.AgencyErrors)
+			defer func() { reason = left + reason }()
+		}
+		o = read
 	}
 
 	// Gather evidence across periods while they are thin: a decision on a
@@ -458,6 +481,24 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		return s, reason
 	}
 	sig, note := s.read(o, c)
+	sig.law = law
+	if law == 0 && o.AgencyErrors > 0 && o.Overload == 0 && sig.latOK && sig.ratio <= sig.growBelow {
+		// Errors at the baseline latency, with nothing refused, are not
+		// the load's (rule 1 holds on them, "not load"), nor reason to
+		// hold growth: the rules read on without them. Held there, a limit
+		// that started at or above a capacity lost and regained, with
+		// nothing read below it to give the background, never grew again
+		// at 5% of calls answered 500 (the real stack's large scale).
+		note += fmt.Sprintf("%d errors at the baseline latency, nothing refused: not load; ", o.AgencyErrors)
+		o.Calls -= o.AgencyErrors
+		sig.failures -= o.AgencyErrors
+		o.AgencyErrors = 0
+		sig.failRate = 0
+		if o.Calls > 0 {
+			sig.failRate = float64(sig.failures) / float64(o.Calls)
+		}
+		s.FailureRate = sig.failRate
+	}
 	sig.servedWithin = unserved < callPeriods(s.Baseline, period)
 	sig.shown = s.shown(o, raw)
 	s.hold(o, sig)
@@ -633,6 +674,8 @@ type signals struct {
 	// shown: every period of the evidence was read after the last change
 	// of the limit had shown (see AgencyState.shown).
 	shown bool
+	// law is the law in force (State.Law).
+	law int
 }
 
 // shown reports whether the evidence o, whose last period is raw, was all
@@ -768,7 +811,12 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 	// 1. Failures caused by load: cut at once to what the agency delivered.
 	if failRate > c.FailureTarget && failures >= minFailures {
 		s.Streak = 0
-		if o.Overload == 0 && sig.latOK && sig.ratio <= sig.growBelow {
+		// Nothing refused and the latency normal: not load. Errors alone
+		// (500s) are not load up to the tolerance: a latency a little
+		// above the growth threshold, within its noise, cut the limit on
+		// an agency's background errors (5% of its calls) again and again.
+		if o.Overload == 0 && sig.latOK && (sig.ratio <= sig.growBelow ||
+			sig.law == 0 && o.Timeouts == 0 && sig.ratio <= sig.cutAbove) {
 			s.Rule = ruleNotLoad
 			return fmt.Sprintf("hold: failures %.1f%% but latency normal and no overload answers: not load", 100*failRate), true
 		}

@@ -132,14 +132,29 @@ func TestStepSinglePeriod(t *testing.T) {
 			check: func(d Decision) bool { return d.Previous == 50 && d.Limit == 40 },
 		},
 		{
-			name: "errors that are not load hold", st: warm(10),
+			// 500s at the baseline latency with nothing refused are the
+			// agency's, not the load's: the rules read on without them.
+			name: "errors that are not load do not hold growth", st: warm(10),
 			obs: func() Observation {
 				o := healthy()
 				o.AgencyErrors = o.OK / 20
 				o.Calls += o.AgencyErrors
 				return o
 			},
-			check: func(d Decision) bool { return d.Limit == 10 }, reason: "not load",
+			check: func(d Decision) bool { return d.Limit > 10 }, reason: "not load; healthy, backlog",
+		},
+		{
+			// A little above the growth threshold, within the tolerance,
+			// they hold the limit and do not cut it.
+			name: "errors that are not load hold within the tolerance", st: warm(10),
+			obs: func() Observation {
+				o := healthy()
+				o.AgencyErrors = o.OK / 20
+				o.Calls += o.AgencyErrors
+				o.LatencyMean = svc * 112 / 100
+				return o
+			},
+			check: func(d Decision) bool { return d.Limit == 10 }, reason: "but latency normal and no overload answers: not load",
 		},
 		{
 			name: "learns the baseline before growing", st: AgencyState{Limit: 10}, obs: healthy,

@@ -19,13 +19,13 @@ func StepDue(st State, obs map[string]Observation, cfg Config, due []string) (St
 		p := cfg.PeriodOf(a)
 		byPeriod[p] = append(byPeriod[p], a)
 	}
-	next := State{Agencies: make(map[string]AgencyState, len(st.Agencies)+len(due)), Steps: st.Steps + 1, Now: st.Now}
+	next := State{Agencies: make(map[string]AgencyState, len(st.Agencies)+len(due)), Steps: st.Steps + 1, Now: st.Now, Law: st.Law}
 	maps.Copy(next.Agencies, st.Agencies)
 	decisions := make([]Decision, 0, len(due))
 	for _, p := range slices.Sorted(maps.Keys(byPeriod)) {
 		names := byPeriod[p]
 		sub := Config{Period: p, Agencies: make(map[string]AgencyConfig, len(names))}
-		part := State{Agencies: make(map[string]AgencyState, len(names)), Steps: st.Steps, Now: st.Now}
+		part := State{Agencies: make(map[string]AgencyState, len(names)), Steps: st.Steps, Now: st.Now, Law: st.Law}
 		seen := make(map[string]Observation, len(names))
 		for _, a := range names {
 			if ac, ok := cfg.Agencies[a]; ok {

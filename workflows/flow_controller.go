@@ -82,6 +82,14 @@ const agencyPeriodsVersion = "agency-periods"
 // reads the freshest complete bucket. Earlier runs sleep one period.
 const alignedTicksVersion = "aligned-ticks"
 
+// backgroundLawVersion marks the controller whose control law tells an
+// agency's background failures from its capacity (flowcontrol.AgencyState
+// Levels). Runs recorded before it keep the earlier law to their end
+// (flowcontrol.LawBeforeBackground): replayed under the new one, their
+// limits, and the breaker transitions and probes that follow from them,
+// would differ from their history.
+const backgroundLawVersion = "background-law"
+
 // ControllerSettings is a configuration change sent through ConfigUpdate.
 type ControllerSettings struct {
 	Config   flowcontrol.Config        `json:"config"`
@@ -160,6 +168,12 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	r.ownPeriods = workflow.GetVersion(ctx, agencyPeriodsVersion, workflow.DefaultVersion, 1) >= 1
 	// Earlier runs slept one period from wherever a tick ended.
 	r.aligned = workflow.GetVersion(ctx, alignedTicksVersion, workflow.DefaultVersion, 1) >= 1
+	// Each run follows the law it was recorded under; a run continued as
+	// new takes the current one.
+	r.status.State.Law = 0
+	if workflow.GetVersion(ctx, backgroundLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		r.status.State.Law = flowcontrol.LawBeforeBackground
+	}
 	for i := 0; i < r.periods; i++ {
 		if err := r.tick(i); err != nil {
 			return err

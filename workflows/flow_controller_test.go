@@ -172,3 +172,55 @@ func TestFlowControllerTicksAfterBuckets(t *testing.T) {
 		}
 	}
 }
+
+// A run recorded before the control law told background failures from a
+// capacity (no background-law marker in its history) keeps the earlier law
+// to its end, so that it replays its decisions; a new run takes the current
+// one, and reads the agency's levels.
+func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		version workflow.Version
+		law     int
+	}{
+		{"recorded before", workflow.DefaultVersion, flowcontrol.LawBeforeBackground},
+		{"new run", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			var ca *activities.ControllerActivities
+			env.RegisterActivity(ca)
+			env.OnGetVersion(backgroundLawVersion, workflow.DefaultVersion, 1).Return(tc.version)
+			env.OnActivity(ca.ReadLimits, mock.Anything, mock.Anything).Return(map[string]int{"kcb": 20}, nil)
+			env.OnActivity(ca.ReadBoard, mock.Anything, mock.Anything).Return(activities.PublishedBoard{}, nil)
+			env.OnActivity(ca.RecordBreakerEvents, mock.Anything, mock.Anything).Return(nil)
+			env.OnActivity(ca.Publish, mock.Anything, mock.Anything).Return(nil)
+			n := 0
+			env.OnActivity(ca.Observe, mock.Anything, mock.Anything).Return(func(context.Context, activities.ObserveInput) (map[string]flowcontrol.Observation, error) {
+				n++
+				return map[string]flowcontrol.Observation{"kcb": {Calls: 200, OK: 198, Overload: 2, LatencyMean: 40 * time.Millisecond,
+					LatencyP50: 40 * time.Millisecond, LatencyP90: 60 * time.Millisecond, InFlight: 20, Period: time.Second,
+					Now: time.Unix(1_700_000_000+int64(n), 0)}}, nil
+			})
+			// The state a run continued as new under the old law carries.
+			st := flowcontrol.Resume(map[string]int{"kcb": 20}, flowcontrol.DefaultConfig("kcb"))
+			st.Law = flowcontrol.LawBeforeBackground
+			env.ExecuteWorkflow(FlowControllerWorkflow, FlowControllerInput{Config: flowcontrol.DefaultConfig("kcb"), State: &st, PeriodsPerRun: 4})
+			var can *workflow.ContinueAsNewError
+			if err := env.GetWorkflowError(); !errors.As(err, &can) {
+				t.Fatalf("want continue-as-new after 4 periods, got %v", err)
+			}
+			var next FlowControllerInput
+			if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+				t.Fatal(err)
+			}
+			if next.State.Law != tc.law {
+				t.Errorf("law %d carried, want %d", next.State.Law, tc.law)
+			}
+			if levels := next.State.Agencies["kcb"].Levels; (len(levels) > 0) != (tc.law == 0) {
+				t.Errorf("levels %+v under law %d; want them read only under the current law", levels, tc.law)
+			}
+		})
+	}
+}

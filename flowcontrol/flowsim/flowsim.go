@@ -7,8 +7,10 @@
 // requests are answered 503 when it is full or when they waited longer than
 // QueueTimeout, and service time inflated by 1 + InflationPerOverload ×
 // (present − Capacity)/Capacity for a request that starts while more are
-// present than the capacity. The client abandons a call after ClientTimeout,
-// and may send a refused or abandoned call again (Scenario.Retries).
+// present than the capacity. It may also answer a share of its calls 500
+// or 503 at random, whatever the load (Agency.ErrorRate, RefuseRate). The
+// client abandons a call after ClientTimeout, and may send a refused or
+// abandoned call again (Scenario.Retries).
 //
 // In front of it sits the pool (the agency's task queue and worker slots):
 // calls arrive as a Poisson process at the offered load, wait in an
@@ -46,6 +48,12 @@ type Agency struct {
 	// round trip, with no service. 0 frees it within the tick the call was
 	// refused in (the client's pacing aside, see Policy.NoPacing).
 	RefusalTime time.Duration
+	// ErrorRate is the fraction of served calls answered 500 after their
+	// service time, whatever the load (agencysim's error_rate); RefuseRate
+	// the fraction of calls answered 503 at the door, whatever the load (a
+	// gateway's or a rate limiter's stray refusals). Both are the agency's
+	// background noise, not a sign of its capacity.
+	ErrorRate, RefuseRate float64
 }
 
 // Bureau is agencysim's default model of KCB and NICE: capacity 20, median
@@ -176,7 +184,7 @@ type Sample struct {
 	InFlight  int
 	Capacity  int
 	OK        int64 // in the period
-	Errors    int64 // 503s and abandoned calls in the period
+	Errors    int64 // 503s, 500s and abandoned calls in the period
 	Expired   int64 // calls our budget ended in the period
 	LatencyMs float64
 	Reason    string
@@ -186,14 +194,15 @@ type Sample struct {
 type Result struct {
 	Scenario, Policy string
 	// OK counts successful calls; Overload the agency's 503s; Abandoned the
-	// calls the client gave up on. Calls still in flight at the end count in
-	// none.
-	OK, Overload, Abandoned int64
+	// calls the client gave up on; Errors its 500s (Agency.ErrorRate).
+	// Calls still in flight at the end count in none.
+	OK, Overload, Abandoned, Errors int64
 	// Expired counts the calls whose budget ended (not agency errors).
 	Expired int64
 	// Goodput is OK per second.
 	Goodput float64
-	// ErrorRate is (Overload + Abandoned) / calls ended, as the agency sees it.
+	// ErrorRate is (Overload + Abandoned + Errors) / calls ended, as the
+	// agency sees it.
 	ErrorRate float64
 	// LatencyP50 and LatencyP99 are the application latency (backlog wait plus
 	// agency latency) of the successful calls.
@@ -217,6 +226,7 @@ const (
 	outOverload
 	outAbandoned
 	outExpired
+	outError
 )
 
 type call struct {
@@ -229,6 +239,7 @@ type call struct {
 	endAt                   int64 // ticks, when in service
 	visibleAt               int64 // ticks, when a worker may take it from the backlog
 	abandon                 bool  // in service but the client gives up at deadline first
+	fail                    bool  // in service, answered 500 at its end (Agency.ErrorRate)
 }
 
 // events is a min-heap of in-service calls by the tick they leave.
@@ -274,6 +285,7 @@ func (q *fifo) pop() *call {
 // period accumulates one control period's statistics.
 type period struct {
 	ok, overload, abandoned, expired int64
+	errors                           int64 // answered 500
 	latencies                        []time.Duration
 	waits                            []time.Duration
 }
@@ -419,6 +431,9 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		case outAbandoned:
 			cur.abandoned++
 			secErr++
+		case outError:
+			cur.errors++
+			secErr++
 		}
 		if out != outOK && c.attempts < sc.Retries && (c.budget == 0 || now+ticks(sc.RetryDelay) < c.budget) {
 			c.attempts++
@@ -436,6 +451,8 @@ func Run(sc Scenario, p Policy) (Result, error) {
 			res.Overload++
 		case outAbandoned:
 			res.Abandoned++
+		case outError:
+			res.Errors++
 		}
 	}
 	serve := func(c *call, now int64, present int) {
@@ -447,6 +464,9 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		}
 		c.endAt = now + max(1, int64(math.Round(d/float64(tick))))
 		c.abandon = c.deadline < c.endAt
+		// Drawn only for an agency that fails at random, so that the other
+		// scenarios keep their random sequence.
+		c.fail = sc.Agency.ErrorRate > 0 && rng.Float64() < sc.Agency.ErrorRate
 		heap.Push(&inService, c)
 	}
 
@@ -498,6 +518,8 @@ func Run(sc Scenario, p Policy) (Result, error) {
 			c := heap.Pop(&inService).(*call)
 			if c.abandon {
 				finish(c, outAbandoned, now)
+			} else if c.fail {
+				finish(c, outError, now)
 			} else {
 				finish(c, outOK, now)
 			}
@@ -568,6 +590,8 @@ func Run(sc Scenario, p Policy) (Result, error) {
 				wInFlight[w]++
 				cur.waits = append(cur.waits, at(now-c.arrived))
 				switch capNow := capacity(now); {
+				case sc.Agency.RefuseRate > 0 && rng.Float64() < sc.Agency.RefuseRate:
+					refuse(c, now)
 				case inService.Len() < capNow && queue.len() == 0:
 					serve(c, now, inService.Len()+1)
 				case queue.len() < sc.Agency.QueueLimit:
@@ -623,8 +647,8 @@ func Run(sc Scenario, p Policy) (Result, error) {
 
 	window := (sc.Duration - sc.MeasureFrom).Seconds()
 	res.Goodput = float64(res.OK) / window
-	if ended := res.OK + res.Overload + res.Abandoned; ended > 0 {
-		res.ErrorRate = float64(res.Overload+res.Abandoned) / float64(ended)
+	if ended := res.OK + res.Overload + res.Abandoned + res.Errors; ended > 0 {
+		res.ErrorRate = float64(res.Overload+res.Abandoned+res.Errors) / float64(ended)
 	}
 	slices.Sort(okLat)
 	res.LatencyP50, res.LatencyP99 = quantile(okLat, 0.5), quantile(okLat, 0.99)
@@ -739,6 +763,7 @@ func merge(history []period, cur period) period {
 		m.ok += p.ok
 		m.overload += p.overload
 		m.abandoned += p.abandoned
+		m.errors += p.errors
 		m.expired += p.expired
 		m.latencies = append(m.latencies, p.latencies...)
 		m.waits = append(m.waits, p.waits...)
@@ -750,14 +775,15 @@ func merge(history []period, cur period) period {
 func observe(cur *period, sc Scenario, backlog fifo, now int64, at func(int64) time.Duration,
 	inFlight int, length, end time.Duration) flowcontrol.Observation {
 	o := flowcontrol.Observation{
-		Calls:    cur.ok + cur.overload + cur.abandoned,
-		OK:       cur.ok,
-		Overload: cur.overload,
-		Timeouts: cur.abandoned,
-		Expired:  cur.expired,
-		InFlight: inFlight,
-		Period:   length,
-		Now:      time.Unix(0, 0).Add(end),
+		Calls:        cur.ok + cur.overload + cur.abandoned + cur.errors,
+		OK:           cur.ok,
+		Overload:     cur.overload,
+		AgencyErrors: cur.errors,
+		Timeouts:     cur.abandoned,
+		Expired:      cur.expired,
+		InFlight:     inFlight,
+		Period:       length,
+		Now:          time.Unix(0, 0).Add(end),
 	}
 	slices.Sort(cur.latencies)
 	o.LatencyP50, o.LatencyP90 = quantile(cur.latencies, 0.5), quantile(cur.latencies, 0.9)
@@ -867,6 +893,8 @@ func validate(sc Scenario, p Policy) error {
 		return fmt.Errorf("scenario %s: retries %d after %s: accepted 0 or more", sc.Name, sc.Retries, sc.RetryDelay)
 	case a.Capacity < 1 || a.MedianServiceTime <= 0 || a.QueueLimit < 0 || a.QueueTimeout <= 0 || a.RefusalTime < 0:
 		return fmt.Errorf("scenario %s: agency %+v: accepted capacity ≥ 1, median and queue timeout > 0, queue limit and refusal time ≥ 0", sc.Name, a)
+	case !(a.ErrorRate >= 0 && a.ErrorRate < 1) || !(a.RefuseRate >= 0 && a.RefuseRate < 1):
+		return fmt.Errorf("scenario %s: agency error rate %v, refuse rate %v: accepted 0 to less than 1", sc.Name, a.ErrorRate, a.RefuseRate)
 	case !p.Oracle && p.Controller == nil && p.Fixed < 1:
 		return fmt.Errorf("policy %s: fixed %d: accepted 1 or more, or oracle, or a controller", p.Name, p.Fixed)
 	case p.Controller != nil:

@@ -139,7 +139,7 @@ func main() {
 	flag.BoolVar(&c.trace, "trace", false, "print each run's limit, requests at the agency and capacity once a second to stderr, and loanflow's controller decisions with the observation each read")
 	flag.IntVar(&c.workers, "workers", 1, "worker processes for loanflow and failsafe-go (loanflow's share one limit, failsafe-go's each limit their own calls); default 1, 2 in the incident")
 	flag.DurationVar(&c.sampleEvery, "sample", 200*time.Millisecond, "sampling period of the charts and convergence")
-	flag.StringVar(&scen, "scenarios", "", "scenarios to run, comma-separated: surge, capacity, slowdown, incident (default: each scale's own)")
+	flag.StringVar(&scen, "scenarios", "", "scenarios to run, comma-separated: "+strings.Join(scenarioNames(), ", ")+" (default: each scale's own)")
 	flag.StringVar(&strat, "strategies", strings.Join(defaultStrategies, ","), "strategies to run, comma-separated (also: "+stPeerDefault+", failsafe-go on its defaults)")
 	flag.StringVar(&c.out, "out", "docs/", "folder for bench-flow.md and the charts; empty writes nothing")
 	flag.StringVar(&c.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL")
@@ -309,7 +309,7 @@ func run(ctx context.Context, c config, scales []scale) error {
 			}
 			sc, ok := scenarioOf(name, d, cfg)
 			if !ok {
-				return fmt.Errorf("invalid -scenarios: %q: accepted surge, capacity, slowdown, incident", name)
+				return fmt.Errorf("invalid -scenarios: %q: accepted %s", name, strings.Join(scenarioNames(), ", "))
 			}
 			sr.scs = append(sr.scs, sc)
 			nruns += len(c.strategies)

@@ -54,6 +54,10 @@ type scenario struct {
 	// capacity, as a rate-limited API answers 429 or 503: its latency
 	// never rises with the load, and only its refusals show its capacity.
 	noQueue bool
+	// errorRate is the share of calls the agency answers 500 at random,
+	// whatever the load (agencysim's error_rate): its background errors,
+	// which are not its capacity.
+	errorRate float64
 }
 
 // scenarioOf is scenario name measured for d; the probe's level is c.probe
@@ -71,6 +75,15 @@ func scenarioOf(name string, d time.Duration, c config) (scenario, bool) {
 		return scenario{}, false
 	}
 	return all[i], true
+}
+
+// scenarioNames are the scenarios -scenarios accepts.
+func scenarioNames() []string {
+	var out []string
+	for _, s := range scenarios(time.Minute) {
+		out = append(out, s.name)
+	}
+	return out
 }
 
 func scenarios(d time.Duration) []scenario {
@@ -97,6 +110,8 @@ func scenarios(d time.Duration) []scenario {
 			capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d},
 		{name: "no-queue", title: "No queue (refuses at once beyond C): C to 50% at 1/3, back at 2/3 (load 2×)", load: warm(2), slowdown: one,
 			capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, noQueue: true},
+		{name: "background", title: "Background errors (5% of calls answered 500 at random): C to 50% at 1/3, back at 2/3 (load 2×)",
+			load: warm(2), slowdown: one, capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, errorRate: 0.05},
 		{name: "slowdown", title: "Slowdown: service time ×2 at 1/3 (load 2×)", load: warm(2), capacity: one,
 			slowdown: func(t time.Duration) float64 {
 				if t >= d/3 {
@@ -436,7 +451,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 			if cf != last.c || ff != last.f {
 				last.c, last.f = cf, ff
 				n := max(1, int(math.Round(capAt(t))))
-				_ = sim.SetFaults(agency.KCB, agencysim.Faults{Capacity: &n, ServiceTimeFactor: ff})
+				_ = sim.SetFaults(agency.KCB, agencysim.Faults{Capacity: &n, ServiceTimeFactor: ff, ErrorRate: sc.errorRate})
 				if strategy == stOracle {
 					supplier.SetLimit(n)
 				}

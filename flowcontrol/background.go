@@ -1,0 +1,172 @@
+package flowcontrol
+
+import (
+	"math"
+	"slices"
+)
+
+// Level is what an agency answered while its limit stood at one value: the
+// calls that ended and how many of them it refused (Overload) or failed
+// (AgencyErrors), each count decayed by backgroundDecay a period, and the
+// same decayed by recentDecay (Recent), which reads the last few periods
+// only. See AgencyState.Levels.
+type Level struct {
+	Limit  int    `json:"limit"`
+	Counts Counts `json:"counts"`
+	Recent Counts `json:"recent"`
+}
+
+// Counts are a level's decayed counts.
+type Counts struct {
+	Calls   float64 `json:"calls"`
+	Refused float64 `json:"refused,omitempty"`
+	Errors  float64 `json:"errors,omitempty"`
+}
+
+func (c Counts) decay(f float64) Counts {
+	return Counts{Calls: f * c.Calls, Refused: f * c.Refused, Errors: f * c.Errors}
+}
+
+func (c Counts) add(o Observation) Counts {
+	return Counts{Calls: c.Calls + float64(o.Calls), Refused: c.Refused + float64(o.Overload), Errors: c.Errors + float64(o.AgencyErrors)}
+}
+
+// LawBeforeBackground pins the control law as it was before an agency's
+// background failures were told from its capacity (State.Law): every
+// refusal and error counted against the limit.
+const LawBeforeBackground = 1
+
+const (
+	// backgroundDecay is how much of a level's counts a period keeps:
+	// a reading's weight halves in about 23 periods.
+	backgroundDecay = 0.97
+	// recentDecay is the same for the recent counts: a reading's weight
+	// halves in about 3 periods.
+	recentDecay = 0.8
+	// maxLevels bounds the levels kept; the one with the fewest calls goes.
+	maxLevels = 24
+	// backgroundPool is how many (decayed) calls of the lowest levels
+	// make the background estimate, at least.
+	backgroundPool = 200
+	// backgroundPrior is the calls without a failure that every estimate
+	// starts from: a failure or two in a few dozen calls is not a rate.
+	backgroundPrior = 50
+	// backgroundSigmas is how far above its expected count (in Poisson
+	// standard deviations) a period's failures are still background.
+	backgroundSigmas = 2
+	// backgroundHealthy is the failure rate above which a period is not
+	// read as background: an agency failing that much is in trouble (the
+	// breakers' case), or overloaded, and neither is its noise.
+	backgroundHealthy = 0.2
+)
+
+// record adds the period o, observed at the limit, to the levels, after
+// decaying them all. Only a period in which the agency served well counts:
+// one that shows a change of the limit in part (Moved) mixes two levels,
+// and one in which the agency was in trouble would count an outage as its
+// background.
+func (s *AgencyState) record(o Observation, limit int) {
+	levels := make([]Level, 0, len(s.Levels)+1)
+	for _, l := range s.Levels {
+		l.Counts, l.Recent = l.Counts.decay(backgroundDecay), l.Recent.decay(recentDecay)
+		if l.Counts.Calls >= 1 {
+			levels = append(levels, l)
+		}
+	}
+	failed := o.Overload + o.AgencyErrors + o.Timeouts
+	if !s.Moved && o.OK > 0 && o.Calls > 0 && float64(failed) <= backgroundHealthy*float64(o.Calls) {
+		i, found := slices.BinarySearchFunc(levels, limit, func(l Level, limit int) int { return l.Limit - limit })
+		if !found {
+			levels = slices.Insert(levels, i, Level{Limit: limit})
+		}
+		levels[i].Counts, levels[i].Recent = levels[i].Counts.add(o), levels[i].Recent.add(o)
+	}
+	if len(levels) > maxLevels {
+		least := 0
+		for i, l := range levels {
+			if l.Counts.Calls < levels[least].Counts.Calls {
+				least = i
+			}
+		}
+		levels = slices.Delete(levels, least, least+1)
+	}
+	s.Levels = levels
+}
+
+// background is the agency's rates of refusals and errors that do not
+// depend on the limit (see rate).
+func (s AgencyState) background(limit int) (refused, errors float64) {
+	return s.rate(limit, func(c Counts) float64 { return c.Refused }), s.rate(limit, func(c Counts) float64 { return c.Errors })
+}
+
+// rate is the background rate of one kind of failure (count reads it off a
+// level's counts) at limit, read at the lowest levels below it: from the
+// lowest up, to backgroundPool calls, and up to the first level that fails
+// more often than those below it (a capacity: failures that rise with the
+// limit), once they hold a quarter of that. Pooled with no such stop, the
+// lowest levels took in the level a call beyond a lost capacity once the
+// capacity was back (7 at a capacity of 6 back to 12), and its refusals
+// passed for background. The rate starts from backgroundPrior calls
+// without a failure, and is 0 where the level at limit itself failed more
+// often than that over the last few periods (its Recent counts): the limit
+// is beyond a capacity, whatever the noise.
+func (s AgencyState) rate(limit int, count func(Counts) float64) float64 {
+	var pool Counts
+	stopped := false
+	rateOf := func(c Counts) float64 { return count(c) / (c.Calls + backgroundPrior) }
+	at := -1
+	for i, l := range s.Levels {
+		if l.Limit == limit {
+			at = i
+		}
+		if l.Limit >= limit || stopped || pool.Calls >= backgroundPool {
+			continue
+		}
+		if pool.Calls >= backgroundPool/4 && above(l.Counts, rateOf(pool), count) {
+			stopped = true
+			continue
+		}
+		pool.Calls, pool.Refused, pool.Errors = pool.Calls+l.Counts.Calls, pool.Refused+l.Counts.Refused, pool.Errors+l.Counts.Errors
+	}
+	below := rateOf(pool)
+	if at < 0 {
+		return below
+	}
+	cur := s.Levels[at].Recent
+	if above(cur, below, count) {
+		// The current level fails more often than the background: the
+		// limit is beyond a capacity, whatever the noise.
+		return 0
+	}
+	return below
+}
+
+// above reports whether the counts c hold more failures than rate accounts
+// for: more than their expected count, its Poisson spread
+// (backgroundSigmas) and one call.
+func above(c Counts, rate float64, count func(Counts) float64) bool {
+	e := c.Calls * rate
+	return count(c) > e+backgroundSigmas*math.Sqrt(e)+1
+}
+
+// denoise takes out of o the refusals and errors the agency's background
+// rates account for at the limit (see background): up to their expected
+// count plus backgroundSigmas standard deviations. An agency that refuses
+// or fails a call in a hundred whatever the load is not at its capacity at
+// every limit: counted, those answers held the limit's growth for good
+// (any refusal holds it) and cut it whenever a period's share passed the
+// FailureTarget.
+func (s AgencyState) denoise(o Observation, limit int) Observation {
+	refused, errors := s.background(limit)
+	n := float64(o.Calls)
+	allow := func(rate float64) int64 {
+		e := n * rate
+		return int64(math.Floor(e + backgroundSigmas*math.Sqrt(e)))
+	}
+	ref := min(o.Overload, allow(refused))
+	errs := min(o.AgencyErrors, allow(errors))
+	o.Overload -= ref
+	o.AgencyErrors -= errs
+	o.Calls -= ref + errs
+	return o
+}
