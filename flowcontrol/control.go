@@ -248,11 +248,21 @@ type State struct {
 	Agencies map[string]AgencyState `json:"agencies,omitempty"`
 	Steps    int64                  `json:"steps"`
 	Now      time.Time              `json:"now"`
-	// Law pins an earlier version of the control law (LawBeforeBackground)
-	// for a workflow run recorded under it, which must replay its
-	// decisions; 0 runs the current law.
+	// Law pins an earlier version of the control law (LawBeforeBackground,
+	// LawBeforeProbeBound) for a workflow run recorded under it, which
+	// must replay its decisions; 0 runs the current law.
 	Law int `json:"law,omitempty"`
 }
+
+// LawBeforeProbeBound pins the control law as it was before the back-off
+// of probes beyond a confirmed capacity was bounded at a minute's periods
+// (maxBackoff): it doubled up to 256 periods (State.Law).
+const LawBeforeProbeBound = 2
+
+// lawHas reports whether the law in force includes the change that the
+// pinned law before predates: the current law (0) has every change, a
+// pinned one those made before it.
+func lawHas(law, before int) bool { return law == 0 || law > before }
 
 // Resume starts a State from limits persisted earlier (ReadLimits), clamped to
 // each agency's bounds, so a new controller run continues from where the last
@@ -299,7 +309,8 @@ const (
 	goodFloor      = 0.7     // a cut returns to Good if the estimate is at least this share of it
 	goodputSamples = 45      // successful calls for goodput to be known within ±30% (2σ)
 	probeBackoff   = 16      // periods without a probe beyond Good after the first refuted one
-	maxBackoff     = 256     // and after each further one twice as many, at most this many
+	maxBackoff     = 64      // and after each further one twice as many, at most this many
+	maxBackoffWas  = 256     // the bound before LawBeforeProbeBound's change
 	maxSettleShift = 3       // settling after a cut back to Good below 10: ×2, ×4, then ×8
 	failureCut     = 0.9     // a failure cut removes at least 10%
 	minFailures    = 2       // one failure in a handful of calls is not a rate
@@ -446,7 +457,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	if o.OK == 0 {
 		s.Unserved = unserved + 1
 	}
-	if law == 0 {
+	if lawHas(law, LawBeforeBackground) {
 		// The agency's background refusals and errors, those it answers
 		// at any limit, are not its capacity: the law reads what is left.
 		limit := roundLimit(s.Limit)
@@ -482,7 +493,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	}
 	sig, note := s.read(o, c)
 	sig.law = law
-	if law == 0 && o.AgencyErrors > 0 && o.Overload == 0 && sig.latOK && sig.ratio <= sig.growBelow {
+	if lawHas(law, LawBeforeBackground) && o.AgencyErrors > 0 && o.Overload == 0 && sig.latOK && sig.ratio <= sig.growBelow {
 		// Errors at the baseline latency, with nothing refused, are not
 		// the load's (rule 1 holds on them, "not load"), nor reason to
 		// hold growth: the rules read on without them. Held there, a limit
@@ -816,7 +827,7 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 		// above the growth threshold, within its noise, cut the limit on
 		// an agency's background errors (5% of its calls) again and again.
 		if o.Overload == 0 && sig.latOK && (sig.ratio <= sig.growBelow ||
-			sig.law == 0 && o.Timeouts == 0 && sig.ratio <= sig.cutAbove) {
+			lawHas(sig.law, LawBeforeBackground) && o.Timeouts == 0 && sig.ratio <= sig.cutAbove) {
 			s.Rule = ruleNotLoad
 			return fmt.Sprintf("hold: failures %.1f%% but latency normal and no overload answers: not load", 100*failRate), true
 		}
@@ -908,7 +919,7 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 				s.HighWater = min(s.HighWater, limit)
 			}
 		}
-		s.Limit, s.Cooldown, s.Probe, s.Dip, s.Rule = next, s.settle(limit, next, via, c), nil, nil, ruleCutFailure
+		s.Limit, s.Cooldown, s.Probe, s.Dip, s.Rule = next, s.settle(limit, next, via, sig.law, c), nil, nil, ruleCutFailure
 		return fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
 			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit), true
 	}
@@ -1120,7 +1131,7 @@ func (s *AgencyState) cutForLatency(sig signals, o Observation, c AgencyConfig, 
 				s.HighWater = min(s.HighWater, max(healthy, next))
 			}
 		}
-		s.Limit, s.Capacity, s.Cooldown, s.Rule = next, next, s.settle(limit, next, via, c), ruleCutLatency
+		s.Limit, s.Capacity, s.Cooldown, s.Rule = next, next, s.settle(limit, next, via, sig.law, c), ruleCutLatency
 		return fmt.Sprintf("latency %.2f× baseline %s > %.2f: to %s %.1f (x%.2f)",
 			ratio, s.Baseline.Round(time.Microsecond), cutAbove, via, target, next/limit), true
 	}
@@ -1193,7 +1204,7 @@ func (s *AgencyState) trim(sig signals, o Observation, c AgencyConfig, lastRule 
 		s.HighWater = min(s.HighWater, next)
 	}
 	s.Good = next
-	s.Limit, s.Capacity, s.Cooldown = next, next, s.settle(limit, next, viaEstimate, c)
+	s.Limit, s.Capacity, s.Cooldown = next, next, s.settle(limit, next, viaEstimate, sig.law, c)
 	s.Streak, s.Trimmed, s.Rule = 0, true, ruleTrim
 	return fmt.Sprintf("latency %.2f× baseline over %s in use: trim to goodput×baseline %.1f (x%.2f)",
 		ratio, h.Period, estimate*c.Headroom, next/limit), true
@@ -1572,7 +1583,7 @@ func (s *AgencyState) backTo(estimate, limit float64, thin bool) (float64, strin
 // the settling after a cut back to Good doubles too (×2, ×4, at most ×8),
 // while Good is the Ceiling: below it the probes seek a capacity the agency
 // had before, on the normal settling.
-func (s *AgencyState) settle(limit, next float64, via string, c AgencyConfig) int {
+func (s *AgencyState) settle(limit, next float64, via string, law int, c AgencyConfig) int {
 	if s.Good > 0 && roundLimit(limit) > roundLimit(s.Good) && next >= goodFloor*s.Good {
 		// A probe beyond Good refuted: no other beyond it for
 		// probeBackoff periods, twice as many after each further one.
@@ -1580,7 +1591,11 @@ func (s *AgencyState) settle(limit, next float64, via string, c AgencyConfig) in
 		// cut whose check shows the latency fell with it, a relearned
 		// baseline, an outage, a capacity that came back): a cut of one
 		// call at a capacity of a few is noise, not such evidence.
-		s.Backoff = min(probeBackoff<<min(s.Refuted, 6), maxBackoff)
+		bound := maxBackoff
+		if !lawHas(law, LawBeforeProbeBound) {
+			bound = maxBackoffWas
+		}
+		s.Backoff = min(probeBackoff<<min(s.Refuted, 6), bound)
 		s.Refuted++
 	} else if s.Good > 0 && next < goodFloor*s.Good && roundLimit(next) < roundLimit(s.Good)-1 {
 		// A cut far below Good, by more than one call (at a capacity

@@ -588,31 +588,37 @@ func TestStepSlowStartReadsPastTheOutageTail(t *testing.T) {
 func TestProbeBackoff(t *testing.T) {
 	c := DefaultAgencyConfig()
 	s := AgencyState{Good: 4}
-	s.settle(5, 4, viaGood, c)
+	s.settle(5, 4, viaGood, 0, c)
 	if s.Backoff != probeBackoff || s.Refuted != 1 {
 		t.Fatalf("after the first refuted probe: back-off %d, refuted %d; want %d, 1", s.Backoff, s.Refuted, probeBackoff)
 	}
-	s.settle(5, 4, viaGood, c)
+	s.settle(5, 4, viaGood, 0, c)
 	if s.Backoff != 2*probeBackoff || s.Refuted != 2 {
 		t.Fatalf("after the second: back-off %d, refuted %d; want %d, 2", s.Backoff, s.Refuted, 2*probeBackoff)
 	}
 	s.Good = 4.3
-	s.settle(4, 2.9, viaEstimate, c)
+	s.settle(4, 2.9, viaEstimate, 0, c)
 	if s.Backoff != 2*probeBackoff || s.Refuted != 2 {
 		t.Fatalf("a cut of one call below Good cleared the back-off: %d, refuted %d", s.Backoff, s.Refuted)
 	}
 	// A cut far below Good, by more than one call: the capacity changed,
 	// and the refuted probes say nothing about the new one.
 	lost := AgencyState{Good: 20, Refuted: 2, Backoff: 20}
-	lost.settle(20, 9, viaEstimate, c)
+	lost.settle(20, 9, viaEstimate, 0, c)
 	if lost.Backoff != 0 || lost.Refuted != 0 {
 		t.Fatalf("a cut from 20 to 9 left the back-off %d, refuted %d; want both cleared", lost.Backoff, lost.Refuted)
 	}
 	for range 10 {
-		s.settle(5, 4.3, viaGood, c)
+		s.settle(5, 4.3, viaGood, 0, c)
 	}
-	if s.Backoff != maxBackoff {
-		t.Fatalf("back-off %d after many refuted probes, want the cap %d", s.Backoff, maxBackoff)
+	if s.Backoff != maxBackoff || maxBackoff != 64 {
+		t.Fatalf("back-off %d after many refuted probes, want the cap %d (64 periods)", s.Backoff, maxBackoff)
+	}
+	// A run recorded under the law before the bound keeps its own.
+	pinned := s
+	pinned.settle(5, 4.3, viaGood, LawBeforeProbeBound, c)
+	if pinned.Backoff != maxBackoffWas {
+		t.Fatalf("back-off %d under LawBeforeProbeBound, want its cap %d", pinned.Backoff, maxBackoffWas)
 	}
 }
 
@@ -624,11 +630,11 @@ func TestProbeBackoff(t *testing.T) {
 func TestSettleAfterRefutedProbe(t *testing.T) {
 	c := DefaultAgencyConfig()
 	atCeiling := AgencyState{Good: 9, Ceiling: 9, Refuted: 1}
-	if got := atCeiling.settle(10, 9, viaGood, c); got != c.SettlePeriods<<2 {
+	if got := atCeiling.settle(10, 9, viaGood, 0, c); got != c.SettlePeriods<<2 {
 		t.Fatalf("the second refuted probe at the ceiling: settle %d periods, want %d", got, c.SettlePeriods<<2)
 	}
 	below := AgencyState{Good: 9, Ceiling: 17, Refuted: 1}
-	if got := below.settle(10, 9, viaGood, c); got != c.SettlePeriods {
+	if got := below.settle(10, 9, viaGood, 0, c); got != c.SettlePeriods {
 		t.Fatalf("the second refuted probe toward a ceiling of 17: settle %d periods, want %d", got, c.SettlePeriods)
 	}
 	if below.Refuted != 2 || below.Backoff != 2*probeBackoff {

@@ -90,6 +90,12 @@ const alignedTicksVersion = "aligned-ticks"
 // would differ from their history.
 const backgroundLawVersion = "background-law"
 
+// probeBoundLawVersion marks the controller whose control law bounds the
+// back-off of probes beyond a confirmed capacity at 64 periods. Runs
+// recorded before it keep the earlier law to their end
+// (flowcontrol.LawBeforeProbeBound), for the same reason.
+const probeBoundLawVersion = "probe-bound-law"
+
 // ControllerSettings is a configuration change sent through ConfigUpdate.
 type ControllerSettings struct {
 	Config   flowcontrol.Config        `json:"config"`
@@ -171,8 +177,11 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	// Each run follows the law it was recorded under; a run continued as
 	// new takes the current one.
 	r.status.State.Law = 0
-	if workflow.GetVersion(ctx, backgroundLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	switch {
+	case workflow.GetVersion(ctx, backgroundLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		r.status.State.Law = flowcontrol.LawBeforeBackground
+	case workflow.GetVersion(ctx, probeBoundLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		r.status.State.Law = flowcontrol.LawBeforeProbeBound
 	}
 	for i := 0; i < r.periods; i++ {
 		if err := r.tick(i); err != nil {

@@ -174,24 +174,27 @@ func TestFlowControllerTicksAfterBuckets(t *testing.T) {
 }
 
 // A run recorded before the control law told background failures from a
-// capacity (no background-law marker in its history) keeps the earlier law
+// capacity (no background-law marker in its history), or before it bounded
+// the probes' back-off (no probe-bound-law marker), keeps the earlier law
 // to its end, so that it replays its decisions; a new run takes the current
 // one, and reads the agency's levels.
 func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		version workflow.Version
-		law     int
+		name                string
+		background, bounded workflow.Version
+		law                 int
 	}{
-		{"recorded before", workflow.DefaultVersion, flowcontrol.LawBeforeBackground},
-		{"new run", 1, 0},
+		{"recorded before the background law", workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeBackground},
+		{"recorded before the probe bound", 1, workflow.DefaultVersion, flowcontrol.LawBeforeProbeBound},
+		{"new run", 1, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()
 			var ca *activities.ControllerActivities
 			env.RegisterActivity(ca)
-			env.OnGetVersion(backgroundLawVersion, workflow.DefaultVersion, 1).Return(tc.version)
+			env.OnGetVersion(backgroundLawVersion, workflow.DefaultVersion, 1).Return(tc.background)
+			env.OnGetVersion(probeBoundLawVersion, workflow.DefaultVersion, 1).Return(tc.bounded)
 			env.OnActivity(ca.ReadLimits, mock.Anything, mock.Anything).Return(map[string]int{"kcb": 20}, nil)
 			env.OnActivity(ca.ReadBoard, mock.Anything, mock.Anything).Return(activities.PublishedBoard{}, nil)
 			env.OnActivity(ca.RecordBreakerEvents, mock.Anything, mock.Anything).Return(nil)
@@ -218,8 +221,8 @@ func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 			if next.State.Law != tc.law {
 				t.Errorf("law %d carried, want %d", next.State.Law, tc.law)
 			}
-			if levels := next.State.Agencies["kcb"].Levels; (len(levels) > 0) != (tc.law == 0) {
-				t.Errorf("levels %+v under law %d; want them read only under the current law", levels, tc.law)
+			if levels := next.State.Agencies["kcb"].Levels; (len(levels) > 0) != (tc.law != flowcontrol.LawBeforeBackground) {
+				t.Errorf("levels %+v under law %d; want them read under every law since the background law", levels, tc.law)
 			}
 		})
 	}

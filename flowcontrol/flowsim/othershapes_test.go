@@ -1,0 +1,202 @@
+package flowsim
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+var otherShapes = flag.Bool("other-shapes", false, "run TestOtherShapes: agencies and loads of shapes the law was not tuned on, each beside the oracle")
+
+// otherShape is one run of TestOtherShapes: its scenario for a seed, its
+// fleet and the controller's initial limit.
+type otherShape struct {
+	name    string
+	sc      func(seed uint64) Scenario
+	workers int
+	initial int
+}
+
+// otherScenario is a 75 s run, measured from 20 s, with the change at 30 s
+// and the return at 50 s, as recoveryIncident's.
+func otherScenario(a Agency, timeout time.Duration, load func(time.Duration) float64, seed uint64) Scenario {
+	return Scenario{Agency: a, Duration: 75 * time.Second, MeasureFrom: 20 * time.Second,
+		Load: load, Steps: []time.Duration{30 * time.Second, 50 * time.Second},
+		ClientTimeout: timeout, CallBudget: 20 * time.Second, Reschedule: true,
+		Retries: 3, RetryDelay: 200 * time.Millisecond, QuantizeLatency: true, Seed: seed}
+}
+
+// queueing is an agency of capacity c with a queue of 2c, as the shapes'.
+func queueing(c int, svc, timeout time.Duration, jitter float64) Agency {
+	return Agency{Capacity: c, MedianServiceTime: svc, Jitter: jitter,
+		QueueLimit: 2 * c, QueueTimeout: timeout / 2, InflationPerOverload: 0.5}
+}
+
+// steadyLoad offers f × the agency's nominal rate throughout.
+func steadyLoad(f float64, a Agency) func(time.Duration) float64 {
+	return func(time.Duration) float64 { return f * a.NominalRate() }
+}
+
+func inMiddle(t time.Duration) bool { return t >= 30*time.Second && t < 50*time.Second }
+
+func halve(c, to int) func(time.Duration) int {
+	return func(t time.Duration) int {
+		if inMiddle(t) {
+			return to
+		}
+		return c
+	}
+}
+
+// TestOtherShapes is the lab's record of shapes outside the scorecard's,
+// run as a new user might: heavy-tailed latency, a load below capacity
+// then a surge, an outage, a capacity that triples or a service time that
+// halves, a load ramp, many workers on a small capacity, a deep capacity
+// loss, a gradual slowdown. It asserts nothing: it prints each phase's
+// goodput ÷ the oracle's (agency errors) and the convergence, seeds 1–3
+// (docs/flow-control-lab.md holds the figures). OTHER_SHAPES_TRACE=<name
+// prefix> prints seed 1's trace.
+//
+//	go test ./flowcontrol/flowsim -run TestOtherShapes -v -args -other-shapes
+func TestOtherShapes(t *testing.T) {
+	if !*otherShapes {
+		t.Skip("the lab's record: run with -other-shapes")
+	}
+	cases := []otherShape{
+		{"heavy tail σ0.8 C10x200ms halved", func(seed uint64) Scenario {
+			a := queueing(10, 200*time.Millisecond, 3*time.Second, 0.8)
+			sc := otherScenario(a, 3*time.Second, steadyLoad(2, a), seed)
+			sc.Capacity = halve(10, 5)
+			return sc
+		}, 1, 5},
+		{"underload 0.6x, surge 3x in middle C20x100ms", func(seed uint64) Scenario {
+			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
+			return otherScenario(a, 500*time.Millisecond, func(t time.Duration) float64 {
+				if inMiddle(t) {
+					return 3 * a.NominalRate()
+				}
+				return 0.6 * a.NominalRate()
+			}, seed)
+		}, 2, 10},
+		{"outage 10s (x50 slower) C10x200ms", func(seed uint64) Scenario {
+			a := queueing(10, 200*time.Millisecond, time.Second, 0.25)
+			sc := otherScenario(a, time.Second, steadyLoad(2, a), seed)
+			sc.ServiceFactor = func(t time.Duration) float64 {
+				if t >= 30*time.Second && t < 40*time.Second {
+					return 50
+				}
+				return 1
+			}
+			sc.Steps = []time.Duration{30 * time.Second, 40 * time.Second}
+			return sc
+		}, 1, 5},
+		{"capacity x3 (scale-out) C10x200ms", func(seed uint64) Scenario {
+			a := queueing(10, 200*time.Millisecond, time.Second, 0.25)
+			sc := otherScenario(a, time.Second, steadyLoad(4, a), seed)
+			sc.Capacity = func(t time.Duration) int {
+				if t >= 30*time.Second {
+					return 30
+				}
+				return 10
+			}
+			sc.Steps = []time.Duration{30 * time.Second}
+			return sc
+		}, 1, 5},
+		{"speedup x0.5 service C10x400ms", func(seed uint64) Scenario {
+			a := queueing(10, 400*time.Millisecond, 2*time.Second, 0.25)
+			sc := otherScenario(a, 2*time.Second, steadyLoad(4, a), seed)
+			sc.ServiceFactor = func(t time.Duration) float64 {
+				if t >= 30*time.Second {
+					return 0.5
+				}
+				return 1
+			}
+			sc.Steps = []time.Duration{30 * time.Second}
+			return sc
+		}, 1, 5},
+		{"load ramp 0.5x->3x C16x150ms 3w", func(seed uint64) Scenario {
+			a := queueing(16, 150*time.Millisecond, 750*time.Millisecond, 0.25)
+			return otherScenario(a, 750*time.Millisecond, func(t time.Duration) float64 {
+				f := 0.5 + 2.5*min(1, t.Seconds()/40)
+				return f * a.NominalRate()
+			}, seed)
+		}, 3, 8},
+		{"large C40x50ms halved 2w", func(seed uint64) Scenario {
+			a := queueing(40, 50*time.Millisecond, 300*time.Millisecond, 0.25)
+			sc := otherScenario(a, 300*time.Millisecond, steadyLoad(2, a), seed)
+			sc.Capacity = halve(40, 20)
+			return sc
+		}, 2, 20},
+		{"C4x600ms 8w halved", func(seed uint64) Scenario {
+			a := queueing(4, 600*time.Millisecond, 2*time.Second, 0.25)
+			sc := otherScenario(a, 2*time.Second, steadyLoad(3, a), seed)
+			sc.Capacity = halve(4, 2)
+			return sc
+		}, 8, 4},
+		{"C8x300ms 5w halved", func(seed uint64) Scenario {
+			a := queueing(8, 300*time.Millisecond, time.Second, 0.25)
+			sc := otherScenario(a, time.Second, steadyLoad(3, a), seed)
+			sc.Capacity = halve(8, 4)
+			return sc
+		}, 5, 4},
+		{"C20x100ms to 25%", func(seed uint64) Scenario {
+			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
+			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(2, a), seed)
+			sc.Capacity = halve(20, 5)
+			return sc
+		}, 2, 10},
+		{"C20x100ms gradual slowdown x2 over 20s", func(seed uint64) Scenario {
+			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
+			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(2, a), seed)
+			sc.ServiceFactor = func(t time.Duration) float64 {
+				if t < 30*time.Second {
+					return 1
+				}
+				return 1 + min(1, (t-30*time.Second).Seconds()/20)
+			}
+			return sc
+		}, 1, 10},
+		{"C20x100ms underloaded 0.8x, capacity halved", func(seed uint64) Scenario {
+			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
+			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(0.8, a), seed)
+			sc.Capacity = halve(20, 10)
+			return sc
+		}, 2, 10},
+		{"queue-less C20x100ms 3w to 30%", func(seed uint64) Scenario {
+			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
+			a.QueueLimit = 0
+			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(2, a), seed)
+			sc.Capacity = halve(20, 6)
+			return sc
+		}, 3, 10},
+	}
+	for _, c := range cases {
+		for seed := uint64(1); seed <= 3; seed++ {
+			sc := c.sc(seed)
+			sc.Name = c.name
+			oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: c.workers})
+			ctl := run(t, sc, shapeController(shape{workers: c.workers, initial: c.initial}))
+			var b strings.Builder
+			fmt.Fprintf(&b, "%-44s seed %d:", c.name, seed)
+			for i := range ctl.Phases {
+				r := 0.0
+				if oracle.Phases[i].Goodput > 0 {
+					r = ctl.Phases[i].Goodput / oracle.Phases[i].Goodput
+				}
+				errs := float64(ctl.Phases[i].Errors) / max(1, float64(ctl.Phases[i].OK+ctl.Phases[i].Errors))
+				fmt.Fprintf(&b, " %.2f (%.1f%%)", r, 100*errs)
+			}
+			fmt.Fprintf(&b, "; errors %.1f%% (oracle %.1f%%); converged %s", 100*ctl.ErrorRate, 100*oracle.ErrorRate, convergenceString(ctl.Convergence))
+			t.Log(b.String())
+			if want := os.Getenv("OTHER_SHAPES_TRACE"); want != "" && strings.HasPrefix(c.name, want) && seed == 1 {
+				for _, x := range ctl.Trace {
+					t.Logf("  t=%5.1fs cap=%2d limit=%3d in-flight=%3d ok=%4d err=%3d exp=%3d latency=%6.1fms  %s",
+						x.T.Seconds(), x.Capacity, x.Limit, x.InFlight, x.OK, x.Errors, x.Expired, x.LatencyMs, x.Reason)
+				}
+			}
+		}
+	}
+}
