@@ -112,6 +112,14 @@ func scenarios(d time.Duration) []scenario {
 			capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, noQueue: true},
 		{name: "background", title: "Background errors (5% of calls answered 500 at random): C to 50% at 1/3, back at 2/3 (load 2×)",
 			load: warm(2), slowdown: one, capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, errorRate: 0.05},
+		{name: "scale-out", title: "Scale-out: C to 200% at 1/3, back at 2/3 (load 3×)", load: warm(3), slowdown: one,
+			capacity: func(t time.Duration) float64 {
+				if t >= d/3 && t < 2*d/3 {
+					return 2
+				}
+				return 1
+			},
+			steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d},
 		{name: "slowdown", title: "Slowdown: service time ×2 at 1/3 (load 2×)", load: warm(2), capacity: one,
 			slowdown: func(t time.Duration) float64 {
 				if t >= d/3 {
