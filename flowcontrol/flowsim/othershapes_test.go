@@ -1,7 +1,6 @@
 package flowsim
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -9,15 +8,15 @@ import (
 	"time"
 )
 
-var otherShapes = flag.Bool("other-shapes", false, "run TestOtherShapes: agencies and loads of shapes the law was not tuned on, each beside the oracle")
-
 // otherShape is one run of TestOtherShapes: its scenario for a seed, its
-// fleet and the controller's initial limit.
+// fleet and the controller's initial limit; limit, when set, is the known
+// limit of the law that keeps the shape from the targets.
 type otherShape struct {
 	name    string
 	sc      func(seed uint64) Scenario
 	workers int
 	initial int
+	limit   string
 }
 
 // otherScenario is a 75 s run, measured from 20 s, with the change at 30 s
@@ -51,27 +50,25 @@ func halve(c, to int) func(time.Duration) int {
 	}
 }
 
-// TestOtherShapes is the lab's record of shapes outside the scorecard's,
-// run as a new user might: heavy-tailed latency, a load below capacity
-// then a surge, an outage, a capacity that triples or a service time that
-// halves, a load ramp, many workers on a small capacity, a deep capacity
-// loss, a gradual slowdown. It asserts nothing: it prints each phase's
-// goodput ÷ the oracle's (agency errors) and the convergence, seeds 1–3
-// (docs/flow-control-lab.md holds the figures). OTHER_SHAPES_TRACE=<name
-// prefix> prints seed 1's trace.
-//
-//	go test ./flowcontrol/flowsim -run TestOtherShapes -v -args -other-shapes
+// TestOtherShapes runs shapes outside the scorecard's, as a new user
+// might: heavy-tailed latency, a load below capacity then a surge, an
+// outage, a capacity that triples or a service time that halves, a load
+// ramp, many workers on a small capacity, a deep capacity loss, a gradual
+// slowdown, on seeds 1–3. It holds each phase's mean over the seeds to the
+// scorecard's targets (goodput ≥ 0.9 × the oracle's from 5 s after its
+// step, agency errors ≤ 2%), phases the oracle itself cannot serve aside,
+// except on the shapes whose known limit it names (otherShape.limit): those
+// it reports. With -v it prints every run's phases and convergence
+// (docs/flow-control-lab.md holds the figures); OTHER_SHAPES_TRACE=<name
+// prefix> adds seed 1's trace.
 func TestOtherShapes(t *testing.T) {
-	if !*otherShapes {
-		t.Skip("the lab's record: run with -other-shapes")
-	}
 	cases := []otherShape{
 		{"heavy tail σ0.8 C10x200ms halved", func(seed uint64) Scenario {
 			a := queueing(10, 200*time.Millisecond, 3*time.Second, 0.8)
 			sc := otherScenario(a, 3*time.Second, steadyLoad(2, a), seed)
 			sc.Capacity = halve(10, 5)
 			return sc
-		}, 1, 5},
+		}, 1, 5, "the evidence floor: up to 278 calls a decision at a latency this spread"},
 		{"underload 0.6x, surge 3x in middle C20x100ms", func(seed uint64) Scenario {
 			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
 			return otherScenario(a, 500*time.Millisecond, func(t time.Duration) float64 {
@@ -80,7 +77,7 @@ func TestOtherShapes(t *testing.T) {
 				}
 				return 0.6 * a.NominalRate()
 			}, seed)
-		}, 2, 10},
+		}, 2, 10, ""},
 		{"outage 10s (x50 slower) C10x200ms", func(seed uint64) Scenario {
 			a := queueing(10, 200*time.Millisecond, time.Second, 0.25)
 			sc := otherScenario(a, time.Second, steadyLoad(2, a), seed)
@@ -92,7 +89,7 @@ func TestOtherShapes(t *testing.T) {
 			}
 			sc.Steps = []time.Duration{30 * time.Second, 40 * time.Second}
 			return sc
-		}, 1, 5},
+		}, 1, 5, ""},
 		{"capacity x3 (scale-out) C10x200ms", func(seed uint64) Scenario {
 			a := queueing(10, 200*time.Millisecond, time.Second, 0.25)
 			sc := otherScenario(a, time.Second, steadyLoad(4, a), seed)
@@ -104,7 +101,7 @@ func TestOtherShapes(t *testing.T) {
 			}
 			sc.Steps = []time.Duration{30 * time.Second}
 			return sc
-		}, 1, 5},
+		}, 1, 5, "probes backed off: a capacity beyond the one confirmed is found at the next probe (TestCapacityGrownAfterLongSteadyLoad)"},
 		{"speedup x0.5 service C10x400ms", func(seed uint64) Scenario {
 			a := queueing(10, 400*time.Millisecond, 2*time.Second, 0.25)
 			sc := otherScenario(a, 2*time.Second, steadyLoad(4, a), seed)
@@ -116,38 +113,38 @@ func TestOtherShapes(t *testing.T) {
 			}
 			sc.Steps = []time.Duration{30 * time.Second}
 			return sc
-		}, 1, 5},
+		}, 1, 5, ""},
 		{"load ramp 0.5x->3x C16x150ms 3w", func(seed uint64) Scenario {
 			a := queueing(16, 150*time.Millisecond, 750*time.Millisecond, 0.25)
 			return otherScenario(a, 750*time.Millisecond, func(t time.Duration) float64 {
 				f := 0.5 + 2.5*min(1, t.Seconds()/40)
 				return f * a.NominalRate()
 			}, seed)
-		}, 3, 8},
+		}, 3, 8, ""},
 		{"large C40x50ms halved 2w", func(seed uint64) Scenario {
 			a := queueing(40, 50*time.Millisecond, 300*time.Millisecond, 0.25)
 			sc := otherScenario(a, 300*time.Millisecond, steadyLoad(2, a), seed)
 			sc.Capacity = halve(40, 20)
 			return sc
-		}, 2, 20},
+		}, 2, 20, ""},
 		{"C4x600ms 8w halved", func(seed uint64) Scenario {
 			a := queueing(4, 600*time.Millisecond, 2*time.Second, 0.25)
 			sc := otherScenario(a, 2*time.Second, steadyLoad(3, a), seed)
 			sc.Capacity = halve(4, 2)
 			return sc
-		}, 8, 4},
+		}, 8, 4, ""},
 		{"C8x300ms 5w halved", func(seed uint64) Scenario {
 			a := queueing(8, 300*time.Millisecond, time.Second, 0.25)
 			sc := otherScenario(a, time.Second, steadyLoad(3, a), seed)
 			sc.Capacity = halve(8, 4)
 			return sc
-		}, 5, 4},
+		}, 5, 4, ""},
 		{"C20x100ms to 25%", func(seed uint64) Scenario {
 			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
 			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(2, a), seed)
 			sc.Capacity = halve(20, 5)
 			return sc
-		}, 2, 10},
+		}, 2, 10, ""},
 		{"C20x100ms gradual slowdown x2 over 20s", func(seed uint64) Scenario {
 			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
 			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(2, a), seed)
@@ -158,23 +155,26 @@ func TestOtherShapes(t *testing.T) {
 				return 1 + min(1, (t-30*time.Second).Seconds()/20)
 			}
 			return sc
-		}, 1, 10},
+		}, 1, 10, ""},
 		{"C20x100ms underloaded 0.8x, capacity halved", func(seed uint64) Scenario {
 			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
 			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(0.8, a), seed)
 			sc.Capacity = halve(20, 10)
 			return sc
-		}, 2, 10},
+		}, 2, 10, ""},
 		{"queue-less C20x100ms 3w to 30%", func(seed uint64) Scenario {
 			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
 			a.QueueLimit = 0
 			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(2, a), seed)
 			sc.Capacity = halve(20, 6)
 			return sc
-		}, 3, 10},
+		}, 3, 10, ""},
 	}
+	const seeds = 3
 	for _, c := range cases {
-		for seed := uint64(1); seed <= 3; seed++ {
+		var ratios, errRates [3]float64
+		served := [3]bool{true, true, true}
+		for seed := uint64(1); seed <= seeds; seed++ {
 			sc := c.sc(seed)
 			sc.Name = c.name
 			oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: c.workers})
@@ -185,8 +185,12 @@ func TestOtherShapes(t *testing.T) {
 				r := 0.0
 				if oracle.Phases[i].Goodput > 0 {
 					r = ctl.Phases[i].Goodput / oracle.Phases[i].Goodput
+				} else {
+					served[i] = false // an outage: nothing to serve
 				}
 				errs := float64(ctl.Phases[i].Errors) / max(1, float64(ctl.Phases[i].OK+ctl.Phases[i].Errors))
+				ratios[i] += r / seeds
+				errRates[i] += errs / seeds
 				fmt.Fprintf(&b, " %.2f (%.1f%%)", r, 100*errs)
 			}
 			fmt.Fprintf(&b, "; errors %.1f%% (oracle %.1f%%); converged %s", 100*ctl.ErrorRate, 100*oracle.ErrorRate, convergenceString(ctl.Convergence))
@@ -197,6 +201,22 @@ func TestOtherShapes(t *testing.T) {
 						x.T.Seconds(), x.Capacity, x.Limit, x.InFlight, x.OK, x.Errors, x.Expired, x.LatencyMs, x.Reason)
 				}
 			}
+		}
+		phases := len(c.sc(1).Steps) + 1
+		for i := 0; i < phases; i++ {
+			if !served[i] {
+				continue
+			}
+			if ratios[i] >= targetGoodput && errRates[i] <= targetErrors {
+				continue
+			}
+			if c.limit != "" {
+				t.Logf("%s, phase %d: %.2f × the oracle, %.1f%% agency errors (mean over seeds 1–3): the known limit of %s",
+					c.name, i+1, ratios[i], 100*errRates[i], c.limit)
+				continue
+			}
+			t.Errorf("%s, phase %d: %.2f × the oracle, %.1f%% agency errors (mean over seeds 1–3); want ≥ %.2f and ≤ %.0f%%",
+				c.name, i+1, ratios[i], 100*errRates[i], targetGoodput, 100*targetErrors)
 		}
 	}
 }
