@@ -39,6 +39,16 @@ func steadyLoad(f float64, a Agency) func(time.Duration) float64 {
 	return func(time.Duration) float64 { return f * a.NominalRate() }
 }
 
+// fromStep is before until 30 s, after from then on.
+func fromStep[T any](before, after T) func(time.Duration) T {
+	return func(t time.Duration) T {
+		if t >= 30*time.Second {
+			return after
+		}
+		return before
+	}
+}
+
 func inMiddle(t time.Duration) bool { return t >= 30*time.Second && t < 50*time.Second }
 
 func halve(c, to int) func(time.Duration) int {
@@ -93,24 +103,14 @@ func TestOtherShapes(t *testing.T) {
 		{"capacity x3 (scale-out) C10x200ms", func(seed uint64) Scenario {
 			a := queueing(10, 200*time.Millisecond, time.Second, 0.25)
 			sc := otherScenario(a, time.Second, steadyLoad(4, a), seed)
-			sc.Capacity = func(t time.Duration) int {
-				if t >= 30*time.Second {
-					return 30
-				}
-				return 10
-			}
+			sc.Capacity = fromStep(10, 30)
 			sc.Steps = []time.Duration{30 * time.Second}
 			return sc
 		}, 1, 5, "probes backed off: a capacity beyond the one confirmed is found at the next probe (TestCapacityGrownAfterLongSteadyLoad)"},
 		{"speedup x0.5 service C10x400ms", func(seed uint64) Scenario {
 			a := queueing(10, 400*time.Millisecond, 2*time.Second, 0.25)
 			sc := otherScenario(a, 2*time.Second, steadyLoad(4, a), seed)
-			sc.ServiceFactor = func(t time.Duration) float64 {
-				if t >= 30*time.Second {
-					return 0.5
-				}
-				return 1
-			}
+			sc.ServiceFactor = fromStep(1, 0.5)
 			sc.Steps = []time.Duration{30 * time.Second}
 			return sc
 		}, 1, 5, ""},
