@@ -68,6 +68,10 @@ type Dip struct {
 	// Read merges the periods read at To so far, until they hold
 	// relearnSamples calls.
 	Read *Observation `json:"read,omitempty"`
+	// Warm says the dip checks a first baseline learnt with the limit
+	// filled (AgencyState.WarmCheck): it ends as soon as its reading tells
+	// whether that baseline held a queue (see checkWarmDip).
+	Warm bool `json:"warm,omitempty"`
 }
 
 // Relearned records a baseline raised because the agency seemed slower. If
@@ -229,6 +233,25 @@ type AgencyState struct {
 	Unverified bool `json:"unverified,omitempty"`
 	// Dip is the dip in progress, nil when none is.
 	Dip *Dip `json:"dip,omitempty"`
+	// WarmCheck says the first baseline was averaged over periods in which
+	// our calls filled the limit (a backlog, or failures): if the limit was
+	// past the agency's capacity, they queued at the agency, and the
+	// baseline holds that queue. Nothing under demand shows it afterwards:
+	// every period at that limit reads the baseline, "at capacity", and
+	// the limit stays past the capacity for good (an initial limit of 16 at
+	// a capacity of 10 learnt a baseline 1.6× the agency's own latency and
+	// held the limit there, at 0.64–0.72 × the oracle's goodput). The
+	// first period that could grow dips to warmDipFraction of the limit
+	// instead and reads the agency's own latency there (see warmDip).
+	WarmCheck bool `json:"warm_check,omitempty"`
+	// WarmLimit is the highest limit the first baseline was learnt at,
+	// with WarmCheck: a limit beyond it read healthy shows the baseline
+	// was learnt below the capacity, and clears the check undipped.
+	WarmLimit int `json:"warm_limit,omitempty"`
+	// WarmCut says a cut came after the warm-up while WarmCheck held: the
+	// limit could not grow past the warm-up's, which may have been past
+	// the capacity. Only then does the check dip.
+	WarmCut bool `json:"warm_cut,omitempty"`
 	// Levels are the calls, refusals and errors read at each limit, in
 	// order of the limit, decayed a little every period: the lowest ones
 	// give the agency's background rates, the failures it answers at any
@@ -249,7 +272,7 @@ type State struct {
 	Steps    int64                  `json:"steps"`
 	Now      time.Time              `json:"now"`
 	// Law pins an earlier version of the control law (LawBeforeBackground,
-	// LawBeforeProbeBound) for a workflow run recorded under it, which
+	// LawBeforeProbeBound, LawBeforeWarmCheck) for a workflow run recorded under it, which
 	// must replay its decisions; 0 runs the current law.
 	Law int `json:"law,omitempty"`
 }
@@ -258,6 +281,11 @@ type State struct {
 // of probes beyond a confirmed capacity was bounded at a minute's periods
 // (maxBackoff): it doubled up to 256 periods (State.Law).
 const LawBeforeProbeBound = 2
+
+// LawBeforeWarmCheck pins the control law as it was before a first
+// baseline learnt with the limit filled was checked by a dip
+// (AgencyState.WarmCheck).
+const LawBeforeWarmCheck = 3
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -343,6 +371,16 @@ const (
 	// below the capacity, and within the ±10% band convergence is
 	// measured by.
 	dipFraction = 0.9
+	// warmDipFraction of the limit is what the warm-up's check keeps
+	// (AgencyState.WarmCheck): half of an initial limit up to twice the
+	// capacity is at or below it; one further past it refuses calls, and
+	// the failure cuts have brought it to within about twice.
+	warmDipFraction = 0.5
+	// warmDipFall is the fall of the latency a warm-up's check looks for:
+	// a baseline learnt with the limit a quarter or more past the capacity
+	// reads at least this much below it at the dip. A reading that rules
+	// such a fall out beyond its noise ends the check at once.
+	warmDipFall = 0.2
 	// A latency that rose after a latency cut is read as a slowdown (rule
 	// 2) when queueing predicted a fall of at least riseMinFall and the
 	// rise is less than riseMaxFactor times that fall.
@@ -386,6 +424,9 @@ func Step(st State, obs map[string]Observation, cfg Config) (State, []Decision) 
 		}
 		prev := roundLimit(s.Limit)
 		s, reason := stepAgency(s, o, observed, c, cfg.Period, st.Law)
+		if s.WarmCheck && (s.Rule == ruleCutLatency || s.Rule == ruleCutFailure || s.Rule == ruleTrim) {
+			s.WarmCut = true
+		}
 		s.Limit = clamp(s.Limit, c)
 		s.Moved, s.MovedFrom = roundLimit(s.Limit) != prev, 0
 		if s.Moved {
@@ -491,8 +532,12 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	if reason, held := s.gather(o, fresh, saturated, c, period); held {
 		return s, reason
 	}
+	learnt := s.BaselinePeriods
 	sig, note := s.read(o, c)
 	sig.law = law
+	if lawHas(law, LawBeforeWarmCheck) && s.BaselinePeriods > learnt && (sig.demand || sig.failures > 0) {
+		s.WarmCheck, s.WarmLimit = true, max(s.WarmLimit, roundLimit(sig.limit))
+	}
 	if lawHas(law, LawBeforeBackground) && o.AgencyErrors > 0 && o.Overload == 0 && sig.latOK && sig.ratio <= sig.growBelow {
 		// Errors at the baseline latency, with nothing refused, are not
 		// the load's (rule 1 holds on them, "not load"), nor reason to
@@ -516,6 +561,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	for _, rule := range []func() (string, bool){
 		func() (string, bool) { return s.cutForFailures(sig, o, c, lastRule) },
 		func() (string, bool) { return s.checkDip(sig, o, c) },
+		func() (string, bool) { return s.warmDip(sig, o, c, period) },
 		func() (string, bool) { return s.checkLatencyCut(sig, o, c) },
 		func() (string, bool) { return s.cutForLatency(sig, o, c, lastRule) },
 		func() (string, bool) { return s.trim(sig, o, c, lastRule) },
@@ -1256,6 +1302,73 @@ func (s *AgencyState) dip(o Observation, c AgencyConfig, period time.Duration) (
 		limit, to, s.Baseline.Round(time.Microsecond)), true
 }
 
+// warmDip checks a first baseline learnt with the limit filled
+// (WarmCheck): at the first period after the warm-up that would otherwise
+// grow or hold (a backlog, the latency read, nothing failed, no cut to
+// settle or check), the limit dips to warmDipFraction of itself and checkDip
+// reads the agency's latency there. Below the capacity it is the agency's
+// own, and the baseline; the limit goes back, and is judged against it: a
+// limit that was past the capacity reads its queue at once and the latency
+// cut takes it to goodput × baseline. Once: a dip that read the baseline
+// right costs a few periods at half the limit, at the start. Not where one
+// call is already half the limit, nor where the dip could not read
+// relearnSamples calls within maxGather periods (a slow agency: the dip
+// would cost more than a baseline a little high).
+func (s *AgencyState) warmDip(sig signals, o Observation, c AgencyConfig, period time.Duration) (string, bool) {
+	if !s.WarmCheck || !s.WarmCut || s.BaselinePeriods < warmupPeriods || !sig.latOK || !sig.demand || sig.failures > 0 ||
+		s.Dip != nil || s.Cooldown > 0 || s.Probe != nil || s.Relearned != nil || s.Recovering || s.Moved {
+		return "", false
+	}
+	s.WarmCheck, s.WarmCut = false, false
+	at := float64(roundLimit(sig.limit))
+	to := max(math.Floor(at*warmDipFraction), float64(c.MinLimit))
+	perPeriod := float64(o.OK) * period.Seconds() / o.Period.Seconds() * to / at
+	if to >= at || perPeriod < float64(c.MinSamples) {
+		return "", false
+	}
+	s.Dip = &Dip{From: sig.limit, To: to, Warm: true}
+	s.Limit, s.Streak, s.Rule = to, 0, ruleDip
+	return fmt.Sprintf("dip %.1f→%.1f: the baseline %s was learnt with the limit filled; reading the agency's own latency below it",
+		sig.limit, to, s.Baseline.Round(time.Microsecond)), true
+}
+
+// checkWarmDip decides a warm-up's check (Dip.Warm) on the periods read at
+// the dip so far, d.Read, as soon as they tell: a latency below the
+// baseline beyond its noise is the agency's own, and the baseline held a
+// queue (taken once relearnSamples calls are read); one that cannot be
+// warmDipFall below it leaves the baseline as it is. Either way the limit
+// goes back, to be judged against the baseline. Undecided after maxGather
+// periods, the baseline stays.
+func (s *AgencyState) checkWarmDip(d Dip, c AgencyConfig) (string, bool) {
+	if d.Read == nil || d.Read.OK < c.MinSamples {
+		if d.Age <= c.SettlePeriods+maxGather {
+			return fmt.Sprintf("hold: dip to %.1f, waiting for it to show", d.To), true
+		}
+		s.Limit, s.Dip, s.Rule = max(s.Limit, d.From), nil, ruleDipDone
+		return fmt.Sprintf("dip to %.1f read too few calls: limit back to %.1f", d.To, s.Limit), true
+	}
+	old, lat := s.Baseline, d.Read.latency()
+	ratio, noise := float64(lat)/float64(old), latencyNoise(*d.Read)
+	switch {
+	case ratio+noise < 1 && d.Read.OK < relearnSamples && d.Age <= c.SettlePeriods+maxGather:
+		// Lower: the baseline is taken from relearnSamples calls, as a
+		// Dip's; fewer read within ±15% of the agency's mean, and a
+		// baseline 10% low holds the limit below the capacity for good.
+		return fmt.Sprintf("hold: dip to %.1f, %d calls read at %.2f× the baseline (±%.2f), reading on to %d",
+			d.To, d.Read.OK, ratio, noise, relearnSamples), true
+	case ratio+noise < 1:
+		s.Baseline, s.Unverified, s.Relearned = lat, false, nil
+		s.Limit, s.Dip, s.Rule = max(s.Limit, d.From), nil, ruleDipDone
+		return fmt.Sprintf("dip to %.1f read %s over %d calls (%.2f× the baseline): the warm-up's baseline %s held a queue; baseline %s, limit back to %.1f",
+			d.To, lat.Round(time.Microsecond), d.Read.OK, ratio, old.Round(time.Microsecond), lat.Round(time.Microsecond), s.Limit), true
+	case ratio-noise > 1-warmDipFall || d.Age > c.SettlePeriods+maxGather:
+		s.Limit, s.Dip, s.Rule = max(s.Limit, d.From), nil, ruleDipDone
+		return fmt.Sprintf("dip to %.1f read %s over %d calls (%.2f× the baseline): the warm-up's baseline %s stands, limit back to %.1f",
+			d.To, lat.Round(time.Microsecond), d.Read.OK, ratio, old.Round(time.Microsecond), s.Limit), true
+	}
+	return fmt.Sprintf("hold: dip to %.1f, %d calls read at %.2f× the baseline (±%.2f)", d.To, d.Read.OK, ratio, noise), true
+}
+
 // checkDip ends a Dip once the periods from SettlePeriods after it began
 // hold relearnSamples calls (or maxGather periods have passed): their
 // latency, read at a limit that holds no queue of ours, is the baseline,
@@ -1272,6 +1385,9 @@ func (s *AgencyState) checkDip(sig signals, o Observation, c AgencyConfig) (stri
 			r = d.Read.merge(o)
 		}
 		d.Read = &r
+	}
+	if d.Warm {
+		return s.checkWarmDip(d, c)
 	}
 	if d.Read == nil || d.Read.OK < relearnSamples {
 		if d.Age <= c.SettlePeriods+maxGather {
@@ -1309,6 +1425,13 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		}
 		s.Good, s.Refused = limit, false
 		s.Ceiling = max(s.Ceiling, limit)
+		if limit >= (1+warmDipFall)*float64(s.WarmLimit) {
+			// Well beyond the warm-up's limit the latency is the
+			// baseline: that limit was below the capacity, its baseline
+			// the agency's own. (A call or two beyond it reads the
+			// baseline within the noise even past the capacity.)
+			s.WarmCheck, s.WarmCut = false, false
+		}
 		if s.Ceiling >= s.Peak {
 			s.Peak, s.PeakBaseline = 0, 0
 		}

@@ -831,3 +831,41 @@ func TestGrowthWaitsOnceForAStep(t *testing.T) {
 		}
 	})
 }
+
+// TestWarmCheckFindsABaselineLearntPastTheCapacity starts at a limit of 10
+// at an agency of capacity 5 that queues the rest: the warm-up learns the
+// queue's latency as the baseline. The current law checks it with a dip to
+// half the limit, and the limit comes down to the capacity; a controller
+// pinned to the law before the check holds the limit where it started.
+func TestWarmCheckFindsABaselineLearntPastTheCapacity(t *testing.T) {
+	f := fluid{C: 5, S: svc, Q: 10}
+	cfg := cfgWith(func(c *AgencyConfig) { c.InitialLimit = 10 })
+	for _, tc := range []struct {
+		name     string
+		law      int
+		min, max int
+	}{
+		{"current law", 0, 5, 6},
+		{"pinned before the warm-up's check", LawBeforeWarmCheck, 9, 12},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := State{Law: tc.law}
+			limit, dipped := cfg.Agencies[agencyA].InitialLimit, false
+			var d Decision
+			for i := 0; i < 40; i++ {
+				st, d = step1(t, st, f.observe(limit), cfg)
+				limit = d.Limit
+				dipped = dipped || strings.HasPrefix(d.Reason, "dip ")
+			}
+			if limit < tc.min || limit > tc.max {
+				t.Errorf("limit %d after 40 periods (last: %s), want %d to %d", limit, d.Reason, tc.min, tc.max)
+			}
+			if dipped != (tc.law == 0) {
+				t.Errorf("dipped %v under law %d", dipped, tc.law)
+			}
+			if s := st.Agencies[agencyA]; tc.law == 0 && s.Baseline > 25*time.Millisecond {
+				t.Errorf("baseline %s, want the agency's own 20 ms", s.Baseline)
+			}
+		})
+	}
+}

@@ -454,6 +454,25 @@
 // 120 s (0.79 × the oracle). With the dip it stays in the band, at
 // 0.98 × the oracle.
 //
+// The warm-up's own baseline is checked too when it may hold our queue
+// (AgencyState.WarmCheck): an InitialLimit past the capacity queues at the
+// agency from the first call, the warm-up averages that queue's latency,
+// and every later period at the limit reads it, "at capacity", so the
+// limit stays past the capacity for good (app scraping's model at the
+// worker's default of 16, capacity 10: 0.66–0.72 × the oracle). A warm-up
+// with the limit filled (a backlog, or failures) is checked once a cut
+// follows it before any limit a fifth above the warm-up's read healthy
+// (such a limit proves the warm-up's was below the capacity, and clears
+// the check undipped): the limit dips to half (where the dip still reads
+// MinSamples calls a period), and the periods read there from
+// SettlePeriods on end the check as soon as they tell. A latency below the
+// baseline beyond its noise is the agency's own, taken as the baseline
+// once 40 calls are read; one that cannot be 20% below it leaves the
+// baseline. Either way the limit goes back, and a limit past the capacity
+// is cut against the new baseline at once: 0.96–1.01 × the oracle
+// (flowsim's TestInitialLimitPastTheCapacity). Controllers recorded before
+// the check keep the earlier law (State.Law = LawBeforeWarmCheck).
+//
 // LatencyTolerance defaults to 1.15, not 1.5: with agencysim's inflation, a
 // latency at 1.5× the baseline means about 30% more concurrency than the
 // capacity and 13% of the goodput lost; 1.15 holds the limit within about

@@ -96,6 +96,12 @@ const backgroundLawVersion = "background-law"
 // (flowcontrol.LawBeforeProbeBound), for the same reason.
 const probeBoundLawVersion = "probe-bound-law"
 
+// warmCheckLawVersion marks the controller whose control law checks a
+// first baseline learnt with the limit filled by a dip (flowcontrol
+// AgencyState.WarmCheck). Runs recorded before it keep the earlier law to
+// their end (flowcontrol.LawBeforeWarmCheck), for the same reason.
+const warmCheckLawVersion = "warm-check-law"
+
 // ControllerSettings is a configuration change sent through ConfigUpdate.
 type ControllerSettings struct {
 	Config   flowcontrol.Config        `json:"config"`
@@ -182,6 +188,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		r.status.State.Law = flowcontrol.LawBeforeBackground
 	case workflow.GetVersion(ctx, probeBoundLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		r.status.State.Law = flowcontrol.LawBeforeProbeBound
+	case workflow.GetVersion(ctx, warmCheckLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		r.status.State.Law = flowcontrol.LawBeforeWarmCheck
 	}
 	for i := 0; i < r.periods; i++ {
 		if err := r.tick(i); err != nil {
