@@ -1303,17 +1303,17 @@ func (s *AgencyState) dip(o Observation, c AgencyConfig, period time.Duration) (
 }
 
 // warmDip checks a first baseline learnt with the limit filled
-// (WarmCheck): at the first period after the warm-up that would otherwise
-// grow or hold (a backlog, the latency read, nothing failed, no cut to
-// settle or check), the limit dips to warmDipFraction of itself and checkDip
-// reads the agency's latency there. Below the capacity it is the agency's
-// own, and the baseline; the limit goes back, and is judged against it: a
-// limit that was past the capacity reads its queue at once and the latency
-// cut takes it to goodput × baseline. Once: a dip that read the baseline
-// right costs a few periods at half the limit, at the start. Not where one
-// call is already half the limit, nor where the dip could not read
-// relearnSamples calls within maxGather periods (a slow agency: the dip
-// would cost more than a baseline a little high).
+// (WarmCheck) once a cut has followed the warm-up (WarmCut): at the first
+// period after it that would otherwise grow or hold (a backlog, the
+// latency read, nothing failed, no cut to settle or check), the limit dips
+// to warmDipFraction of itself and checkWarmDip reads the agency's latency
+// there. Below the capacity it is the agency's own; the limit goes back,
+// and is judged against it: a limit that was past the capacity reads its
+// queue at once and the latency cut takes it to goodput × baseline. Once:
+// a dip that finds the baseline right costs a few periods at half the
+// limit. Not where one call is already half the limit, nor where the dip
+// would read fewer than MinSamples calls a period (a slow agency: the dip
+// would cost more than the baseline it could correct).
 func (s *AgencyState) warmDip(sig signals, o Observation, c AgencyConfig, period time.Duration) (string, bool) {
 	if !s.WarmCheck || !s.WarmCut || s.BaselinePeriods < warmupPeriods || !sig.latOK || !sig.demand || sig.failures > 0 ||
 		s.Dip != nil || s.Cooldown > 0 || s.Probe != nil || s.Relearned != nil || s.Recovering || s.Moved {
