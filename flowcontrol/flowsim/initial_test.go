@@ -42,10 +42,7 @@ func TestInitialLimitPastTheCapacity(t *testing.T) {
 	for _, c := range cases {
 		ratio, errRate := 0.0, 0.0
 		for seed := uint64(1); seed <= seeds; seed++ {
-			sc := c.sc(seed)
-			sc.Name = c.name
-			oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: c.workers})
-			ctl := run(t, sc, shapeController(shape{workers: c.workers, initial: c.initial}))
+			oracle, ctl := runShape(t, c, seed)
 			var b strings.Builder
 			fmt.Fprintf(&b, "%-44s seed %d:", c.name, seed)
 			for i := range ctl.Phases {

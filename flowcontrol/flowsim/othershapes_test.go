@@ -28,6 +28,16 @@ func otherScenario(a Agency, timeout time.Duration, load func(time.Duration) flo
 		Retries: 3, RetryDelay: 200 * time.Millisecond, QuantizeLatency: true, Seed: seed}
 }
 
+// runShape runs the shape's scenario for seed with the oracle and with
+// the controller.
+func runShape(t *testing.T, c otherShape, seed uint64) (oracle, ctl Result) {
+	t.Helper()
+	sc := c.sc(seed)
+	sc.Name = c.name
+	return run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: c.workers}),
+		run(t, sc, shapeController(shape{workers: c.workers, initial: c.initial}))
+}
+
 // queueing is an agency of capacity c with a queue of 2c, as the shapes'.
 func queueing(c int, svc, timeout time.Duration, jitter float64) Agency {
 	return Agency{Capacity: c, MedianServiceTime: svc, Jitter: jitter,
@@ -175,10 +185,7 @@ func TestOtherShapes(t *testing.T) {
 		var ratios, errRates [3]float64
 		served := [3]bool{true, true, true}
 		for seed := uint64(1); seed <= seeds; seed++ {
-			sc := c.sc(seed)
-			sc.Name = c.name
-			oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: c.workers})
-			ctl := run(t, sc, shapeController(shape{workers: c.workers, initial: c.initial}))
+			oracle, ctl := runShape(t, c, seed)
 			var b strings.Builder
 			fmt.Fprintf(&b, "%-44s seed %d:", c.name, seed)
 			for i := range ctl.Phases {
