@@ -252,6 +252,10 @@ type AgencyState struct {
 	// limit could not grow past the warm-up's, which may have been past
 	// the capacity. Only then does the check dip.
 	WarmCut bool `json:"warm_cut,omitempty"`
+	// WarmBaseline is the first baseline as the warm-up left it, with
+	// WarmCheck: a baseline that has since followed lower readings a
+	// fifth below it has read the agency without the warm-up's queue.
+	WarmBaseline time.Duration `json:"warm_baseline,omitempty"`
 	// Levels are the calls, refusals and errors read at each limit, in
 	// order of the limit, decayed a little every period: the lowest ones
 	// give the agency's background rates, the failures it answers at any
@@ -379,7 +383,10 @@ const (
 	// warmDipFall is the fall of the latency a warm-up's check looks for:
 	// a baseline learnt with the limit a quarter or more past the capacity
 	// reads at least this much below it at the dip. A reading that rules
-	// such a fall out beyond its noise ends the check at once.
+	// such a fall out beyond its noise ends the check at once. A limit this
+	// share above the warm-up's read healthy, or a baseline that has
+	// followed lower readings this share below the warm-up's, clears the
+	// check without a dip.
 	warmDipFall = 0.2
 	// A latency that rose after a latency cut is read as a slowdown (rule
 	// 2) when queueing predicted a fall of at least riseMinFall and the
@@ -536,7 +543,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	sig, note := s.read(o, c)
 	sig.law = law
 	if lawHas(law, LawBeforeWarmCheck) && s.BaselinePeriods > learnt && (sig.demand || sig.failures > 0) {
-		s.WarmCheck, s.WarmLimit = true, max(s.WarmLimit, roundLimit(sig.limit))
+		s.WarmCheck, s.WarmLimit, s.WarmBaseline = true, max(s.WarmLimit, roundLimit(sig.limit)), s.Baseline
 	}
 	if lawHas(law, LawBeforeBackground) && o.AgencyErrors > 0 && o.Overload == 0 && sig.latOK && sig.ratio <= sig.growBelow {
 		// Errors at the baseline latency, with nothing refused, are not
@@ -1320,6 +1327,11 @@ func (s *AgencyState) warmDip(sig signals, o Observation, c AgencyConfig, period
 		return "", false
 	}
 	s.WarmCheck, s.WarmCut = false, false
+	if float64(s.Baseline) <= (1-warmDipFall)*float64(s.WarmBaseline) {
+		// The baseline has already followed the latency read since the
+		// cut down a fifth or more: the warm-up's queue is out of it.
+		return "", false
+	}
 	at := float64(roundLimit(sig.limit))
 	to := max(math.Floor(at*warmDipFraction), float64(c.MinLimit))
 	perPeriod := float64(o.OK) * period.Seconds() / o.Period.Seconds() * to / at

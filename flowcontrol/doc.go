@@ -463,7 +463,9 @@
 // with the limit filled (a backlog, or failures) is checked once a cut
 // follows it before any limit a fifth above the warm-up's read healthy
 // (such a limit proves the warm-up's was below the capacity, and clears
-// the check undipped): the limit dips to half (where the dip still reads
+// the check undipped). Unless the baseline has since followed lower
+// readings a fifth below the warm-up's (the cut already read the agency
+// without that queue), the limit dips to half (where the dip still reads
 // MinSamples calls a period), and the periods read there from
 // SettlePeriods on end the check as soon as they tell. A latency below the
 // baseline beyond its noise is the agency's own, taken as the baseline
