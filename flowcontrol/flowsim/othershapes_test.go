@@ -61,6 +61,18 @@ func fromStep[T any](before, after T) func(time.Duration) T {
 
 func inMiddle(t time.Duration) bool { return t >= 30*time.Second && t < 50*time.Second }
 
+// capacityDrop is a queueing agency of capacity c and service time svc,
+// at jitter 0.25, under load × its nominal rate, its capacity down to `to`
+// from 30 s to 50 s.
+func capacityDrop(c int, svc, timeout time.Duration, load float64, to int) func(seed uint64) Scenario {
+	return func(seed uint64) Scenario {
+		a := queueing(c, svc, timeout, 0.25)
+		sc := otherScenario(a, timeout, steadyLoad(load, a), seed)
+		sc.Capacity = halve(c, to)
+		return sc
+	}
+}
+
 func halve(c, to int) func(time.Duration) int {
 	return func(t time.Duration) int {
 		if inMiddle(t) {
@@ -131,30 +143,10 @@ func TestOtherShapes(t *testing.T) {
 				return f * a.NominalRate()
 			}, seed)
 		}, 3, 8, ""},
-		{"large C40x50ms halved 2w", func(seed uint64) Scenario {
-			a := queueing(40, 50*time.Millisecond, 300*time.Millisecond, 0.25)
-			sc := otherScenario(a, 300*time.Millisecond, steadyLoad(2, a), seed)
-			sc.Capacity = halve(40, 20)
-			return sc
-		}, 2, 20, ""},
-		{"C4x600ms 8w halved", func(seed uint64) Scenario {
-			a := queueing(4, 600*time.Millisecond, 2*time.Second, 0.25)
-			sc := otherScenario(a, 2*time.Second, steadyLoad(3, a), seed)
-			sc.Capacity = halve(4, 2)
-			return sc
-		}, 8, 4, ""},
-		{"C8x300ms 5w halved", func(seed uint64) Scenario {
-			a := queueing(8, 300*time.Millisecond, time.Second, 0.25)
-			sc := otherScenario(a, time.Second, steadyLoad(3, a), seed)
-			sc.Capacity = halve(8, 4)
-			return sc
-		}, 5, 4, ""},
-		{"C20x100ms to 25%", func(seed uint64) Scenario {
-			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
-			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(2, a), seed)
-			sc.Capacity = halve(20, 5)
-			return sc
-		}, 2, 10, ""},
+		{"large C40x50ms halved 2w", capacityDrop(40, 50*time.Millisecond, 300*time.Millisecond, 2, 20), 2, 20, ""},
+		{"C4x600ms 8w halved", capacityDrop(4, 600*time.Millisecond, 2*time.Second, 3, 2), 8, 4, ""},
+		{"C8x300ms 5w halved", capacityDrop(8, 300*time.Millisecond, time.Second, 3, 4), 5, 4, ""},
+		{"C20x100ms to 25%", capacityDrop(20, 100*time.Millisecond, 500*time.Millisecond, 2, 5), 2, 10, ""},
 		{"C20x100ms gradual slowdown x2 over 20s", func(seed uint64) Scenario {
 			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
 			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(2, a), seed)
@@ -166,12 +158,7 @@ func TestOtherShapes(t *testing.T) {
 			}
 			return sc
 		}, 1, 10, ""},
-		{"C20x100ms underloaded 0.8x, capacity halved", func(seed uint64) Scenario {
-			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
-			sc := otherScenario(a, 500*time.Millisecond, steadyLoad(0.8, a), seed)
-			sc.Capacity = halve(20, 10)
-			return sc
-		}, 2, 10, ""},
+		{"C20x100ms underloaded 0.8x, capacity halved", capacityDrop(20, 100*time.Millisecond, 500*time.Millisecond, 0.8, 10), 2, 10, ""},
 		{"queue-less C20x100ms 3w to 30%", func(seed uint64) Scenario {
 			a := queueing(20, 100*time.Millisecond, 500*time.Millisecond, 0.25)
 			a.QueueLimit = 0
