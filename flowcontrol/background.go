@@ -111,34 +111,38 @@ func (s AgencyState) background(limit int) (refused, errors float64) {
 // often than that over the last few periods (its Recent counts): the limit
 // is beyond a capacity, whatever the noise.
 func (s AgencyState) rate(limit int, count func(Counts) float64) float64 {
-	var pool Counts
-	stopped := false
-	rateOf := func(c Counts) float64 { return count(c) / (c.Calls + backgroundPrior) }
-	at := -1
-	for i, l := range s.Levels {
-		if l.Limit == limit {
-			at = i
-		}
-		if l.Limit >= limit || stopped || pool.Calls >= backgroundPool {
-			continue
-		}
-		if pool.Calls >= backgroundPool/4 && above(l.Counts, rateOf(pool), count) {
-			stopped = true
-			continue
-		}
-		pool.Calls, pool.Refused, pool.Errors = pool.Calls+l.Counts.Calls, pool.Refused+l.Counts.Refused, pool.Errors+l.Counts.Errors
-	}
-	below := rateOf(pool)
-	if at < 0 {
-		return below
-	}
-	cur := s.Levels[at].Recent
-	if above(cur, below, count) {
+	below := rateOf(s.pool(limit, count), count)
+	i, found := slices.BinarySearchFunc(s.Levels, limit, func(l Level, limit int) int { return l.Limit - limit })
+	if found && above(s.Levels[i].Recent, below, count) {
 		// The current level fails more often than the background: the
 		// limit is beyond a capacity, whatever the noise.
 		return 0
 	}
 	return below
+}
+
+// pool merges the levels below limit that give its background rate of one
+// kind of failure (count reads it off a level's counts): from the lowest
+// up, to backgroundPool calls, and up to the first level that fails more
+// often than those below it, once they hold a quarter of that (see rate).
+func (s AgencyState) pool(limit int, count func(Counts) float64) Counts {
+	var pool Counts
+	for _, l := range s.Levels {
+		if l.Limit >= limit || pool.Calls >= backgroundPool {
+			break
+		}
+		if pool.Calls >= backgroundPool/4 && above(l.Counts, rateOf(pool, count), count) {
+			break
+		}
+		pool.Calls, pool.Refused, pool.Errors = pool.Calls+l.Counts.Calls, pool.Refused+l.Counts.Refused, pool.Errors+l.Counts.Errors
+	}
+	return pool
+}
+
+// rateOf is the rate of one kind of failure in the counts c, starting from
+// backgroundPrior calls without one.
+func rateOf(c Counts, count func(Counts) float64) float64 {
+	return count(c) / (c.Calls + backgroundPrior)
 }
 
 // above reports whether the counts c hold more failures than rate accounts

@@ -1,6 +1,7 @@
 package flowcontrol
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -137,5 +138,91 @@ func TestStepTakesOutTheBackground(t *testing.T) {
 	t.Logf("pinned law: %d (%s)", ds[0].Limit, ds[0].Reason)
 	if got := next.Agencies["kcb"].Levels; len(got) != 2 {
 		t.Errorf("pinned law recorded levels %+v; want them as they were", got)
+	}
+}
+
+// TestFailCheckUndoesACutOnTheBackground starts an agency at a limit of 10
+// with nothing read below it, and a period of 100 calls, 3 of them refused
+// at the baseline latency: the failure cut it makes is checked once the
+// limits below have read as many calls. Where they refuse about as often
+// (2 in 100), the refusals were the agency's background: the cut is undone,
+// the limit back at 10 and no capacity remembered. Where they refuse
+// nothing over twice the calls, the cut stands. Under the law pinned before
+// the check, the cut is not checked.
+func TestFailCheckUndoesACutOnTheBackground(t *testing.T) {
+	cfg := DefaultConfig("kcb")
+	period := func(limit int, n int64, refused int64) Observation {
+		return Observation{Calls: n, OK: n - refused, Overload: refused, LatencyMean: svc, LatencyP50: svc,
+			LatencyP90: svc * 13 / 10, QueueWaitP90: time.Second, InFlight: limit, Period: time.Second}
+	}
+	start := AgencyState{Limit: 10, Baseline: svc, BaselineSignal: "mean", BaselinePeriods: warmupPeriods,
+		BaselineSamples: 1000, Periods: 10, SinceMove: 5, Rule: ruleGrow}
+	for _, tc := range []struct {
+		name     string
+		law      int
+		refusals []int64 // a period's refusals below the cut, of 10 calls a unit of the limit
+		undone   bool
+	}{
+		{"background", 0, []int64{0, 1, 0, 1, 0, 1, 0, 0}, true},
+		{"capacity", 0, []int64{0, 0, 0, 0, 0, 0, 0, 0}, false},
+		{"pinned law", LawBeforeFailCheck, []int64{1, 0, 1, 0, 1, 0, 0, 0}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := State{Agencies: map[string]AgencyState{"kcb": start}, Law: tc.law}
+			st, ds := Step(st, map[string]Observation{"kcb": period(10, 100, 3)}, cfg)
+			cut := st.Agencies["kcb"]
+			if ds[0].Limit >= 10 || cut.Capacity == 0 {
+				t.Fatalf("limit %d, capacity %.1f (%s); want a cut on the refusals, the capacity set", ds[0].Limit, cut.Capacity, ds[0].Reason)
+			}
+			if (cut.FailCheck != nil) != (tc.law == 0) {
+				t.Fatalf("check %+v under law %d; want one under the current law only", cut.FailCheck, tc.law)
+			}
+			undone := false
+			for i, r := range tc.refusals {
+				limit := ds[0].Limit
+				st, ds = Step(st, map[string]Observation{"kcb": period(limit, int64(10*limit), r)}, cfg)
+				t.Logf("period %d at %d, %d refused: %d (%s)", i+1, limit, r, ds[0].Limit, ds[0].Reason)
+				if st.Agencies["kcb"].Rule == ruleUndoFailure {
+					undone = true
+					break
+				}
+			}
+			s := st.Agencies["kcb"]
+			if undone != tc.undone {
+				t.Fatalf("undone %v, want %v", undone, tc.undone)
+			}
+			if undone && (ds[0].Limit != 10 || s.Capacity != 0 || s.Refused) {
+				t.Errorf("undone to limit %d, capacity %.1f, refused %v; want 10, none, false", ds[0].Limit, s.Capacity, s.Refused)
+			}
+			if !undone && (s.Capacity == 0 || s.FailCheck != nil) {
+				t.Errorf("capacity %.1f, check %+v; want the cut's capacity kept and the check ended", s.Capacity, s.FailCheck)
+			}
+		})
+	}
+}
+
+func TestBinomialTail(t *testing.T) {
+	for _, tc := range []struct {
+		k, x int
+		p    float64
+		want float64
+	}{
+		{3, 3, 0.5, 0.125},
+		{6, 5, 0.5, 7.0 / 64},
+		{10, 0, 0.3, 1},
+		{4, 1, 0.25, 1 - 0.75*0.75*0.75*0.75},
+		{5, 6, 0.5, 0},
+	} {
+		if got := binomialTail(tc.k, tc.x, tc.p); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("P(X ≥ %d) for %d trials of odds %.2f: %.6f, want %.6f", tc.x, tc.k, tc.p, got, tc.want)
+		}
+	}
+	// A cut of 3 refused in 95 calls, none in 99 below: as likely as 1 in 8
+	// under one rate, not beyond it; 8 in 95 against none is.
+	if beyond(Counts{Calls: 95, Refused: 3}, Counts{Calls: 99}, refusedCount) {
+		t.Error("3 of 95 against 0 of 99 read as beyond")
+	}
+	if !beyond(Counts{Calls: 95, Refused: 8}, Counts{Calls: 99}, refusedCount) {
+		t.Error("8 of 95 against 0 of 99 not read as beyond")
 	}
 }

@@ -262,6 +262,9 @@ type AgencyState struct {
 	// load, which the law does not count against the limit (see
 	// AgencyState.denoise).
 	Levels []Level `json:"levels,omitempty"`
+	// FailCheck is a failure cut made with the background rates unknown,
+	// waiting to be checked against them, nil when none is.
+	FailCheck *FailCheck `json:"fail_check,omitempty"`
 	// The last period's signals, kept for the audit trail.
 	LatencyRatio float64 `json:"latency_ratio"`
 	FailureRate  float64 `json:"failure_rate"`
@@ -276,8 +279,9 @@ type State struct {
 	Steps    int64                  `json:"steps"`
 	Now      time.Time              `json:"now"`
 	// Law pins an earlier version of the control law (LawBeforeBackground,
-	// LawBeforeProbeBound, LawBeforeWarmCheck) for a workflow run recorded under it, which
-	// must replay its decisions; 0 runs the current law.
+	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck) for a
+	// workflow run recorded under it, which must replay its decisions; 0
+	// runs the current law.
 	Law int `json:"law,omitempty"`
 }
 
@@ -481,6 +485,9 @@ const (
 	ruleDipDone    = "dip-done"
 )
 
+// ruleUndoFailure names a failure cut undone by its check (FailCheck).
+const ruleUndoFailure = "undo-failure"
+
 // stepAgency applies the control law to one agency; see the package doc.
 // It runs the law's phases in order, each a method below: age the state's
 // counters, slow start, gather evidence, read the period's signals (and
@@ -505,6 +512,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	if o.OK == 0 {
 		s.Unserved = unserved + 1
 	}
+	var takenOut Counts // the refusals and errors the background accounts for
 	if lawHas(law, LawBeforeBackground) {
 		// The agency's background refusals and errors, those it answers
 		// at any limit, are not its capacity: the law reads what is left.
@@ -516,7 +524,13 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 				o.Overload-read.Overload, o.Overload, o.AgencyErrors-read.AgencyErrors, o.AgencyErrors)
 			defer func() { reason = left + reason }()
 		}
+		takenOut = Counts{Calls: float64(o.Calls - read.Calls), Refused: float64(o.Overload - read.Overload), Errors: float64(o.AgencyErrors - read.AgencyErrors)}
 		o = read
+	}
+	if lawHas(law, LawBeforeFailCheck) {
+		if reason, ok := s.checkFailCut(); ok {
+			return s, reason
+		}
 	}
 
 	// Gather evidence across periods while they are thin: a decision on a
@@ -565,8 +579,15 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	sig.servedWithin = unserved < callPeriods(s.Baseline, period)
 	sig.shown = s.shown(o, raw)
 	s.hold(o, sig)
+	before := s
 	for _, rule := range []func() (string, bool){
-		func() (string, bool) { return s.cutForFailures(sig, o, c, lastRule) },
+		func() (string, bool) {
+			reason, ok := s.cutForFailures(sig, o, c, lastRule)
+			if ok && s.Rule == ruleCutFailure && lawHas(law, LawBeforeFailCheck) {
+				s.armFailCheck(before, o, takenOut, sig)
+			}
+			return reason, ok
+		},
 		func() (string, bool) { return s.checkDip(sig, o, c) },
 		func() (string, bool) { return s.warmDip(sig, o, c, period) },
 		func() (string, bool) { return s.checkLatencyCut(sig, o, c) },
@@ -605,6 +626,11 @@ func (s *AgencyState) age() {
 		d := *s.Dip
 		d.Age++
 		s.Dip = &d
+	}
+	if s.FailCheck != nil {
+		f := *s.FailCheck
+		f.Age++
+		s.FailCheck = &f
 	}
 }
 

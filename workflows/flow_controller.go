@@ -102,6 +102,14 @@ const probeBoundLawVersion = "probe-bound-law"
 // their end (flowcontrol.LawBeforeWarmCheck), for the same reason.
 const warmCheckLawVersion = "warm-check-law"
 
+// failCheckLawVersion marks the controller whose control law checks a
+// failure cut made with the agency's background rates unknown against
+// them once they are read, and undoes it where they account for its
+// failures (flowcontrol AgencyState.FailCheck). Runs recorded before it
+// keep the earlier law to their end (flowcontrol.LawBeforeFailCheck), for
+// the same reason.
+const failCheckLawVersion = "fail-check-law"
+
 // ControllerSettings is a configuration change sent through ConfigUpdate.
 type ControllerSettings struct {
 	Config   flowcontrol.Config        `json:"config"`
@@ -190,6 +198,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		r.status.State.Law = flowcontrol.LawBeforeProbeBound
 	case workflow.GetVersion(ctx, warmCheckLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		r.status.State.Law = flowcontrol.LawBeforeWarmCheck
+	case workflow.GetVersion(ctx, failCheckLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		r.status.State.Law = flowcontrol.LawBeforeFailCheck
 	}
 	for i := 0; i < r.periods; i++ {
 		if err := r.tick(i); err != nil {

@@ -181,14 +181,15 @@ func TestFlowControllerTicksAfterBuckets(t *testing.T) {
 // one, and reads the agency's levels.
 func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 	for _, tc := range []struct {
-		name                           string
-		background, bounded, warmCheck workflow.Version
-		law                            int
+		name                                      string
+		background, bounded, warmCheck, failCheck workflow.Version
+		law                                       int
 	}{
-		{"recorded before the background law", workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeBackground},
-		{"recorded before the probe bound", 1, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeProbeBound},
-		{"recorded before the warm-up check", 1, 1, workflow.DefaultVersion, flowcontrol.LawBeforeWarmCheck},
-		{"new run", 1, 1, 1, 0},
+		{"recorded before the background law", workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeBackground},
+		{"recorded before the probe bound", 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeProbeBound},
+		{"recorded before the warm-up check", 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeWarmCheck},
+		{"recorded before the failure cut's check", 1, 1, 1, workflow.DefaultVersion, flowcontrol.LawBeforeFailCheck},
+		{"new run", 1, 1, 1, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
@@ -198,6 +199,7 @@ func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 			env.OnGetVersion(backgroundLawVersion, workflow.DefaultVersion, 1).Return(tc.background)
 			env.OnGetVersion(probeBoundLawVersion, workflow.DefaultVersion, 1).Return(tc.bounded)
 			env.OnGetVersion(warmCheckLawVersion, workflow.DefaultVersion, 1).Return(tc.warmCheck)
+			env.OnGetVersion(failCheckLawVersion, workflow.DefaultVersion, 1).Return(tc.failCheck)
 			env.OnActivity(ca.ReadLimits, mock.Anything, mock.Anything).Return(map[string]int{"kcb": 20}, nil)
 			env.OnActivity(ca.ReadBoard, mock.Anything, mock.Anything).Return(activities.PublishedBoard{}, nil)
 			env.OnActivity(ca.RecordBreakerEvents, mock.Anything, mock.Anything).Return(nil)

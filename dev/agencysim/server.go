@@ -146,7 +146,7 @@ func (s *Server) logFaults(name agency.Name, f Faults) {
 		if f.Capacity != nil {
 			capacity = strconv.Itoa(*f.Capacity)
 		}
-		l.Info("agency faults set", "agency", name, "down", f.Down, "error_rate", f.ErrorRate,
+		l.Info("agency faults set", "agency", name, "down", f.Down, "error_rate", f.ErrorRate, "refuse_rate", f.RefuseRate,
 			"added_latency", f.AddedLatency.String(), "service_time_factor", f.ServiceTimeFactor, "capacity", capacity)
 	}
 }

@@ -20,6 +20,10 @@ type Faults struct {
 	// ErrorRate is the fraction of served requests answered 500, 0..1. Such
 	// requests still take their service time, as a failing backend does.
 	ErrorRate float64
+	// RefuseRate is the fraction of requests answered 503 at once, at
+	// random, whatever the load, as a gateway's stray 503s, 0..1. Unlike
+	// ErrorRate they take no service slot and no service time.
+	RefuseRate float64
 	// AddedLatency delays every answer before admission, outside the
 	// agency's capacity, like a slow network or gateway.
 	AddedLatency time.Duration
@@ -37,6 +41,8 @@ func (f Faults) Validate() error {
 		return fmt.Errorf("invalid faults: capacity %d: accepted 1 or more, or null for the configured capacity", *f.Capacity)
 	case math.IsNaN(f.ErrorRate) || f.ErrorRate < 0 || f.ErrorRate > 1:
 		return fmt.Errorf("invalid faults: error_rate %v: accepted 0 to 1", f.ErrorRate)
+	case math.IsNaN(f.RefuseRate) || f.RefuseRate < 0 || f.RefuseRate > 1:
+		return fmt.Errorf("invalid faults: refuse_rate %v: accepted 0 to 1", f.RefuseRate)
 	case f.AddedLatency < 0:
 		return fmt.Errorf("invalid faults: added_latency %s: accepted 0 or more", f.AddedLatency)
 	case math.IsNaN(f.ServiceTimeFactor) || math.IsInf(f.ServiceTimeFactor, 0) || f.ServiceTimeFactor < 0:
@@ -49,6 +55,7 @@ func (f Faults) Validate() error {
 type faultsJSON struct {
 	Capacity          *int    `json:"capacity"`
 	ErrorRate         float64 `json:"error_rate"`
+	RefuseRate        float64 `json:"refuse_rate"`
 	AddedLatency      string  `json:"added_latency"`
 	Down              bool    `json:"down"`
 	ServiceTimeFactor float64 `json:"service_time_factor"`
@@ -56,7 +63,7 @@ type faultsJSON struct {
 
 // MarshalJSON writes every field; added_latency is a duration string such as "50ms".
 func (f Faults) MarshalJSON() ([]byte, error) {
-	return json.Marshal(faultsJSON{f.Capacity, f.ErrorRate, f.AddedLatency.String(), f.Down, f.ServiceTimeFactor})
+	return json.Marshal(faultsJSON{f.Capacity, f.ErrorRate, f.RefuseRate, f.AddedLatency.String(), f.Down, f.ServiceTimeFactor})
 }
 
 // UnmarshalJSON reads a full Faults; fields left out are zero.
@@ -96,6 +103,11 @@ func patchFaults(cur Faults, b []byte) (Faults, error) {
 			if !null {
 				err = json.Unmarshal(v, &cur.ErrorRate)
 			}
+		case "refuse_rate":
+			cur.RefuseRate = 0
+			if !null {
+				err = json.Unmarshal(v, &cur.RefuseRate)
+			}
 		case "added_latency":
 			cur.AddedLatency = 0
 			if !null {
@@ -112,7 +124,7 @@ func patchFaults(cur Faults, b []byte) (Faults, error) {
 				err = json.Unmarshal(v, &cur.ServiceTimeFactor)
 			}
 		default:
-			return cur, fmt.Errorf("unknown faults field %q: accepted capacity, error_rate, added_latency, down, service_time_factor", k)
+			return cur, fmt.Errorf("unknown faults field %q: accepted capacity, error_rate, refuse_rate, added_latency, down, service_time_factor", k)
 		}
 		if err != nil {
 			return cur, fmt.Errorf("decode faults field %s %s: %w", k, v, err)
@@ -140,7 +152,7 @@ type Stats struct {
 	Capacity     int         `json:"capacity"`      // effective now, faults included
 	Requests     int64       `json:"requests"`      // received
 	OK           int64       `json:"ok"`            // answered 200
-	Overload     int64       `json:"overload"`      // answered 503: down, queue full or queue timeout
+	Overload     int64       `json:"overload"`      // answered 503: down, refused at random, queue full or queue timeout
 	Errors       int64       `json:"errors"`        // answered 500 (ErrorRate)
 	Abandoned    int64       `json:"abandoned"`     // the client went away before the answer
 	ClientErrors int64       `json:"client_errors"` // answered 400
@@ -272,6 +284,11 @@ func (a *sim) serve(ctx context.Context) (out outcome, reason string) {
 		a.st.Overload++
 		a.mu.Unlock()
 		return outOverload, "agency is down"
+	}
+	if f.RefuseRate > 0 && rand.Float64() < f.RefuseRate {
+		a.st.Overload++
+		a.mu.Unlock()
+		return outOverload, "refused at random"
 	}
 	a.mu.Unlock()
 

@@ -253,6 +253,39 @@ func TestErrorRateAnswers500(t *testing.T) {
 	}
 }
 
+// TestRefuseRateAnswers503AtOnce: a request refused at random is answered
+// 503 at once, holds no service slot and is counted as overload; at a rate
+// of 0.5 some are and some are not.
+func TestRefuseRateAnswers503AtOnce(t *testing.T) {
+	s, c, _ := start(t, Config{MedianServiceTime: time.Millisecond, Jitter: -1}, 0)
+	if err := s.SetFaults(agency.KCB, Faults{RefuseRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_, err := c.CreditScore(context.Background(), agency.KCB, "C00000001", "a")
+		if ce := callError(t, err); ce.Class != agency.ClassOverload || ce.StatusCode != 503 || !strings.Contains(err.Error(), "refused at random") {
+			t.Errorf("got %v, want 503 refused at random", err)
+		}
+	}
+	if st := s.Stats(agency.KCB); st.Overload != 3 || st.Served != 0 || st.MaxInService != 0 {
+		t.Errorf("stats %+v, want 3 overload answers and nothing served", st)
+	}
+	if err := s.SetFaults(agency.KCB, Faults{RefuseRate: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	var ok, refused int
+	for range 40 {
+		if _, err := c.CreditScore(context.Background(), agency.KCB, "C00000001", "a"); err == nil {
+			ok++
+		} else if ce := callError(t, err); ce.StatusCode == 503 {
+			refused++
+		}
+	}
+	if ok == 0 || refused == 0 || ok+refused != 40 {
+		t.Errorf("at a refuse rate of 0.5: %d served, %d refused of 40; want some of each", ok, refused)
+	}
+}
+
 func TestAbandonedWhenClientGivesUp(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -400,6 +433,7 @@ func TestAdminAPI(t *testing.T) {
 
 	for _, tc := range []struct{ body, mention string }{
 		{`{"error_rate":1.5}`, "error_rate 1.5"},
+		{`{"refuse_rate":-1}`, "refuse_rate -1"},
 		{`{"capacity":0}`, "capacity 0"},
 		{`{"added_latency":"soon"}`, "added_latency"},
 		{`{"colour":"red"}`, "unknown faults field"},
@@ -443,6 +477,7 @@ func TestSetFaultsRejectsBadValues(t *testing.T) {
 	}{
 		{agency.KCB, Faults{ErrorRate: -0.1}, "error_rate -0.1"},
 		{agency.KCB, Faults{ErrorRate: math.NaN()}, "error_rate"},
+		{agency.KCB, Faults{RefuseRate: 1.5}, "refuse_rate 1.5"},
 		{agency.KCB, Faults{Capacity: &zero}, "capacity 0"},
 		{agency.KCB, Faults{AddedLatency: -time.Second}, "added_latency -1s"},
 		{agency.KCB, Faults{ServiceTimeFactor: -1}, "service_time_factor -1"},

@@ -58,6 +58,11 @@ type scenario struct {
 	// whatever the load (agencysim's error_rate): its background errors,
 	// which are not its capacity.
 	errorRate float64
+	// refuseRate is the share of calls the agency answers 503 at once, at
+	// random, whatever the load (agencysim's refuse_rate): a gateway's
+	// stray refusals, which look like its capacity's until the limits
+	// below show them too.
+	refuseRate float64
 }
 
 // scenarioOf is scenario name measured for d; the probe's level is c.probe
@@ -112,6 +117,8 @@ func scenarios(d time.Duration) []scenario {
 			capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, noQueue: true},
 		{name: "background", title: "Background errors (5% of calls answered 500 at random): C to 50% at 1/3, back at 2/3 (load 2×)",
 			load: warm(2), slowdown: one, capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, errorRate: 0.05},
+		{name: "refusals", title: "Random refusals (2% of calls answered 503 at once, at random): C to 50% at 1/3, back at 2/3 (load 2×)",
+			load: warm(2), slowdown: one, capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, refuseRate: 0.02},
 		{name: "scale-out", title: "Scale-out: C to 200% at 1/3, back at 2/3 (load 3×)", load: warm(3), slowdown: one,
 			capacity: func(t time.Duration) float64 {
 				if t >= d/3 && t < 2*d/3 {
@@ -459,7 +466,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 			if cf != last.c || ff != last.f {
 				last.c, last.f = cf, ff
 				n := max(1, int(math.Round(capAt(t))))
-				_ = sim.SetFaults(agency.KCB, agencysim.Faults{Capacity: &n, ServiceTimeFactor: ff, ErrorRate: sc.errorRate})
+				_ = sim.SetFaults(agency.KCB, agencysim.Faults{Capacity: &n, ServiceTimeFactor: ff, ErrorRate: sc.errorRate, RefuseRate: sc.refuseRate})
 				if strategy == stOracle {
 					supplier.SetLimit(n)
 				}
