@@ -165,7 +165,7 @@
 // At C20 × 100 ms halved, 2 workers, initial limit 10, refusing 1–5% of
 // its calls at random (flowsim's TestRandomRefusals), the first phase went
 // from 0.09–0.59 × the oracle to 0.49–1.02, the mean of the three phases
-// from 0.24–0.70 to 0.74–0.99; the scorecard is unchanged (2,747 → 2,749
+// from 0.24–0.70 to 0.71–0.99; the scorecard is unchanged (2,747 → 2,749
 // misses on seeds 1–36, 2,957 on 37–72). Controllers recorded before the
 // check keep the earlier law (State.Law = LawBeforeFailCheck).
 //
