@@ -27,6 +27,10 @@ func (c Counts) decay(f float64) Counts {
 	return Counts{Calls: f * c.Calls, Refused: f * c.Refused, Errors: f * c.Errors}
 }
 
+func (c Counts) plus(o Counts) Counts {
+	return Counts{Calls: c.Calls + o.Calls, Refused: c.Refused + o.Refused, Errors: c.Errors + o.Errors}
+}
+
 func (c Counts) add(o Observation) Counts {
 	return Counts{Calls: c.Calls + float64(o.Calls), Refused: c.Refused + float64(o.Overload), Errors: c.Errors + float64(o.AgencyErrors)}
 }
@@ -134,7 +138,7 @@ func (s AgencyState) pool(limit int, count func(Counts) float64) Counts {
 		if pool.Calls >= backgroundPool/4 && above(l.Counts, rateOf(pool, count), count) {
 			break
 		}
-		pool.Calls, pool.Refused, pool.Errors = pool.Calls+l.Counts.Calls, pool.Refused+l.Counts.Refused, pool.Errors+l.Counts.Errors
+		pool = pool.plus(l.Counts)
 	}
 	return pool
 }

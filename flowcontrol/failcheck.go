@@ -3,7 +3,6 @@ package flowcontrol
 import (
 	"fmt"
 	"math"
-	"os"
 )
 
 // LawBeforeFailCheck pins the control law as it was before a failure cut
@@ -42,9 +41,10 @@ const failCheckPeriods = 16
 // the agency answers only beyond its capacity stands: below it, they are
 // rarer than the cut read.
 type FailCheck struct {
-	// From is the limit the cut was made at, To the limit it cut to: the
-	// background is read at To and below, where a capacity the cut found
-	// would not refuse.
+	// From is the limit the cut was made at: its failures are tested
+	// against the levels below it. To is the limit it cut to: the levels at
+	// and below it, where a capacity the cut found would not refuse, must
+	// show failures of the kind too before the cut is undone.
 	From float64 `json:"from"`
 	To   int     `json:"to"`
 	// Read is what the cut read: its calls, refusals and errors.
@@ -147,12 +147,12 @@ func poolRate(pool Counts, kind func(Counts) float64) float64 {
 	return kind(pool) / pool.Calls
 }
 
-// checkFailCut decides the pending FailCheck, once the levels at and below
-// the limit it cut to hold the calls it needs (and no dip or latency cut is
-// pending): the cut stands if it read more refusals or errors than the
-// rates there account for (beyond); it is undone if those levels show the
-// same kind of failure too (accounts); otherwise it waits for more calls,
-// for failCheckPeriods at most. Undone, the limit goes back to the cut's
+// checkFailCut decides the pending FailCheck, once the levels below the
+// cut's limit hold the calls it needs (and no dip or latency cut is
+// pending): the cut stands if it read more refusals or errors than those
+// levels account for (beyond); it is undone if the levels at and below the
+// limit it cut to show the same kind of failure too (accounts); otherwise
+// it waits, for failCheckPeriods at most. Undone, the limit goes back to the cut's
 // (or stays, if it has grown past it), and the state the cut changed is
 // restored.
 func (s *AgencyState) checkFailCut() (string, bool) {
@@ -168,10 +168,10 @@ func (s *AgencyState) checkFailCut() (string, bool) {
 		s.FailCheck = nil // the cut stands
 		return "", false
 	}
-	low := Counts{} // what the levels at and below the cut's limit read
+	var low Counts // what the levels at and below the limit cut to read
 	for _, l := range s.Levels {
 		if l.Limit <= fc.To {
-			low.Calls, low.Refused, low.Errors = low.Calls+l.Counts.Calls, low.Refused+l.Counts.Refused, low.Errors+l.Counts.Errors
+			low = low.plus(l.Counts)
 		}
 	}
 	if !ready || !accounts(fc.Read, low, refusedCount) || !accounts(fc.Read, low, errorCount) {
@@ -187,9 +187,6 @@ func (s *AgencyState) checkFailCut() (string, bool) {
 	s.Refused, s.Recovering, s.WarmCut, s.Refuted, s.Backoff = b.Refused, b.Recovering, b.WarmCut, b.Refuted, max(b.Backoff-fc.Age, 0)
 	s.Limit = max(s.Limit, fc.From)
 	s.Cooldown, s.Streak, s.Evidence, s.Rule = 0, 0, nil, ruleUndoFailure
-	if os.Getenv("FCDEBUG") != "" {
-		fmt.Fprintf(os.Stderr, "UNDO %d->%d %.3f %.0f/%.0f pool %.1f/%.0f levels %v\n", from, fc.To, fc.Read.Refused/fc.Read.Calls, fc.Read.Refused, fc.Read.Calls, refused.Refused, refused.Calls, s.Levels)
-	}
 	return fmt.Sprintf("failure cut from %d undone: %.0f refused and %.0f errors of %.0f calls, background %.1f%% and %.1f%% read below it",
 		from, fc.Read.Refused, fc.Read.Errors, fc.Read.Calls, 100*rRate, 100*eRate), true
 }
