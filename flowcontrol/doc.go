@@ -161,7 +161,8 @@
 // limit it cut to show the same kind of failure too, is undone: the limit
 // goes back and the capacity, ceiling and probe back-off it set are
 // restored. A cut that read more than the levels below stands; so does
-// one whose levels below show no failure of its kind within 16 periods.
+// one whose levels at or below the limit it cut to show no failure of its
+// kind within 16 periods.
 // At C20 × 100 ms halved, 2 workers, initial limit 10, refusing 1–5% of
 // its calls at random (flowsim's TestRandomRefusals), the first phase went
 // from 0.09–0.59 × the oracle to 0.49–1.02, the mean of the three phases
