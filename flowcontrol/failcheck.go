@@ -98,6 +98,10 @@ func (s *AgencyState) armFailCheck(before AgencyState, o Observation, takenOut C
 	s.FailCheck = &FailCheck{From: before.Limit, To: roundLimit(s.Limit), Read: read, Before: failCutOf(before)}
 }
 
+// failCheckCalls is how many calls the levels below a cut must hold, for
+// each kind of failure, before its check decides: as many as the cut read,
+// and at least a quarter of backgroundPool. With fewer below it when it is
+// made, the cut is checked at all.
 func failCheckCalls(read Counts) float64 { return max(read.Calls, backgroundPool/4) }
 
 // failCheckLevel is the significance at which a cut's failures are beyond
