@@ -175,6 +175,13 @@ type AgencyState struct {
 	// latency back within the growth threshold of it is the agency back
 	// at its old speed, and the Peak its ceiling again.
 	PeakBaseline time.Duration `json:"peak_baseline,omitempty"`
+	// FastBaseline is the baseline the agency had when rule 2 found it
+	// slower without refusals (it kept its capacity), 0 when none did or
+	// the agency was seen at that speed again. It rests on many more calls
+	// than the slow one relearnt from a check's few: a reading back within
+	// its noise, well below the slow baseline, is the agency back at its
+	// old speed, and takes it back at once (see slowStart).
+	FastBaseline time.Duration `json:"fast_baseline,omitempty"`
 	// SlowFrom is the limit before slow start's last step; it is read
 	// only by a cut right after that step (endSlowStart), which shows how
 	// far the agency could go.
@@ -279,7 +286,8 @@ type State struct {
 	Steps    int64                  `json:"steps"`
 	Now      time.Time              `json:"now"`
 	// Law pins an earlier version of the control law (LawBeforeBackground,
-	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck) for a
+	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck,
+	// LawBeforeFastBaseline) for a
 	// workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -294,6 +302,12 @@ const LawBeforeProbeBound = 2
 // baseline learnt with the limit filled was checked by a dip
 // (AgencyState.WarmCheck).
 const LawBeforeWarmCheck = 3
+
+// LawBeforeFastBaseline pins the control law as it was before the baseline
+// a slower agency had (AgencyState.FastBaseline) was taken back once it
+// read at that speed again: the slow one came down by steps, and a
+// limit past the capacity read as room under it meanwhile.
+const LawBeforeFastBaseline = 5
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -539,15 +553,20 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	// The limit holds meanwhile, so every period gathered saw the same one.
 	// Failures are not waited for.
 	raw := o
+	// Slow start reads this period alone: evidence gathered across the
+	// outage still holds its failures.
+	back, started := s.slowStart(raw, c, law)
+	if started {
+		return s, back
+	}
+	if back != "" {
+		// Found back at its old speed (backToFast): the rules read on.
+		defer func() { reason = back + reason }()
+	}
 	fresh := s.Evidence == nil
 	if !fresh {
 		o = s.Evidence.merge(o)
 		s.Evidence = nil
-	}
-	// Slow start reads this period alone: evidence gathered across the
-	// outage still holds its failures.
-	if reason, ok := s.slowStart(raw, c); ok {
-		return s, reason
 	}
 	s.beforeCut(raw, c)
 	if reason, held := s.gather(o, fresh, saturated, c, period); held {
@@ -634,8 +653,13 @@ func (s *AgencyState) age() {
 	}
 }
 
-// slowStart applies slow start (see slowStartLimit) to the period raw.
-func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) {
+// slowStart applies slow start (see slowStartLimit) to the period raw. When
+// it does not, it may still have found the agency back at the speed it had
+// before a slowdown (backToFast); note then says so.
+func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note string, ok bool) {
+	if s.FastBaseline > 0 && s.Baseline <= s.FastBaseline {
+		s.FastBaseline = 0 // the baseline came down to it by other paths
+	}
 	if s.Moved && s.Rule == ruleSlowStart && s.Limit >= s.Ceiling-0.5 {
 		// At the ceiling, the last step has not shown yet: the period
 		// read holds mostly calls sent under the limit before it, so it
@@ -657,7 +681,7 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) 
 			next, why, faster, ok = n, w, f, k
 		}
 	}
-	if faster && !ok && raw.OK >= relearnSamples {
+	if faster && !ok {
 		// Back from a slowdown at a limit the ceiling does not exceed:
 		// nothing to regain, but the baseline is still the slow agency's,
 		// against which a queue at this limit would pass for room to grow
@@ -665,8 +689,14 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) 
 		// that queue). Read below the growth threshold, the latency is
 		// the agency's own again. One period of a few calls is too noisy
 		// to take as the baseline outright: at a low rate the baseline
-		// follows the lower latency by steps instead (see read).
-		s.relearnFaster(raw)
+		// follows the lower latency by steps instead (see read), unless
+		// it reads the agency back at the speed it had before rule 2
+		// found it slower (backToFast).
+		if raw.OK >= relearnSamples {
+			s.relearnFaster(raw, c, law)
+		} else if lawHas(law, LawBeforeFastBaseline) {
+			return s.backToFast(raw, c), false
+		}
 	}
 	if !ok {
 		return "", false
@@ -682,7 +712,7 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) 
 		// After a slowdown the baseline is still the slow agency's; read
 		// at a limit below the capacity, the latency is the agency's own
 		// again.
-		s.relearnFaster(raw)
+		s.relearnFaster(raw, c, law)
 	}
 	// An agency back from a slowdown during a dip: slow start's step
 	// ends it.
@@ -690,9 +720,43 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig) (string, bool) 
 	return fmt.Sprintf("slow start (%s): %.1f→%.1f, ceiling %.1f", why, from, next, s.Ceiling), true
 }
 
+// backToFast takes back the baseline the agency had before rule 2 found it
+// slower without refusals (FastBaseline) when the period raw, which slow
+// start read well below the slow baseline, is within its noise of it (or
+// of the growth threshold): the agency is back at its old speed. The slow
+// baseline was relearnt from a check's few calls; the fast one rests on
+// many more, so the reading need only agree with it, not measure it.
+// Before, at a few calls a second the slow baseline came down by steps
+// only (it is relearnt outright on relearnSamples calls), and the queue of
+// a limit past the capacity read as room under it: bench small's slowdown
+// (C4 × 600 ms, ×2 for 20 s) grew the limit to 5–6 of 4 once the agency
+// was back, and held it there. It returns the note for the step's reason,
+// "" when nothing changed.
+func (s *AgencyState) backToFast(raw Observation, c AgencyConfig) string {
+	fast := s.FastBaseline
+	if fast <= 0 || raw.Overload+raw.AgencyErrors > 0 || !nearFast(raw, fast, c) {
+		return ""
+	}
+	was := s.Baseline
+	// The evidence gathered so far holds the slow agency's calls: read
+	// against the fast baseline they pass for a queue.
+	s.Baseline, s.Unverified, s.Relearned, s.FastBaseline, s.Evidence = fast, false, nil, 0, nil
+	return fmt.Sprintf("agency back at its old speed: latency %s on %d calls, baseline %s→%s; ",
+		raw.latency().Round(time.Microsecond), raw.OK, was.Round(time.Microsecond), fast.Round(time.Microsecond))
+}
+
+// nearFast reports whether raw's latency is within its noise, or the growth
+// threshold, of the baseline fast.
+func nearFast(raw Observation, fast time.Duration, c AgencyConfig) bool {
+	lat := raw.latency()
+	return lat > 0 && math.Abs(float64(lat)/float64(fast)-1) <= max((c.LatencyTolerance-1)*incFraction, latencyNoise(raw))
+}
+
 // relearnFaster takes the latency of raw, well below the baseline, as the
-// baseline: the agency is back from a slowdown.
-func (s *AgencyState) relearnFaster(raw Observation) {
+// baseline: the agency is back from a slowdown. The baseline it had before
+// rule 2 found it slower (FastBaseline) rests on more calls, and is taken
+// instead when raw reads within its noise of it.
+func (s *AgencyState) relearnFaster(raw Observation, c AgencyConfig, law int) {
 	s.Baseline = raw.LatencyMean
 	if s.Baseline <= 0 {
 		s.Baseline = raw.LatencyP50
@@ -707,6 +771,14 @@ func (s *AgencyState) relearnFaster(raw Observation) {
 			s.Baseline = old
 		}
 		s.PeakBaseline = 0
+	}
+	if fast := s.FastBaseline; fast > 0 && lawHas(law, LawBeforeFastBaseline) {
+		if nearFast(raw, fast, c) {
+			s.Baseline, s.Unverified = fast, false
+		}
+		if s.Baseline <= fast {
+			s.FastBaseline = 0
+		}
 	}
 }
 
@@ -867,6 +939,9 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 				s.Baseline.Round(time.Microsecond), s.Relearned.Old.Round(time.Microsecond))
 			note = reverted
 			s.Baseline, s.Unverified = s.Relearned.Old, s.Relearned.OldUnverified
+			if s.FastBaseline == s.Baseline {
+				s.FastBaseline = 0 // the agency was not slower after all
+			}
 			ratio = float64(lat) / float64(s.Baseline)
 		}
 		s.Relearned = nil
@@ -1056,7 +1131,7 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 				if partial {
 					restore = max(p.To, p.From*float64(lat)/float64(p.Latency))
 				}
-				s.slower(lat, max(limit, restore))
+				s.slower(lat, max(limit, restore), sig.law)
 				how := "stayed"
 				if rose {
 					how = fmt.Sprintf("rose %.0f%% (the cut's reference read the slowdown in part),", -100*observed)
@@ -1111,7 +1186,13 @@ func (s *AgencyState) beforeCut(raw Observation, c AgencyConfig) {
 // slower takes lat as the agency's baseline, the old one kept for the
 // check of Relearned, and restores the limit to restore, or to Good if
 // higher and the agency refused nothing since it was healthy.
-func (s *AgencyState) slower(lat time.Duration, restore float64) {
+func (s *AgencyState) slower(lat time.Duration, restore float64, law int) {
+	if lawHas(law, LawBeforeFastBaseline) && !s.Refused && !s.Unverified && s.FastBaseline == 0 {
+		// A slower agency that kept its capacity: its baseline until now
+		// is kept for its return (backToFast). One that refused lost
+		// capacity too, and keeps it with its Peak (PeakBaseline).
+		s.FastBaseline = s.Baseline
+	}
 	s.Relearned = &Relearned{Old: s.Baseline, OldUnverified: s.Unverified}
 	s.Baseline, s.Unverified = lat, true
 	// The agency got slower, not smaller: the cut is undone, and its last
@@ -1191,7 +1272,7 @@ func (s *AgencyState) cutForLatency(sig signals, o Observation, c AgencyConfig, 
 				if !s.Refused {
 					restore = max(limit, s.Ceiling)
 				}
-				s.slower(lat, restore)
+				s.slower(lat, restore, sig.law)
 				return fmt.Sprintf("agency slower: latency stayed %.2f× baseline at a limit that cannot be cut; baseline %s→%s, limit %.1f",
 					ratio, old.Round(time.Microsecond), lat.Round(time.Microsecond), s.Limit), true
 			}

@@ -429,6 +429,22 @@
 // slowdown (1.6×) rarely shows "well below the baseline" on one period,
 // and the limit then climbed back one call at a time.
 //
+// A slower agency that kept its capacity (rule 2 found it slower with
+// nothing refused) keeps its baseline from before as well
+// (AgencyState.FastBaseline). A period read back at that speed (within its
+// noise, or the growth threshold, and well below the slow baseline, as
+// slow start reads "faster") takes it back at once, on as few as
+// MinSamples calls, and drops the evidence gathered at the slow speed: the
+// old baseline rests on many calls, and the reading need only agree with
+// it. Before, under 40 calls a period the slow baseline came down by steps
+// only, and meanwhile a limit past the capacity queued and read as room
+// under it: after the scorecard's slowdown at C4 × 600 ms with two
+// workers (bench small's shape) the limit grew to 5–6 of 4 and stayed
+// there, within ±1 call of the capacity again in no seed of six
+// (flowsim's TestSlowdownEndsAtTheOldBaseline); now in all six, at once.
+// Controllers recorded before it keep the earlier law (State.Law =
+// LawBeforeFastBaseline).
+//
 // Expired calls (Observation.Expired: ended by our own budget, not sent or
 // cut before the client's timeout) are in no rule: they say nothing about
 // the agency.

@@ -816,24 +816,24 @@ func TestPhaseSlowStart(t *testing.T) {
 	// Recovering, far below the ceiling: to half of it at once.
 	s := warm(2)
 	s.Ceiling, s.Recovering = 20, true
-	if reason, ok := s.slowStart(back, c); !ok || s.Limit != 10 || !s.Recovering {
+	if reason, ok := s.slowStart(back, c, 0); !ok || s.Limit != 10 || !s.Recovering {
 		t.Fatalf("recovering at 2, ceiling 20: %q, limit %.1f", reason, s.Limit)
 	}
 	// At the ceiling: one step of 12.5% beyond it, a probe from it; then over.
 	s = warm(20)
 	s.Ceiling, s.Recovering = 20, true
 	back.InFlight = 20
-	if reason, ok := s.slowStart(back, c); !ok || s.Limit != 22.5 || s.Recovering || s.Good != 20 {
+	if reason, ok := s.slowStart(back, c, 0); !ok || s.Limit != 22.5 || s.Recovering || s.Good != 20 {
 		t.Fatalf("recovering at the ceiling: %q, limit %.1f, recovering %v, Good %.1f; want 22.5, over, Good 20", reason, s.Limit, s.Recovering, s.Good)
 	}
-	if _, ok := s.slowStart(back, c); ok {
+	if _, ok := s.slowStart(back, c, 0); ok {
 		t.Fatal("slow start went on beyond its step past the ceiling")
 	}
 	// Not recovering, latency at the baseline: no slow start.
 	s = warm(2)
 	s.Ceiling = 20
 	back.InFlight = 2
-	if _, ok := s.slowStart(back, c); ok {
+	if _, ok := s.slowStart(back, c, 0); ok {
 		t.Fatal("slow start without a recovery")
 	}
 	// At the ceiling right after the step to it: the period read has not
@@ -842,7 +842,7 @@ func TestPhaseSlowStart(t *testing.T) {
 	s = warm(20)
 	s.Ceiling, s.Recovering, s.Moved, s.Rule = 20, true, true, ruleSlowStart
 	back.InFlight = 12
-	if reason, ok := s.slowStart(back, c); ok {
+	if reason, ok := s.slowStart(back, c, 0); ok {
 		t.Fatalf("a step beyond the ceiling before the ceiling showed: %q, limit %.1f", reason, s.Limit)
 	}
 	// Back from a slowdown at the ceiling (nothing to regain): the baseline
@@ -852,7 +852,7 @@ func TestPhaseSlowStart(t *testing.T) {
 		InFlight: 20, QueueWaitP90: time.Second}
 	s = warm(20)
 	s.Ceiling, s.Good, s.Baseline = 20, 20, 2*svc
-	if _, ok := s.slowStart(fast, c); ok || s.Baseline != svc || s.Limit != 20 {
+	if _, ok := s.slowStart(fast, c, 0); ok || s.Baseline != svc || s.Limit != 20 {
 		t.Fatalf("back from a slowdown at the ceiling: stepped %v, baseline %s, limit %.1f; want no step, baseline %s", ok, s.Baseline, s.Limit, svc)
 	}
 	// ...but not from a handful of calls, too noisy for it (at the
@@ -863,8 +863,44 @@ func TestPhaseSlowStart(t *testing.T) {
 	s.Ceiling, s.Good, s.Baseline = 20, 20, 2*svc
 	c5 := c
 	c5.MinSamples = 5
-	if _, ok := s.slowStart(few, c5); ok || s.Baseline != 2*svc {
+	if _, ok := s.slowStart(few, c5, 0); ok || s.Baseline != 2*svc {
 		t.Fatalf("12 calls faster: baseline %s; want it kept at %s", s.Baseline, 2*svc)
+	}
+	// The baseline it had before rule 2 found it slower (FastBaseline),
+	// though, needs only to be read again, not measured: 12 calls back at
+	// it take it back, and the evidence gathered at the slow speed goes.
+	s = warm(20)
+	s.Ceiling, s.Good, s.Baseline, s.FastBaseline = 20, 20, 2*svc, svc*105/100
+	s.Evidence = &Observation{Period: time.Second, Calls: 4, OK: 4, LatencyMean: 2 * svc}
+	if reason, ok := s.slowStart(few, c5, 0); ok || s.Baseline != svc*105/100 || s.FastBaseline != 0 || s.Evidence != nil || s.Unverified {
+		t.Fatalf("12 calls back at the old speed: %q, baseline %s, fast baseline %s, evidence %v; want %s taken back, the evidence dropped",
+			reason, s.Baseline, s.FastBaseline, s.Evidence, svc*105/100)
+	}
+	// Not under the law before it, nor from calls that do not read that
+	// speed (still 1.5× it).
+	s = warm(20)
+	s.Ceiling, s.Good, s.Baseline, s.FastBaseline = 20, 20, 2*svc, svc*105/100
+	if _, ok := s.slowStart(few, c5, LawBeforeFastBaseline); ok || s.Baseline != 2*svc {
+		t.Fatalf("12 calls back at the old speed, pinned law: baseline %s; want %s kept", s.Baseline, 2*svc)
+	}
+	s.FastBaseline = svc * 2 / 3
+	if _, ok := s.slowStart(few, c5, 0); ok || s.Baseline != 2*svc || s.FastBaseline != svc*2/3 {
+		t.Fatalf("12 calls at 1.5× the old speed: baseline %s, fast baseline %s; want both kept", s.Baseline, s.FastBaseline)
+	}
+	// Rule 2 keeps it when it finds the agency slower without refusals;
+	// with refusals the agency lost capacity too, and its old baseline
+	// goes with the Peak, nor does the pinned law keep it.
+	for _, tc := range []struct {
+		refused bool
+		law     int
+		want    time.Duration
+	}{{false, 0, svc}, {true, 0, 0}, {false, LawBeforeFastBaseline, 0}} {
+		s = warm(20)
+		s.Refused = tc.refused
+		s.slower(2*svc, 20, tc.law)
+		if s.FastBaseline != tc.want || s.Baseline != 2*svc {
+			t.Fatalf("found slower (refused %v, law %d): fast baseline %s, baseline %s; want %s and %s", tc.refused, tc.law, s.FastBaseline, s.Baseline, tc.want, 2*svc)
+		}
 	}
 	// A doubling cut for timeouts: the agency is still in trouble, and its
 	// recovery, still to come, is slow-started. (Ended there, a recovery
@@ -889,7 +925,7 @@ func TestPhaseSlowStart(t *testing.T) {
 	}
 	s.Limit, s.Baseline = 9, 2*svc
 	fast.InFlight = 9
-	if reason, ok := s.slowStart(fast, c); !ok || s.Ceiling != 18 || s.Limit != 18 || s.Peak != 0 {
+	if reason, ok := s.slowStart(fast, c, 0); !ok || s.Ceiling != 18 || s.Limit != 18 || s.Peak != 0 {
 		t.Fatalf("back from the incident's slowdown: %q, limit %.1f, ceiling %.1f, peak %.1f; want 18, 18, 0", reason, s.Limit, s.Ceiling, s.Peak)
 	}
 	// A ceiling lowered to the limit itself (rule 2 found the agency
@@ -904,7 +940,7 @@ func TestPhaseSlowStart(t *testing.T) {
 	s = warm(8)
 	s.Ceiling, s.Peak, s.Good, s.Baseline, s.PeakBaseline = 8, 20, 8, 2*svc, svc*105/100
 	c5.MinSamples = 5
-	if reason, ok := s.slowStart(fast30, c5); !ok || s.Ceiling != 20 || s.Peak != 0 || s.Limit != 16 {
+	if reason, ok := s.slowStart(fast30, c5, 0); !ok || s.Ceiling != 20 || s.Peak != 0 || s.Limit != 16 {
 		t.Fatalf("back from the incident's slowdown at the lowered ceiling: %q, limit %.1f, ceiling %.1f, peak %.1f; want 16, 20, 0", reason, s.Limit, s.Ceiling, s.Peak)
 	}
 	if s.Baseline != svc*105/100 || s.PeakBaseline != 0 {

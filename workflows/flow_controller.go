@@ -110,6 +110,13 @@ const warmCheckLawVersion = "warm-check-law"
 // the same reason.
 const failCheckLawVersion = "fail-check-law"
 
+// fastBaselineLawVersion marks the controller whose control law keeps the
+// baseline a slower agency had before rule 2 found it slower, and takes it
+// back once the agency reads at that speed again (flowcontrol
+// AgencyState.FastBaseline). Runs recorded before it keep the earlier law
+// to their end (flowcontrol.LawBeforeFastBaseline), for the same reason.
+const fastBaselineLawVersion = "fast-baseline-law"
+
 // ControllerSettings is a configuration change sent through ConfigUpdate.
 type ControllerSettings struct {
 	Config   flowcontrol.Config        `json:"config"`
@@ -200,6 +207,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		r.status.State.Law = flowcontrol.LawBeforeWarmCheck
 	case workflow.GetVersion(ctx, failCheckLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		r.status.State.Law = flowcontrol.LawBeforeFailCheck
+	case workflow.GetVersion(ctx, fastBaselineLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		r.status.State.Law = flowcontrol.LawBeforeFastBaseline
 	}
 	for i := 0; i < r.periods; i++ {
 		if err := r.tick(i); err != nil {

@@ -93,13 +93,18 @@ func scenarioNames() []string {
 
 func scenarios(d time.Duration) []scenario {
 	one := func(time.Duration) float64 { return 1 }
-	// halved is the capacity steps' agency: C to 50% at 1/3, back at 2/3.
-	halved := func(t time.Duration) float64 {
-		if t >= d/3 && t < 2*d/3 {
-			return 0.5
+	// middle is x from 1/3 of the run to 2/3, 1 before and after: a change
+	// at the agency and its return.
+	middle := func(x float64) func(time.Duration) float64 {
+		return func(t time.Duration) float64 {
+			if t >= d/3 && t < 2*d/3 {
+				return x
+			}
+			return 1
 		}
-		return 1
 	}
+	// halved is the capacity steps' agency: C to 50% at 1/3, back at 2/3.
+	halved := middle(0.5)
 	warm := func(level float64) func(time.Duration) float64 {
 		return func(t time.Duration) float64 {
 			if t < 0 {
@@ -120,13 +125,8 @@ func scenarios(d time.Duration) []scenario {
 		{name: "refusals", title: "Random refusals (2% of calls answered 503 at once, at random): C to 50% at 1/3, back at 2/3 (load 2×)",
 			load: warm(2), slowdown: one, capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, refuseRate: 0.02},
 		{name: "scale-out", title: "Scale-out: C to 200% at 1/3, back at 2/3 (load 3×)", load: warm(3), slowdown: one,
-			capacity: func(t time.Duration) float64 {
-				if t >= d/3 && t < 2*d/3 {
-					return 2
-				}
-				return 1
-			},
-			steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d},
+			capacity: middle(2),
+			steps:    []time.Duration{0, d / 3, 2 * d / 3}, d: d},
 		{name: "slowdown", title: "Slowdown: service time ×2 at 1/3 (load 2×)", load: warm(2), capacity: one,
 			slowdown: func(t time.Duration) float64 {
 				if t >= d/3 {
@@ -135,20 +135,13 @@ func scenarios(d time.Duration) []scenario {
 				return 1
 			},
 			steps: []time.Duration{0, d / 3}, d: d},
+		{name: "slow-spell", title: "Slow spell: service time ×2 at 1/3, back at 2/3 (load 2×)", load: warm(2), capacity: one,
+			slowdown: middle(2),
+			steps:    []time.Duration{0, d / 3, 2 * d / 3}, d: d},
 		{name: "incident", title: "Incident: load 4×; at 1/3 capacity to 3/8 and service time ×3, both back at 2/3",
-			load: warm(4),
-			capacity: func(t time.Duration) float64 {
-				if t >= d/3 && t < 2*d/3 {
-					return 3.0 / 8
-				}
-				return 1
-			},
-			slowdown: func(t time.Duration) float64 {
-				if t >= d/3 && t < 2*d/3 {
-					return 3
-				}
-				return 1
-			},
+			load:     warm(4),
+			capacity: middle(3.0 / 8),
+			slowdown: middle(3),
 			// Issue 13's shape: two worker processes share the agency.
 			steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, workers: 2},
 	}
