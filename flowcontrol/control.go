@@ -287,7 +287,7 @@ type State struct {
 	Now      time.Time              `json:"now"`
 	// Law pins an earlier version of the control law (LawBeforeBackground,
 	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck,
-	// LawBeforeFastBaseline) for a
+	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal) for a
 	// workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -308,6 +308,11 @@ const LawBeforeWarmCheck = 3
 // read at that speed again: the slow one came down by steps, and a
 // limit past the capacity read as room under it meanwhile.
 const LawBeforeFastBaseline = 5
+
+// LawBeforeLoneWarmRefusal pins the control law as it was before a lone
+// refusal in the warm-up stopped arming the warm-up's check
+// (AgencyState.WarmCheck): any failure did.
+const LawBeforeLoneWarmRefusal = 6
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -575,7 +580,17 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	learnt := s.BaselinePeriods
 	sig, note := s.read(o, c)
 	sig.law = law
-	if lawHas(law, LawBeforeWarmCheck) && s.BaselinePeriods > learnt && (sig.demand || sig.failures > 0) {
+	// The warm-up filled its limit: a backlog, or failures. A lone refusal
+	// is no rate (see gather), and one in the warm-up of an agency that
+	// refuses a share of its calls at random, whatever the load, armed
+	// the check on a limit never filled: its dip to half, and the refusals
+	// read there with nothing below, held the limit at half the capacity
+	// through the first phase (LawBeforeLoneWarmRefusal).
+	failed := sig.failures > 0
+	if lawHas(law, LawBeforeLoneWarmRefusal) {
+		failed = sig.failures >= minFailures
+	}
+	if lawHas(law, LawBeforeWarmCheck) && s.BaselinePeriods > learnt && (sig.demand || failed) {
 		s.WarmCheck, s.WarmLimit, s.WarmBaseline = true, max(s.WarmLimit, roundLimit(sig.limit)), s.Baseline
 	}
 	if lawHas(law, LawBeforeBackground) && o.AgencyErrors > 0 && o.Overload == 0 && sig.latOK && sig.ratio <= sig.growBelow {

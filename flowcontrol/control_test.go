@@ -869,3 +869,46 @@ func TestWarmCheckFindsABaselineLearntPastTheCapacity(t *testing.T) {
 		})
 	}
 }
+
+// TestLoneWarmRefusalArmsNoWarmCheck: a warm-up well below its limit (no
+// backlog) reading one refusal in 80 calls, as an agency refusing 2% of its
+// calls at random does, did not fill the limit, and its baseline is the
+// agency's own: the warm-up's check is not armed. Two refusals in a period
+// arm it, as before; so does one under the law pinned before the change.
+func TestLoneWarmRefusalArmsNoWarmCheck(t *testing.T) {
+	cfg := cfgWith(func(c *AgencyConfig) { c.InitialLimit = 20 })
+	for _, tc := range []struct {
+		name    string
+		law     int
+		refused int64
+		armed   bool
+	}{
+		{"one refusal", 0, 1, false},
+		{"two refusals", 0, 2, true},
+		{"one refusal, pinned law", LawBeforeLoneWarmRefusal, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, dipped := State{Law: tc.law}, false
+			var reasons []string
+			for i := 0; i < 6; i++ {
+				o := Observation{Period: time.Second, InFlight: 10, Calls: 40, OK: 40,
+					LatencyMean: svc, LatencyP50: svc, LatencyP90: svc * 138 / 100}
+				if i == 2 {
+					o.Calls, o.Overload = 40+tc.refused, tc.refused
+				}
+				var d Decision
+				st, d = step1(t, st, o, cfg)
+				reasons = append(reasons, d.Reason)
+				dipped = dipped || strings.HasPrefix(d.Reason, "dip ")
+			}
+			s := st.Agencies[agencyA]
+			if s.BaselinePeriods < warmupPeriods {
+				t.Fatalf("baseline learnt over %d periods, want %d", s.BaselinePeriods, warmupPeriods)
+			}
+			// Armed, the check waits for a cut; two refusals cut, and it dips.
+			if armed := s.WarmCheck || dipped; armed != tc.armed {
+				t.Errorf("%d refused in the warm-up, law %d: warm-up check armed %v (%q), want %v", tc.refused, tc.law, armed, reasons, tc.armed)
+			}
+		})
+	}
+}

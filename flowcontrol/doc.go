@@ -496,7 +496,13 @@
 // and every later period at the limit reads it, "at capacity", so the
 // limit stays past the capacity for good (app scraping's model at the
 // worker's default of 16, capacity 10: 0.66–0.72 × the oracle). A warm-up
-// with the limit filled (a backlog, or failures) is checked once a cut
+// with the limit filled (a backlog, or failures: two at least, since a
+// lone refusal is no rate; an agency refusing 2% of its calls at random
+// refused one call of a warm-up at half its limit, and the check's dip to
+// half and the refusals read there with nothing read below held the limit
+// at half the capacity through the first phase, in 1 of 12 simulated runs
+// of the real stack's large scale; State.Law = LawBeforeLoneWarmRefusal
+// keeps the earlier law) is checked once a cut
 // follows it before any limit a fifth above the warm-up's read healthy
 // (such a limit proves the warm-up's was below the capacity, and clears
 // the check undipped). Unless the baseline has since followed lower

@@ -117,6 +117,12 @@ const failCheckLawVersion = "fail-check-law"
 // to their end (flowcontrol.LawBeforeFastBaseline), for the same reason.
 const fastBaselineLawVersion = "fast-baseline-law"
 
+// loneWarmRefusalLawVersion marks the controller whose control law does not
+// arm the warm-up's check on a lone refusal (flowcontrol
+// LawBeforeLoneWarmRefusal). Runs recorded before it keep the earlier law to
+// their end, for the same reason.
+const loneWarmRefusalLawVersion = "lone-warm-refusal-law"
+
 // ControllerSettings is a configuration change sent through ConfigUpdate.
 type ControllerSettings struct {
 	Config   flowcontrol.Config        `json:"config"`
@@ -209,6 +215,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		r.status.State.Law = flowcontrol.LawBeforeFailCheck
 	case workflow.GetVersion(ctx, fastBaselineLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		r.status.State.Law = flowcontrol.LawBeforeFastBaseline
+	case workflow.GetVersion(ctx, loneWarmRefusalLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		r.status.State.Law = flowcontrol.LawBeforeLoneWarmRefusal
 	}
 	for i := 0; i < r.periods; i++ {
 		if err := r.tick(i); err != nil {
