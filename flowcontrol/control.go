@@ -287,8 +287,8 @@ type State struct {
 	Now      time.Time              `json:"now"`
 	// Law pins an earlier version of the control law (LawBeforeBackground,
 	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck,
-	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal) for a
-	// workflow run recorded under it, which must replay its decisions; 0
+	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor)
+	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
 }
@@ -313,6 +313,12 @@ const LawBeforeFastBaseline = 5
 // refusal in the warm-up stopped arming the warm-up's check
 // (AgencyState.WarmCheck): any failure did.
 const LawBeforeLoneWarmRefusal = 6
+
+// LawBeforeServedFloor pins the control law as it was before a failure cut
+// of an agency in trouble kept at most what the agency still served at once
+// (its successful calls × their latency) while it answered: it kept half the
+// Ceiling.
+const LawBeforeServedFloor = 7
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -745,7 +751,7 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 // only (it is relearnt outright on relearnSamples calls), and the queue of
 // a limit past the capacity read as room under it: bench small's slowdown
 // (C4 × 600 ms, ×2 for 20 s) grew the limit to 5–6 of 4 once the agency
-// was back, and held it there. It returns the note for the step's reason,
+// was back, for 20 s and more. It returns the note for the step's reason,
 // "" when nothing changed.
 func (s *AgencyState) backToFast(raw Observation, c AgencyConfig) string {
 	fast := s.FastBaseline
@@ -1058,7 +1064,17 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			// start regains the limit in one doubling. A call that
 			// times out holds its slot for the client's timeout, so
 			// the calls sent meanwhile are few.
-			if floor := min(limit, s.Ceiling*troubleFloor); floor >= next {
+			floor := min(limit, s.Ceiling*troubleFloor)
+			if lawHas(sig.law, LawBeforeServedFloor) && o.OK > 0 && 2*o.Timeouts < failures {
+				// Still answering, slowly, and not mostly past the
+				// client's timeout: it serves its successful calls ×
+				// their latency at once, its queue included, and no
+				// more. Half the ceiling was five times that at a
+				// capacity lost to a tenth, refused 84–92% of the time
+				// for as long as the loss lasted.
+				floor = min(floor, max(o.concurrency(), 1))
+			}
+			if floor >= next {
 				next, s.Floor = floor, floor
 			}
 		}

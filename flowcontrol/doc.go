@@ -211,6 +211,16 @@
 //     the breakers take the pool there as at MinLimit, shrinking exhausted.
 //     (Cutting to the goodput read in trouble, 0 or
 //     1, took 6–10 s to recover at 1.34 s a call, against 5 s now.)
+//     While the agency still answers, some calls succeeding and most
+//     failures not timeouts, it serves its successful calls × their
+//     latency at once (its queue included), and no more: the floor is at
+//     most that. Slow successes behind refusals are what a capacity lost
+//     at a queueing agency looks like, and half the Ceiling was five times
+//     a capacity lost to a tenth (C10 × 200 ms to 1: 84–92% of the calls
+//     refused for as long as the loss lasted, 0.16–0.27 × the oracle;
+//     now 5–66%, 0.55–0.96; flowsim's TestCapacityLostToATenth).
+//     Controllers recorded before keep half the Ceiling (State.Law =
+//     LawBeforeServedFloor).
 //  2. A latency cut is checked SettlePeriods later. Queueing latency falls
 //     with the limit; if the latency stayed put (changed by less than half of
 //     what queueing predicts) the agency became slower rather than busier.
@@ -439,9 +449,10 @@
 // it. Before, under 40 calls a period the slow baseline came down by steps
 // only, and meanwhile a limit past the capacity queued and read as room
 // under it: after the scorecard's slowdown at C4 × 600 ms with two
-// workers (bench small's shape) the limit grew to 5–6 of 4 and stayed
-// there, within ±1 call of the capacity again in no seed of six
-// (flowsim's TestSlowdownEndsAtTheOldBaseline); now in all six, at once.
+// workers (bench small's shape) the limit grew to 5–6 of 4, and settled
+// within ±1 call of the capacity 21–23 s after the agency's return in 3
+// seeds of 6 and never in the others (flowsim's
+// TestSlowdownEndsAtTheOldBaseline); now at once in all six.
 // Controllers recorded before it keep the earlier law (State.Law =
 // LawBeforeFastBaseline).
 //

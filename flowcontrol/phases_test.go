@@ -274,6 +274,27 @@ func TestPhaseCutForFailures(t *testing.T) {
 	if got := st.Agencies[agencyA]; ds[0].Floor != roundLimit(got.Limit) || ds[0].Floor <= c.MinLimit {
 		t.Fatalf("outage, next period: decision %+v, limit %.1f; want the floor reported at the limit", ds[0], got.Limit)
 	}
+	// An agency that still answers, slowly, through its queue (a capacity
+	// lost to a tenth, the limit already cut to 5 of a ceiling of 10: 2
+	// calls of 10 served at 4× the baseline latency, the rest refused) is
+	// in trouble too, but serves its successful calls × their latency at
+	// once, and no more (2 × 80 ms ÷ 1 s, at least one call): the floor is
+	// that, not half the ceiling, and the cut halves the limit as it would
+	// anywhere. The law before held it at 5.
+	deep := Observation{Period: time.Second, Calls: 10, OK: 2, Overload: 8, InFlight: 10, QueueWaitP90: time.Second,
+		LatencyMean: 4 * svc, LatencyP50: 4 * svc, LatencyP90: 4 * svc * 138 / 100}
+	for _, tc := range []struct {
+		law  int
+		want float64
+	}{{0, 2.5}, {LawBeforeServedFloor, 5}} {
+		s = warm(5)
+		s.Ceiling = 10
+		sig, _ = s.read(deep, c)
+		sig.law = tc.law
+		if _, ok := s.cutForFailures(sig, deep, c, ""); !ok || s.Limit != tc.want {
+			t.Fatalf("a capacity lost to a tenth, law %d: limit %.1f, floor %.1f; want %.1f", tc.law, s.Limit, s.Floor, tc.want)
+		}
+	}
 	// A period of refusals alone, after the agency already refused calls
 	// while serving others (a capacity lost, the limit still above it: at
 	// a few slow calls a period may hold no success), is not an outage:

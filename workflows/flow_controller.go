@@ -123,6 +123,12 @@ const fastBaselineLawVersion = "fast-baseline-law"
 // their end, for the same reason.
 const loneWarmRefusalLawVersion = "lone-warm-refusal-law"
 
+// servedFloorLawVersion marks the controller whose control law keeps, in a
+// failure cut of an agency in trouble that still answers, at most what the
+// agency served at once (flowcontrol LawBeforeServedFloor). Runs recorded
+// before it keep the earlier law to their end, for the same reason.
+const servedFloorLawVersion = "served-floor-law"
+
 // ControllerSettings is a configuration change sent through ConfigUpdate.
 type ControllerSettings struct {
 	Config   flowcontrol.Config        `json:"config"`
@@ -217,6 +223,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 		r.status.State.Law = flowcontrol.LawBeforeFastBaseline
 	case workflow.GetVersion(ctx, loneWarmRefusalLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		r.status.State.Law = flowcontrol.LawBeforeLoneWarmRefusal
+	case workflow.GetVersion(ctx, servedFloorLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		r.status.State.Law = flowcontrol.LawBeforeServedFloor
 	}
 	for i := 0; i < r.periods; i++ {
 		if err := r.tick(i); err != nil {

@@ -179,23 +179,26 @@ func TestFlowControllerTicksAfterBuckets(t *testing.T) {
 // warm-up's baseline (no warm-check-law marker), before it checked a
 // failure cut against the background (no fail-check-law marker), before it
 // took back a slower agency's old baseline (no fast-baseline-law marker),
-// or before a lone refusal in the warm-up stopped arming its check (no
-// lone-warm-refusal-law marker), keeps the earlier law
+// before a lone refusal in the warm-up stopped arming its check (no
+// lone-warm-refusal-law marker), or before a cut of an agency in trouble
+// kept at most what it served (no served-floor-law marker), keeps the
+// earlier law
 // to its end, so that it replays its decisions; a new run takes the current
 // one, and reads the agency's levels.
 func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 	for _, tc := range []struct {
-		name                                                              string
-		background, bounded, warmCheck, failCheck, fastBaseline, loneWarm workflow.Version
-		law                                                               int
+		name                                                                           string
+		background, bounded, warmCheck, failCheck, fastBaseline, loneWarm, servedFloor workflow.Version
+		law                                                                            int
 	}{
-		{"recorded before the background law", workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeBackground},
-		{"recorded before the probe bound", 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeProbeBound},
-		{"recorded before the warm-up check", 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeWarmCheck},
-		{"recorded before the failure cut's check", 1, 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeFailCheck},
-		{"recorded before the fast baseline's return", 1, 1, 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeFastBaseline},
-		{"recorded before a lone warm-up refusal was let be", 1, 1, 1, 1, 1, workflow.DefaultVersion, flowcontrol.LawBeforeLoneWarmRefusal},
-		{"new run", 1, 1, 1, 1, 1, 1, 0},
+		{"recorded before the background law", workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeBackground},
+		{"recorded before the probe bound", 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeProbeBound},
+		{"recorded before the warm-up check", 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeWarmCheck},
+		{"recorded before the failure cut's check", 1, 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeFailCheck},
+		{"recorded before the fast baseline's return", 1, 1, 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeFastBaseline},
+		{"recorded before a lone warm-up refusal was let be", 1, 1, 1, 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeLoneWarmRefusal},
+		{"recorded before the served floor", 1, 1, 1, 1, 1, 1, workflow.DefaultVersion, flowcontrol.LawBeforeServedFloor},
+		{"new run", 1, 1, 1, 1, 1, 1, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
@@ -208,6 +211,7 @@ func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 			env.OnGetVersion(failCheckLawVersion, workflow.DefaultVersion, 1).Return(tc.failCheck)
 			env.OnGetVersion(fastBaselineLawVersion, workflow.DefaultVersion, 1).Return(tc.fastBaseline)
 			env.OnGetVersion(loneWarmRefusalLawVersion, workflow.DefaultVersion, 1).Return(tc.loneWarm)
+			env.OnGetVersion(servedFloorLawVersion, workflow.DefaultVersion, 1).Return(tc.servedFloor)
 			env.OnActivity(ca.ReadLimits, mock.Anything, mock.Anything).Return(map[string]int{"kcb": 20}, nil)
 			env.OnActivity(ca.ReadBoard, mock.Anything, mock.Anything).Return(activities.PublishedBoard{}, nil)
 			env.OnActivity(ca.RecordBreakerEvents, mock.Anything, mock.Anything).Return(nil)
