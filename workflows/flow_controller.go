@@ -210,21 +210,24 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	// Each run follows the law it was recorded under; a run continued as
 	// new takes the current one.
 	r.status.State.Law = 0
-	switch {
-	case workflow.GetVersion(ctx, backgroundLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
-		r.status.State.Law = flowcontrol.LawBeforeBackground
-	case workflow.GetVersion(ctx, probeBoundLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
-		r.status.State.Law = flowcontrol.LawBeforeProbeBound
-	case workflow.GetVersion(ctx, warmCheckLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
-		r.status.State.Law = flowcontrol.LawBeforeWarmCheck
-	case workflow.GetVersion(ctx, failCheckLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
-		r.status.State.Law = flowcontrol.LawBeforeFailCheck
-	case workflow.GetVersion(ctx, fastBaselineLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
-		r.status.State.Law = flowcontrol.LawBeforeFastBaseline
-	case workflow.GetVersion(ctx, loneWarmRefusalLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
-		r.status.State.Law = flowcontrol.LawBeforeLoneWarmRefusal
-	case workflow.GetVersion(ctx, servedFloorLawVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
-		r.status.State.Law = flowcontrol.LawBeforeServedFloor
+	// In the order the changes were made: a run without a change's marker
+	// predates it and the later ones.
+	for _, l := range []struct {
+		change string
+		before int
+	}{
+		{backgroundLawVersion, flowcontrol.LawBeforeBackground},
+		{probeBoundLawVersion, flowcontrol.LawBeforeProbeBound},
+		{warmCheckLawVersion, flowcontrol.LawBeforeWarmCheck},
+		{failCheckLawVersion, flowcontrol.LawBeforeFailCheck},
+		{fastBaselineLawVersion, flowcontrol.LawBeforeFastBaseline},
+		{loneWarmRefusalLawVersion, flowcontrol.LawBeforeLoneWarmRefusal},
+		{servedFloorLawVersion, flowcontrol.LawBeforeServedFloor},
+	} {
+		if workflow.GetVersion(ctx, l.change, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			r.status.State.Law = l.before
+			break
+		}
 	}
 	for i := 0; i < r.periods; i++ {
 		if err := r.tick(i); err != nil {
