@@ -755,7 +755,9 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 // "" when nothing changed.
 func (s *AgencyState) backToFast(raw Observation, c AgencyConfig) string {
 	fast := s.FastBaseline
-	if fast <= 0 || raw.Overload+raw.AgencyErrors > 0 || !nearFast(raw, fast, c) {
+	// Slow start read raw "faster": MinSamples calls or more, no refusal
+	// and no error among them.
+	if fast <= 0 || !nearFast(raw, fast, c) {
 		return ""
 	}
 	was := s.Baseline
