@@ -129,6 +129,22 @@ const loneWarmRefusalLawVersion = "lone-warm-refusal-law"
 // before it keep the earlier law to their end, for the same reason.
 const servedFloorLawVersion = "served-floor-law"
 
+// lawChanges are the control law's changes, each marker with the law
+// before it, in the order they were made: a run without a change's marker
+// predates it and every later one.
+var lawChanges = []struct {
+	marker string
+	before int
+}{
+	{backgroundLawVersion, flowcontrol.LawBeforeBackground},
+	{probeBoundLawVersion, flowcontrol.LawBeforeProbeBound},
+	{warmCheckLawVersion, flowcontrol.LawBeforeWarmCheck},
+	{failCheckLawVersion, flowcontrol.LawBeforeFailCheck},
+	{fastBaselineLawVersion, flowcontrol.LawBeforeFastBaseline},
+	{loneWarmRefusalLawVersion, flowcontrol.LawBeforeLoneWarmRefusal},
+	{servedFloorLawVersion, flowcontrol.LawBeforeServedFloor},
+}
+
 // ControllerSettings is a configuration change sent through ConfigUpdate.
 type ControllerSettings struct {
 	Config   flowcontrol.Config        `json:"config"`
@@ -210,21 +226,8 @@ func FlowControllerWorkflow(ctx workflow.Context, in FlowControllerInput) error 
 	// Each run follows the law it was recorded under; a run continued as
 	// new takes the current one.
 	r.status.State.Law = 0
-	// In the order the changes were made: a run without a change's marker
-	// predates it and the later ones.
-	for _, l := range []struct {
-		change string
-		before int
-	}{
-		{backgroundLawVersion, flowcontrol.LawBeforeBackground},
-		{probeBoundLawVersion, flowcontrol.LawBeforeProbeBound},
-		{warmCheckLawVersion, flowcontrol.LawBeforeWarmCheck},
-		{failCheckLawVersion, flowcontrol.LawBeforeFailCheck},
-		{fastBaselineLawVersion, flowcontrol.LawBeforeFastBaseline},
-		{loneWarmRefusalLawVersion, flowcontrol.LawBeforeLoneWarmRefusal},
-		{servedFloorLawVersion, flowcontrol.LawBeforeServedFloor},
-	} {
-		if workflow.GetVersion(ctx, l.change, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	for _, l := range lawChanges {
+		if workflow.GetVersion(ctx, l.marker, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			r.status.State.Law = l.before
 			break
 		}

@@ -173,45 +173,45 @@ func TestFlowControllerTicksAfterBuckets(t *testing.T) {
 	}
 }
 
-// A run recorded before the control law told background failures from a
-// capacity (no background-law marker in its history), before it bounded
-// the probes' back-off (no probe-bound-law marker), before it checked a
-// warm-up's baseline (no warm-check-law marker), before it checked a
-// failure cut against the background (no fail-check-law marker), before it
-// took back a slower agency's old baseline (no fast-baseline-law marker),
-// before a lone refusal in the warm-up stopped arming its check (no
-// lone-warm-refusal-law marker), or before a cut of an agency in trouble
-// kept at most what it served (no served-floor-law marker), keeps the
-// earlier law
-// to its end, so that it replays its decisions; a new run takes the current
-// one, and reads the agency's levels.
+// A run recorded before any of the control law's changes (lawChanges: no
+// background-law marker in its history, no probe-bound-law marker, and so
+// on to the served-floor-law marker) keeps the law before that change
+// to its end, so that it replays its decisions; a new run takes the
+// current one, and reads the agency's levels. Each change has a case: the
+// markers before it in its history, its own not.
 func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
-	for _, tc := range []struct {
-		name                                                                           string
-		background, bounded, warmCheck, failCheck, fastBaseline, loneWarm, servedFloor workflow.Version
-		law                                                                            int
-	}{
-		{"recorded before the background law", workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeBackground},
-		{"recorded before the probe bound", 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeProbeBound},
-		{"recorded before the warm-up check", 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeWarmCheck},
-		{"recorded before the failure cut's check", 1, 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeFailCheck},
-		{"recorded before the fast baseline's return", 1, 1, 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeFastBaseline},
-		{"recorded before a lone warm-up refusal was let be", 1, 1, 1, 1, 1, workflow.DefaultVersion, workflow.DefaultVersion, flowcontrol.LawBeforeLoneWarmRefusal},
-		{"recorded before the served floor", 1, 1, 1, 1, 1, 1, workflow.DefaultVersion, flowcontrol.LawBeforeServedFloor},
-		{"new run", 1, 1, 1, 1, 1, 1, 1, 0},
-	} {
+	type recorded struct {
+		name    string
+		markers int // the first markers of lawChanges in the history
+		law     int
+	}
+	// The laws pinned, in the order the changes were made: written out
+	// here, not read from lawChanges, so that a change filed under the
+	// wrong law or out of order fails.
+	pinned := []int{flowcontrol.LawBeforeBackground, flowcontrol.LawBeforeProbeBound, flowcontrol.LawBeforeWarmCheck,
+		flowcontrol.LawBeforeFailCheck, flowcontrol.LawBeforeFastBaseline, flowcontrol.LawBeforeLoneWarmRefusal,
+		flowcontrol.LawBeforeServedFloor}
+	if len(pinned) != len(lawChanges) {
+		t.Fatalf("%d law changes marked, %d laws pinned here: give the new change its case", len(lawChanges), len(pinned))
+	}
+	cases := make([]recorded, 0, len(lawChanges)+1)
+	for i, l := range lawChanges {
+		cases = append(cases, recorded{"recorded before " + l.marker, i, pinned[i]})
+	}
+	cases = append(cases, recorded{"new run", len(lawChanges), 0})
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()
 			var ca *activities.ControllerActivities
 			env.RegisterActivity(ca)
-			env.OnGetVersion(backgroundLawVersion, workflow.DefaultVersion, 1).Return(tc.background)
-			env.OnGetVersion(probeBoundLawVersion, workflow.DefaultVersion, 1).Return(tc.bounded)
-			env.OnGetVersion(warmCheckLawVersion, workflow.DefaultVersion, 1).Return(tc.warmCheck)
-			env.OnGetVersion(failCheckLawVersion, workflow.DefaultVersion, 1).Return(tc.failCheck)
-			env.OnGetVersion(fastBaselineLawVersion, workflow.DefaultVersion, 1).Return(tc.fastBaseline)
-			env.OnGetVersion(loneWarmRefusalLawVersion, workflow.DefaultVersion, 1).Return(tc.loneWarm)
-			env.OnGetVersion(servedFloorLawVersion, workflow.DefaultVersion, 1).Return(tc.servedFloor)
+			for i, l := range lawChanges {
+				v := workflow.DefaultVersion
+				if i < tc.markers {
+					v = 1
+				}
+				env.OnGetVersion(l.marker, workflow.DefaultVersion, 1).Return(v)
+			}
 			env.OnActivity(ca.ReadLimits, mock.Anything, mock.Anything).Return(map[string]int{"kcb": 20}, nil)
 			env.OnActivity(ca.ReadBoard, mock.Anything, mock.Anything).Return(activities.PublishedBoard{}, nil)
 			env.OnActivity(ca.RecordBreakerEvents, mock.Anything, mock.Anything).Return(nil)
