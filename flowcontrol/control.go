@@ -58,6 +58,27 @@ type Probe struct {
 	Refused int64 `json:"refused,omitempty"`
 }
 
+// due reports whether a period that read latency lat is the one for the
+// probe's check (rule 2): SettlePeriods after the cut, and, for calls
+// longer than a period, once the calls the period read were sent after
+// the cut (a period's latency is that of the calls that ended in it, sent
+// that latency before). At calls of a second, queued to two at a limit past
+// the capacity, the check two periods after the cut read the old limit's
+// queue still draining, took it for a slower agency, relearnt it as the
+// baseline and restored the old limit, which then read "at the baseline"
+// 56% past the capacity (C30 × 1 s from an initial limit of 10; flowsim's
+// TestCheckAfterTheQueueDrained). Until then the cut holds: rule 3 waits
+// for its check.
+func (p Probe) due(c AgencyConfig, period, lat time.Duration, law int) bool {
+	if p.Age < c.SettlePeriods {
+		return false
+	}
+	if !lawHas(law, LawBeforeDrainedCheck) || period <= 0 || lat <= 0 {
+		return true
+	}
+	return time.Duration(p.Age-1)*period >= lat
+}
+
 // Dip records the limit lowered below the agency's capacity for a few
 // periods, to read the agency's own latency, without our queue, and take
 // it as the baseline (see AgencyState.Unverified).
@@ -287,7 +308,8 @@ type State struct {
 	Now      time.Time              `json:"now"`
 	// Law pins an earlier version of the control law (LawBeforeBackground,
 	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck,
-	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor)
+	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor,
+	// LawBeforeDrainedCheck)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -319,6 +341,12 @@ const LawBeforeLoneWarmRefusal = 6
 // (its successful calls × their latency) while it answered: it kept half the
 // Ceiling.
 const LawBeforeServedFloor = 7
+
+// LawBeforeDrainedCheck pins the control law as it was before a latency
+// cut's check (rule 2) waited for a period whose calls were sent after the
+// cut (Probe.due): it read the agency SettlePeriods after the cut, whatever
+// the latency.
+const LawBeforeDrainedCheck = 8
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -579,8 +607,8 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		o = s.Evidence.merge(o)
 		s.Evidence = nil
 	}
-	s.beforeCut(raw, c)
-	if reason, held := s.gather(o, fresh, saturated, c, period); held {
+	s.beforeCut(raw, c, period, law)
+	if reason, held := s.gather(o, fresh, saturated, c, period, law); held {
 		return s, reason
 	}
 	learnt := s.BaselinePeriods
@@ -630,7 +658,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		},
 		func() (string, bool) { return s.checkDip(sig, o, c) },
 		func() (string, bool) { return s.warmDip(sig, o, c, period) },
-		func() (string, bool) { return s.checkLatencyCut(sig, o, c) },
+		func() (string, bool) { return s.checkLatencyCut(sig, o, c, period) },
 		func() (string, bool) { return s.cutForLatency(sig, o, c, lastRule) },
 		func() (string, bool) { return s.trim(sig, o, c, lastRule) },
 		func() (string, bool) { return s.dip(o, c, period) },
@@ -808,7 +836,7 @@ func (s *AgencyState) relearnFaster(raw Observation, c AgencyConfig, law int) {
 // gather holds the limit and keeps o as evidence while it is too thin to
 // decide on (see enough) and fewer than minFailures calls failed, for at
 // most maxGather periods; held says it did.
-func (s *AgencyState) gather(o Observation, fresh bool, saturated int, c AgencyConfig, period time.Duration) (reason string, held bool) {
+func (s *AgencyState) gather(o Observation, fresh bool, saturated int, c AgencyConfig, period time.Duration, law int) (reason string, held bool) {
 	failures := o.Overload + o.AgencyErrors + o.Timeouts
 	// A lone refusal (no other failure) is not a rate yet, but no reason
 	// to grow either: the period is read with the next one, whatever its
@@ -824,7 +852,7 @@ func (s *AgencyState) gather(o Observation, fresh bool, saturated int, c AgencyC
 			// After a cold start only the calls short enough to end
 			// within the first period are seen: leave them out.
 			return "hold: first period", true
-		case fresh && (s.Moved || s.Probe != nil && s.Probe.Age <= c.SettlePeriods):
+		case fresh && (s.Moved || s.Probe != nil && (s.Probe.Age <= c.SettlePeriods || !s.Probe.due(c, period, o.latency(), law))):
 			// Mostly calls sent under the previous limit; a latency cut's
 			// check must not see them at all, or the agency's queue still
 			// draining passes for a slower agency.
@@ -1117,11 +1145,11 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 // checkLatencyCut is rule 2: a latency cut is checked SettlePeriods later,
 // and undone with a relearned baseline if the latency did not fall with
 // the limit: the agency got slower, not busier.
-func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig) (string, bool) {
+func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig, period time.Duration) (string, bool) {
 	limit, lat, ratio, noise := sig.limit, sig.lat, sig.ratio, sig.noise
 	// 2. Check the last latency cut: if the latency did not fall with the
 	// limit, the agency got slower; relearn the baseline and undo the cut.
-	if s.Probe != nil && s.Probe.Age >= c.SettlePeriods {
+	if s.Probe != nil && s.Probe.due(c, period, sig.lat, sig.law) {
 		p := *s.Probe
 		applied := o.InFlight <= roundLimit(p.To)+1
 		if sig.latOK && applied {
@@ -1197,7 +1225,7 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 // old limit, queued behind one another at the agency. Without this a
 // capacity lost during the cut's period reads, at the lower limit, as a
 // latency that stayed put: an agency slower, and the cut undone.
-func (s *AgencyState) beforeCut(raw Observation, c AgencyConfig) {
+func (s *AgencyState) beforeCut(raw Observation, c AgencyConfig, period time.Duration, law int) {
 	if s.Probe != nil && raw.Overload > 0 {
 		p := *s.Probe
 		p.Refused += raw.Overload
@@ -1207,7 +1235,7 @@ func (s *AgencyState) beforeCut(raw Observation, c AgencyConfig) {
 		return
 	}
 	p := *s.Probe
-	if p.Age >= c.SettlePeriods && raw.InFlight <= roundLimit(p.To)+1 {
+	if p.due(c, period, raw.latency(), law) && raw.InFlight <= roundLimit(p.To)+1 {
 		return // the cut has shown: this period is the check's
 	}
 	if lat := raw.latency(); lat > p.Latency {

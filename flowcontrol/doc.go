@@ -221,7 +221,14 @@
 //     now 5–66%, 0.55–0.96; flowsim's TestCapacityLostToATenth).
 //     Controllers recorded before keep half the Ceiling (State.Law =
 //     LawBeforeServedFloor).
-//  2. A latency cut is checked SettlePeriods later. Queueing latency falls
+//  2. A latency cut is checked SettlePeriods later, on a period whose calls
+//     were sent after the cut (a period reads the latency of the calls that
+//     ended in it, sent that latency before: at calls longer than a period,
+//     queued at a limit past the capacity, the check two periods after the
+//     cut read the old limit's queue still draining, took it for a slower
+//     agency and restored the old limit, held from then on 56% past the
+//     capacity, C30 × 1 s; controllers recorded before keep the earlier
+//     law, State.Law = LawBeforeDrainedCheck). Queueing latency falls
 //     with the limit; if the latency stayed put (changed by less than half of
 //     what queueing predicts) the agency became slower rather than busier.
 //     The latency it is compared with is the highest read at the old limit:

@@ -30,7 +30,7 @@ func TestPhaseGather(t *testing.T) {
 	c := DefaultAgencyConfig()
 	thin := Observation{Period: time.Second, Calls: 3, OK: 3, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc, InFlight: 10}
 	s := warm(10)
-	reason, held := s.gather(thin, true, 0, c, time.Second)
+	reason, held := s.gather(thin, true, 0, c, time.Second, 0)
 	if !held || s.Evidence == nil || !strings.Contains(reason, "gathering") {
 		t.Fatalf("3 calls (< MinSamples): held %v, evidence %v, %q; want held and kept", held, s.Evidence, reason)
 	}
@@ -38,20 +38,20 @@ func TestPhaseGather(t *testing.T) {
 	failing := thin
 	failing.Overload, failing.Calls = 2, 5
 	s = warm(10)
-	if _, held := s.gather(failing, true, 0, c, time.Second); held {
+	if _, held := s.gather(failing, true, 0, c, time.Second, 0); held {
 		t.Fatal("two failures were held for more evidence")
 	}
 	// Nor is evidence gathered beyond maxGather periods.
 	long := thin
 	long.Period = maxGather * time.Second
 	s = warm(10)
-	if _, held := s.gather(long, false, 0, c, time.Second); held {
+	if _, held := s.gather(long, false, 0, c, time.Second, 0); held {
 		t.Fatalf("evidence of %s held again", long.Period)
 	}
 	// The period right after a change of the limit is left out.
 	s = warm(10)
 	s.Moved = true
-	if reason, held := s.gather(thin, true, 0, c, time.Second); !held || s.Evidence != nil || !strings.Contains(reason, "new limit") {
+	if reason, held := s.gather(thin, true, 0, c, time.Second, 0); !held || s.Evidence != nil || !strings.Contains(reason, "new limit") {
 		t.Fatalf("period after a change: held %v, evidence %v, %q; want held and not kept", held, s.Evidence, reason)
 	}
 }
@@ -407,9 +407,38 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s := warm(10)
 	s.Probe = &Probe{From: 20, To: 10, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
 	sig, _ := s.read(slow, c)
-	reason, ok := s.checkLatencyCut(sig, slow, c)
+	reason, ok := s.checkLatencyCut(sig, slow, c, time.Second)
 	if !ok || s.Rule != ruleRelearn || s.Limit != 20 || s.Relearned == nil {
 		t.Fatalf("latency unchanged by the cut: %q, rule %s, limit %.1f; want relearn and the limit restored", reason, s.Rule, s.Limit)
+	}
+	// The same at calls longer than a period (here a period of 10 ms, the
+	// calls 40 ms): the calls that ended in the check's period were sent
+	// before the cut, and their latency is the old limit's queue. Not read
+	// until a period whose calls were sent after the cut (4 periods on);
+	// the cut holds, and the latency read meanwhile, if higher, becomes the
+	// check's reference. The law before read it at once.
+	short := 10 * time.Millisecond
+	for _, tc := range []struct {
+		law, age  int
+		relearned bool
+	}{{0, c.SettlePeriods, false}, {0, 5, true}, {LawBeforeDrainedCheck, c.SettlePeriods, true}} {
+		s = warm(10)
+		s.Probe = &Probe{From: 20, To: 10, Latency: 2 * svc, Ratio: 2, Age: tc.age}
+		if !tc.relearned {
+			s.Probe.Latency = 3 * svc / 2 // raised by the period read
+		}
+		s.beforeCut(slow, c, short, tc.law)
+		sig, _ = s.read(slow, c)
+		sig.law = tc.law
+		reason, ok = s.checkLatencyCut(sig, slow, c, short)
+		if relearned := ok && s.Rule == ruleRelearn; relearned != tc.relearned {
+			t.Fatalf("law %d, %d periods of 10 ms after the cut, calls of 40 ms: %q, rule %s; relearned %v, want %v",
+				tc.law, tc.age, reason, s.Rule, relearned, tc.relearned)
+		}
+		if !tc.relearned && (s.Probe == nil || s.Probe.Latency != slow.LatencyMean || s.Limit != 10) {
+			t.Fatalf("law %d, %d periods after the cut: probe %+v, limit %.1f; want the cut held, the probe kept with its reference raised to %s",
+				tc.law, tc.age, s.Probe, s.Limit, slow.LatencyMean)
+		}
 	}
 	// The same latency, but the agency refused calls since the cut: it is
 	// full, and its latency is its queue, not a slower agency's. No
@@ -424,11 +453,11 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 		} else {
 			before := slow
 			before.Overload, before.Calls, before.InFlight = 3, before.Calls+3, 20
-			s.beforeCut(before, c)
+			s.beforeCut(before, c, time.Second, 0)
 		}
-		s.beforeCut(full, c)
+		s.beforeCut(full, c, time.Second, 0)
 		sig, _ = s.read(full, c)
-		if reason, ok := s.checkLatencyCut(sig, full, c); ok || s.Rule == ruleRelearn || s.Baseline != svc || s.Limit != 10 {
+		if reason, ok := s.checkLatencyCut(sig, full, c, time.Second); ok || s.Rule == ruleRelearn || s.Baseline != svc || s.Limit != 10 {
 			t.Fatalf("latency unchanged by the cut, calls refused in %s: %q, rule %s, baseline %s, limit %.1f; want no slowdown read",
 				refusedIn, reason, s.Rule, s.Baseline, s.Limit)
 		}
@@ -441,7 +470,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
 	slow6 := fluid{C: 20, S: 2 * svc, Q: 40}.observe(6)
 	sig, _ = s.read(slow6, c)
-	if reason, ok := s.checkLatencyCut(sig, slow6, c); !ok || s.Rule != ruleRelearn || s.Limit != 20 {
+	if reason, ok := s.checkLatencyCut(sig, slow6, c, time.Second); !ok || s.Rule != ruleRelearn || s.Limit != 20 {
 		t.Fatalf("slower, nothing refused: %q, limit %.1f; want Good 20 restored", reason, s.Limit)
 	}
 	// The cut took its target as the capacity; restored, the limit is the
@@ -458,7 +487,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 		s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
 		sig, _ = s.read(slow6, c)
 		want := max(backoff, probeBackoff)
-		if reason, ok := s.checkLatencyCut(sig, slow6, c); !ok || s.Rule != ruleRelearn || s.Refuted != 2 || s.Backoff != want {
+		if reason, ok := s.checkLatencyCut(sig, slow6, c, time.Second); !ok || s.Rule != ruleRelearn || s.Refuted != 2 || s.Backoff != want {
 			t.Fatalf("slower, nothing refused, back-off %d: %q, refuted %d, back-off %d; want 2 and %d", backoff, reason, s.Refuted, s.Backoff, want)
 		}
 	}
@@ -469,7 +498,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s.Good, s.Refused, s.Refuted, s.Backoff = 20, true, 2, 10
 	s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
 	sig, _ = s.read(slow6, c)
-	if reason, ok := s.checkLatencyCut(sig, slow6, c); !ok || s.Rule != ruleRelearn || s.Limit != 12 {
+	if reason, ok := s.checkLatencyCut(sig, slow6, c, time.Second); !ok || s.Rule != ruleRelearn || s.Limit != 12 {
 		t.Fatalf("slower after refusals: %q, limit %.1f; want the cut's 12 restored, not Good 20", reason, s.Limit)
 	}
 	if s.Refuted != 0 || s.Backoff != 0 {
@@ -486,7 +515,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s.Good, s.Ceiling, s.Refused = 20, 20, true
 	s.Probe = &Probe{From: 12, To: 6, Latency: 3 * svc, Ratio: 3, Age: c.SettlePeriods}
 	sig, _ = s.read(slowSmall, c)
-	if reason, ok := s.checkLatencyCut(sig, slowSmall, c); !ok || s.Rule != ruleRelearn || s.Baseline != 2*svc || math.Abs(s.Limit-8) > 0.01 {
+	if reason, ok := s.checkLatencyCut(sig, slowSmall, c, time.Second); !ok || s.Rule != ruleRelearn || s.Baseline != 2*svc || math.Abs(s.Limit-8) > 0.01 {
 		t.Fatalf("fell by less than queueing predicts: %q, rule %s, baseline %s, limit %.2f; want relearn, %s, 8", reason, s.Rule, s.Baseline, s.Limit, 2*svc)
 	}
 	// It refused calls: the ceiling of 20 is a capacity it no longer has.
@@ -503,7 +532,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s.Relearned, s.Limit, s.Ceiling = nil, 5, 10
 	slower4 := fluid{C: 8, S: 4 * svc, Q: 16}.observe(5)
 	sig, _ = s.read(slower4, c)
-	if reason, ok := s.checkLatencyCut(sig, slower4, c); !ok || s.Rule != ruleRelearn || s.PeakBaseline != svc || s.Peak != 20 {
+	if reason, ok := s.checkLatencyCut(sig, slower4, c, time.Second); !ok || s.Rule != ruleRelearn || s.PeakBaseline != svc || s.Peak != 20 {
 		t.Fatalf("slower again: %q, rule %s, peak %.1f, peak baseline %s; want relearn, 20 and %s kept", reason, s.Rule, s.Peak, s.PeakBaseline, svc)
 	}
 	// A fall in proportion to the cut is queueing still, at the lower
@@ -513,7 +542,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s = warm(6)
 	s.Probe = &Probe{From: 12, To: 6, Latency: 3 * svc, Ratio: 3, Age: c.SettlePeriods}
 	sig, _ = s.read(queued, c)
-	if reason, ok := s.checkLatencyCut(sig, queued, c); ok || s.Probe != nil {
+	if reason, ok := s.checkLatencyCut(sig, queued, c, time.Second); ok || s.Probe != nil {
 		t.Fatalf("latency halved with the limit: decided %v (%q), probe %v; want checked, nothing undone", ok, reason, s.Probe)
 	}
 	// The latency fell with the cut: it was queueing; nothing to undo.
@@ -521,7 +550,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s.Good = 20
 	s.Probe = &Probe{From: 20, To: 10, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
 	sig, _ = s.read(healthy(), c)
-	if _, ok := s.checkLatencyCut(sig, healthy(), c); ok || s.Probe != nil || s.Good != 0 {
+	if _, ok := s.checkLatencyCut(sig, healthy(), c, time.Second); ok || s.Probe != nil || s.Good != 0 {
 		t.Fatalf("latency fell with the cut below Good: decided %v, probe %v, Good %.1f; want checked, Good forgotten", ok, s.Probe, s.Good)
 	}
 }

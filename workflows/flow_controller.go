@@ -129,6 +129,12 @@ const loneWarmRefusalLawVersion = "lone-warm-refusal-law"
 // before it keep the earlier law to their end, for the same reason.
 const servedFloorLawVersion = "served-floor-law"
 
+// drainedCheckLawVersion marks the controller whose control law checks a
+// latency cut on a period whose calls were sent after the cut (flowcontrol
+// LawBeforeDrainedCheck). Runs recorded before it keep the earlier law to
+// their end, for the same reason.
+const drainedCheckLawVersion = "drained-check-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -143,6 +149,7 @@ var lawChanges = []struct {
 	{fastBaselineLawVersion, flowcontrol.LawBeforeFastBaseline},
 	{loneWarmRefusalLawVersion, flowcontrol.LawBeforeLoneWarmRefusal},
 	{servedFloorLawVersion, flowcontrol.LawBeforeServedFloor},
+	{drainedCheckLawVersion, flowcontrol.LawBeforeDrainedCheck},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
