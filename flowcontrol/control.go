@@ -309,7 +309,7 @@ type State struct {
 	// Law pins an earlier version of the control law (LawBeforeBackground,
 	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck,
 	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor,
-	// LawBeforeDrainedCheck)
+	// LawBeforeDrainedCheck, LawBeforeFailureCutShown)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -347,6 +347,11 @@ const LawBeforeServedFloor = 7
 // cut (Probe.due): it read the agency SettlePeriods after the cut, whatever
 // the latency.
 const LawBeforeDrainedCheck = 8
+
+// LawBeforeFailureCutShown pins the control law as it was before a latency
+// cut (rule 3) waited for a failure cut to show: it cut again on the period
+// right after it, whose calls were mostly sent under the old limit.
+const LawBeforeFailureCutShown = 9
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -1305,6 +1310,19 @@ func (s *AgencyState) cutForLatency(sig signals, o Observation, c AgencyConfig, 
 	// the Little's-law estimate, by at most half.
 	if sig.latOK && ratio > cutAbove {
 		s.Streak = 0
+		if lawHas(sig.law, LawBeforeFailureCutShown) && lastRule == ruleCutFailure && !sig.shown {
+			// The failure cut has not shown yet: the calls read now were
+			// mostly sent under the old limit, and their latency is its
+			// queue. Cut again on it, the limit went below the failure
+			// cut's floor of half the limit, to the goodput read in
+			// overload: at calls of a second (C30 × 1 s halved to 15)
+			// 31.7 → 17.7 → 9, and the limit sat at 9 of 15 for 5 s
+			// (0.73 × the oracle in that phase; flowsim's
+			// TestNoLatencyCutBeforeTheFailureCutShows). A latency cut
+			// waits for its own check the same way (rule 2).
+			s.Rule = ruleWaitCut
+			return fmt.Sprintf("hold: latency %.2f× baseline, waiting for the last failure cut to show", ratio), true
+		}
 		if s.Probe != nil {
 			s.Rule = ruleWaitCut
 			return fmt.Sprintf("hold: latency %.2f× baseline, waiting for the last cut to show", ratio), true

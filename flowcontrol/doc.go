@@ -278,7 +278,12 @@
 //     if the latency at the restored limit is above tolerance again, so a
 //     misread probe cannot ratchet the baseline up.
 //  3. Latency above LatencyTolerance × baseline: cut to goodput × baseline ×
-//     Headroom, by at most half, and start the check of rule 2. At a limit
+//     Headroom, by at most half, and start the check of rule 2. Not while
+//     a latency cut waits for its check, nor right after a failure cut,
+//     until it has shown: the latency read then is the old limit's queue,
+//     and a cut on it went below the failure cut's floor of half the limit
+//     (C30 × 1 s halved: 31.7 → 17.7 → 9 of 15; State.Law =
+//     LawBeforeFailureCutShown keeps the earlier law). At a limit
 //     of one call, which cannot be cut and does not queue behind another of
 //     ours, the latency is the agency's own: the baseline is relearned as
 //     in rule 2 (and checked the same way), the limit back to the ceiling

@@ -571,6 +571,23 @@ func TestPhaseCutForLatency(t *testing.T) {
 	if _, ok := s.cutForLatency(sig, queued, c, ""); !ok || s.Rule != ruleWaitCut || s.Limit != 15 {
 		t.Fatalf("cut pending: rule %s, limit %.1f; want a hold", s.Rule, s.Limit)
 	}
+	// Right after a failure cut, before it has shown, the latency read is
+	// the old limit's queue: hold. Once shown, or under the law before,
+	// cut.
+	for _, tc := range []struct {
+		law   int
+		shown bool
+		hold  bool
+	}{{0, false, true}, {0, true, false}, {LawBeforeFailureCutShown, false, false}} {
+		s = warm(15)
+		sig, _ = s.read(queued, c)
+		sig.law, sig.shown = tc.law, tc.shown
+		reason, ok := s.cutForLatency(sig, queued, c, ruleCutFailure)
+		if held := ok && s.Rule == ruleWaitCut && s.Limit == 15; held != tc.hold || !ok {
+			t.Fatalf("after a failure cut, law %d, shown %v: %q, rule %s, limit %.1f; held %v, want %v",
+				tc.law, tc.shown, reason, s.Rule, s.Limit, held, tc.hold)
+		}
+	}
 }
 
 // A latency cut on a period of a few calls goes back to the last good

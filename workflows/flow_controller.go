@@ -135,6 +135,12 @@ const servedFloorLawVersion = "served-floor-law"
 // their end, for the same reason.
 const drainedCheckLawVersion = "drained-check-law"
 
+// failureCutShownLawVersion marks the controller whose control law holds a
+// latency cut until a failure cut has shown (flowcontrol
+// LawBeforeFailureCutShown). Runs recorded before it keep the earlier law
+// to their end, for the same reason.
+const failureCutShownLawVersion = "failure-cut-shown-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -150,6 +156,7 @@ var lawChanges = []struct {
 	{loneWarmRefusalLawVersion, flowcontrol.LawBeforeLoneWarmRefusal},
 	{servedFloorLawVersion, flowcontrol.LawBeforeServedFloor},
 	{drainedCheckLawVersion, flowcontrol.LawBeforeDrainedCheck},
+	{failureCutShownLawVersion, flowcontrol.LawBeforeFailureCutShown},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
