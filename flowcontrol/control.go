@@ -1148,8 +1148,9 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 }
 
 // checkLatencyCut is rule 2: a latency cut is checked SettlePeriods later,
-// and undone with a relearned baseline if the latency did not fall with
-// the limit: the agency got slower, not busier.
+// on a period whose calls were sent after the cut (Probe.due), and undone
+// with a relearned baseline if the latency did not fall with the limit: the
+// agency got slower, not busier.
 func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig, period time.Duration) (string, bool) {
 	limit, lat, ratio, noise := sig.limit, sig.lat, sig.ratio, sig.noise
 	// 2. Check the last latency cut: if the latency did not fall with the
