@@ -62,8 +62,8 @@ type Probe struct {
 // probe's check (rule 2): SettlePeriods after the cut, and, for calls
 // longer than a period, once the calls the period read were sent after
 // the cut (a period's latency is that of the calls that ended in it, sent
-// that latency before). At calls of a second, queued to two at a limit past
-// the capacity, the check two periods after the cut read the old limit's
+// that latency before). At calls of a second, queued to about 2 s at a limit
+// past the capacity, the check two periods after the cut read the old limit's
 // queue still draining, took it for a slower agency, relearnt it as the
 // baseline and restored the old limit, which then read "at the baseline"
 // 56% past the capacity (C30 × 1 s from an initial limit of 10; flowsim's

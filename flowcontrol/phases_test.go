@@ -414,7 +414,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	// The same at calls longer than a period (here a period of 10 ms, the
 	// calls 40 ms): the calls that ended in the check's period were sent
 	// before the cut, and their latency is the old limit's queue. Not read
-	// until a period whose calls were sent after the cut (4 periods on);
+	// until a period whose calls were sent after the cut (the fifth);
 	// the cut holds, and the latency read meanwhile, if higher, becomes the
 	// check's reference. The law before read it at once.
 	short := 10 * time.Millisecond
