@@ -259,6 +259,12 @@ type AgencyState struct {
 	// two periods, a Dip reads the latency below the capacity and clears
 	// the flag.
 	Unverified bool `json:"unverified,omitempty"`
+	// Averaged says the baseline is the warm-up's mean over
+	// BaselineSamples calls, since followed down or drifted up but not
+	// replaced by another reading, and that the limit has not been cut
+	// since the warm-up: the climb from the warm-up, in which the law
+	// reads the latency within that mean's own noise (baselineNoise).
+	Averaged bool `json:"averaged,omitempty"`
 	// Dip is the dip in progress, nil when none is.
 	Dip *Dip `json:"dip,omitempty"`
 	// WarmCheck says the first baseline was averaged over periods in which
@@ -309,7 +315,8 @@ type State struct {
 	// Law pins an earlier version of the control law (LawBeforeBackground,
 	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck,
 	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor,
-	// LawBeforeDrainedCheck, LawBeforeFailureCutShown)
+	// LawBeforeDrainedCheck, LawBeforeFailureCutShown,
+	// LawBeforeBaselineNoise)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -352,6 +359,12 @@ const LawBeforeDrainedCheck = 8
 // cut (rule 3) waited for a failure cut to show: it cut again on the period
 // right after it, whose calls were mostly sent under the old limit.
 const LawBeforeFailureCutShown = 9
+
+// LawBeforeBaselineNoise pins the control law as it was before the climb
+// from the warm-up read the latency within the warm-up baseline's own
+// sampling noise (baselineNoise): the growth threshold, and following a
+// lower latency, went by the period's noise alone.
+const LawBeforeBaselineNoise = 10
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -617,8 +630,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		return s, reason
 	}
 	learnt := s.BaselinePeriods
-	sig, note := s.read(o, c)
-	sig.law = law
+	sig, note := s.read(o, c, law)
 	// The warm-up filled its limit: a backlog, or failures. A lone refusal
 	// is no rate (see gather), and one in the warm-up of an agency that
 	// refuses a share of its calls at random, whatever the load, armed
@@ -796,7 +808,7 @@ func (s *AgencyState) backToFast(raw Observation, c AgencyConfig) string {
 	was := s.Baseline
 	// The evidence gathered so far holds the slow agency's calls: read
 	// against the fast baseline they pass for a queue.
-	s.Baseline, s.Unverified, s.Relearned, s.FastBaseline, s.Evidence = fast, false, nil, 0, nil
+	s.Baseline, s.Unverified, s.Relearned, s.FastBaseline, s.Evidence, s.Averaged = fast, false, nil, 0, nil, false
 	return fmt.Sprintf("agency back at its old speed: latency %s on %d calls, baseline %s→%s; ",
 		raw.latency().Round(time.Microsecond), raw.OK, was.Round(time.Microsecond), fast.Round(time.Microsecond))
 }
@@ -817,7 +829,7 @@ func (s *AgencyState) relearnFaster(raw Observation, c AgencyConfig, law int) {
 	if s.Baseline <= 0 {
 		s.Baseline = raw.LatencyP50
 	}
-	s.Relearned, s.Unverified = nil, true
+	s.Relearned, s.Unverified, s.Averaged = nil, true, false
 	if old := s.PeakBaseline; old > 0 && s.Peak == 0 {
 		// Back from the slowdown that set the ceiling aside: a reading
 		// within its noise of the baseline from before it is the agency
@@ -911,6 +923,42 @@ func (s AgencyState) shown(o, raw Observation) bool {
 	return s.SinceMove-periods >= lag
 }
 
+// baselineNoise is the sampling noise of a baseline that is the warm-up's
+// mean (Averaged), as a fraction, at o's spread: noiseSigmas standard
+// errors of its BaselineSamples calls; 0 for any other baseline, once the
+// limit has been cut, or under a law before LawBeforeBaselineNoise.
+//
+// That mean rests on a few dozen calls at a slow agency, and one read low
+// held the limit below the capacity for good: at C60 × 500 ms from a limit
+// of 10 it read 487 ms for the agency's 516 (1.8 standard errors), the
+// search stopped at 15 on a reading of 1.08×, every later period read
+// 1.06–1.16× "at capacity" against a growth threshold of about 1.11, and
+// the limit crawled a call every two or three periods, to 30 of 60 at the
+// end (0.31, 0.48, 0.50 × the oracle). Nothing under demand raises a
+// baseline. So, on the climb from the warm-up, a reading is compared with
+// it within the noise of both:
+//
+//   - to follow a lower latency: one within the baseline's own noise is
+//     not followed lower still;
+//   - to grow, once the search has ended (a capacity seen), where one call
+//     of queue is within the growth threshold already (1 ÷ the limit below
+//     its margin). In the search, a wider threshold compounds over ×1.5
+//     steps (C8 × 1.34 s: 9 → 14 at a capacity of 8, 4.3% timeouts); where
+//     a call of queue shows above the threshold (a capacity of 4 or 8), the
+//     wider one hides it (probes beyond a capacity of 4 went unrefuted).
+//
+// The first cut (rule 1 or 3, or a trim) ends the climb: the agency has
+// shown where its capacity is, and near it, or growing back toward it after
+// a loss, the threshold must see the queue. A limit past the capacity
+// queues far beyond the baseline's noise and is cut as before: the cut
+// threshold does not widen (a slowdown's check would wait longer).
+func (s AgencyState) baselineNoise(o Observation, law int) float64 {
+	if !lawHas(law, LawBeforeBaselineNoise) || !s.Averaged || s.BaselinePeriods < warmupPeriods || s.BaselineSamples <= 0 {
+		return 0
+	}
+	return noiseSigmas * spread(o) / math.Sqrt(float64(s.BaselineSamples))
+}
+
 // callPeriods is how many periods a call's life spans at an agency whose
 // baseline latency is baseline: twice the latency, at least one period.
 func callPeriods(baseline, period time.Duration) int {
@@ -923,7 +971,7 @@ func callPeriods(baseline, period time.Duration) int {
 // read computes the period's signals, learns the baseline from it, and
 // checks a relearned baseline; note prefixes the reason when that check
 // reverts it.
-func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note string) {
+func (s *AgencyState) read(o Observation, c AgencyConfig, law int) (sig signals, note string) {
 	period := o.Period
 	failures := o.Overload + o.AgencyErrors + o.Timeouts
 	limit := s.Limit
@@ -956,7 +1004,7 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 	// would settle on the low end of the noise), and a higher one only
 	// slowly and only while our own load cannot be the cause.
 	if latOK && s.BaselineSignal != signal {
-		s.Baseline, s.BaselineSignal, s.BaselinePeriods, s.BaselineSamples = 0, signal, 0, 0
+		s.Baseline, s.BaselineSignal, s.BaselinePeriods, s.BaselineSamples, s.Averaged = 0, signal, 0, 0, false
 	}
 	if latOK && s.Periods > 1 {
 		switch {
@@ -969,8 +1017,11 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 			n := s.BaselineSamples + o.OK
 			s.Baseline = time.Duration((float64(s.Baseline)*float64(s.BaselineSamples) + float64(lat)*float64(o.OK)) / float64(n))
 			s.BaselinePeriods++
-			s.BaselineSamples = n
-		case float64(lat) < float64(s.Baseline)*(1-noise/noiseSigmas):
+			s.BaselineSamples, s.Averaged = n, true
+		case float64(lat) < float64(s.Baseline)*(1-math.Hypot(noise, s.baselineNoise(o, law))/noiseSigmas):
+			// Lower beyond the noise of the reading and of the baseline
+			// (a warm-up's mean, read low, is not followed lower still
+			// on a reading within its own noise).
 			s.Baseline -= time.Duration(baselineDown * float64(s.Baseline-lat))
 		case lat > s.Baseline && !demand && failRate <= c.FailureTarget && 2*o.InFlight < roundLimit(limit):
 			s.Baseline += time.Duration(baselineDrift * float64(lat-s.Baseline))
@@ -980,7 +1031,7 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 		float64(lat) <= float64(s.PeakBaseline)*(1+max((c.LatencyTolerance-1)*incFraction, noise)) {
 		// Back at the speed it had before the slowdown: the ceiling set
 		// aside is the agency's again, and so is its baseline.
-		s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline, s.Relearned = s.Peak, 0, s.PeakBaseline, 0, nil
+		s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline, s.Relearned, s.Averaged = s.Peak, 0, s.PeakBaseline, 0, nil, false
 	}
 	ratio := 0.0
 	warm := s.BaselinePeriods >= warmupPeriods
@@ -994,7 +1045,7 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 			reverted := fmt.Sprintf("baseline %s reverted to %s (latency rose with the restored limit); ",
 				s.Baseline.Round(time.Microsecond), s.Relearned.Old.Round(time.Microsecond))
 			note = reverted
-			s.Baseline, s.Unverified = s.Relearned.Old, s.Relearned.OldUnverified
+			s.Baseline, s.Unverified, s.Averaged = s.Relearned.Old, s.Relearned.OldUnverified, false
 			if s.FastBaseline == s.Baseline {
 				s.FastBaseline = 0 // the agency was not slower after all
 			}
@@ -1003,7 +1054,15 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 		s.Relearned = nil
 	}
 	s.LatencyRatio = ratio
-	growBelow := 1 + max((c.LatencyTolerance-1)*incFraction, noise)
+	// The growth threshold widens by the reading's noise, and by the
+	// baseline's own while it is the warm-up's mean (baselineNoise), once
+	// the search has ended (a capacity seen) and where one call of queue
+	// is within the threshold already. The cut threshold does not widen.
+	growNoise := noise
+	if latOK && s.Capacity > 0 && 1/float64(max(roundLimit(limit), 1)) < max((c.LatencyTolerance-1)*incFraction, noise) {
+		growNoise = math.Hypot(noise, s.baselineNoise(o, law))
+	}
+	growBelow := 1 + max((c.LatencyTolerance-1)*incFraction, growNoise)
 	cutAbove := c.LatencyTolerance + noise
 	// Room is 1 while the latency is at the baseline and 0 at growBelow.
 	room := 0.0
@@ -1020,7 +1079,7 @@ func (s *AgencyState) read(o Observation, c AgencyConfig) (sig signals, note str
 	sampled := latOK
 	latOK = latOK && warm
 
-	return signals{limit: limit, failRate: failRate, goodput: goodput, failures: failures, lat: lat,
+	return signals{law: law, limit: limit, failRate: failRate, goodput: goodput, failures: failures, lat: lat,
 		latOK: latOK, sampled: sampled, demand: demand, noise: noise, ratio: ratio,
 		growBelow: growBelow, cutAbove: cutAbove, room: room, estimate: estimate}, note
 }
@@ -1261,7 +1320,7 @@ func (s *AgencyState) slower(lat time.Duration, restore float64, law int) {
 		s.FastBaseline = s.Baseline
 	}
 	s.Relearned = &Relearned{Old: s.Baseline, OldUnverified: s.Unverified}
-	s.Baseline, s.Unverified = lat, true
+	s.Baseline, s.Unverified, s.Averaged = lat, true, false
 	// The agency got slower, not smaller: the cut is undone, and its last
 	// good limit, if above, still holds as many calls; unless the agency
 	// refused calls since (Refused): then it lost capacity too (an
@@ -1556,7 +1615,7 @@ func (s *AgencyState) checkWarmDip(d Dip, c AgencyConfig) (string, bool) {
 		return fmt.Sprintf("hold: dip to %.1f, %d calls read at %.2f× the baseline (±%.2f), reading on to %d",
 			d.To, d.Read.OK, ratio, noise, relearnSamples), true
 	case ratio+noise < 1:
-		s.Baseline, s.Unverified, s.Relearned = lat, false, nil
+		s.Baseline, s.Unverified, s.Relearned, s.Averaged = lat, false, nil, false
 		s.Limit, s.Dip, s.Rule = max(s.Limit, d.From), nil, ruleDipDone
 		return fmt.Sprintf("dip to %.1f read %s over %d calls (%.2f× the baseline): the warm-up's baseline %s held a queue; baseline %s, limit back to %.1f",
 			d.To, lat.Round(time.Microsecond), d.Read.OK, ratio, old.Round(time.Microsecond), lat.Round(time.Microsecond), s.Limit), true
@@ -1598,7 +1657,7 @@ func (s *AgencyState) checkDip(sig signals, o Observation, c AgencyConfig) (stri
 		}
 	}
 	old, lat := s.Baseline, d.Read.latency()
-	s.Baseline = lat
+	s.Baseline, s.Averaged = lat, false
 	if noise := latencyNoise(*d.Read); float64(lat) > float64(old)*(1+noise) {
 		// The baseline was low: the latency that refuted the probes
 		// and trims read against it was the agency's own.
@@ -1906,6 +1965,8 @@ func (s *AgencyState) backTo(estimate, limit float64, thin bool) (float64, strin
 // while Good is the Ceiling: below it the probes seek a capacity the agency
 // had before, on the normal settling.
 func (s *AgencyState) settle(limit, next float64, via string, law int, c AgencyConfig) int {
+	// A cut ends the climb from the warm-up (see baselineNoise).
+	s.Averaged = false
 	if s.Good > 0 && roundLimit(limit) > roundLimit(s.Good) && next >= goodFloor*s.Good {
 		// A probe beyond Good refuted: no other beyond it for
 		// probeBackoff periods, twice as many after each further one.

@@ -140,17 +140,17 @@ func TestPhaseRead(t *testing.T) {
 	// Not before three latencies have been observed since the start: the
 	// calls that end first are the short ones of those sent at the start.
 	s := AgencyState{Limit: 10, Periods: 2, Observed: 2 * o.LatencyMean}
-	if s.read(o, c); s.BaselinePeriods != 0 || s.Baseline != 0 {
+	if s.read(o, c, 0); s.BaselinePeriods != 0 || s.Baseline != 0 {
 		t.Fatalf("warm-up after two latencies: baseline %s (%d periods), want none yet", s.Baseline, s.BaselinePeriods)
 	}
 	s = AgencyState{Limit: 10, Periods: 2, Observed: 2 * time.Second}
-	sig, _ := s.read(o, c)
+	sig, _ := s.read(o, c, 0)
 	if s.BaselinePeriods != 1 || s.Baseline != o.LatencyMean || sig.latOK || !sig.sampled {
 		t.Fatalf("first warm-up period: baseline %s (%d periods), latOK %v, sampled %v", s.Baseline, s.BaselinePeriods, sig.latOK, sig.sampled)
 	}
 	// Warm: the ratio and the Little's-law estimate.
 	s = warm(10)
-	sig, _ = s.read(o, c)
+	sig, _ = s.read(o, c, 0)
 	if !sig.latOK || sig.ratio < 0.99 || sig.ratio > 1.01 || sig.room != 1 {
 		t.Fatalf("at the baseline: %+v, want latOK, ratio 1, room 1", sig)
 	}
@@ -161,7 +161,7 @@ func TestPhaseRead(t *testing.T) {
 	low := o
 	low.LatencyMean, low.LatencyP50 = svc/2, svc/2
 	s = warm(10)
-	s.read(low, c)
+	s.read(low, c, 0)
 	if s.Baseline >= svc {
 		t.Fatalf("baseline %s after a latency of %s, want lower than %s", s.Baseline, svc/2, svc)
 	}
@@ -171,7 +171,7 @@ func TestPhaseRead(t *testing.T) {
 	high.LatencyMean, high.LatencyP50, high.LatencyP90 = 2*svc, 2*svc, 2*svc
 	s = warm(10)
 	s.Baseline, s.Relearned = svc, &Relearned{Old: svc / 2, Age: c.SettlePeriods}
-	_, note := s.read(high, c)
+	_, note := s.read(high, c, 0)
 	if s.Baseline != svc/2 || s.Relearned != nil || !strings.Contains(note, "reverted") {
 		t.Fatalf("relearned baseline not reverted: %s, %q", s.Baseline, note)
 	}
@@ -185,7 +185,7 @@ func TestPhaseRead(t *testing.T) {
 	// recovery's phase 0.88 × the oracle over 24 runs, 0.92 now).
 	s = warm(8)
 	s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline = 8, 20, 2*svc, svc
-	s.read(o, c)
+	s.read(o, c, 0)
 	if s.Ceiling != 20 || s.Peak != 0 || s.Baseline != svc || s.PeakBaseline != 0 {
 		t.Fatalf("back at the old speed: ceiling %.1f, peak %.1f, baseline %s, peak baseline %s; want 20, 0, %s, 0",
 			s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline, svc)
@@ -193,7 +193,7 @@ func TestPhaseRead(t *testing.T) {
 	// Still slow: nothing restored.
 	s = warm(8)
 	s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline = 8, 20, 2*svc, svc
-	s.read(high, c)
+	s.read(high, c, 0)
 	if s.Ceiling != 8 || s.Peak != 20 || s.PeakBaseline != svc {
 		t.Fatalf("still slow: ceiling %.1f, peak %.1f, peak baseline %s; want 8, 20, %s kept", s.Ceiling, s.Peak, s.PeakBaseline, svc)
 	}
@@ -234,7 +234,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 	c := DefaultAgencyConfig()
 	o := fluid{C: 10, S: svc, Q: 5}.observe(20) // overloaded: 503s
 	s := warm(20)
-	sig, _ := s.read(o, c)
+	sig, _ := s.read(o, c, 0)
 	reason, ok := s.cutForFailures(sig, o, c, "")
 	if !ok || s.Limit >= 20 || s.Limit < 10 || s.Rule != ruleCutFailure || s.Cooldown == 0 {
 		t.Fatalf("overload at limit 20, capacity 10: %q, limit %.1f, rule %s, cooldown %d", reason, s.Limit, s.Rule, s.Cooldown)
@@ -245,7 +245,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 	// ×1.5 beyond the refusals again every few periods.
 	s = warm(20)
 	s.Capacity, s.HighWater = 0, 0
-	sig, _ = s.read(o, c)
+	sig, _ = s.read(o, c, 0)
 	if _, ok := s.cutForFailures(sig, o, c, ""); !ok || s.Capacity == 0 || s.Capacity > s.Limit {
 		t.Fatalf("refusals at limit 20 with no capacity seen: capacity remembered %.1f, limit %.1f; want the cut's limit", s.Capacity, s.Limit)
 	}
@@ -253,7 +253,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 	notLoad := healthy()
 	notLoad.AgencyErrors, notLoad.Calls = 50, notLoad.Calls+50
 	s = warm(10)
-	sig, _ = s.read(notLoad, c)
+	sig, _ = s.read(notLoad, c, 0)
 	if reason, ok := s.cutForFailures(sig, notLoad, c, ""); !ok || s.Limit != 10 || s.Rule != ruleNotLoad {
 		t.Fatalf("5xx at normal latency: %q, limit %.1f, rule %s; want a hold", reason, s.Limit, s.Rule)
 	}
@@ -261,7 +261,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 	down := fluid{Down: true}.observe(10)
 	s = warm(10)
 	s.Ceiling = 10
-	sig, _ = s.read(down, c)
+	sig, _ = s.read(down, c, 0)
 	if _, ok := s.cutForFailures(sig, down, c, ""); !ok || !s.Recovering || s.Limit >= 10 {
 		t.Fatalf("outage: limit %.1f, recovering %v; want a cut and a recovery ahead", s.Limit, s.Recovering)
 	}
@@ -289,7 +289,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 	}{{0, 2.5}, {LawBeforeServedFloor, 5}} {
 		s = warm(5)
 		s.Ceiling = 10
-		sig, _ = s.read(deep, c)
+		sig, _ = s.read(deep, c, 0)
 		sig.law = tc.law
 		if _, ok := s.cutForFailures(sig, deep, c, ""); !ok || s.Limit != tc.want {
 			t.Fatalf("a capacity lost to a tenth, law %d: limit %.1f, floor %.1f; want %.1f", tc.law, s.Limit, s.Floor, tc.want)
@@ -302,14 +302,14 @@ func TestPhaseCutForFailures(t *testing.T) {
 	allRefused := Observation{Period: time.Second, Calls: 4, Overload: 4, InFlight: 8, QueueWaitP90: time.Second}
 	s = warm(8)
 	s.Ceiling, s.Refused = 8, true
-	sig, _ = s.read(allRefused, c)
+	sig, _ = s.read(allRefused, c, 0)
 	sig.servedWithin = true
 	if _, ok := s.cutForFailures(sig, allRefused, c, ruleCutFailure); !ok || s.Recovering || s.Limit >= 8 {
 		t.Fatalf("refusals alone after refusals while serving: limit %.1f, recovering %v; want a cut, no recovery", s.Limit, s.Recovering)
 	}
 	// A second such period in a row is an outage after all (an agency
 	// that lost capacity and then went down).
-	sig, _ = s.read(allRefused, c)
+	sig, _ = s.read(allRefused, c, 0)
 	if _, ok := s.cutForFailures(sig, allRefused, c, ruleCutFailure); !ok || !s.Recovering {
 		t.Fatalf("a second period with nothing served: limit %.1f, recovering %v; want an outage's recovery", s.Limit, s.Recovering)
 	}
@@ -322,14 +322,14 @@ func TestPhaseCutForFailures(t *testing.T) {
 	// seed 23 at 500 ms: 4 → 8 at a capacity of 4, 41.7% agency errors).
 	s = warm(8)
 	s.Ceiling = 8
-	sig, _ = s.read(allRefused, c)
+	sig, _ = s.read(allRefused, c, 0)
 	sig.servedWithin = true
 	if _, ok := s.cutForFailures(sig, allRefused, c, ""); !ok || s.Recovering || s.Limit >= 8 {
 		t.Fatalf("refusals alone from a healthy limit, a call served within a call's life: limit %.1f, recovering %v; want a cut, no recovery", s.Limit, s.Recovering)
 	}
 	// Once nothing has succeeded for as long as a call takes, the agency
 	// answering nothing but 503s is down.
-	sig, _ = s.read(allRefused, c)
+	sig, _ = s.read(allRefused, c, 0)
 	if _, ok := s.cutForFailures(sig, allRefused, c, ruleCutFailure); !ok || !s.Recovering {
 		t.Fatalf("refusals alone, nothing served for as long as a call takes: limit %.1f, recovering %v; want an outage's recovery", s.Limit, s.Recovering)
 	}
@@ -341,7 +341,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 	s = warm(13)
 	s.Ceiling = 20
 	s.Probe = &Probe{From: 20, To: 13, Latency: 3 * svc / 2, Ratio: 1.5, Age: 1}
-	sig, _ = s.read(slowTail, c)
+	sig, _ = s.read(slowTail, c, 0)
 	if reason, ok := s.cutForFailures(sig, slowTail, c, ruleCutLatency); !ok || s.Limit != 13 || s.Probe == nil || s.Rule != ruleWaitCut {
 		t.Fatalf("timeouts while a latency cut's check is pending: %q, limit %.1f, probe %v; want a hold, the check kept", reason, s.Limit, s.Probe)
 	}
@@ -350,7 +350,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 	refused.Timeouts, refused.Overload = 0, 2
 	s = warm(13)
 	s.Probe = &Probe{From: 20, To: 13, Latency: 3 * svc / 2, Ratio: 1.5, Age: 1}
-	sig, _ = s.read(refused, c)
+	sig, _ = s.read(refused, c, 0)
 	if _, ok := s.cutForFailures(sig, refused, c, ruleCutLatency); !ok || s.Limit >= 13 || !s.Refused {
 		t.Fatalf("overload answers while a check is pending: limit %.1f, refused %v; want a cut, Refused", s.Limit, s.Refused)
 	}
@@ -369,7 +369,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 		LatencyP50: 3 * svc / 2, LatencyP90: 2 * svc, InFlight: 8, QueueWaitP90: time.Second}
 	s = warm(8)
 	s.Ceiling, s.Refused = 8, true
-	sig, _ = s.read(timedOut, c)
+	sig, _ = s.read(timedOut, c, 0)
 	if _, ok := s.cutForFailures(sig, timedOut, c, ruleCutFailure); !ok || s.Limit >= 8 || s.Capacity > s.Limit {
 		t.Fatalf("timeouts after refusals while serving: limit %.1f, Capacity %.1f; want a cut, Capacity down with it", s.Limit, s.Capacity)
 	}
@@ -378,7 +378,7 @@ func TestPhaseCutForFailures(t *testing.T) {
 	s = warm(8)
 	s.Ceiling, s.Refused = 8, true
 	noneServed := Observation{Period: time.Second, Calls: 2, Timeouts: 2, InFlight: 8, QueueWaitP90: time.Second}
-	sig, _ = s.read(noneServed, c)
+	sig, _ = s.read(noneServed, c, 0)
 	sig.servedWithin = true
 	if _, ok := s.cutForFailures(sig, noneServed, c, ruleCutFailure); !ok || s.Recovering || s.Capacity > s.Limit {
 		t.Fatalf("nothing served after refusals, a call served within a call's life: limit %.1f, Capacity %.1f, recovering %v; want Capacity down with the cut", s.Limit, s.Capacity, s.Recovering)
@@ -387,13 +387,13 @@ func TestPhaseCutForFailures(t *testing.T) {
 	// capacity in calls is unchanged: the capacity remembered stays.
 	s = warm(8)
 	s.Ceiling = 8
-	sig, _ = s.read(timedOut, c)
+	sig, _ = s.read(timedOut, c, 0)
 	if _, ok := s.cutForFailures(sig, timedOut, c, ""); !ok || s.Capacity != 8 {
 		t.Fatalf("timeouts with nothing refused: limit %.1f, Capacity %.1f; want Capacity kept at 8", s.Limit, s.Capacity)
 	}
 	// No failures: not this rule.
 	s = warm(10)
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if _, ok := s.cutForFailures(sig, healthy(), c, ""); ok {
 		t.Fatal("a healthy period was cut for failures")
 	}
@@ -406,7 +406,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	slow := fluid{C: 20, S: 2 * svc, Q: 40}.observe(10)
 	s := warm(10)
 	s.Probe = &Probe{From: 20, To: 10, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
-	sig, _ := s.read(slow, c)
+	sig, _ := s.read(slow, c, 0)
 	reason, ok := s.checkLatencyCut(sig, slow, c, time.Second)
 	if !ok || s.Rule != ruleRelearn || s.Limit != 20 || s.Relearned == nil {
 		t.Fatalf("latency unchanged by the cut: %q, rule %s, limit %.1f; want relearn and the limit restored", reason, s.Rule, s.Limit)
@@ -428,7 +428,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 			s.Probe.Latency = 3 * svc / 2 // raised by the period read
 		}
 		s.beforeCut(slow, c, short, tc.law)
-		sig, _ = s.read(slow, c)
+		sig, _ = s.read(slow, c, 0)
 		sig.law = tc.law
 		reason, ok = s.checkLatencyCut(sig, slow, c, short)
 		if relearned := ok && s.Rule == ruleRelearn; relearned != tc.relearned {
@@ -456,7 +456,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 			s.beforeCut(before, c, time.Second, 0)
 		}
 		s.beforeCut(full, c, time.Second, 0)
-		sig, _ = s.read(full, c)
+		sig, _ = s.read(full, c, 0)
 		if reason, ok := s.checkLatencyCut(sig, full, c, time.Second); ok || s.Rule == ruleRelearn || s.Baseline != svc || s.Limit != 10 {
 			t.Fatalf("latency unchanged by the cut, calls refused in %s: %q, rule %s, baseline %s, limit %.1f; want no slowdown read",
 				refusedIn, reason, s.Rule, s.Baseline, s.Limit)
@@ -469,7 +469,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s.Good = 20
 	s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
 	slow6 := fluid{C: 20, S: 2 * svc, Q: 40}.observe(6)
-	sig, _ = s.read(slow6, c)
+	sig, _ = s.read(slow6, c, 0)
 	if reason, ok := s.checkLatencyCut(sig, slow6, c, time.Second); !ok || s.Rule != ruleRelearn || s.Limit != 20 {
 		t.Fatalf("slower, nothing refused: %q, limit %.1f; want Good 20 restored", reason, s.Limit)
 	}
@@ -485,7 +485,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 		s = warm(6)
 		s.Good, s.Refuted, s.Backoff = 20, 2, backoff
 		s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
-		sig, _ = s.read(slow6, c)
+		sig, _ = s.read(slow6, c, 0)
 		want := max(backoff, probeBackoff)
 		if reason, ok := s.checkLatencyCut(sig, slow6, c, time.Second); !ok || s.Rule != ruleRelearn || s.Refuted != 2 || s.Backoff != want {
 			t.Fatalf("slower, nothing refused, back-off %d: %q, refuted %d, back-off %d; want 2 and %d", backoff, reason, s.Refuted, s.Backoff, want)
@@ -497,7 +497,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s = warm(6)
 	s.Good, s.Refused, s.Refuted, s.Backoff = 20, true, 2, 10
 	s.Probe = &Probe{From: 12, To: 6, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
-	sig, _ = s.read(slow6, c)
+	sig, _ = s.read(slow6, c, 0)
 	if reason, ok := s.checkLatencyCut(sig, slow6, c, time.Second); !ok || s.Rule != ruleRelearn || s.Limit != 12 {
 		t.Fatalf("slower after refusals: %q, limit %.1f; want the cut's 12 restored, not Good 20", reason, s.Limit)
 	}
@@ -514,7 +514,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s = warm(6)
 	s.Good, s.Ceiling, s.Refused = 20, 20, true
 	s.Probe = &Probe{From: 12, To: 6, Latency: 3 * svc, Ratio: 3, Age: c.SettlePeriods}
-	sig, _ = s.read(slowSmall, c)
+	sig, _ = s.read(slowSmall, c, 0)
 	if reason, ok := s.checkLatencyCut(sig, slowSmall, c, time.Second); !ok || s.Rule != ruleRelearn || s.Baseline != 2*svc || math.Abs(s.Limit-8) > 0.01 {
 		t.Fatalf("fell by less than queueing predicts: %q, rule %s, baseline %s, limit %.2f; want relearn, %s, 8", reason, s.Rule, s.Baseline, s.Limit, 2*svc)
 	}
@@ -531,7 +531,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s.Probe = &Probe{From: 10, To: 5, Latency: 6 * svc, Ratio: 3, Age: c.SettlePeriods}
 	s.Relearned, s.Limit, s.Ceiling = nil, 5, 10
 	slower4 := fluid{C: 8, S: 4 * svc, Q: 16}.observe(5)
-	sig, _ = s.read(slower4, c)
+	sig, _ = s.read(slower4, c, 0)
 	if reason, ok := s.checkLatencyCut(sig, slower4, c, time.Second); !ok || s.Rule != ruleRelearn || s.PeakBaseline != svc || s.Peak != 20 {
 		t.Fatalf("slower again: %q, rule %s, peak %.1f, peak baseline %s; want relearn, 20 and %s kept", reason, s.Rule, s.Peak, s.PeakBaseline, svc)
 	}
@@ -541,7 +541,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 		LatencyP90: 3 * svc / 2 * 138 / 100, InFlight: 6, QueueWaitP90: 2 * time.Second}
 	s = warm(6)
 	s.Probe = &Probe{From: 12, To: 6, Latency: 3 * svc, Ratio: 3, Age: c.SettlePeriods}
-	sig, _ = s.read(queued, c)
+	sig, _ = s.read(queued, c, 0)
 	if reason, ok := s.checkLatencyCut(sig, queued, c, time.Second); ok || s.Probe != nil {
 		t.Fatalf("latency halved with the limit: decided %v (%q), probe %v; want checked, nothing undone", ok, reason, s.Probe)
 	}
@@ -549,7 +549,7 @@ func TestPhaseCheckLatencyCut(t *testing.T) {
 	s = warm(10)
 	s.Good = 20
 	s.Probe = &Probe{From: 20, To: 10, Latency: 2 * svc, Ratio: 2, Age: c.SettlePeriods}
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if _, ok := s.checkLatencyCut(sig, healthy(), c, time.Second); ok || s.Probe != nil || s.Good != 0 {
 		t.Fatalf("latency fell with the cut below Good: decided %v, probe %v, Good %.1f; want checked, Good forgotten", ok, s.Probe, s.Good)
 	}
@@ -559,7 +559,7 @@ func TestPhaseCutForLatency(t *testing.T) {
 	c := DefaultAgencyConfig()
 	queued := fluid{C: 10, S: svc, Q: 40}.observe(15) // 15 in flight at capacity 10
 	s := warm(15)
-	sig, _ := s.read(queued, c)
+	sig, _ := s.read(queued, c, 0)
 	reason, ok := s.cutForLatency(sig, queued, c, "")
 	if !ok || s.Rule != ruleCutLatency || s.Limit >= 15 || s.Limit < 7.5 || s.Probe == nil {
 		t.Fatalf("latency above tolerance: %q, rule %s, limit %.1f, probe %v; want a cut by at most half and its check", reason, s.Rule, s.Limit, s.Probe)
@@ -567,7 +567,7 @@ func TestPhaseCutForLatency(t *testing.T) {
 	// While the last cut's check is pending, hold.
 	s = warm(15)
 	s.Probe = &Probe{From: 20, To: 15, Age: 1}
-	sig, _ = s.read(queued, c)
+	sig, _ = s.read(queued, c, 0)
 	if _, ok := s.cutForLatency(sig, queued, c, ""); !ok || s.Rule != ruleWaitCut || s.Limit != 15 {
 		t.Fatalf("cut pending: rule %s, limit %.1f; want a hold", s.Rule, s.Limit)
 	}
@@ -580,7 +580,7 @@ func TestPhaseCutForLatency(t *testing.T) {
 		hold  bool
 	}{{0, false, true}, {0, true, false}, {LawBeforeFailureCutShown, false, false}} {
 		s = warm(15)
-		sig, _ = s.read(queued, c)
+		sig, _ = s.read(queued, c, 0)
 		sig.law, sig.shown = tc.law, tc.shown
 		reason, ok := s.cutForLatency(sig, queued, c, ruleCutFailure)
 		if held := ok && s.Rule == ruleWaitCut && s.Limit == 15; held != tc.hold || !ok {
@@ -610,7 +610,7 @@ func TestPhaseCutForLatencyOnThinEvidence(t *testing.T) {
 	}{{"a few calls", thin, 14}, {"the full evidence", full, 8 * c.Headroom}} {
 		s := warm(15)
 		s.Good = 14
-		sig, _ := s.read(tc.o, c)
+		sig, _ := s.read(tc.o, c, 0)
 		reason, ok := s.cutForLatency(sig, tc.o, c, "")
 		if !ok || s.Rule != ruleCutLatency || math.Abs(s.Limit-tc.want) > 0.01 || s.Probe == nil {
 			t.Errorf("%s: %q, rule %s, limit %.1f, probe %v; want a cut to %.1f and its check", tc.name, reason, s.Rule, s.Limit, s.Probe, tc.want)
@@ -630,7 +630,7 @@ func TestPhaseTrim(t *testing.T) {
 		return s, fluid{C: 20, S: svc, Q: 40}.observe(limit)
 	}
 	step := func(s *AgencyState, o Observation) (string, bool) {
-		sig, _ := s.read(o, c)
+		sig, _ := s.read(o, c, 0)
 		s.hold(o, sig)
 		return s.trim(sig, o, c, ruleAtCapacity)
 	}
@@ -697,7 +697,7 @@ func TestPhaseCutForLatencyAtOneCall(t *testing.T) {
 		LatencyP90: 2 * svc * 138 / 100, InFlight: 1, QueueWaitP90: time.Second}
 	s := warm(1)
 	s.Ceiling, s.Good = 4, 0
-	sig, _ := s.read(slow, c)
+	sig, _ := s.read(slow, c, 0)
 	reason, ok := s.cutForLatency(sig, slow, c, "")
 	if !ok || s.Rule != ruleRelearn || s.Baseline != 2*svc || s.Relearned == nil || s.Relearned.Old != svc || s.Limit != 4 {
 		t.Fatalf("latency 2× at one call: %q, rule %s, baseline %s, limit %.1f; want the baseline relearnt at %s and the limit back to the ceiling 4",
@@ -707,7 +707,7 @@ func TestPhaseCutForLatencyAtOneCall(t *testing.T) {
 	// call: two calls may queue behind each other at a capacity of one.
 	s = warm(1)
 	s.Relearned = &Relearned{Old: svc / 2}
-	sig, _ = s.read(slow, c)
+	sig, _ = s.read(slow, c, 0)
 	if _, ok := s.cutForLatency(sig, slow, c, ""); !ok || s.Rule != ruleNotOurs || s.Baseline != svc {
 		t.Fatalf("relearnt baseline pending: rule %s, baseline %s; want a hold", s.Rule, s.Baseline)
 	}
@@ -715,7 +715,7 @@ func TestPhaseCutForLatencyAtOneCall(t *testing.T) {
 	s.Capacity, s.Good = 0, 0
 	two := slow
 	two.InFlight = 2 // goodput×baseline 0.5: below 2, so a cut to 1
-	sig, _ = s.read(two, c)
+	sig, _ = s.read(two, c, 0)
 	if _, ok := s.cutForLatency(sig, two, c, ""); !ok || s.Rule != ruleCutLatency || s.Baseline != svc {
 		t.Fatalf("latency 2× at two calls: rule %s, baseline %s; want a cut, the baseline kept", s.Rule, s.Baseline)
 	}
@@ -767,7 +767,7 @@ func TestPhaseGrow(t *testing.T) {
 	// No capacity seen yet: ×1.5.
 	s := warm(10)
 	s.Capacity, s.HighWater = 0, 0
-	sig, _ := s.read(healthy(), c)
+	sig, _ := s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, "", 0); s.Limit != 15 || s.Rule != ruleSearch {
 		t.Fatalf("healthy, capacity unknown: %q, limit %.1f; want 15", reason, s.Limit)
 	}
@@ -776,14 +776,14 @@ func TestPhaseGrow(t *testing.T) {
 	// enough at once).
 	s = warm(10)
 	s.Capacity, s.HighWater, s.Moved = 0, 0, true
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, ruleSearch, 0); s.Limit != 10 || s.Rule != ruleWaitGrow {
 		t.Fatalf("search step not shown yet: %q, limit %.1f, rule %s; want a hold", reason, s.Limit, s.Rule)
 	}
 	// Far below the last capacity seen: back toward it.
 	s = warm(10)
 	s.Capacity = 30
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, "", 0); s.Limit != 20 || s.Rule != ruleRecover {
 		t.Fatalf("below the last capacity: %q, limit %.1f; want 20", reason, s.Limit)
 	}
@@ -791,14 +791,14 @@ func TestPhaseGrow(t *testing.T) {
 	// read at the refuted probe's limit.
 	s = warm(10)
 	s.Capacity, s.Good, s.Ceiling, s.Refuted, s.Backoff = 30, 10, 10, 1, 5
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, "", 0); s.Rule == ruleRecover {
 		t.Fatalf("below a refuted capacity, backing off: %q, limit %.1f; want no jump back to it", reason, s.Limit)
 	}
 	// Probes beyond a refuted Good wait for the back-off.
 	s = warm(10)
 	s.Good, s.Ceiling, s.Refuted, s.Backoff = 10, 10, 1, 5
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, "", 0); s.Limit != 10 || s.Rule != ruleBackoff {
 		t.Fatalf("back-off pending: %q, limit %.1f, rule %s; want a hold", reason, s.Limit, s.Rule)
 	}
@@ -808,7 +808,7 @@ func TestPhaseGrow(t *testing.T) {
 	// highest limit seen healthy before the loss.
 	s = warm(10)
 	s.Ceiling, s.Good = 20, 10
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, ruleAtCapacity, c.SettlePeriods); s.Limit != 17.5 || s.Rule != ruleRegrow {
 		t.Fatalf("capacity back after a loss: %q, limit %.1f, rule %s; want three quarters of the way to the ceiling 20", reason, s.Limit, s.Rule)
 	}
@@ -817,7 +817,7 @@ func TestPhaseGrow(t *testing.T) {
 	// queue gone.
 	s = warm(2)
 	s.Ceiling, s.Good = 4, 2
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, ruleAtCapacity, c.SettlePeriods); s.Limit != 3 || s.Rule != ruleRegrow {
 		t.Fatalf("capacity back after a loss, at 2: %q, limit %.1f, rule %s; want halfway to the ceiling 4", reason, s.Limit, s.Rule)
 	}
@@ -825,7 +825,7 @@ func TestPhaseGrow(t *testing.T) {
 	// capacity, the regrow applies the same.
 	s = warm(10)
 	s.Ceiling, s.Good = 20, 10
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, ruleGrow, c.SettlePeriods); s.Limit != 17.5 || s.Rule != ruleRegrow {
 		t.Fatalf("capacity back after a step within the rounding: %q, limit %.1f, rule %s; want 17.5", reason, s.Limit, s.Rule)
 	}
@@ -836,12 +836,12 @@ func TestPhaseGrow(t *testing.T) {
 	// put the regrow off, and the limit climbed back a call at a time).
 	s = warm(10)
 	s.Ceiling, s.Good, s.Capacity = 14, 10, 10
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, ruleSettle, c.SettlePeriods); roundLimit(s.Limit) != 11 || s.Rule != ruleGrow || s.Saturated != c.SettlePeriods {
 		t.Fatalf("a step from a limit held at capacity: %q, limit %.1f, rule %s, saturated %d; want 11 by a step, saturated %d kept",
 			reason, s.Limit, s.Rule, s.Saturated, c.SettlePeriods)
 	}
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, s.Rule, s.Saturated); s.Rule != ruleRegrow {
 		t.Fatalf("the queue gone after a step: %q, limit %.1f, rule %s; want a regrow toward the ceiling 14", reason, s.Limit, s.Rule)
 	}
@@ -850,19 +850,19 @@ func TestPhaseGrow(t *testing.T) {
 	// without waiting for each to show.
 	s = warm(6)
 	s.Ceiling, s.Good = 14, 6
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, ruleCutLatency, 0); s.Limit != 7 || s.Rule != ruleGrowBack {
 		t.Fatalf("far below the ceiling: %q, limit %.1f, rule %s; want 7 by %s", reason, s.Limit, s.Rule, ruleGrowBack)
 	}
 	s.Moved = false // the step shown
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, ruleGrowBack, 0); s.Limit != 9 || s.Rule != ruleGrowBack {
 		t.Fatalf("growing back: %q, limit %.1f, rule %s; want 9, the step doubled", reason, s.Limit, s.Rule)
 	}
 	// Near the ceiling, or at a small limit, one step at a time.
 	s = warm(3)
 	s.Ceiling, s.Good = 8, 3
-	sig, _ = s.read(healthy(), c)
+	sig, _ = s.read(healthy(), c, 0)
 	if reason := s.grow(sig, healthy(), c, ruleGrow, 0); s.Rule == ruleGrowBack {
 		t.Fatalf("at a limit of 3: %q, rule %s; want no accelerated growth", reason, s.Rule)
 	}
@@ -870,7 +870,7 @@ func TestPhaseGrow(t *testing.T) {
 	idle := healthy()
 	idle.QueueWaitP90, idle.InFlight = 0, 2
 	s = warm(10)
-	sig, _ = s.read(idle, c)
+	sig, _ = s.read(idle, c, 0)
 	if reason := s.grow(sig, idle, c, "", 0); s.Limit != 10 || s.Rule != ruleIdle {
 		t.Fatalf("no backlog: %q, limit %.1f", reason, s.Limit)
 	}
@@ -1043,7 +1043,7 @@ func TestPhaseDip(t *testing.T) {
 		return s, fluid{C: 20, S: svc, Q: 40}.observe(limit)
 	}
 	step := func(s *AgencyState, o Observation) (string, bool) {
-		sig, _ := s.read(o, c)
+		sig, _ := s.read(o, c, 0)
 		s.hold(o, sig)
 		return s.dip(o, c, time.Second)
 	}
@@ -1092,19 +1092,19 @@ func TestPhaseCheckDip(t *testing.T) {
 	// The period the dip began in and those up to SettlePeriods hold.
 	s := start()
 	s.Dip.Age = c.SettlePeriods - 1
-	sig, _ := s.read(read, c)
+	sig, _ := s.read(read, c, 0)
 	if reason, ok := s.checkDip(sig, read, c); !ok || s.Dip == nil || s.Limit != 13 {
 		t.Fatalf("dip not yet settled: %q, dip %+v, limit %.1f; want a hold at 13", reason, s.Dip, s.Limit)
 	}
 	// Then the periods read at the dip gather relearnSamples calls: 30,
 	// then 60.
 	s.Dip.Age = c.SettlePeriods
-	sig, _ = s.read(read, c)
+	sig, _ = s.read(read, c, 0)
 	if reason, ok := s.checkDip(sig, read, c); !ok || s.Dip == nil || s.Dip.Read == nil || s.Dip.Read.OK != 30 {
 		t.Fatalf("dip read 30 calls: %q, dip %+v; want a hold, 30 calls read", reason, s.Dip)
 	}
 	s.Dip.Age++
-	sig, _ = s.read(read, c)
+	sig, _ = s.read(read, c, 0)
 	reason, ok := s.checkDip(sig, read, c)
 	if !ok || s.Dip != nil || s.Limit != 15 || s.Baseline != svc || s.Unverified || s.Rule != ruleDipDone {
 		t.Fatalf("dip read 60 calls at %s: %q, dip %+v, limit %.1f, baseline %s, unverified %v; want the baseline %s, the limit back to 15",
@@ -1118,9 +1118,79 @@ func TestPhaseCheckDip(t *testing.T) {
 	s = start()
 	s.Dip.Age = c.SettlePeriods + maxGather + 1
 	empty := Observation{Period: time.Second, InFlight: 13}
-	sig, _ = s.read(empty, c)
+	sig, _ = s.read(empty, c, 0)
 	if reason, ok := s.checkDip(sig, empty, c); !ok || s.Dip != nil || s.Limit != 15 || s.Baseline != svc*9/10 || !s.Unverified {
 		t.Fatalf("dip read nothing: %q, dip %+v, limit %.1f, baseline %s; want the limit back, the baseline left, still unverified",
 			reason, s.Dip, s.Limit, s.Baseline)
+	}
+}
+
+// TestPhaseReadBaselineNoise: on the climb from the warm-up, a reading is
+// compared with the warm-up's mean (Averaged, here 62 calls) within the
+// noise of both. A reading 1.08× it on 100 calls (σ 0.25, noise 0.0625)
+// is within the growth threshold at a limit of 30 (one call of queue,
+// 3%, within the threshold) once the search has ended; not in the search,
+// nor at a limit of 8 (a call of queue is 12.5%), nor with a baseline
+// relearnt from one reading, nor under the law before. A reading 0.965×
+// it is not followed lower, as it is under the law before. A cut ends the
+// climb.
+func TestPhaseReadBaselineNoise(t *testing.T) {
+	c := DefaultAgencyConfig()
+	at := func(f float64, limit int) Observation {
+		lat := time.Duration(f * float64(svc))
+		return Observation{Period: time.Second, Calls: 100, OK: 100, InFlight: limit,
+			LatencyMean: lat, LatencyP50: lat, LatencyP90: time.Duration(float64(lat) * math.Exp(1.2816*0.25))}
+	}
+	averaged := func(limit float64) AgencyState {
+		s := warm(limit)
+		s.BaselineSamples, s.Averaged = 62, true
+		return s
+	}
+	search := averaged(30)
+	search.Capacity, search.HighWater = 0, 0
+	relearnt := warm(30)
+	relearnt.BaselineSamples = 62
+	for _, tc := range []struct {
+		name     string
+		s        AgencyState
+		law      int
+		wantRoom bool
+	}{
+		{"the warm-up's mean at 30", averaged(30), 0, true},
+		{"the warm-up's mean at 30, law before", averaged(30), LawBeforeBaselineNoise, false},
+		{"the warm-up's mean at 30, in the search", search, 0, false},
+		{"the warm-up's mean at 8", averaged(8), 0, false},
+		{"a baseline of another reading at 30", relearnt, 0, false},
+	} {
+		s := tc.s
+		sig, _ := s.read(at(1.08, int(s.Limit)), c, tc.law)
+		if !sig.latOK || (sig.room > 0) != tc.wantRoom {
+			t.Errorf("%s: 1.08× the baseline on 100 calls: growth threshold %.3f, room %.2f; want room %v", tc.name, sig.growBelow, sig.room, tc.wantRoom)
+		}
+	}
+	for _, tc := range []struct {
+		law         int
+		wantLowered bool
+	}{{0, false}, {LawBeforeBaselineNoise, true}} {
+		s := averaged(30)
+		s.read(at(0.965, 30), c, tc.law)
+		if lowered := s.Baseline < svc; lowered != tc.wantLowered {
+			t.Errorf("law %d: baseline %s after a reading 0.965× it; want lowered %v", tc.law, s.Baseline, tc.wantLowered)
+		}
+	}
+	// The warm-up sets it; a relearnt baseline or a cut clears it.
+	s := AgencyState{Limit: 10, Periods: 2, Observed: 2 * time.Second}
+	if s.read(at(1, 10), c, 0); !s.Averaged {
+		t.Error("a warm-up period: Averaged not set")
+	}
+	s = averaged(30)
+	s.slower(at(1.5, 30).LatencyMean, 30, 0)
+	if s.Averaged {
+		t.Error("a baseline relearnt from a reading: Averaged still set")
+	}
+	s = averaged(30)
+	s.settle(30, 25, viaEstimate, 0, c)
+	if s.Averaged {
+		t.Error("a cut: Averaged still set")
 	}
 }

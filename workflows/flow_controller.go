@@ -141,6 +141,12 @@ const drainedCheckLawVersion = "drained-check-law"
 // to their end, for the same reason.
 const failureCutShownLawVersion = "failure-cut-shown-law"
 
+// baselineNoiseLawVersion marks the controller whose control law reads the
+// climb from the warm-up within the warm-up baseline's own noise
+// (flowcontrol LawBeforeBaselineNoise). Runs recorded before it keep the
+// earlier law to their end, for the same reason.
+const baselineNoiseLawVersion = "baseline-noise-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -157,6 +163,7 @@ var lawChanges = []struct {
 	{servedFloorLawVersion, flowcontrol.LawBeforeServedFloor},
 	{drainedCheckLawVersion, flowcontrol.LawBeforeDrainedCheck},
 	{failureCutShownLawVersion, flowcontrol.LawBeforeFailureCutShown},
+	{baselineNoiseLawVersion, flowcontrol.LawBeforeBaselineNoise},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
