@@ -741,8 +741,18 @@ func (b *bench) decision(ctx context.Context, id, agencyName string) string {
 		return "query: " + err.Error()
 	}
 	o := st.Observations[agencyName]
-	out := fmt.Sprintf("obs ok=%d fail=%d+%d+%d mean=%s p90=%s inflight=%d wait=%s", o.OK, o.Overload, o.AgencyErrors, o.Timeouts,
-		o.LatencyMean.Round(time.Millisecond), o.LatencyP90.Round(time.Millisecond), o.InFlight, o.QueueWaitP90.Round(time.Millisecond))
+	out := fmt.Sprintf("obs ok=%d fail=%d+%d+%d mean=%s p50=%s p90=%s inflight=%d wait=%s", o.OK, o.Overload, o.AgencyErrors, o.Timeouts,
+		o.LatencyMean.Round(time.Millisecond), o.LatencyP50.Round(time.Millisecond), o.LatencyP90.Round(time.Millisecond), o.InFlight, o.QueueWaitP90.Round(time.Millisecond))
+	// The state the decision left: the baseline it reads latency against
+	// (and the calls the warm-up's mean rests on, while it is that mean),
+	// and the capacity it last saw.
+	if a, ok := st.State.Agencies[agencyName]; ok {
+		out += fmt.Sprintf(" baseline=%s", a.Baseline.Round(time.Millisecond))
+		if a.Averaged {
+			out += fmt.Sprintf(" (warm-up mean of %d calls)", a.BaselineSamples)
+		}
+		out += fmt.Sprintf(" capacity=%.1f", a.Capacity)
+	}
 	for _, d := range st.Decisions {
 		if d.Agency == agencyName {
 			out += fmt.Sprintf(" | %d→%d %s", d.Previous, d.Limit, d.Reason)
