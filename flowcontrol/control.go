@@ -316,7 +316,7 @@ type State struct {
 	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck,
 	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor,
 	// LawBeforeDrainedCheck, LawBeforeFailureCutShown,
-	// LawBeforeBaselineNoise)
+	// LawBeforeBaselineNoise, LawBeforeSettledFailures)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -365,6 +365,13 @@ const LawBeforeFailureCutShown = 9
 // sampling noise (baselineNoise): the growth threshold, and following a
 // lower latency, went by the period's noise alone.
 const LawBeforeBaselineNoise = 10
+
+// LawBeforeSettledFailures pins the control law as it was before rule 1
+// held refusals and errors after a cut only for SettlePeriods after the
+// limit moved: it held every failure for as long as the cut's cooldown
+// lasted, which doubles after refuted probes at a few calls (up to 8 ×
+// SettlePeriods).
+const LawBeforeSettledFailures = 11
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -1100,9 +1107,18 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			s.Rule = ruleNotLoad
 			return fmt.Sprintf("hold: failures %.1f%% but latency normal and no overload answers: not load", 100*failRate), true
 		}
-		if s.Cooldown > 0 && o.OK > 0 {
+		if s.Cooldown > 0 && o.OK > 0 && (s.SinceMove <= c.SettlePeriods || 2*o.Timeouts >= failures || !lawHas(sig.law, LawBeforeSettledFailures)) {
 			// The last cut has not shown yet: these failures are most
 			// likely its cause still draining; cutting again compounds.
+			// Refusals and errors answer the calls sent lately: they are
+			// held for SettlePeriods after the limit moved, not for as
+			// long as the cooldown lasts. After a refuted probe at a few
+			// calls the settling doubles (settle), and a capacity lost
+			// meanwhile was refused a third to two thirds of its calls
+			// for seven periods, read as the cut still draining (C4 ×
+			// 600 ms halved; LawBeforeSettledFailures). Timeouts are
+			// calls sent a client's timeout ago, which may be longer:
+			// those are held for the whole settling.
 			s.Rule = ruleWaitCut
 			return fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate), true
 		}

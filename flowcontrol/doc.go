@@ -179,7 +179,13 @@
 //     by — cut the limit to max(MinLimit, goodput × baseline × Headroom),
 //     and by at least 10% unless a cut is still settling. While a cut is
 //     still settling and some calls succeed, the failures are most likely
-//     that cut's cause draining: hold rather than compound. While calls
+//     that cut's cause draining: hold rather than compound. Refusals and
+//     errors are held for the SettlePeriods after the limit moved, not for
+//     the longer settling of a refuted probe at a few calls (there a
+//     capacity lost meanwhile was refused a third to two thirds of its
+//     calls for seven periods); timeouts, calls sent a client's timeout
+//     ago, for the whole settling (State.Law = LawBeforeSettledFailures
+//     holds every failure for the whole settling). While calls
 //     succeed (or fewer than MinSamples failed) the agency is overloaded,
 //     not down, and goodput read in overload reads low: keep at least half
 //     the limit. Failures with normal latency and no overload answers are

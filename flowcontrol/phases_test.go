@@ -1194,3 +1194,43 @@ func TestPhaseReadBaselineNoise(t *testing.T) {
 		t.Error("a cut: Averaged still set")
 	}
 }
+
+// After a cut, rule 1 holds refusals and errors for SettlePeriods after the
+// limit moved, and timeouts (calls sent a client's timeout ago) for the
+// whole settling, which doubles after refuted probes at a few calls: a
+// capacity lost later in that settling is cut at once. The law before held
+// every failure for the whole settling.
+func TestPhaseSettledFailures(t *testing.T) {
+	c := DefaultAgencyConfig()
+	refused := fluid{C: 2, S: svc, Q: 1}.observe(4) // a capacity of 2 at a limit of 4: 503s
+	if refused.Overload == 0 || refused.OK == 0 {
+		t.Fatalf("observation %+v: want refusals among successes", refused)
+	}
+	timedOut := refused
+	timedOut.Timeouts, timedOut.Overload = refused.Overload, 0
+	for _, tc := range []struct {
+		name      string
+		o         Observation
+		sinceMove int
+		law       int
+		hold      bool
+	}{
+		{"refusals right after the cut", refused, 1, 0, true},
+		{"refusals at SettlePeriods after the cut", refused, c.SettlePeriods, 0, true},
+		{"refusals past SettlePeriods, still settling", refused, c.SettlePeriods + 1, 0, false},
+		{"timeouts past SettlePeriods, still settling", timedOut, c.SettlePeriods + 1, 0, true},
+		{"refusals past SettlePeriods, law before", refused, c.SettlePeriods + 1, LawBeforeSettledFailures, true},
+	} {
+		s := warm(4)
+		s.Cooldown, s.SinceMove = 3*c.SettlePeriods, tc.sinceMove
+		sig, _ := s.read(tc.o, c, 0)
+		sig.law = tc.law
+		reason, ok := s.cutForFailures(sig, tc.o, c, ruleCutFailure)
+		if !ok {
+			t.Fatalf("%s: no decision; want a hold or a cut", tc.name)
+		}
+		if held := s.Rule == ruleWaitCut && s.Limit == 4; held != tc.hold {
+			t.Errorf("%s: %q, limit %.1f, rule %s; want hold %v", tc.name, reason, s.Limit, s.Rule, tc.hold)
+		}
+	}
+}

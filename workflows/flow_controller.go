@@ -147,6 +147,12 @@ const failureCutShownLawVersion = "failure-cut-shown-law"
 // earlier law to their end, for the same reason.
 const baselineNoiseLawVersion = "baseline-noise-law"
 
+// settledFailuresLawVersion marks the controller whose control law holds
+// failures after a cut only for SettlePeriods after the limit moved
+// (flowcontrol LawBeforeSettledFailures). Runs recorded before it keep the
+// earlier law to their end, for the same reason.
+const settledFailuresLawVersion = "settled-failures-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -164,6 +170,7 @@ var lawChanges = []struct {
 	{drainedCheckLawVersion, flowcontrol.LawBeforeDrainedCheck},
 	{failureCutShownLawVersion, flowcontrol.LawBeforeFailureCutShown},
 	{baselineNoiseLawVersion, flowcontrol.LawBeforeBaselineNoise},
+	{settledFailuresLawVersion, flowcontrol.LawBeforeSettledFailures},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
