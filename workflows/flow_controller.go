@@ -148,8 +148,8 @@ const failureCutShownLawVersion = "failure-cut-shown-law"
 const baselineNoiseLawVersion = "baseline-noise-law"
 
 // settledFailuresLawVersion marks the controller whose control law holds
-// failures after a cut only for SettlePeriods after the limit moved
-// (flowcontrol LawBeforeSettledFailures). Runs recorded before it keep the
+// refusals and errors after a cut only for SettlePeriods after the limit
+// moved (flowcontrol LawBeforeSettledFailures). Runs recorded before it keep the
 // earlier law to their end, for the same reason.
 const settledFailuresLawVersion = "settled-failures-law"
 
