@@ -207,6 +207,14 @@ type AgencyState struct {
 	// only by a cut right after that step (endSlowStart), which shows how
 	// far the agency could go.
 	SlowFrom float64 `json:"slow_from,omitempty"`
+	// LostAt is the lowest limit of a probe refuted while the limit was
+	// held below the ceiling (a capacity lost, or an agency in trouble),
+	// 0 when none was: the agency could not take it lately. Held at the
+	// lost capacity, the agency reads the same whether that capacity has
+	// come back or not; a probe that reaches LostAt again and reads it
+	// healthy, with nothing refused, says it has, and the limit goes back
+	// toward the ceiling as a regrow does, instead of by grow-back's steps.
+	LostAt float64 `json:"lost_at,omitempty"`
 	// Cooldown counts the periods left in which the limit may not grow.
 	Cooldown int `json:"cooldown"`
 	// Streak counts consecutive increases; each one doubles the next step.
@@ -316,7 +324,7 @@ type State struct {
 	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck,
 	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor,
 	// LawBeforeDrainedCheck, LawBeforeFailureCutShown,
-	// LawBeforeBaselineNoise, LawBeforeSettledFailures)
+	// LawBeforeBaselineNoise, LawBeforeSettledFailures, LawBeforeLostAt)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -372,6 +380,11 @@ const LawBeforeBaselineNoise = 10
 // lasted, which doubles after refuted probes at a few calls (up to 8 ×
 // SettlePeriods).
 const LawBeforeSettledFailures = 11
+
+// LawBeforeLostAt pins the control law as it was before a probe below the
+// ceiling that read healthy at a limit refuted lately (AgencyState.LostAt)
+// went back toward the ceiling at once: it grew back by grow-back's steps.
+const LawBeforeLostAt = 12
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -1710,6 +1723,14 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 			s.Peak, s.PeakBaseline = 0, 0
 		}
 	}
+	// The limit of a probe refuted lately, taken again (the period ran
+	// under it) with the latency within the growth threshold and nothing
+	// refused: the capacity lost is back, up to that limit at least. Not
+	// below a limit of growBackMin: there a probe is a quarter of the limit
+	// or more, and an agency with no queue refuses it only now and then, so
+	// a period without a refusal passes for the capacity back by chance.
+	taken := s.LostAt > 0 && lawHas(sig.law, LawBeforeLostAt) && room > 0 && o.Overload == 0 &&
+		s.inEffect() >= max(s.LostAt-0.5, growBackMin)
 	switch {
 	case !sig.latOK && sig.sampled:
 		s.Streak, s.Rule = 0, ruleLearn
@@ -1742,6 +1763,17 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		s.Limit = min(s.Capacity, max(2*limit, limit+(s.Capacity-limit)/2))
 		s.Streak, s.Rule = 0, ruleRecover
 		return fmt.Sprintf("healthy, backlog, below last capacity %.1f: x%.2f", s.Capacity, s.Limit/limit)
+	case taken && s.regrowTo() > (1+regrowMargin)*limit:
+		// Three quarters of the way back toward the earlier capacity, as
+		// a regrow goes, rather than by grow-back's steps: held at a lost
+		// capacity the latency reads the same whether it has come back or
+		// not, and only a probe shows it. The probes' back-off beyond the
+		// ceiling stands: this is the capacity the agency had, not more.
+		lost, to := s.LostAt, s.regrowTo()
+		s.Limit = limit + 0.75*(to-limit)
+		s.Capacity = max(s.Capacity, s.Limit)
+		s.Streak, s.LostAt, s.Rule = 0, 0, ruleRegrow
+		return fmt.Sprintf("healthy, backlog, at %.0f refuted lately: 75%% of the way to earlier capacity %.1f", lost, to)
 	case room >= 0.5 && s.regrowTo() > (1+regrowMargin)*limit &&
 		(saturated >= c.SettlePeriods && (lastRule == ruleAtCapacity || lastRule == ruleGrow) || lastRule == ruleRegrow):
 		// The queue this limit caused for a while has vanished without a
@@ -1772,6 +1804,9 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 		s.Streak, s.Rule = 0, ruleSearch
 		return fmt.Sprintf("healthy, backlog, capacity not yet seen: x%.1f", searchFactor)
 	}
+	if taken {
+		s.LostAt = 0 // taken again near the earlier capacity: nothing to regrow
+	}
 	// A small limit is always near: one call more is already a step of
 	// more than 10%.
 	near := limit <= (1+nearCapacity)*s.Capacity || limit < 1/nearCapacity
@@ -1782,8 +1817,12 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 	// beyond the last capacity, up to half the way left to the ceiling,
 	// without waiting for each to show, until the latency says the
 	// capacity is near. Below growBackMin, one call is a quarter of the
-	// limit or more: each step still waits for the last.
-	back := s.Ceiling > limit+1 && room >= 0.5 && limit >= growBackMin &&
+	// limit or more: each step still waits for the last. Below the limit
+	// of a probe refuted lately (LostAt), a reading anywhere within the
+	// growth threshold keeps the steps doubling: that limit is where the
+	// capacity's return shows (a reading a few percent above a baseline
+	// learnt low held the climb to it at fractions of a call).
+	back := s.Ceiling > limit+1 && (room >= 0.5 || room > 0 && s.LostAt > limit && lawHas(sig.law, LawBeforeLostAt)) && limit >= growBackMin &&
 		(limit <= growBackFrom*s.Ceiling || lastRule == ruleGrowBack)
 	if back {
 		near = false
@@ -1996,6 +2035,9 @@ func (s *AgencyState) settle(limit, next float64, via string, law int, c AgencyC
 		}
 		s.Backoff = min(probeBackoff<<min(s.Refuted, 6), bound)
 		s.Refuted++
+		if lawHas(law, LawBeforeLostAt) && s.Good < s.Ceiling-0.5 && (s.LostAt == 0 || limit < s.LostAt) {
+			s.LostAt = float64(roundLimit(limit))
+		}
 	} else if s.Good > 0 && next < goodFloor*s.Good && roundLimit(next) < roundLimit(s.Good)-1 {
 		// A cut far below Good, by more than one call (at a capacity
 		// of a few, one call is noise): the agency lost capacity, and

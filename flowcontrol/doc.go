@@ -390,6 +390,17 @@
 //     agency's capacity came back (halfway below a limit of 4, where a
 //     reading of a few calls passes for the queue gone by chance, and
 //     three quarters of the way rounds to the earlier capacity itself);
+//   - the same three quarters of the way, when a limit the agency could not
+//     take lately reads healthy (the latency within the growth threshold,
+//     nothing refused, the period run under it): held at a lost capacity,
+//     the limit probes a call or a few beyond it, and the agency queues or
+//     refuses them, until its capacity is back. The limit of the lowest
+//     such probe refuted (a cut back to Good, below the Ceiling) is kept as
+//     LostAt; grow-back reaching it again on a reading anywhere within the
+//     growth threshold is the return itself, not one more step of a climb
+//     (not below a limit of 4, where an agency with no queue refuses a
+//     probe only now and then). The probes' back-off beyond the Ceiling
+//     stands;
 //   - ×1.5 while no capacity has been seen yet, each step shown before the
 //     next (at a high call rate one period holds enough calls to decide on
 //     while the last step is still on its way, and the steps compounded);
@@ -397,7 +408,8 @@
 //     with the latency clearly at the baseline: the agency has room the
 //     limit does not use, e.g. a capacity that came back while the limit
 //     was held at the lost one, which no latency shows (an agency at its
-//     capacity does not queue). Additive steps doubling with each, up to
+//     capacity does not queue); below LostAt, with the latency anywhere
+//     within the growth threshold. Additive steps doubling with each, up to
 //     half the way left to the Ceiling and never past it, without waiting
 //     for each to show, until the latency says the capacity is near. Once
 //     at the Ceiling, that is the last capacity: the steps beyond it start

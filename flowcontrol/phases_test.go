@@ -1234,3 +1234,63 @@ func TestPhaseSettledFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestPhaseLostAt checks the probe refuted below the ceiling and its
+// return: a cut that refutes a probe while the limit is held below the
+// ceiling (a capacity lost) records the probe's limit, a cut at the ceiling
+// does not; a later reading healthy at that limit goes three quarters of
+// the way back to the ceiling at once, one below it or at capacity does
+// not, nor does the law before.
+func TestPhaseLostAt(t *testing.T) {
+	cfg := DefaultConfig(agencyA)
+	lost := func(limit float64) AgencyState {
+		s := warm(10)
+		s.Limit, s.Ceiling, s.Good, s.SinceMove, s.Rule = limit, 20, 10, 5, ruleGrow
+		return s
+	}
+	for _, tc := range []struct {
+		name     string
+		s        AgencyState
+		wantLost float64
+	}{
+		{"a probe refuted below the ceiling", lost(13), 13},
+		{"a probe refuted at the ceiling", func() AgencyState { s := lost(13); s.Ceiling = 10; return s }(), 0},
+	} {
+		next, d := step1(t, state(tc.s), fluid{C: 10, S: svc, Q: 40}.observe(13), cfg)
+		s := next.Agencies[agencyA]
+		if d.Limit >= 13 {
+			t.Fatalf("%s: %q, limit %d; want a cut", tc.name, d.Reason, d.Limit)
+		}
+		if s.LostAt != tc.wantLost {
+			t.Errorf("%s: %q, LostAt %.1f; want %.1f", tc.name, d.Reason, s.LostAt, tc.wantLost)
+		}
+	}
+
+	for _, tc := range []struct {
+		name   string
+		limit  float64
+		agency fluid
+		law    int
+		regrow bool
+	}{
+		{"healthy at the refuted limit", 13, fluid{C: 20, S: svc, Q: 40}, 0, true},
+		{"healthy above it", 15, fluid{C: 20, S: svc, Q: 40}, 0, true},
+		{"healthy below it", 11, fluid{C: 20, S: svc, Q: 40}, 0, false},
+		{"at capacity at the refuted limit", 13, fluid{C: 12, S: svc, Q: 40}, 0, false},
+		{"healthy at the refuted limit, law before", 13, fluid{C: 20, S: svc, Q: 40}, LawBeforeLostAt, false},
+	} {
+		s := lost(tc.limit)
+		s.LostAt = 13
+		st := state(s)
+		st.Law = tc.law
+		next, d := step1(t, st, tc.agency.observe(int(tc.limit)), cfg)
+		got := next.Agencies[agencyA]
+		want := tc.limit + 0.75*(20-tc.limit)
+		if regrew := got.Rule == ruleRegrow && math.Abs(got.Limit-want) < 0.01; regrew != tc.regrow {
+			t.Errorf("%s: %q, limit %.2f, rule %s; want regrow to %.2f %v", tc.name, d.Reason, got.Limit, got.Rule, want, tc.regrow)
+		}
+		if tc.regrow && got.LostAt != 0 {
+			t.Errorf("%s: LostAt %.1f after the regrow; want it cleared", tc.name, got.LostAt)
+		}
+	}
+}

@@ -153,6 +153,13 @@ const baselineNoiseLawVersion = "baseline-noise-law"
 // earlier law to their end, for the same reason.
 const settledFailuresLawVersion = "settled-failures-law"
 
+// lostAtLawVersion marks the controller whose control law remembers the
+// limit of a probe refuted below the ceiling and goes back toward the
+// ceiling once that limit reads healthy (flowcontrol LawBeforeLostAt).
+// Runs recorded before it keep the earlier law to their end, for the same
+// reason.
+const lostAtLawVersion = "lost-at-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -171,6 +178,7 @@ var lawChanges = []struct {
 	{failureCutShownLawVersion, flowcontrol.LawBeforeFailureCutShown},
 	{baselineNoiseLawVersion, flowcontrol.LawBeforeBaselineNoise},
 	{settledFailuresLawVersion, flowcontrol.LawBeforeSettledFailures},
+	{lostAtLawVersion, flowcontrol.LawBeforeLostAt},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
