@@ -15,7 +15,7 @@ import (
 // nothing else shows the return. Grow-back then climbed by steps of one or
 // two calls, held by every reading a few percent above the baseline (bench
 // large, seed 1: 10 → 11 → 13 → 13.3 → 14 … 18 over 10 s). The limit of
-// the last refuted probe is now remembered (flowcontrol AgencyState.LostAt),
+// the lowest probe refuted is now remembered (flowcontrol AgencyState.LostAt),
 // and a reading healthy there with nothing refused goes three quarters of
 // the way back to the ceiling at once (flowcontrol LawBeforeLostAt): 16
 // of 36 runs regained in time before, 30 now.
