@@ -324,7 +324,8 @@ type State struct {
 	// LawBeforeProbeBound, LawBeforeWarmCheck, LawBeforeFailCheck,
 	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor,
 	// LawBeforeDrainedCheck, LawBeforeFailureCutShown,
-	// LawBeforeBaselineNoise, LawBeforeSettledFailures, LawBeforeLostAt)
+	// LawBeforeBaselineNoise, LawBeforeSettledFailures, LawBeforeLostAt,
+	// LawBeforeLostAtCleared)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -385,6 +386,17 @@ const LawBeforeSettledFailures = 11
 // ceiling that read healthy at a limit refuted lately (AgencyState.LostAt)
 // went back toward the ceiling at once: it grew back by grow-back's steps.
 const LawBeforeLostAt = 12
+
+// LawBeforeLostAtCleared pins the control law as it was before a period
+// whose refusals the agency's background rates accounted for stopped
+// reading as AgencyState.LostAt taken, and a period run at the ceiling
+// cleared LostAt. Held a call or two beyond a capacity lost for good, the
+// limit read a period whose one or two refusals the background took out as
+// the earlier capacity back; and a limit that passed LostAt by a rule other
+// than growth within the threshold (slow start, a regrow, grow-back's
+// doubled steps) kept it, to read one healthy period above it, after a
+// later loss, as that capacity back.
+const LawBeforeLostAtCleared = 13
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -682,6 +694,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		s.FailureRate = sig.failRate
 	}
 	sig.servedWithin = unserved < callPeriods(s.Baseline, period)
+	sig.leftOut = takenOut.Refused
 	sig.shown = s.shown(o, raw)
 	s.hold(o, sig)
 	before := s
@@ -924,6 +937,9 @@ type signals struct {
 	// shown: every period of the evidence was read after the last change
 	// of the limit had shown (see AgencyState.shown).
 	shown bool
+	// leftOut: the period's refusals that its background rates accounted
+	// for (see AgencyState.denoise), read as none by the rules.
+	leftOut float64
 	// law is the law in force (State.Law).
 	law int
 }
@@ -1723,14 +1739,24 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 			s.Peak, s.PeakBaseline = 0, 0
 		}
 	}
+	if s.LostAt > 0 && lawHas(sig.law, LawBeforeLostAtCleared) && demand && sig.sampled && s.inEffect() >= s.Ceiling-0.5 {
+		// A period run at the ceiling and not cut: the agency took it (at
+		// capacity, or refusing too few calls to cut), so the capacity lost
+		// when the probe was refuted is back, and the probe's limit says
+		// nothing of a later loss.
+		s.LostAt = 0
+	}
 	// The limit of a probe refuted lately, taken again (the period ran
 	// under it) with the latency within the growth threshold and nothing
 	// refused: the capacity lost is back, up to that limit at least. Not
 	// below a limit of growBackMin: there a probe is a quarter of the limit
 	// or more, and an agency with no queue refuses it only now and then, so
 	// a period without a refusal passes for the capacity back by chance.
+	// A refusal the background accounts for is not one here: at a limit
+	// one call beyond an agency's capacity, a period may hold a single
+	// refusal, and a background learnt from such periods takes it out.
 	taken := s.LostAt > 0 && lawHas(sig.law, LawBeforeLostAt) && room > 0 && o.Overload == 0 &&
-		s.inEffect() >= max(s.LostAt-0.5, growBackMin)
+		(sig.leftOut == 0 || !lawHas(sig.law, LawBeforeLostAtCleared)) && s.inEffect() >= max(s.LostAt-0.5, growBackMin)
 	switch {
 	case !sig.latOK && sig.sampled:
 		s.Streak, s.Rule = 0, ruleLearn

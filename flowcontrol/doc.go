@@ -399,8 +399,12 @@
 //     LostAt; grow-back reaching it again on a reading anywhere within the
 //     growth threshold is the return itself, not one more step of a climb
 //     (not below a limit of 4, where an agency with no queue refuses a
-//     probe only now and then). The probes' back-off beyond the Ceiling
-//     stands;
+//     probe only now and then). A refusal the agency's background rates
+//     account for still counts here: a call or two beyond a capacity lost
+//     for good, the limit is refused a call or two a period, and such a
+//     background learnt there takes them out. LostAt is forgotten once the
+//     agency takes the Ceiling again. The probes' back-off beyond the
+//     Ceiling stands;
 //   - ×1.5 while no capacity has been seen yet, each step shown before the
 //     next (at a high call rate one period holds enough calls to decide on
 //     while the last step is still on its way, and the steps compounded);

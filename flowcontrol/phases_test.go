@@ -1294,3 +1294,46 @@ func TestPhaseLostAt(t *testing.T) {
 		}
 	}
 }
+
+// TestPhaseLostAtCleared: a limit that took the ceiling again, by any rule,
+// clears the limit of a probe refuted below it (AgencyState.LostAt). Kept, a
+// later loss to a capacity above that limit read one healthy period there as
+// the earlier capacity back, and regrew three quarters of the way to the
+// ceiling, far beyond what the agency had.
+func TestPhaseLostAtCleared(t *testing.T) {
+	cfg := DefaultConfig(agencyA)
+	for _, tc := range []struct {
+		name      string
+		law       int
+		wantClear bool
+	}{
+		{"current law", 0, true},
+		{"law before", LawBeforeLostAtCleared, false},
+	} {
+		// Back at the ceiling of 20 after a probe to 11 was refuted there
+		// (a regrow passed it), and held at capacity: 20 is one call more
+		// than the agency's 19.
+		s := warm(20)
+		s.Ceiling, s.Good, s.LostAt, s.SinceMove, s.Rule = 20, 20, 11, 5, ruleGrow
+		st := state(s)
+		st.Law = tc.law
+		next, d := step1(t, st, fluid{C: 19, S: svc, Q: 40}.observe(20), cfg)
+		got := next.Agencies[agencyA]
+		if got.Rule != ruleAtCapacity || got.Limit != 20 {
+			t.Fatalf("%s: %q, rule %s, limit %.1f; want held at capacity at 20", tc.name, d.Reason, got.Rule, got.Limit)
+		}
+		if cleared := got.LostAt == 0; cleared != tc.wantClear {
+			t.Fatalf("%s: %q, LostAt %.1f; want cleared %v", tc.name, d.Reason, got.LostAt, tc.wantClear)
+		}
+
+		// The agency then loses a capacity to 14, and the limit is held
+		// at 13: a healthy period there is no capacity of 20 back.
+		got.Limit, got.Good, got.Capacity, got.HighWater, got.SinceMove, got.Rule = 13, 13, 13, 13, 5, ruleGrow
+		next.Agencies[agencyA] = got
+		next, d = step1(t, next, fluid{C: 14, S: svc, Q: 40}.observe(13), cfg)
+		after := next.Agencies[agencyA]
+		if regrew := after.Rule == ruleRegrow; regrew == tc.wantClear {
+			t.Errorf("%s: at 13 of a capacity of 14, %q, limit %.2f, rule %s; want a regrow %v", tc.name, d.Reason, after.Limit, after.Rule, !tc.wantClear)
+		}
+	}
+}

@@ -160,6 +160,13 @@ const settledFailuresLawVersion = "settled-failures-law"
 // reason.
 const lostAtLawVersion = "lost-at-law"
 
+// lostAtClearedLawVersion marks the controller whose control law clears that
+// limit once the agency takes the ceiling again, and does not read a period
+// whose refusals the background accounts for as that limit taken
+// (flowcontrol LawBeforeLostAtCleared). Runs recorded before it keep the
+// earlier law to their end, for the same reason.
+const lostAtClearedLawVersion = "lost-at-cleared-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -179,6 +186,7 @@ var lawChanges = []struct {
 	{baselineNoiseLawVersion, flowcontrol.LawBeforeBaselineNoise},
 	{settledFailuresLawVersion, flowcontrol.LawBeforeSettledFailures},
 	{lostAtLawVersion, flowcontrol.LawBeforeLostAt},
+	{lostAtClearedLawVersion, flowcontrol.LawBeforeLostAtCleared},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
