@@ -86,7 +86,8 @@ func halve(c, to int) func(time.Duration) int {
 // might: heavy-tailed latency, a load below capacity then a surge, an
 // outage, a capacity that triples or a service time that halves, a load
 // ramp, many workers on a small capacity, a deep capacity loss, a gradual
-// slowdown, on seeds 1–3. It holds each phase's mean over the seeds to the
+// slowdown, a capacity lost for good (queueing or not) and one lost by
+// steps, on seeds 1–3. It holds each phase's mean over the seeds to the
 // scorecard's targets (goodput ≥ 0.9 × the oracle's from 5 s after its
 // step, agency errors ≤ 2%), phases the oracle itself cannot serve aside,
 // except on the shapes whose known limit it names (otherShape.limit): those
@@ -166,6 +167,36 @@ func TestOtherShapes(t *testing.T) {
 			sc.Capacity = halve(20, 6)
 			return sc
 		}, 3, 10, ""},
+		{"queue-less C20x300ms to 70% for good", func(seed uint64) Scenario {
+			a := queueing(20, 300*time.Millisecond, time.Second, 0.25)
+			a.QueueLimit = 0
+			sc := otherScenario(a, time.Second, steadyLoad(2, a), seed)
+			sc.Capacity = fromStep(20, 14)
+			sc.Steps = []time.Duration{30 * time.Second}
+			return sc
+		}, 1, 10, ""},
+		{"C20x300ms to 70% for good", func(seed uint64) Scenario {
+			a := queueing(20, 300*time.Millisecond, time.Second, 0.25)
+			sc := otherScenario(a, time.Second, steadyLoad(2, a), seed)
+			sc.Capacity = fromStep(20, 14)
+			sc.Steps = []time.Duration{30 * time.Second}
+			return sc
+		}, 1, 10, ""},
+		{"queue-less C20x300ms down by steps 20, 15, 10", func(seed uint64) Scenario {
+			a := queueing(20, 300*time.Millisecond, time.Second, 0.25)
+			a.QueueLimit = 0
+			sc := otherScenario(a, time.Second, steadyLoad(2, a), seed)
+			sc.Capacity = func(t time.Duration) int {
+				switch {
+				case t >= 50*time.Second:
+					return 10
+				case t >= 30*time.Second:
+					return 15
+				}
+				return 20
+			}
+			return sc
+		}, 1, 10, ""},
 	}
 	const seeds = 3
 	for _, c := range cases {

@@ -103,6 +103,15 @@ func scenarios(d time.Duration) []scenario {
 			return 1
 		}
 	}
+	// lost is x from 1/3 of the run on, 1 before: a change that stays.
+	lost := func(x float64) func(time.Duration) float64 {
+		return func(t time.Duration) float64 {
+			if t >= d/3 {
+				return x
+			}
+			return 1
+		}
+	}
 	// halved is the capacity steps' agency: C to 50% at 1/3, back at 2/3.
 	halved := middle(0.5)
 	warm := func(level float64) func(time.Duration) float64 {
@@ -120,6 +129,10 @@ func scenarios(d time.Duration) []scenario {
 			capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d},
 		{name: "no-queue", title: "No queue (refuses at once beyond C): C to 50% at 1/3, back at 2/3 (load 2×)", load: warm(2), slowdown: one,
 			capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, noQueue: true},
+		{name: "loss", title: "Lasting loss: C to 70% at 1/3, for good (load 2×)", load: warm(2), slowdown: one,
+			capacity: lost(0.7), steps: []time.Duration{0, d / 3}, d: d},
+		{name: "no-queue-loss", title: "Lasting loss at an agency with no queue: C to 70% at 1/3, for good (load 2×)", load: warm(2),
+			slowdown: one, capacity: lost(0.7), steps: []time.Duration{0, d / 3}, d: d, noQueue: true},
 		{name: "background", title: "Background errors (5% of calls answered 500 at random): C to 50% at 1/3, back at 2/3 (load 2×)",
 			load: warm(2), slowdown: one, capacity: halved, steps: []time.Duration{0, d / 3, 2 * d / 3}, d: d, errorRate: 0.05},
 		{name: "refusals", title: "Random refusals (2% of calls answered 503 at once, at random): C to 50% at 1/3, back at 2/3 (load 2×)",
