@@ -73,6 +73,22 @@ func capacityDrop(c int, svc, timeout time.Duration, load float64, to int) func(
 	}
 }
 
+// capacityStep is an agency of capacity c and service time svc, at jitter
+// 0.25, with a queue or none, under load × its nominal rate, its capacity
+// `to` from 30 s on.
+func capacityStep(c int, svc, timeout time.Duration, load float64, to int, queueless bool) func(seed uint64) Scenario {
+	return func(seed uint64) Scenario {
+		a := queueing(c, svc, timeout, 0.25)
+		if queueless {
+			a.QueueLimit = 0
+		}
+		sc := otherScenario(a, timeout, steadyLoad(load, a), seed)
+		sc.Capacity = fromStep(c, to)
+		sc.Steps = []time.Duration{30 * time.Second}
+		return sc
+	}
+}
+
 func halve(c, to int) func(time.Duration) int {
 	return func(t time.Duration) int {
 		if inMiddle(t) {
@@ -123,13 +139,7 @@ func TestOtherShapes(t *testing.T) {
 			sc.Steps = []time.Duration{30 * time.Second, 40 * time.Second}
 			return sc
 		}, 1, 5, ""},
-		{"capacity x3 (scale-out) C10x200ms", func(seed uint64) Scenario {
-			a := queueing(10, 200*time.Millisecond, time.Second, 0.25)
-			sc := otherScenario(a, time.Second, steadyLoad(4, a), seed)
-			sc.Capacity = fromStep(10, 30)
-			sc.Steps = []time.Duration{30 * time.Second}
-			return sc
-		}, 1, 5, "probes backed off: a capacity beyond the one confirmed is found at the next probe (TestCapacityGrownAfterLongSteadyLoad)"},
+		{"capacity x3 (scale-out) C10x200ms", capacityStep(10, 200*time.Millisecond, time.Second, 4, 30, false), 1, 5, "probes backed off: a capacity beyond the one confirmed is found at the next probe (TestCapacityGrownAfterLongSteadyLoad)"},
 		{"speedup x0.5 service C10x400ms", func(seed uint64) Scenario {
 			a := queueing(10, 400*time.Millisecond, 2*time.Second, 0.25)
 			sc := otherScenario(a, 2*time.Second, steadyLoad(4, a), seed)
@@ -167,21 +177,8 @@ func TestOtherShapes(t *testing.T) {
 			sc.Capacity = halve(20, 6)
 			return sc
 		}, 3, 10, ""},
-		{"queue-less C20x300ms to 70% for good", func(seed uint64) Scenario {
-			a := queueing(20, 300*time.Millisecond, time.Second, 0.25)
-			a.QueueLimit = 0
-			sc := otherScenario(a, time.Second, steadyLoad(2, a), seed)
-			sc.Capacity = fromStep(20, 14)
-			sc.Steps = []time.Duration{30 * time.Second}
-			return sc
-		}, 1, 10, ""},
-		{"C20x300ms to 70% for good", func(seed uint64) Scenario {
-			a := queueing(20, 300*time.Millisecond, time.Second, 0.25)
-			sc := otherScenario(a, time.Second, steadyLoad(2, a), seed)
-			sc.Capacity = fromStep(20, 14)
-			sc.Steps = []time.Duration{30 * time.Second}
-			return sc
-		}, 1, 10, ""},
+		{"queue-less C20x300ms to 70% for good", capacityStep(20, 300*time.Millisecond, time.Second, 2, 14, true), 1, 10, ""},
+		{"C20x300ms to 70% for good", capacityStep(20, 300*time.Millisecond, time.Second, 2, 14, false), 1, 10, ""},
 		{"queue-less C20x300ms down by steps 20, 15, 10", func(seed uint64) Scenario {
 			a := queueing(20, 300*time.Millisecond, time.Second, 0.25)
 			a.QueueLimit = 0
