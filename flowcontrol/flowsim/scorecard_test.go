@@ -157,6 +157,9 @@ func TestScorecard(t *testing.T) {
 	warmup := scorecardWarmup(t)
 	var lines []string
 	misses, unconverged, runs := map[string]int{}, map[string]int{}, map[string]int{}
+	// causes tallies, per kind and step, what kept the limit out of the
+	// band after the steps it did not converge on within 5 s.
+	causes := map[string]causeCounts{}
 	table := []string{
 		"| change | shape | phase 1 ÷ oracle | phase 2 ÷ oracle | phase 3 ÷ oracle | errors (worst phase) | back at 90% (s, per seed) | misses | not converged in 5 s |",
 		"|---|---|---:|---:|---:|---:|---|---:|---:|",
@@ -219,6 +222,15 @@ func TestScorecard(t *testing.T) {
 					if c < 0 || c > recoverWithin {
 						unconverged[fmt.Sprint(k.name, i)]++
 						shapeUnconverged++
+						to := sc.Duration
+						if i+1 < len(sc.Steps) {
+							to = sc.Steps[i+1]
+						}
+						key := fmt.Sprint(k.name, i)
+						if causes[key] == nil {
+							causes[key] = causeCounts{}
+						}
+						causes[key][excursionCause(ctl.Trace, sc.Steps[i], to)]++
 					}
 				}
 				// The second score: the limit back at 90% of the capacity
@@ -271,6 +283,16 @@ func TestScorecard(t *testing.T) {
 		}
 		lines = append(lines, fmt.Sprintf("misses %-10s: %d phases, %d recoveries (not converged within 5 s: %d after the load step, %d after the change, %d after the recovery, of %d runs)",
 			k.name, misses[k.name], misses[k.name+" recovery"], unconverged[k.name+"0"], unconverged[k.name+"1"], unconverged[k.name+"2"], runs[k.name]))
+	}
+	lines = append(lines, "", "What kept the limit out of the band after the steps it did not converge on within 5 s: the last decision other than a hold before its last excursion (figures as N), at most 6 per step:")
+	steps := []string{"the load step", "the change", "the recovery"}
+	for _, k := range set {
+		for i, step := range steps {
+			if c := causes[fmt.Sprint(k.name, i)]; len(c) > 0 {
+				lines = append(lines, fmt.Sprintf("  %s, after %s:", k.name, step))
+				lines = append(lines, c.lines(6)...)
+			}
+		}
 	}
 	lines = append(lines, "", "Mean over the seeds (phases from 5 s after their step; misses: phases below 0.9 × oracle or above 2% errors, and recoveries over 5 s; not converged: steps after which the limit was not within ±max(10%, 1 call) of the capacity for good within 5 s, the unscored incident phase left out):", "")
 	lines = append(lines, table...)
