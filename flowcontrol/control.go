@@ -325,7 +325,7 @@ type State struct {
 	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor,
 	// LawBeforeDrainedCheck, LawBeforeFailureCutShown,
 	// LawBeforeBaselineNoise, LawBeforeSettledFailures, LawBeforeLostAt,
-	// LawBeforeLostAtCleared)
+	// LawBeforeLostAtCleared, LawBeforeCeilingStop)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -398,6 +398,15 @@ const LawBeforeLostAt = 12
 // later loss, as that capacity back.
 const LawBeforeLostAtCleared = 13
 
+// LawBeforeCeilingStop pins the control law as it was before slow start
+// ended at the ceiling: back at it, it took one more step of 12.5%
+// (beyondCeiling, at least a call) as a probe that the ceiling was not
+// learnt low. The ceiling is already the capacity and the Headroom's call
+// of queue, so that step went a call or two past ±10% of the capacity at
+// every capacity below 20 after every recovery, and was cut back a period
+// or two later.
+const LawBeforeCeilingStop = 14
+
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
 // pinned one those made before it.
@@ -469,7 +478,7 @@ const (
 	// slowStartSamples successful calls in a period (and no failure), one
 	// below a limit of 4, are enough to double toward the ceiling.
 	slowStartSamples = 2
-	beyondCeiling    = 0.125   // slow start's last step, from the ceiling
+	beyondCeiling    = 0.125   // slow start's last step, from the ceiling, before LawBeforeCeilingStop
 	troubleFloor     = 0.5     // an agency in trouble keeps this share of the ceiling
 	growBackFrom     = 2.0 / 3 // growth toward the ceiling accelerates from this share of it
 	growBackMin      = 4       // but not below a limit of this many calls
@@ -800,9 +809,25 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 	if !ok {
 		return "", false
 	}
+	if next > s.Ceiling && lawHas(law, LawBeforeCeilingStop) {
+		// Back at the ceiling, read healthy: slow start ends here, and the
+		// ceiling is the good limit. Growth beyond it is the normal
+		// rules', as beyond any capacity seen: a call at a time near it,
+		// backed off once refuted. The ceiling is the capacity with the
+		// Headroom's call of queue; a probe of 12.5% from it went past
+		// ±10% of the capacity after every recovery below a capacity of
+		// 20, to be cut back a period or two later.
+		s.Recovering = false
+		s.Good = max(s.Good, s.Limit)
+		if faster {
+			s.relearnFaster(raw, c, law)
+		}
+		return "", false
+	}
 	from := s.Limit
-	// Until the ceiling, slow start goes on; the one step beyond it is a
-	// probe from it: a cut goes back to it, and slow start ends.
+	// Until the ceiling, slow start goes on; under the law before
+	// LawBeforeCeilingStop the one step beyond it is a probe from it: a
+	// cut goes back to it, and slow start ends.
 	s.Recovering = next <= s.Ceiling
 	if !s.Recovering {
 		s.Good = max(s.Good, from)
@@ -1946,11 +1971,11 @@ func (s *AgencyState) regrowTo() float64 {
 // agency would take many seconds.
 //
 // Below the ceiling (the highest limit seen healthy) the first step goes
-// to half of it at once and the next ones double toward it. The ceiling is
-// a hint, not a stop: learnt from a few noisy calls it may be below the
-// agency's true capacity, so at the ceiling slow start takes one more step
-// of a quarter, a probe from the ceiling, and ends; the normal rules go on
-// from there.
+// to half of it at once and the next ones double toward it. At the
+// ceiling it offers one more step of 12.5% (at least a call), a probe from
+// the ceiling, which the law before LawBeforeCeilingStop took and slowStart
+// now declines: slow start ends there, and the normal rules go on from
+// there.
 func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64, why string, faster, ok bool) {
 	// A call that timed out was sent a client's timeout ago: fewer of
 	// them than successes read now are the outage's tail, not news.

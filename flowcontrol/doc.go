@@ -455,12 +455,16 @@
 // going at once to half the Ceiling; a cut's settling does not delay it.
 // One successful call is enough below a limit of 4, two above: gathering a
 // full period's evidence at each step of a slow agency would take many
-// seconds. The Ceiling, the highest limit seen healthy, is a hint and not
-// a stop: learnt from few calls it may be below the capacity, so at the
-// Ceiling slow start takes one more step of 12.5% (at least one call), a
-// probe from the Ceiling that a cut sends back to it, and ends; growth
-// waits a period for that probe to show (and after any slow-start step),
-// since the period that follows holds mostly calls sent before it. A cut right
+// seconds. Slow start ends at the Ceiling, the highest limit seen healthy,
+// once a period there reads healthy (not the period right after the step to
+// it, which holds mostly calls sent before it); the Ceiling becomes Good,
+// and growth beyond it is the normal rules', a call at a time near a
+// capacity and backed off once refuted. The Ceiling is the capacity with
+// the Headroom's call of queue: the law before LawBeforeCeilingStop took
+// one more step of 12.5% (at least one call) from it, a probe that went a
+// call or two past ±10% of the capacity after every recovery below a
+// capacity of 20. Growth waits a period after any slow-start step, since
+// the period that follows holds mostly calls sent before it. A cut right
 // after a doubling lowers Ceiling and ends the slow start too, unless its
 // failures are mostly timeouts: the agency is still in trouble, and its
 // recovery, still to come, is slow-started toward the lowered Ceiling

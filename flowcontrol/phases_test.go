@@ -886,14 +886,25 @@ func TestPhaseSlowStart(t *testing.T) {
 	if reason, ok := s.slowStart(back, c, 0); !ok || s.Limit != 10 || !s.Recovering {
 		t.Fatalf("recovering at 2, ceiling 20: %q, limit %.1f", reason, s.Limit)
 	}
-	// At the ceiling: one step of 12.5% beyond it, a probe from it; then over.
+	// At the ceiling, read healthy: slow start ends there, the ceiling the
+	// good limit, and the normal rules decide the period.
 	s = warm(20)
 	s.Ceiling, s.Recovering = 20, true
 	back.InFlight = 20
-	if reason, ok := s.slowStart(back, c, 0); !ok || s.Limit != 22.5 || s.Recovering || s.Good != 20 {
-		t.Fatalf("recovering at the ceiling: %q, limit %.1f, recovering %v, Good %.1f; want 22.5, over, Good 20", reason, s.Limit, s.Recovering, s.Good)
+	if reason, ok := s.slowStart(back, c, 0); ok || s.Limit != 20 || s.Recovering || s.Good != 20 {
+		t.Fatalf("recovering at the ceiling: %q, limit %.1f, recovering %v, Good %.1f; want no step, 20, over, Good 20", reason, s.Limit, s.Recovering, s.Good)
 	}
 	if _, ok := s.slowStart(back, c, 0); ok {
+		t.Fatal("slow start went on past the ceiling")
+	}
+	// The law before LawBeforeCeilingStop: one step of 12.5% beyond it, a
+	// probe from it; then over.
+	s = warm(20)
+	s.Ceiling, s.Recovering = 20, true
+	if reason, ok := s.slowStart(back, c, LawBeforeCeilingStop); !ok || s.Limit != 22.5 || s.Recovering || s.Good != 20 {
+		t.Fatalf("law %d, recovering at the ceiling: %q, limit %.1f, recovering %v, Good %.1f; want 22.5, over, Good 20", LawBeforeCeilingStop, reason, s.Limit, s.Recovering, s.Good)
+	}
+	if _, ok := s.slowStart(back, c, LawBeforeCeilingStop); ok {
 		t.Fatal("slow start went on beyond its step past the ceiling")
 	}
 	// Not recovering, latency at the baseline: no slow start.

@@ -167,6 +167,12 @@ const lostAtLawVersion = "lost-at-law"
 // earlier law to their end, for the same reason.
 const lostAtClearedLawVersion = "lost-at-cleared-law"
 
+// ceilingStopLawVersion marks the controller whose control law ends slow
+// start at the ceiling instead of a step beyond it (flowcontrol
+// LawBeforeCeilingStop). Runs recorded before it keep the earlier law to
+// their end, for the same reason.
+const ceilingStopLawVersion = "ceiling-stop-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -187,6 +193,7 @@ var lawChanges = []struct {
 	{settledFailuresLawVersion, flowcontrol.LawBeforeSettledFailures},
 	{lostAtLawVersion, flowcontrol.LawBeforeLostAt},
 	{lostAtClearedLawVersion, flowcontrol.LawBeforeLostAtCleared},
+	{ceilingStopLawVersion, flowcontrol.LawBeforeCeilingStop},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
