@@ -2,7 +2,6 @@ package flowsim
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -11,10 +10,8 @@ import (
 )
 
 // outOfBand reports whether a sample's limit is outside the band the
-// convergence is measured in: ±max(10% of the capacity, 1 call).
-func outOfBand(x Sample) bool {
-	return math.Abs(float64(x.Limit-x.Capacity)) > max(0.1*float64(x.Capacity), 1)
-}
+// convergence is measured in (outsideBand).
+func outOfBand(x Sample) bool { return outsideBand(float64(x.Limit), float64(x.Capacity)) }
 
 // numbers are a reason's figures, dropped so that one rule's decisions
 // read alike whatever their values.
@@ -23,12 +20,11 @@ var numbers = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
 // excursionCause names what kept the limit out of the band after the step
 // at from, until the next step at to: the decision that took it out for
 // the last time (the last decision other than a hold before the last
-// excursion's first sample, its figures dropped and a background note
-// left out), with
-// "above" or "below" the band, or "never in the band" when the limit was
-// out of it from the step to the excursion's end. It is empty when the
-// limit was within the band from 5 s after the step on (converged in
-// time).
+// excursion's first sample, its figures dropped and a background note left
+// out), with "above" or "below" the band, or "never in the band" when the
+// limit was out of it from the step to the excursion's end. It is empty
+// when the limit was within the band from 5 s after the step on (converged
+// in time).
 func excursionCause(trace []Sample, from, to time.Duration) string {
 	last := -1
 	for i, x := range trace {
@@ -133,11 +129,7 @@ func TestExcursionCause(t *testing.T) {
 		}
 		// A cause exactly where the convergence the scorecard counts is
 		// later than 5 s, or never.
-		points := make([]Point, len(c.trace))
-		for i, x := range c.trace {
-			points[i] = Point{T: x.T, Value: float64(x.Limit), Capacity: float64(x.Capacity)}
-		}
-		conv := Convergence(points, []time.Duration{0}, 10*time.Second)[0]
+		conv := convergence(c.trace, Scenario{Steps: []time.Duration{0}, Duration: 10 * time.Second})[0]
 		if late := conv < 0 || conv > recoverWithin; late != (c.want != "") {
 			t.Errorf("%s: converged %s, but the cause is %q", c.name, conv, c.want)
 		}

@@ -864,9 +864,8 @@ func Convergence(points []Point, steps []time.Duration, end time.Duration) []tim
 			if x.T <= s || x.T > stop {
 				continue
 			}
-			band := max(0.1*x.Capacity, 1)
 			switch {
-			case math.IsNaN(x.Value) || math.Abs(x.Value-x.Capacity) > band:
+			case outsideBand(x.Value, x.Capacity):
 				entered = -1
 			case first: // never left the band
 				entered = 0
@@ -878,6 +877,13 @@ func Convergence(points []Point, steps []time.Duration, end time.Duration) []tim
 		out = append(out, entered)
 	}
 	return out
+}
+
+// outsideBand reports whether value is outside the band Convergence
+// measures in: ±max(10% of the capacity, 1) around capacity. A NaN value
+// is outside it.
+func outsideBand(value, capacity float64) bool {
+	return math.IsNaN(value) || math.Abs(value-capacity) > max(0.1*capacity, 1)
 }
 
 func validate(sc Scenario, p Policy) error {
