@@ -809,25 +809,16 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 	if !ok {
 		return "", false
 	}
-	if next > s.Ceiling && lawHas(law, LawBeforeCeilingStop) {
-		// Back at the ceiling, read healthy: slow start ends here, and the
-		// ceiling is the good limit. Growth beyond it is the normal
-		// rules', as beyond any capacity seen: a call at a time near it,
-		// backed off once refuted. The ceiling is the capacity with the
-		// Headroom's call of queue; a probe of 12.5% from it went past
-		// ±10% of the capacity after every recovery below a capacity of
-		// 20, to be cut back a period or two later.
-		s.Recovering = false
-		s.Good = max(s.Good, s.Limit)
-		if faster {
-			s.relearnFaster(raw, c, law)
-		}
-		return "", false
-	}
 	from := s.Limit
-	// Until the ceiling, slow start goes on; under the law before
-	// LawBeforeCeilingStop the one step beyond it is a probe from it: a
-	// cut goes back to it, and slow start ends.
+	// Until the ceiling, slow start goes on. Beyond it, it is over, the
+	// ceiling the good limit: under the law before LawBeforeCeilingStop it
+	// took one step beyond, a probe from the ceiling that a cut sends back
+	// to it. Now it ends at the ceiling, read healthy, and growth beyond it
+	// is the normal rules', as beyond any capacity seen: a call at a time
+	// near it, backed off once refuted. The ceiling is the capacity with
+	// the Headroom's call of queue; the probe of 12.5% from it went past
+	// ±10% of the capacity after every recovery below a capacity of 20, to
+	// be cut back a period or two later.
 	s.Recovering = next <= s.Ceiling
 	if !s.Recovering {
 		s.Good = max(s.Good, from)
@@ -837,6 +828,9 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 		// at a limit below the capacity, the latency is the agency's own
 		// again.
 		s.relearnFaster(raw, c, law)
+	}
+	if !s.Recovering && lawHas(law, LawBeforeCeilingStop) {
+		return "", false
 	}
 	// An agency back from a slowdown during a dip: slow start's step
 	// ends it.
