@@ -169,6 +169,13 @@ type AgencyState struct {
 	// a period in which nothing succeeded is such a loss still showing
 	// while a call's life spans back to one that served (see Unserved).
 	Recovering bool `json:"recovering,omitempty"`
+	// Slowed is the (rounded) limit at which the latency was last read
+	// above the tolerance, beyond its noise, on calls all sent under that
+	// limit; 0 when none since the last slow start. Read back at the
+	// baseline at that limit or a higher one, far below the ceiling, the
+	// agency has recovered (heldRecovery): our queue only grows with the
+	// limit.
+	Slowed int `json:"slowed,omitempty"`
 	// Refused says the agency refused calls (overload answers cut the
 	// limit) since the limit was last seen healthy: it lost capacity, so
 	// a latency cut found to be a slowdown (rule 2) is undone to the
@@ -325,7 +332,7 @@ type State struct {
 	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor,
 	// LawBeforeDrainedCheck, LawBeforeFailureCutShown,
 	// LawBeforeBaselineNoise, LawBeforeSettledFailures, LawBeforeLostAt,
-	// LawBeforeLostAtCleared, LawBeforeCeilingStop)
+	// LawBeforeLostAtCleared, LawBeforeCeilingStop, LawBeforeHeldRecovery)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -407,6 +414,17 @@ const LawBeforeLostAtCleared = 13
 // or two later.
 const LawBeforeCeilingStop = 14
 
+// LawBeforeHeldRecovery pins the control law as it was before a recovery
+// read at a limit far below the ceiling was slow-started: the limit cut
+// deep by an incident (a capacity lost together with a slowdown, the
+// latency read as our queue) and the latency read slow at that limit, then
+// back at the baseline there or at a higher one. Slow start was only for an agency back
+// from an outage or found faster than a relearnt baseline, and the limit
+// climbed back by single calls, each waiting for its evidence: at a few
+// slow calls a second, 15–25 s from a limit of 1 or 2 to a capacity of 6
+// or 8.
+const LawBeforeHeldRecovery = 15
+
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
 // pinned one those made before it.
@@ -477,11 +495,12 @@ const (
 	defaultSigma  = 0.25 // lognormal sigma assumed when p90 is unknown
 	// slowStartSamples successful calls in a period (and no failure), one
 	// below a limit of 4, are enough to double toward the ceiling.
-	slowStartSamples = 2
-	beyondCeiling    = 0.125   // slow start's last step, from the ceiling, before LawBeforeCeilingStop
-	troubleFloor     = 0.5     // an agency in trouble keeps this share of the ceiling
-	growBackFrom     = 2.0 / 3 // growth toward the ceiling accelerates from this share of it
-	growBackMin      = 4       // but not below a limit of this many calls
+	slowStartSamples  = 2
+	beyondCeiling     = 0.125   // slow start's last step, from the ceiling, before LawBeforeCeilingStop
+	troubleFloor      = 0.5     // an agency in trouble keeps this share of the ceiling
+	heldRecoveryDepth = 3       // a recovery read at a third of the ceiling or less is slow-started
+	growBackFrom      = 2.0 / 3 // growth toward the ceiling accelerates from this share of it
+	growBackMin       = 4       // but not below a limit of this many calls
 	// relearnSamples successful calls in one period, at a latency well
 	// below the baseline, are its mean within ±10% (2.5σ at σ=0.25): the
 	// baseline is taken from them at once.
@@ -775,7 +794,10 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 		// the agency's good limit.
 		return "", false
 	}
-	next, why, faster, ok := slowStartLimit(*s, raw, c)
+	if lawHas(law, LawBeforeHeldRecovery) {
+		s.noteSlowed(raw, c)
+	}
+	next, why, faster, ok := slowStartLimit(*s, raw, c, law)
 	if faster && s.Peak > s.Ceiling {
 		// Back from a slowdown: the ceiling an incident lowered (its
 		// capacity then) is the agency's own again, unless it refuses
@@ -784,7 +806,7 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 		// limit itself, with nothing to regain.
 		peak := *s
 		peak.Ceiling, peak.Peak = s.Peak, 0
-		if n, w, f, k := slowStartLimit(peak, raw, c); k || raw.OK >= relearnSamples {
+		if n, w, f, k := slowStartLimit(peak, raw, c, law); k || raw.OK >= relearnSamples {
 			s.Ceiling, s.Peak = peak.Ceiling, 0
 			next, why, faster, ok = n, w, f, k
 		}
@@ -833,9 +855,30 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 		return "", false
 	}
 	// An agency back from a slowdown during a dip: slow start's step
-	// ends it.
-	s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule, s.SlowFrom, s.Dip = next, 0, 0, nil, ruleSlowStart, from, nil
+	// ends it. What was read slow before is over.
+	s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule, s.SlowFrom, s.Dip, s.Slowed = next, 0, 0, nil, ruleSlowStart, from, nil, 0
 	return fmt.Sprintf("slow start (%s): %.1f→%.1f, ceiling %.1f", why, from, next, s.Ceiling), true
+}
+
+// noteSlowed records the limit as Slowed when raw, a period whose calls
+// were all sent under the limit as it is (as many periods since it moved
+// as the period's latency spans, and at least one), reads the latency above
+// the tolerance beyond its noise. At such a limit the latency is not a
+// queue left from a higher one: it is the agency's own, or a queue of ours
+// at a capacity below the limit. Either way, read back at the baseline at
+// that limit or a higher one, the agency has recovered: our queue only
+// grows with the limit.
+func (s *AgencyState) noteSlowed(raw Observation, c AgencyConfig) {
+	lat := raw.latency()
+	if s.Moved || raw.OK == 0 || lat <= 0 || raw.Period <= 0 || s.Baseline <= 0 || s.BaselinePeriods < warmupPeriods {
+		return
+	}
+	if s.SinceMove-1 < max(1, int(math.Ceil(float64(lat)/float64(raw.Period)))) {
+		return // calls sent before the limit moved end in this period
+	}
+	if float64(lat)/float64(s.Baseline) > c.LatencyTolerance+latencyNoise(raw) {
+		s.Slowed = roundLimit(s.Limit)
+	}
 }
 
 // backToFast takes back the baseline the agency had before rule 2 found it
@@ -1385,6 +1428,9 @@ func (s *AgencyState) slower(lat time.Duration, restore float64, law int) {
 	}
 	s.Relearned = &Relearned{Old: s.Baseline, OldUnverified: s.Unverified}
 	s.Baseline, s.Unverified, s.Averaged = lat, true, false
+	// A limit read slow was slow against the old baseline: against this
+	// one the slow agency reads at the baseline, no recovery.
+	s.Slowed = 0
 	// The agency got slower, not smaller: the cut is undone, and its last
 	// good limit, if above, still holds as many calls; unless the agency
 	// refused calls since (Refused): then it lost capacity too (an
@@ -1954,9 +2000,10 @@ func (s *AgencyState) regrowTo() float64 {
 }
 
 // slowStartLimit decides whether the limit grows multiplicatively, on this
-// period alone: the agency is recovering (see AgencyState.Recovering) or
-// is just seen to have recovered from a slowdown (faster: its latency well
-// below the baseline, beyond its noise, on MinSamples calls), nothing
+// period alone: the agency is recovering (see AgencyState.Recovering), is
+// just seen to have recovered from a slowdown (faster: its latency well
+// below the baseline, beyond its noise, on MinSamples calls) or from an
+// incident that cut the limit deep (heldRecovery), nothing
 // failed (but for fewer timeouts than successes: those calls were sent a
 // client's timeout ago, before the recovery), there is a backlog and the latency is within tolerance (widened
 // by the noise of the few calls read). A couple of successful calls are
@@ -1970,7 +2017,7 @@ func (s *AgencyState) regrowTo() float64 {
 // the ceiling, which the law before LawBeforeCeilingStop took and slowStart
 // now declines: slow start ends there, and the normal rules go on from
 // there.
-func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64, why string, faster, ok bool) {
+func slowStartLimit(s AgencyState, o Observation, c AgencyConfig, law int) (next float64, why string, faster, ok bool) {
 	// A call that timed out was sent a client's timeout ago: fewer of
 	// them than successes read now are the outage's tail, not news.
 	failures := o.Overload + o.AgencyErrors
@@ -1990,11 +2037,15 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64,
 	faster = o.OK >= c.MinSamples && ratio+noise < 2-c.LatencyTolerance
 	// At a limit of a few slow calls one success may be all a period sees.
 	enough := o.OK >= slowStartSamples || s.Limit < 4
-	if !s.Recovering && !faster || !enough || ratio > c.LatencyTolerance+noise {
+	held := heldRecovery(s, ratio, c, law)
+	if !s.Recovering && !faster && !held || !enough || ratio > c.LatencyTolerance+noise {
 		return 0, "", false, false
 	}
-	if faster {
+	switch {
+	case faster:
 		why = "latency well below the baseline, "
+	case held && !s.Recovering:
+		why = fmt.Sprintf("latency back at the baseline at %d, read slow there, ", s.Slowed)
 	}
 	switch {
 	case s.Ceiling > (1+regrowMargin)*s.Limit:
@@ -2003,6 +2054,25 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig) (next float64,
 		return s.Limit + max(1, s.Limit*beyondCeiling), why + "one step beyond the ceiling", faster, true
 	}
 	return 0, "", faster, false
+}
+
+// heldRecovery reports whether s, at a third of its ceiling or less
+// (heldRecoveryDepth), reads its latency back within the growth threshold
+// (ratio, not widened by the reading's noise: one slow call reads within it
+// by chance about once in a hundred) at the limit at which it was read
+// slow (Slowed) or a higher one, with no latency cut pending: the agency
+// has recovered from an incident that cut the limit that deep. A capacity
+// merely halved leaves the limit at about half the ceiling; a cut that went
+// below a capacity lost reads the baseline at a limit below the one read
+// slow, as queueing predicts, and one back at that limit reads slow again
+// while the capacity is still lost; a capacity lost deeper and come back
+// is a recovery too. Slow start then
+// doubles toward the ceiling, and a cut after one of its steps lowers the
+// ceiling to where it began (endSlowStart), as after an outage.
+func heldRecovery(s AgencyState, ratio float64, c AgencyConfig, law int) bool {
+	return lawHas(law, LawBeforeHeldRecovery) && s.Slowed > 0 && roundLimit(s.Limit) >= s.Slowed &&
+		s.Ceiling >= heldRecoveryDepth*s.Limit && s.Limit < s.Ceiling-1 && s.Probe == nil && !s.Moved &&
+		ratio <= 1+(c.LatencyTolerance-1)*incFraction
 }
 
 // endSlowStart ends a slow start at a cut right after one of its steps

@@ -447,7 +447,14 @@
 // refused calls before), or when the
 // latency falls well below the baseline (beyond its noise, on MinSamples
 // calls): an agency back from a slowdown, whose baseline is still the
-// slow one's and is relearnt at once from that period. While it lasts
+// slow one's and is relearnt at once from that period, or when, at a
+// third of the Ceiling or less, the latency is back within the growth
+// threshold at a limit at which it was read slow (on calls all sent under
+// it; AgencyState.Slowed) or a higher one: an incident that cut the limit
+// that deep, its slowdown read as our queue, is over (our queue only grows
+// with the limit). Before LawBeforeHeldRecovery that recovery climbed a
+// call at a time, each step waiting for its evidence: 15–25 s to the
+// capacity at a few slow calls a second. While it lasts
 // (AgencyState.Recovering), a period with no failure (timeouts fewer than
 // the successes are the outage's tail: those calls were sent a client's
 // timeout ago), a backlog and latency within tolerance (widened by the

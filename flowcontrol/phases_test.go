@@ -1348,3 +1348,63 @@ func TestPhaseLostAtCleared(t *testing.T) {
 		}
 	}
 }
+
+// TestPhaseHeldRecovery: a limit cut to a third of the ceiling or less,
+// read slow there on calls all sent under it, then back at the baseline at
+// that limit or a higher one, is the agency recovered: slow start, toward
+// the ceiling. Not below that limit (queueing predicts the fall), not
+// before the calls read were all sent under it, not once the baseline has
+// been relearnt slow (the slow agency reads at it), and not under the law
+// before LawBeforeHeldRecovery.
+func TestPhaseHeldRecovery(t *testing.T) {
+	c := DefaultAgencyConfig()
+	read := func(lat time.Duration) Observation {
+		return Observation{Period: time.Second, Calls: 2, OK: 2, LatencyMean: lat, LatencyP50: lat, LatencyP90: lat,
+			InFlight: 2, QueueWaitP90: time.Second}
+	}
+	slowed := func() AgencyState {
+		s := warm(2)
+		s.Ceiling, s.SinceMove = 9, 3
+		if _, ok := s.slowStart(read(2*svc), c, 0); ok || s.Slowed != 2 {
+			t.Fatalf("read slow at 2: stepped %v, Slowed %d; want no step, Slowed 2", ok, s.Slowed)
+		}
+		return s
+	}
+	s := slowed()
+	if reason, ok := s.slowStart(read(svc), c, 0); !ok || s.Limit != 4.5 || !s.Recovering || s.Slowed != 0 {
+		t.Fatalf("back at the baseline at 2: %q, limit %.1f, recovering %v, Slowed %d; want 4.5, recovering, Slowed 0", reason, s.Limit, s.Recovering, s.Slowed)
+	}
+	s = slowed()
+	s.Limit = 3
+	at3 := read(svc)
+	at3.InFlight = 3
+	if _, ok := s.slowStart(at3, c, 0); !ok {
+		t.Fatal("back at the baseline at 3, read slow at 2: no slow start")
+	}
+	s = slowed()
+	s.Limit = 1
+	if reason, ok := s.slowStart(read(svc), c, 0); ok {
+		t.Fatalf("at the baseline at 1, read slow at 2 (the cut's fall): %q", reason)
+	}
+	s = slowed()
+	s.Ceiling = 5
+	if reason, ok := s.slowStart(read(svc), c, 0); ok {
+		t.Fatalf("at 2 of a ceiling of 5 (a capacity halved): %q", reason)
+	}
+	s = slowed()
+	s.slower(2*svc, 2, 0)
+	s.Rule, s.Limit = ruleRelearn, 2
+	if reason, ok := s.slowStart(read(2*svc), c, 0); ok {
+		t.Fatalf("at the slow baseline relearnt: %q", reason)
+	}
+	// Calls that end within a period of the move were sent before it.
+	s = warm(2)
+	s.Ceiling, s.SinceMove = 9, 1
+	if s.slowStart(read(2*svc), c, 0); s.Slowed != 0 {
+		t.Fatalf("read slow right after the move: Slowed %d", s.Slowed)
+	}
+	s = slowed()
+	if reason, ok := s.slowStart(read(svc), c, LawBeforeHeldRecovery); ok {
+		t.Fatalf("law %d: %q", LawBeforeHeldRecovery, reason)
+	}
+}

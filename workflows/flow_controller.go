@@ -173,6 +173,13 @@ const lostAtClearedLawVersion = "lost-at-cleared-law"
 // their end, for the same reason.
 const ceilingStopLawVersion = "ceiling-stop-law"
 
+// heldRecoveryLawVersion marks the controller whose control law slow-starts
+// a recovery read at a limit far below the ceiling, back at the baseline
+// where the latency was read slow (flowcontrol LawBeforeHeldRecovery). Runs
+// recorded before it keep the earlier law to their end, for the same
+// reason.
+const heldRecoveryLawVersion = "held-recovery-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -194,6 +201,7 @@ var lawChanges = []struct {
 	{lostAtLawVersion, flowcontrol.LawBeforeLostAt},
 	{lostAtClearedLawVersion, flowcontrol.LawBeforeLostAtCleared},
 	{ceilingStopLawVersion, flowcontrol.LawBeforeCeilingStop},
+	{heldRecoveryLawVersion, flowcontrol.LawBeforeHeldRecovery},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

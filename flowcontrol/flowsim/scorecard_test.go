@@ -248,7 +248,7 @@ func TestScorecard(t *testing.T) {
 				if at < 0 || at > recoverWithin {
 					misses[k.name+" recovery"]++
 					shapeMisses++
-					what := "back at 90% of the capacity %s after the recovery"
+					what := "back at 90%% of the capacity %s after the recovery"
 					if k.lasting {
 						what = "settled at the capacity left %s after the loss"
 					}
