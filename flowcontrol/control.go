@@ -798,12 +798,23 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 		s.noteSlowed(raw, c)
 	}
 	next, why, faster, ok := slowStartLimit(*s, raw, c, law)
-	if faster && s.Peak > s.Ceiling {
-		// Back from a slowdown: the ceiling an incident lowered (its
-		// capacity then) is the agency's own again, unless it refuses
-		// it, which lowers it once more. Whether slow start climbs is
-		// read against that ceiling: the lowered one is often the
-		// limit itself, with nothing to regain.
+	held := false
+	if !faster && s.Peak > s.Ceiling && s.Baseline > 0 {
+		peak := *s
+		peak.Ceiling, peak.Peak = s.Peak, 0
+		held = heldRecovery(peak, raw, float64(raw.latency())/float64(s.Baseline), c, law)
+	}
+	if (faster || held) && s.Peak > s.Ceiling {
+		// Back from a slowdown, or back at the baseline where an
+		// incident had it slow (heldRecovery, read against that
+		// ceiling): the ceiling the incident lowered (its capacity
+		// then) is the agency's own again, unless it refuses it, which
+		// lowers it once more. Whether slow start climbs is read
+		// against that ceiling: the lowered one is often the limit
+		// itself, with nothing to regain. (A slow start during the
+		// incident, refused, lowers the ceiling to a call or two; read
+		// against it, the recovery was not deep, and the limit climbed
+		// from there a call at a time.)
 		peak := *s
 		peak.Ceiling, peak.Peak = s.Peak, 0
 		if n, w, f, k := slowStartLimit(peak, raw, c, law); k || raw.OK >= relearnSamples {
@@ -2037,7 +2048,7 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig, law int) (next
 	faster = o.OK >= c.MinSamples && ratio+noise < 2-c.LatencyTolerance
 	// At a limit of a few slow calls one success may be all a period sees.
 	enough := o.OK >= slowStartSamples || s.Limit < 4
-	held := heldRecovery(s, ratio, c, law)
+	held := heldRecovery(s, o, ratio, c, law)
 	if !s.Recovering && !faster && !held || !enough || ratio > c.LatencyTolerance+noise {
 		return 0, "", false, false
 	}
@@ -2058,9 +2069,10 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig, law int) (next
 
 // heldRecovery reports whether s, at a third of its ceiling or less
 // (heldRecoveryDepth), reads its latency back within the growth threshold
-// (ratio, not widened by the reading's noise: one slow call reads within it
-// by chance about once in a hundred) at the limit at which it was read
-// slow (Slowed) or a higher one, with no latency cut pending: the agency
+// (ratio, not widened by the reading's noise) on slowStartSamples calls or
+// more of the period o (one call of an agency slowed ×2 reads within it by
+// chance once in forty or so, in callstats' buckets) at the limit at which
+// it was read slow (Slowed) or a higher one, with no latency cut pending: the agency
 // has recovered from an incident that cut the limit that deep. A capacity
 // merely halved leaves the limit at about half the ceiling; a cut that went
 // below a capacity lost reads the baseline at a limit below the one read
@@ -2069,8 +2081,8 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig, law int) (next
 // is a recovery too. Slow start then
 // doubles toward the ceiling, and a cut after one of its steps lowers the
 // ceiling to where it began (endSlowStart), as after an outage.
-func heldRecovery(s AgencyState, ratio float64, c AgencyConfig, law int) bool {
-	return lawHas(law, LawBeforeHeldRecovery) && s.Slowed > 0 && roundLimit(s.Limit) >= s.Slowed &&
+func heldRecovery(s AgencyState, o Observation, ratio float64, c AgencyConfig, law int) bool {
+	return lawHas(law, LawBeforeHeldRecovery) && s.Slowed > 0 && roundLimit(s.Limit) >= s.Slowed && o.OK >= slowStartSamples && ratio > 0 &&
 		s.Ceiling >= heldRecoveryDepth*s.Limit && s.Limit < s.Ceiling-1 && s.Probe == nil && !s.Moved &&
 		ratio <= 1+(c.LatencyTolerance-1)*incFraction
 }

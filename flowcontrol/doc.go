@@ -449,8 +449,9 @@
 // calls): an agency back from a slowdown, whose baseline is still the
 // slow one's and is relearnt at once from that period, or when, at a
 // third of the Ceiling or less, the latency is back within the growth
-// threshold at a limit at which it was read slow (on calls all sent under
-// it; AgencyState.Slowed) or a higher one: an incident that cut the limit
+// threshold, on two calls or more, at a limit at which it was read slow
+// (on calls all sent under it; AgencyState.Slowed) or a higher one: an
+// incident that cut the limit
 // that deep, its slowdown read as our queue, is over (our queue only grows
 // with the limit). Before LawBeforeHeldRecovery that recovery climbed a
 // call at a time, each step waiting for its evidence: 15–25 s to the

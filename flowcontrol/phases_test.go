@@ -1351,8 +1351,9 @@ func TestPhaseLostAtCleared(t *testing.T) {
 
 // TestPhaseHeldRecovery: a limit cut to a third of the ceiling or less,
 // read slow there on calls all sent under it, then back at the baseline at
-// that limit or a higher one, is the agency recovered: slow start, toward
-// the ceiling. Not below that limit (queueing predicts the fall), not
+// that limit or a higher one on two calls or more, is the agency recovered:
+// slow start, toward the ceiling. Not on one call, not below that limit
+// (queueing predicts the fall), not
 // before the calls read were all sent under it, not once the baseline has
 // been relearnt slow (the slow agency reads at it), and not under the law
 // before LawBeforeHeldRecovery.
@@ -1382,6 +1383,12 @@ func TestPhaseHeldRecovery(t *testing.T) {
 		t.Fatal("back at the baseline at 3, read slow at 2: no slow start")
 	}
 	s = slowed()
+	one := read(svc)
+	one.Calls, one.OK = 1, 1
+	if reason, ok := s.slowStart(one, c, 0); ok {
+		t.Fatalf("one call at the baseline (a slowed agency's by chance): %q", reason)
+	}
+	s = slowed()
 	s.Limit = 1
 	if reason, ok := s.slowStart(read(svc), c, 0); ok {
 		t.Fatalf("at the baseline at 1, read slow at 2 (the cut's fall): %q", reason)
@@ -1402,6 +1409,15 @@ func TestPhaseHeldRecovery(t *testing.T) {
 	s.Ceiling, s.SinceMove = 9, 1
 	if s.slowStart(read(2*svc), c, 0); s.Slowed != 0 {
 		t.Fatalf("read slow right after the move: Slowed %d", s.Slowed)
+	}
+	// A slow start during the incident, refused, lowered the ceiling to
+	// where it began (2, the Peak 9): read against the Peak, the recovery
+	// is deep, and the Peak is the ceiling again.
+	s = slowed()
+	s.Limit = 1
+	s.Slowed, s.Ceiling, s.Peak = 1, 2, 9
+	if reason, ok := s.slowStart(read(svc), c, 0); !ok || s.Ceiling != 9 || s.Peak != 0 || s.Limit != 4.5 {
+		t.Fatalf("back at the baseline at 1 of a lowered ceiling of 2 (Peak 9): %q, ceiling %.1f, Peak %.1f, limit %.1f; want ceiling 9, limit 4.5", reason, s.Ceiling, s.Peak, s.Limit)
 	}
 	s = slowed()
 	if reason, ok := s.slowStart(read(svc), c, LawBeforeHeldRecovery); ok {
