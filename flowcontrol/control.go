@@ -417,12 +417,12 @@ const LawBeforeCeilingStop = 14
 // LawBeforeHeldRecovery pins the control law as it was before a recovery
 // read at a limit far below the ceiling was slow-started: the limit cut
 // deep by an incident (a capacity lost together with a slowdown, the
-// latency read as our queue) and the latency read slow at that limit, then
-// back at the baseline there or at a higher one. Slow start was only for an agency back
-// from an outage or found faster than a relearnt baseline, and the limit
-// climbed back by single calls, each waiting for its evidence: at a few
-// slow calls a second, 15–25 s from a limit of 1 or 2 to a capacity of 6
-// or 8.
+// latency read as our queue) and the latency read slow at that limit,
+// then back at the baseline there or at a higher one. Slow start was only
+// for an agency back from an outage or found faster than a relearnt
+// baseline, and the limit climbed back by single calls, each waiting for
+// its evidence: at a few slow calls a second, 15–25 s from a limit of 1
+// or 2 to a capacity of 6 or 8.
 const LawBeforeHeldRecovery = 15
 
 // lawHas reports whether the law in force includes the change that the
@@ -2056,7 +2056,7 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig, law int) (next
 	case faster:
 		why = "latency well below the baseline, "
 	case held && !s.Recovering:
-		why = fmt.Sprintf("latency back at the baseline at %d, read slow there, ", s.Slowed)
+		why = fmt.Sprintf("latency back at the baseline at %d, read slow at %d, ", roundLimit(s.Limit), s.Slowed)
 	}
 	switch {
 	case s.Ceiling > (1+regrowMargin)*s.Limit:
@@ -2072,15 +2072,15 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig, law int) (next
 // (ratio, not widened by the reading's noise) on slowStartSamples calls or
 // more of the period o (one call of an agency slowed ×2 reads within it by
 // chance once in forty or so, in callstats' buckets) at the limit at which
-// it was read slow (Slowed) or a higher one, with no latency cut pending: the agency
-// has recovered from an incident that cut the limit that deep. A capacity
-// merely halved leaves the limit at about half the ceiling; a cut that went
-// below a capacity lost reads the baseline at a limit below the one read
-// slow, as queueing predicts, and one back at that limit reads slow again
-// while the capacity is still lost; a capacity lost deeper and come back
-// is a recovery too. Slow start then
-// doubles toward the ceiling, and a cut after one of its steps lowers the
-// ceiling to where it began (endSlowStart), as after an outage.
+// it was read slow (Slowed) or a higher one, with no latency cut pending:
+// the agency has recovered from an incident that cut the limit that deep.
+// A capacity merely halved leaves the limit at about half the ceiling; a
+// cut that went below a capacity lost reads the baseline at a limit below
+// the one read slow, as queueing predicts, and one back at that limit
+// reads slow again while the capacity is still lost; a capacity lost
+// deeper and come back is a recovery too. Slow start then doubles toward
+// the ceiling, and a cut after one of its steps lowers the ceiling to
+// where it began (endSlowStart), as after an outage.
 func heldRecovery(s AgencyState, o Observation, ratio float64, c AgencyConfig, law int) bool {
 	return lawHas(law, LawBeforeHeldRecovery) && s.Slowed > 0 && roundLimit(s.Limit) >= s.Slowed && o.OK >= slowStartSamples && ratio > 0 &&
 		s.Ceiling >= heldRecoveryDepth*s.Limit && s.Limit < s.Ceiling-1 && s.Probe == nil && !s.Moved &&

@@ -1352,11 +1352,11 @@ func TestPhaseLostAtCleared(t *testing.T) {
 // TestPhaseHeldRecovery: a limit cut to a third of the ceiling or less,
 // read slow there on calls all sent under it, then back at the baseline at
 // that limit or a higher one on two calls or more, is the agency recovered:
-// slow start, toward the ceiling. Not on one call, not below that limit
-// (queueing predicts the fall), not
-// before the calls read were all sent under it, not once the baseline has
-// been relearnt slow (the slow agency reads at it), and not under the law
-// before LawBeforeHeldRecovery.
+// slow start, toward the ceiling (the Peak's, if a refused slow start
+// lowered it). Not on one call, not below that limit (queueing predicts
+// the fall), not before the calls read were all sent under it, not once
+// the baseline has been relearnt slow (the slow agency reads at it), and
+// not under the law before LawBeforeHeldRecovery.
 func TestPhaseHeldRecovery(t *testing.T) {
 	c := DefaultAgencyConfig()
 	read := func(lat time.Duration) Observation {

@@ -54,7 +54,7 @@ const (
 // and no baseline relearnt slow for the latency to fall below): the limit
 // climbed back a call at a time, each step waiting for evidence, 15–25 s
 // to the capacity, and in 9 of 84 runs not to 90% of it within 25 s (the
-// recovery's phase 0.852 × the oracle on average). Now 6 runs (0.880). Run
+// recovery's phase 0.852 × the oracle on average). Now 6 runs (0.881). Run
 // with -v for every run.
 func TestRecoveryAfterADeepIncident(t *testing.T) {
 	never, n := 0, 0
