@@ -798,12 +798,10 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 		s.noteSlowed(raw, c)
 	}
 	next, why, faster, ok := slowStartLimit(*s, raw, c, law)
-	held := false
-	if !faster && s.Peak > s.Ceiling && s.Baseline > 0 {
-		peak := *s
-		peak.Ceiling, peak.Peak = s.Peak, 0
-		held = heldRecovery(peak, raw, float64(raw.latency())/float64(s.Baseline), c, law)
-	}
+	peak := *s
+	peak.Ceiling, peak.Peak = s.Peak, 0
+	held := !faster && s.Peak > s.Ceiling && s.Baseline > 0 &&
+		heldRecovery(peak, raw, float64(raw.latency())/float64(s.Baseline), c, law)
 	if (faster || held) && s.Peak > s.Ceiling {
 		// Back from a slowdown, or back at the baseline where an
 		// incident had it slow (heldRecovery, read against that
@@ -815,8 +813,6 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 		// incident, refused, lowers the ceiling to a call or two; read
 		// against it, the recovery was not deep, and the limit climbed
 		// from there a call at a time.)
-		peak := *s
-		peak.Ceiling, peak.Peak = s.Peak, 0
 		if n, w, f, k := slowStartLimit(peak, raw, c, law); k || raw.OK >= relearnSamples {
 			s.Ceiling, s.Peak = peak.Ceiling, 0
 			next, why, faster, ok = n, w, f, k
@@ -2083,7 +2079,7 @@ func slowStartLimit(s AgencyState, o Observation, c AgencyConfig, law int) (next
 // where it began (endSlowStart), as after an outage.
 func heldRecovery(s AgencyState, o Observation, ratio float64, c AgencyConfig, law int) bool {
 	return lawHas(law, LawBeforeHeldRecovery) && s.Slowed > 0 && roundLimit(s.Limit) >= s.Slowed && o.OK >= slowStartSamples && ratio > 0 &&
-		s.Ceiling >= heldRecoveryDepth*s.Limit && s.Limit < s.Ceiling-1 && s.Probe == nil && !s.Moved &&
+		s.Ceiling >= heldRecoveryDepth*s.Limit && s.Probe == nil && !s.Moved &&
 		ratio <= 1+(c.LatencyTolerance-1)*incFraction
 }
 
