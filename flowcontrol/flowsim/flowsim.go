@@ -143,8 +143,11 @@ type Policy struct {
 	// Fixed is a constant limit, used when Oracle is false and Controller
 	// is nil.
 	Fixed int
-	// Controller runs flowcontrol.Step every Controller.Period for the agency
-	// named Agency (any name will do).
+	// Controller steps the simulated agency (its tuning is
+	// Controller.Agencies["agency"]) every control period of its own, as the
+	// controller workflow does (flowcontrol.StepDue): the agency's Period if
+	// set, Controller.Period otherwise. Its observations and the pacing of
+	// refused calls follow that period.
 	Controller *flowcontrol.Config
 	// ActuationDelay is the time between a decision and the pool following
 	// it.
@@ -350,7 +353,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 	case p.Oracle:
 		limit = capacity(0)
 	case p.Controller != nil:
-		ctlEvery = ticks(p.Controller.Period)
+		ctlEvery = ticks(p.Controller.PeriodOf(agencyName))
 		limit = p.Controller.Agencies[agencyName].InitialLimit
 		if limit == 0 {
 			limit = flowcontrol.DefaultAgencyConfig().InitialLimit
@@ -608,7 +611,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 				win := merge(history, cur)
 				o := observe(&win, sc, backlog, now, at, poolInFlight, at(sampleEvery)*time.Duration(len(history)+1), t)
 				var ds []flowcontrol.Decision
-				st, ds = flowcontrol.Step(st, map[string]flowcontrol.Observation{agencyName: o}, *p.Controller)
+				st, ds = flowcontrol.StepDue(st, map[string]flowcontrol.Observation{agencyName: o}, *p.Controller, []string{agencyName})
 				d := ds[0]
 				reason = d.Reason
 				for w := range workers {
