@@ -29,7 +29,8 @@ const (
 // LOANFLOW_AGENCIES_FILE. A zero field keeps today's behaviour.
 type AgencyContract struct {
 	// Period is the agency's control period (0: the controller's, 1 s). A
-	// slow, low-rate agency is better served by a longer one.
+	// longer one means fewer, later decisions; the law reads several
+	// periods together where one holds too few calls (see the README).
 	Period time.Duration
 	// MaxConcurrency caps the agency's global concurrency limit, over every
 	// worker (0: LOANFLOW_AGENCY_MAX_CONCURRENCY, else flowcontrol's default).

@@ -10,9 +10,11 @@ import (
 	"loanflow/app"
 )
 
-// The sample contract file is valid, and FromEnv applies it: scraping's own
-// period and cap, each contract's cap over LOANFLOW_AGENCY_MAX_CONCURRENCY,
-// and the TPS ceilings kept for the workers to apply.
+// The sample contract file is valid, and FromEnv applies it: scraping's cap,
+// each contract's cap over LOANFLOW_AGENCY_MAX_CONCURRENCY, the TPS ceilings
+// kept for the workers to apply, and no period of its own for any agency (a
+// longer one served none better in the simulator). A period set in a file
+// is the agency's own.
 func TestAgenciesFileAppliedToFlowConfig(t *testing.T) {
 	setKeys(t)
 	t.Setenv("AGENCY_BASE_URL", "http://127.0.0.1:8090")
@@ -26,8 +28,8 @@ func TestAgenciesFileAppliedToFlowConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := cfg.Flow.Agencies["scraping"]
-	if sc.Period != 3*time.Second || sc.MaxLimit != 8 || sc.InitialLimit > 8 {
-		t.Errorf("scraping: period %s, max %d, initial %d; want 3s, 8, at most 8", sc.Period, sc.MaxLimit, sc.InitialLimit)
+	if sc.Period != 0 || sc.MaxLimit != 8 || sc.InitialLimit > 8 {
+		t.Errorf("scraping: period %s, max %d, initial %d; want the controller's period, 8, at most 8", sc.Period, sc.MaxLimit, sc.InitialLimit)
 	}
 	if kcb := cfg.Flow.Agencies["kcb"]; kcb.Period != 0 || kcb.MaxLimit != 40 {
 		t.Errorf("kcb: period %s, max %d; want the controller's period and the contract's 40", kcb.Period, kcb.MaxLimit)
@@ -35,11 +37,27 @@ func TestAgenciesFileAppliedToFlowConfig(t *testing.T) {
 	if my := cfg.Flow.Agencies["mydata"]; my.MaxLimit != 20 {
 		t.Errorf("mydata: max %d, want LOANFLOW_AGENCY_MAX_CONCURRENCY's 20 (no cap in its contract)", my.MaxLimit)
 	}
-	if got := cfg.Flow.PeriodOf("scraping"); got != 3*time.Second {
-		t.Errorf("scraping's period %s, want 3s", got)
+	if got := cfg.Flow.PeriodOf("scraping"); got != cfg.Flow.Period {
+		t.Errorf("scraping's period %s, want the controller's %s", got, cfg.Flow.Period)
 	}
 	if cfg.Agencies["scraping"].TPS != 5 || cfg.Agencies["mydata"].TPS != 100 {
 		t.Errorf("contracts %+v, want scraping at 5/s and mydata at 100/s", cfg.Agencies)
+	}
+
+	path := filepath.Join(t.TempDir(), "agencies.toml")
+	if err := os.WriteFile(path, []byte("[agencies.scraping]\nperiod = \"3s\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LOANFLOW_AGENCIES_FILE", path)
+	cfg, err = app.FromEnv(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Flow.PeriodOf("scraping"); got != 3*time.Second {
+		t.Errorf("scraping's period %s, want the file's 3s", got)
+	}
+	if got := cfg.Flow.PeriodOf("kcb"); got != cfg.Flow.Period {
+		t.Errorf("kcb's period %s, want the controller's %s", got, cfg.Flow.Period)
 	}
 }
 

@@ -10,9 +10,10 @@ import (
 // AgencyConfig tunes the control law for one agency.
 type AgencyConfig struct {
 	// Period is this agency's own control period, 0 for the controller's
-	// (Config.Period). A slow, low-rate agency (app scraping) is better
-	// served by a longer one: each step then judges more calls. It is a
-	// whole number of seconds (the statistics are per second) and a
+	// (Config.Period). A longer one means fewer, later decisions; it is
+	// not needed for a slow, low-rate agency, whose periods the law reads
+	// several together (up to maxGather) before it grows the limit, and in
+	// the simulator it served no agency model better. It is a whole number of seconds (the statistics are per second) and a
 	// multiple of the controller's period, which is the tick the controller
 	// steps it on.
 	Period time.Duration `json:"period,omitempty"`

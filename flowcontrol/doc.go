@@ -4,8 +4,7 @@
 //   - Step is the control law: a pure function (state, one period's
 //     statistics, config) → (state, one Decision per agency), which the
 //     controller workflow calls every period. StepDue steps only the
-//     agencies whose own period (AgencyConfig.Period: a slow, low-rate
-//     agency such as app scraping decides on longer periods) has completed.
+//     agencies whose own period (AgencyConfig.Period) has completed.
 //   - ReadCeiling and ApplyCeiling read and set an agency queue's contracted
 //     TPS ceiling, which Temporal's matching service enforces.
 //   - SlotSupplier, used through NewTuner as an agency worker's

@@ -53,3 +53,76 @@ func TestAgencyPeriodIsSimulated(t *testing.T) {
 		t.Errorf("a 1 s period stepped %d times, as many as a 3 s one", len(fast.Trace))
 	}
 }
+
+// TestLongerPeriodNoBetter backs the advice in the README and the sample
+// contract file: a longer control period is not needed for a slow,
+// low-rate agency. Four agency models, from app scraping (C10 × 120 ms, 83
+// calls a second) down to C6 × 2 s (3 a second), each through the three
+// scenarios of TestScenarios at its own rates, 90 s long, seeds 1–12: the
+// agency's own period of 3 s serves none of them better than the
+// controller's 1 s (goodput ÷ the oracle, averaged over its scenarios and
+// seeds, not higher by more than 0.02). The law reads several periods
+// together where one holds too few calls (gather) and cuts within one; a
+// longer period only makes each decision later. Should a change of the law
+// make longer periods pay, this fails and the advice must change with it.
+func TestLongerPeriodNoBetter(t *testing.T) {
+	policy := func(p time.Duration) Policy {
+		cfg := flowcontrol.DefaultConfig(agencyName)
+		ac := cfg.Agencies[agencyName]
+		ac.Period = p
+		cfg.Agencies[agencyName] = ac
+		return Policy{Name: "period " + p.String(), Controller: &cfg, ActuationDelay: 500 * time.Millisecond}
+	}
+	onto := func(a Agency, timeout time.Duration) func(Scenario) Scenario {
+		return func(sc Scenario) Scenario {
+			old := sc.Agency
+			f := float64(a.Capacity) / float64(old.Capacity)
+			sc.Agency = a
+			load := sc.Load
+			sc.Load = func(t time.Duration) float64 { return load(t) / old.NominalRate() * a.NominalRate() }
+			if sc.Capacity != nil {
+				capacity := sc.Capacity
+				sc.Capacity = func(t time.Duration) int { return max(1, int(float64(capacity(t))*f+0.5)) }
+			}
+			sc.ClientTimeout = timeout
+			sc.Duration = 90 * time.Second
+			return sc
+		}
+	}
+	models := []struct {
+		name string
+		onto func(Scenario) Scenario
+	}{
+		{"scraping C10 × 120 ms", onto(Scraping(), 5*time.Second)},
+		{"C8 × 600 ms", onto(Agency{Capacity: 8, MedianServiceTime: 600 * time.Millisecond, Jitter: 0.5,
+			QueueLimit: 16, QueueTimeout: 2 * time.Second, InflationPerOverload: 1}, 5*time.Second)},
+		{"C4 × 1 s", onto(Agency{Capacity: 4, MedianServiceTime: time.Second, Jitter: 0.5,
+			QueueLimit: 8, QueueTimeout: 3 * time.Second, InflationPerOverload: 1}, 8*time.Second)},
+		{"C6 × 2 s", onto(Agency{Capacity: 6, MedianServiceTime: 2 * time.Second, Jitter: 0.3,
+			QueueLimit: 12, QueueTimeout: 5 * time.Second, InflationPerOverload: 1}, 10*time.Second)},
+	}
+	short, long := policy(time.Second), policy(3*time.Second)
+	for _, m := range models {
+		var ratio, errs [2]float64
+		runs := 0
+		for seed := uint64(1); seed <= 12; seed++ {
+			for _, sc := range scenarios(seed) {
+				sc = m.onto(sc)
+				oracle := run(t, sc, Policy{Name: "oracle", Oracle: true})
+				for i, p := range []Policy{short, long} {
+					r := run(t, sc, p)
+					ratio[i] += r.Goodput / oracle.Goodput
+					errs[i] += r.ErrorRate
+				}
+				runs++
+			}
+		}
+		n := float64(runs)
+		t.Logf("%-22s goodput ÷ oracle: 1 s %.3f, 3 s %.3f; agency errors: 1 s %.2f%%, 3 s %.2f%%",
+			m.name, ratio[0]/n, ratio[1]/n, 100*errs[0]/n, 100*errs[1]/n)
+		if ratio[1]/n > ratio[0]/n+0.02 {
+			t.Errorf("%s: a 3 s period served it better than 1 s (%.3f against %.3f × the oracle): the advice against longer periods no longer holds",
+				m.name, ratio[1]/n, ratio[0]/n)
+		}
+	}
+}
