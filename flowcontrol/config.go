@@ -10,12 +10,13 @@ import (
 // AgencyConfig tunes the control law for one agency.
 type AgencyConfig struct {
 	// Period is this agency's own control period, 0 for the controller's
-	// (Config.Period). A longer one means fewer, later decisions; it is
-	// not needed for a slow, low-rate agency, whose periods the law reads
-	// several together (up to maxGather) before it grows the limit, and in
-	// the simulator it served no agency model better. It is a whole number of seconds (the statistics are per second) and a
-	// multiple of the controller's period, which is the tick the controller
-	// steps it on.
+	// (Config.Period). A longer one means fewer, later decisions. It is not
+	// needed for a slow, low-rate agency: where a period holds too few
+	// calls the law reads up to eight together before it grows the limit,
+	// and in the simulator a longer period served no agency model better
+	// (flowsim's TestLongerPeriodNoBetter). It is a whole number of seconds
+	// (the statistics are per second) and a multiple of the controller's
+	// period, which is the tick the controller steps it on.
 	Period time.Duration `json:"period,omitempty"`
 	// MinLimit and MaxLimit bound the agency's global concurrency limit;
 	// InitialLimit is where a new controller starts. It should be at or below
