@@ -136,16 +136,23 @@ func TestScenarios(t *testing.T) {
 // capacity 10, median 120 ms, jitter 0.5, so a period holds ~10× fewer
 // calls and their mean is ~7× noisier.
 func scrapingScenario(sc Scenario) Scenario {
-	a, old := Scraping(), sc.Agency
+	return onAgency(sc, Scraping(), 5*time.Second)
+}
+
+// onAgency moves a scenario onto agency a with the client timeout given:
+// its load and capacity steps scaled to a's nominal rate and capacity (a
+// capacity at least 1).
+func onAgency(sc Scenario, a Agency, timeout time.Duration) Scenario {
+	old := sc.Agency
 	f := float64(a.Capacity) / float64(old.Capacity)
 	sc.Agency = a
 	load := sc.Load
 	sc.Load = func(t time.Duration) float64 { return load(t) / old.NominalRate() * a.NominalRate() }
 	if sc.Capacity != nil {
 		capacity := sc.Capacity
-		sc.Capacity = func(t time.Duration) int { return int(float64(capacity(t))*f + 0.5) }
+		sc.Capacity = func(t time.Duration) int { return max(1, int(float64(capacity(t))*f+0.5)) }
 	}
-	sc.ClientTimeout = 5 * time.Second
+	sc.ClientTimeout = timeout
 	return sc
 }
 

@@ -75,16 +75,7 @@ func TestLongerPeriodNoBetter(t *testing.T) {
 	}
 	onto := func(a Agency, timeout time.Duration) func(Scenario) Scenario {
 		return func(sc Scenario) Scenario {
-			old := sc.Agency
-			f := float64(a.Capacity) / float64(old.Capacity)
-			sc.Agency = a
-			load := sc.Load
-			sc.Load = func(t time.Duration) float64 { return load(t) / old.NominalRate() * a.NominalRate() }
-			if sc.Capacity != nil {
-				capacity := sc.Capacity
-				sc.Capacity = func(t time.Duration) int { return max(1, int(float64(capacity(t))*f+0.5)) }
-			}
-			sc.ClientTimeout = timeout
+			sc = onAgency(sc, a, timeout)
 			sc.Duration = 90 * time.Second
 			return sc
 		}
