@@ -1,12 +1,26 @@
 package flowsim
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
 	"loanflow/flowcontrol"
 )
+
+// periodPolicy is the default controller on a controller period and an
+// agency period of its own (0: the controller's), its decisions reaching
+// the pool after 500 ms.
+func periodPolicy(controller, agency time.Duration) Policy {
+	cfg := flowcontrol.DefaultConfig(agencyName)
+	cfg.Period = controller
+	ac := cfg.Agencies[agencyName]
+	ac.Period = agency
+	cfg.Agencies[agencyName] = ac
+	name := fmt.Sprintf("controller period %s, agency period %s", controller, agency)
+	return Policy{Name: name, Controller: &cfg, ActuationDelay: 500 * time.Millisecond}
+}
 
 // TestAgencyPeriodIsSimulated checks that the simulator steps its agency on
 // the agency's own control period (AgencyConfig.Period), as the controller
@@ -17,17 +31,9 @@ import (
 // on the controller's 1 s differs), or the check proves nothing.
 func TestAgencyPeriodIsSimulated(t *testing.T) {
 	sc := scenarios(1)[1] // the capacity halved and restored
-	policy := func(name string, controllerPeriod, agencyPeriod time.Duration) Policy {
-		cfg := flowcontrol.DefaultConfig(agencyName)
-		cfg.Period = controllerPeriod
-		ac := cfg.Agencies[agencyName]
-		ac.Period = agencyPeriod
-		cfg.Agencies[agencyName] = ac
-		return Policy{Name: name, Controller: &cfg, ActuationDelay: 500 * time.Millisecond}
-	}
-	perAgency := run(t, sc, policy("agency period 3s", time.Second, 3*time.Second))
-	whole := run(t, sc, policy("controller period 3s", 3*time.Second, 0))
-	fast := run(t, sc, policy("controller period 1s", time.Second, 0))
+	perAgency := run(t, sc, periodPolicy(time.Second, 3*time.Second))
+	whole := run(t, sc, periodPolicy(3*time.Second, 0))
+	fast := run(t, sc, periodPolicy(time.Second, 0))
 
 	if len(perAgency.Trace) == 0 {
 		t.Fatal("no trace")
@@ -66,13 +72,6 @@ func TestAgencyPeriodIsSimulated(t *testing.T) {
 // longer period only makes each decision later. Should a change of the law
 // make longer periods pay, this fails and the advice must change with it.
 func TestLongerPeriodNoBetter(t *testing.T) {
-	policy := func(p time.Duration) Policy {
-		cfg := flowcontrol.DefaultConfig(agencyName)
-		ac := cfg.Agencies[agencyName]
-		ac.Period = p
-		cfg.Agencies[agencyName] = ac
-		return Policy{Name: "period " + p.String(), Controller: &cfg, ActuationDelay: 500 * time.Millisecond}
-	}
 	onto := func(a Agency, timeout time.Duration) func(Scenario) Scenario {
 		return func(sc Scenario) Scenario {
 			sc = onAgency(sc, a, timeout)
@@ -92,7 +91,7 @@ func TestLongerPeriodNoBetter(t *testing.T) {
 		{"C6 × 2 s", onto(Agency{Capacity: 6, MedianServiceTime: 2 * time.Second, Jitter: 0.3,
 			QueueLimit: 12, QueueTimeout: 5 * time.Second, InflationPerOverload: 1}, 10*time.Second)},
 	}
-	short, long := policy(time.Second), policy(3*time.Second)
+	short, long := periodPolicy(time.Second, time.Second), periodPolicy(time.Second, 3*time.Second)
 	for _, m := range models {
 		var ratio, errs [2]float64
 		runs := 0
