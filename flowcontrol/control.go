@@ -79,6 +79,15 @@ func (p Probe) due(c AgencyConfig, period, lat time.Duration, law int) bool {
 	return time.Duration(p.Age-1)*period >= lat
 }
 
+// tells reports whether the probe's check can tell a slower agency from a
+// busier one at a reading's noise: queueing predicts the latency to fall
+// with the cut by more than that noise. After a shallower cut (a cut of a
+// call or two back to the last good limit) the latency reads the same
+// either way within the noise, and rule 2 finds no slower agency in it.
+func (p Probe) tells(noise float64) bool {
+	return min(1-1/p.Ratio, 1-p.To/p.From) > noise
+}
+
 // Dip records the limit lowered below the agency's capacity for a few
 // periods, to read the agency's own latency, without our queue, and take
 // it as the baseline (see AgencyState.Unverified).
@@ -332,7 +341,8 @@ type State struct {
 	// LawBeforeFastBaseline, LawBeforeLoneWarmRefusal, LawBeforeServedFloor,
 	// LawBeforeDrainedCheck, LawBeforeFailureCutShown,
 	// LawBeforeBaselineNoise, LawBeforeSettledFailures, LawBeforeLostAt,
-	// LawBeforeLostAtCleared, LawBeforeCeilingStop, LawBeforeHeldRecovery)
+	// LawBeforeLostAtCleared, LawBeforeCeilingStop, LawBeforeHeldRecovery,
+	// LawBeforeCheckWaitBound)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -424,6 +434,16 @@ const LawBeforeCeilingStop = 14
 // its evidence: at a few slow calls a second, 15–25 s from a limit of 1
 // or 2 to a capacity of 6 or 8.
 const LawBeforeHeldRecovery = 15
+
+// LawBeforeCheckWaitBound pins the control law as it was before rule 1
+// held failures for a pending latency cut's check only if the check could
+// tell a slower agency from a busier one (Probe.tells). Rule 1 reads each
+// period before rule 2, so while failures went on every period the check
+// never read one, and the hold had no end: at C60 × 1 s with its capacity
+// halved, a cut of 5% (59 → 56) held the limit at 56 of a capacity of 30
+// for 11 periods while 13–38% of the calls timed out (flowsim's
+// TestCheckWaitIsBounded).
+const LawBeforeCheckWaitBound = 16
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -1220,12 +1240,16 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			s.Rule = ruleWaitCut
 			return fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate), true
 		}
-		if s.Probe != nil && o.Overload == 0 && o.OK > failures {
+		if s.Probe != nil && o.Overload == 0 && o.OK > failures &&
+			(!lawHas(sig.law, LawBeforeCheckWaitBound) || s.Probe.tells(sig.noise)) {
 			// A latency cut waits for its check (rule 2), and nothing was
 			// refused: the failures are the slow tail of calls mostly
 			// served, as a slower agency's are. Cutting again would drop
 			// the check, whose reading tells a slower agency from a
-			// busier one, and compound the cut on a slowdown.
+			// busier one, and compound the cut on a slowdown. Not for a
+			// check that cannot tell them apart (Probe.tells): the
+			// failures held for it, every period, kept it from ever
+			// reading one, and the limit held on them with no end.
 			s.Rule = ruleWaitCut
 			return fmt.Sprintf("hold: %s %.1f%% with no overload answers, the last latency cut's check pending", failureKind(o), 100*failRate), true
 		}
@@ -1338,7 +1362,7 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 			// changed meanwhile: a slowdown's onset, read only in part
 			// in the cut's reference, or a capacity lost below the new
 			// limit, which queues without refusing.
-			expected := min(1-1/p.Ratio, 1-p.To/p.From)
+			expected := min(1-1/p.Ratio, 1-p.To/p.From) // see tells
 			observed := 1 - float64(lat)/float64(p.Latency)
 			// It stayed put, or fell by less than queueing predicts
 			// beyond its noise: the agency got slower, and the cut went

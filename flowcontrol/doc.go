@@ -194,7 +194,12 @@
 //     while a latency cut waits for its check (rule 2), nothing was
 //     refused and most calls succeed: they are the slow tail of a slower
 //     agency's calls (timeouts), and a cut would drop the check and
-//     compound the first cut on a slowdown. Overload answers while calls
+//     compound the first cut on a slowdown. Only for a check that can tell
+//     the two apart (the cut deep enough for queueing to predict a fall of
+//     the latency beyond the period's noise): rule 1 reads each period
+//     first, so failures held for a check every period kept it from ever
+//     reading one, and under State.Law = LawBeforeCheckWaitBound a cut of
+//     5% held the limit on them with no end. Overload answers while calls
 //     succeed mean the agency's capacity is below the limit: the capacity
 //     remembered comes down with the cut, and with every cut after it
 //     until the agency is seen healthy again (the timeouts of the calls

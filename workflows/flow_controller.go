@@ -180,6 +180,12 @@ const ceilingStopLawVersion = "ceiling-stop-law"
 // reason.
 const heldRecoveryLawVersion = "held-recovery-law"
 
+// checkWaitBoundLawVersion marks the controller whose control law holds
+// failures for a latency cut's pending check no longer than rule 2 waits
+// for its reading (flowcontrol LawBeforeCheckWaitBound). Runs recorded
+// before it keep the earlier law to their end, for the same reason.
+const checkWaitBoundLawVersion = "check-wait-bound-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -202,6 +208,7 @@ var lawChanges = []struct {
 	{lostAtClearedLawVersion, flowcontrol.LawBeforeLostAtCleared},
 	{ceilingStopLawVersion, flowcontrol.LawBeforeCeilingStop},
 	{heldRecoveryLawVersion, flowcontrol.LawBeforeHeldRecovery},
+	{checkWaitBoundLawVersion, flowcontrol.LawBeforeCheckWaitBound},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
