@@ -80,12 +80,13 @@ func (p Probe) due(c AgencyConfig, period, lat time.Duration, law int) bool {
 }
 
 // tells reports whether the probe's check can tell a slower agency from a
-// busier one at a reading's noise: queueing predicts the latency to fall
-// with the cut by more than that noise. After a shallower cut (a cut of a
-// call or two back to the last good limit) the latency reads the same
+// busier one on evidence whose noise is within margin (EvidenceMargin, as
+// much as the check gathers): queueing predicts the latency to fall with
+// the cut by more than that. After a shallower cut (a call or two back to
+// the last good limit, at a limit of dozens) the latency reads the same
 // either way within the noise, and rule 2 finds no slower agency in it.
-func (p Probe) tells(noise float64) bool {
-	return min(1-1/p.Ratio, 1-p.To/p.From) > noise
+func (p Probe) tells(margin float64) bool {
+	return min(1-1/p.Ratio, 1-p.To/p.From) > margin
 }
 
 // Dip records the limit lowered below the agency's capacity for a few
@@ -1241,7 +1242,7 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			return fmt.Sprintf("hold: %s %.1f%% while the last cut settles", failureKind(o), 100*failRate), true
 		}
 		if s.Probe != nil && o.Overload == 0 && o.OK > failures &&
-			(!lawHas(sig.law, LawBeforeCheckWaitBound) || s.Probe.tells(sig.noise)) {
+			(!lawHas(sig.law, LawBeforeCheckWaitBound) || s.Probe.tells(EvidenceMargin(c, limit))) {
 			// A latency cut waits for its check (rule 2), and nothing was
 			// refused: the failures are the slow tail of calls mostly
 			// served, as a slower agency's are. Cutting again would drop

@@ -196,7 +196,8 @@
 //     agency's calls (timeouts), and a cut would drop the check and
 //     compound the first cut on a slowdown. Only for a check that can tell
 //     the two apart (the cut deep enough for queueing to predict a fall of
-//     the latency beyond the period's noise): rule 1 reads each period
+//     the latency beyond the noise the check reads at, EvidenceMargin):
+//     rule 1 reads each period
 //     first, so failures held for a check every period kept it from ever
 //     reading one, and under State.Law = LawBeforeCheckWaitBound a cut of
 //     5% held the limit on them with no end. Overload answers while calls
