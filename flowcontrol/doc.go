@@ -197,10 +197,10 @@
 //     compound the first cut on a slowdown. Only for a check that can tell
 //     the two apart (the cut deep enough for queueing to predict a fall of
 //     the latency beyond the noise the check reads at, EvidenceMargin):
-//     rule 1 reads each period
-//     first, so failures held for a check every period kept it from ever
-//     reading one, and under State.Law = LawBeforeCheckWaitBound a cut of
-//     5% held the limit on them with no end. Overload answers while calls
+//     rule 1 reads each period first, so failures held for a check every
+//     period kept it from ever reading one, and under State.Law =
+//     LawBeforeCheckWaitBound a cut of 5% held the limit on them with no
+//     end. Overload answers while calls
 //     succeed mean the agency's capacity is below the limit: the capacity
 //     remembered comes down with the cut, and with every cut after it
 //     until the agency is seen healthy again (the timeouts of the calls

@@ -181,9 +181,10 @@ const ceilingStopLawVersion = "ceiling-stop-law"
 const heldRecoveryLawVersion = "held-recovery-law"
 
 // checkWaitBoundLawVersion marks the controller whose control law holds
-// failures for a latency cut's pending check no longer than rule 2 waits
-// for its reading (flowcontrol LawBeforeCheckWaitBound). Runs recorded
-// before it keep the earlier law to their end, for the same reason.
+// failures for a latency cut's pending check only if the check can tell a
+// slower agency from a busier one (flowcontrol LawBeforeCheckWaitBound).
+// Runs recorded before it keep the earlier law to their end, for the same
+// reason.
 const checkWaitBoundLawVersion = "check-wait-bound-law"
 
 // lawChanges are the control law's changes, each marker with the law
