@@ -79,6 +79,13 @@ func (p Probe) due(c AgencyConfig, period, lat time.Duration, law int) bool {
 	return time.Duration(p.Age-1)*period >= lat
 }
 
+// fall is the share by which queueing predicts the latency to fall with
+// the cut: the queue the cut's reference read (its ratio to the baseline),
+// or the cut's own share of the limit, whichever is smaller.
+func (p Probe) fall() float64 {
+	return min(1-1/p.Ratio, 1-p.To/p.From)
+}
+
 // tells reports whether the probe's check can tell a slower agency from a
 // busier one on evidence whose noise is within margin (EvidenceMargin, as
 // much as the check gathers): queueing predicts the latency to fall with
@@ -86,7 +93,7 @@ func (p Probe) due(c AgencyConfig, period, lat time.Duration, law int) bool {
 // the last good limit, at a limit of dozens) the latency reads the same
 // either way within the noise, and rule 2 finds no slower agency in it.
 func (p Probe) tells(margin float64) bool {
-	return min(1-1/p.Ratio, 1-p.To/p.From) > margin
+	return p.fall() > margin
 }
 
 // Dip records the limit lowered below the agency's capacity for a few
@@ -1363,7 +1370,7 @@ func (s *AgencyState) checkLatencyCut(sig signals, o Observation, c AgencyConfig
 			// changed meanwhile: a slowdown's onset, read only in part
 			// in the cut's reference, or a capacity lost below the new
 			// limit, which queues without refusing.
-			expected := min(1-1/p.Ratio, 1-p.To/p.From) // see tells
+			expected := p.fall()
 			observed := 1 - float64(lat)/float64(p.Latency)
 			// It stayed put, or fell by less than queueing predicts
 			// beyond its noise: the agency got slower, and the cut went
