@@ -200,38 +200,35 @@
 //     rule 1 reads each period first, so failures held for a check every
 //     period kept it from ever reading one, and under State.Law =
 //     LawBeforeCheckWaitBound a cut of 5% held the limit on them with no
-//     end. Overload answers while calls
-//     succeed mean the agency's capacity is below the limit: the capacity
-//     remembered comes down with the cut, and with every cut after it
-//     until the agency is seen healthy again (the timeouts of the calls
-//     the lost capacity queued, a period with no success while a call's
-//     life spans back to one that served), so growth does not jump back
-//     into the refusals (it finds a capacity that comes back by the
-//     regrow and grow-back forms). With no capacity remembered yet, the
-//     cut's limit becomes the first: an agency that refuses at once
-//     beyond its capacity (a rate limit, no queue) never shows its
-//     capacity in the latency, and growth would otherwise search beyond
-//     the refusals again. An agency in trouble
-//     — nothing succeeds, most failures are calls slower than the client's
-//     timeout, or the calls that succeed are slower than the tolerance —
-//     is the breakers' case, not a capacity of ours to learn: the cut keeps
-//     half the Ceiling, so that the agency's recovery shows at once (enough
-//     calls in flight to succeed) and slow start regains the Ceiling in one
-//     doubling. Such calls hold their slots for the client's timeout, so
-//     few are sent meanwhile. The Decision reports that limit as its Floor:
-//     the breakers take the pool there as at MinLimit, shrinking exhausted.
-//     (Cutting to the goodput read in trouble, 0 or
-//     1, took 6–10 s to recover at 1.34 s a call, against 5 s now.)
-//     While the agency still answers, some calls succeeding and most
-//     failures not timeouts, it serves its successful calls × their
-//     latency at once (its queue included), and no more: the floor is at
-//     most that. Slow successes behind refusals are what a capacity lost
-//     at a queueing agency looks like, and half the Ceiling was five times
-//     a capacity lost to a tenth (C10 × 200 ms to 1: 84–92% of the calls
-//     refused for as long as the loss lasted, 0.16–0.27 × the oracle;
-//     now 5–66%, 0.55–0.96; flowsim's TestCapacityLostToATenth).
-//     Controllers recorded before keep half the Ceiling (State.Law =
-//     LawBeforeServedFloor).
+//     end. Overload answers while calls succeed mean the agency's capacity
+//     is below the limit: the capacity remembered comes down with the cut,
+//     and with every cut after it until the agency is seen healthy again
+//     (the timeouts of the calls the lost capacity queued, a period with no
+//     success while a call's life spans back to one that served), so growth
+//     does not jump back into the refusals (it finds a capacity that comes
+//     back by the regrow and grow-back forms). With no capacity remembered
+//     yet, the cut's limit becomes the first: an agency that refuses at once
+//     beyond its capacity (a rate limit, no queue) never shows its capacity
+//     in the latency, and growth would otherwise search beyond the refusals
+//     again. An agency in trouble — nothing succeeds, most failures are
+//     calls slower than the client's timeout, or the calls that succeed are
+//     slower than the tolerance — is the breakers' case, not a capacity of
+//     ours to learn: the cut keeps half the Ceiling, so that the agency's
+//     recovery shows at once (enough calls in flight to succeed) and slow
+//     start regains the Ceiling in one doubling. Such calls hold their slots
+//     for the client's timeout, so few are sent meanwhile. The Decision
+//     reports that limit as its Floor: the breakers take the pool there as
+//     at MinLimit, shrinking exhausted. (Cutting to the goodput read in
+//     trouble, 0 or 1, took 6–10 s to recover at 1.34 s a call, against 5 s
+//     now.) While the agency still answers, some calls succeeding and most
+//     failures not timeouts, it serves its successful calls × their latency
+//     at once (its queue included), and no more: the floor is at most that.
+//     Slow successes behind refusals are what a capacity lost at a queueing
+//     agency looks like, and half the Ceiling was five times a capacity lost
+//     to a tenth (C10 × 200 ms to 1: 84–92% of the calls refused for as long
+//     as the loss lasted, 0.16–0.27 × the oracle; now 5–66%, 0.55–0.96;
+//     flowsim's TestCapacityLostToATenth). Controllers recorded before keep
+//     half the Ceiling (State.Law = LawBeforeServedFloor).
 //  2. A latency cut is checked SettlePeriods later, on a period whose calls
 //     were sent after the cut (a period reads the latency of the calls that
 //     ended in it, sent that latency before: at calls longer than a period,

@@ -22,12 +22,11 @@ const maxHeldOverFailures = 5
 // read one, and the hold had no end; nor could that check have told
 // anything, a 5% cut predicting a fall of the latency well within the
 // noise the check reads at (15%, EvidenceMargin). Before
-// LawBeforeCheckWaitBound the limit stayed at 56 for
-// 11 periods in a row with 13–38% of the calls timing out, the halved
-// phase at 0.58 × the oracle with 21% errors (the 24 seeds' halved phases
-// 0.870 on average). Now rule 1 holds only for a check that can tell: at
-// most 2 periods in a row, seed 4 at 0.91, the 24 seeds at 0.887. Run
-// with -v for every run.
+// LawBeforeCheckWaitBound the limit stayed at 56 for 11 periods in a row
+// with 13–38% of the calls timing out, the halved phase at 0.58 × the
+// oracle with 21% errors (the 24 seeds' halved phases 0.870 on average).
+// Now rule 1 holds only for a check that can tell: at most 2 periods in a
+// row, seed 4 at 0.91, the 24 seeds at 0.887. Run with -v for every run.
 func TestCheckWaitIsBounded(t *testing.T) {
 	c := otherShape{"C60x1s halved 2w", capacityDrop(60, time.Second, 3*time.Second, 2, 30), 2, 30, ""}
 	worst := 0
