@@ -350,7 +350,7 @@ type State struct {
 	// LawBeforeDrainedCheck, LawBeforeFailureCutShown,
 	// LawBeforeBaselineNoise, LawBeforeSettledFailures, LawBeforeLostAt,
 	// LawBeforeLostAtCleared, LawBeforeCeilingStop, LawBeforeHeldRecovery,
-	// LawBeforeCheckWaitBound)
+	// LawBeforeCheckWaitBound, LawBeforeTimeoutsChecked)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -452,6 +452,19 @@ const LawBeforeHeldRecovery = 15
 // for 11 periods while 13–38% of the calls timed out (flowsim's
 // TestCheckWaitIsBounded).
 const LawBeforeCheckWaitBound = 16
+
+// LawBeforeTimeoutsChecked pins the control law as it was before a failure
+// cut on timeouts was checked as a latency cut is (rule 2), and before a
+// check due was let read its period whatever failed in it. A cut on calls
+// that timed out, with nothing refused and the latency above the tolerance,
+// reads a slower agency as readily as a busier one: the latency cut that
+// followed it was checked, the timeouts cut never, and an agency slowed ×2
+// whose slow tail passed the client's timeout (C40 × 50 ms, 150 ms timeout)
+// was cut to half its capacity and held there: every period's timeouts,
+// 4–8% (the oracle's own 5%), were cut again or held for the check, which
+// rule 1, reading each period first, never let read one. The slowed phase
+// ran at 0.52 × the oracle (flowsim's TestSlowdownPastTimeout).
+const LawBeforeTimeoutsChecked = 17
 
 // lawHas reports whether the law in force includes the change that the
 // pinned law before predates: the current law (0) has every change, a
@@ -1258,6 +1271,15 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			// check that cannot tell them apart (Probe.tells): the
 			// failures held for it, every period, kept it from ever
 			// reading one, and the limit held on them with no end.
+			if lawHas(sig.law, LawBeforeTimeoutsChecked) && sig.latOK && s.Probe.due(c, o.Period, sig.lat, sig.law) &&
+				o.InFlight <= roundLimit(s.Probe.To)+1 {
+				// The check is due and this period ran under the cut:
+				// it is the check's to read (rule 2). Held here, a
+				// slower agency's tail past the client's timeout,
+				// failing a few calls in every period, kept the check
+				// from ever reading one.
+				return "", false
+			}
 			s.Rule = ruleWaitCut
 			return fmt.Sprintf("hold: %s %.1f%% with no overload answers, the last latency cut's check pending", failureKind(o), 100*failRate), true
 		}
@@ -1345,6 +1367,18 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			}
 		}
 		s.Limit, s.Cooldown, s.Probe, s.Dip, s.Rule = next, s.settle(limit, next, via, sig.law, c), nil, nil, ruleCutFailure
+		if lawHas(sig.law, LawBeforeTimeoutsChecked) && o.Overload == 0 && 2*o.Timeouts >= failures && sig.latOK && sig.ratio > sig.cutAbove {
+			// Mostly timeouts, nothing refused, and the calls that
+			// succeeded slow: a busier agency (our queue) or a slower
+			// one (its calls' tail now past the client's timeout). The
+			// cut is checked as a latency cut is (rule 2): if the
+			// latency does not fall with the limit, the agency got
+			// slower, its baseline is relearnt and the cut undone. Not
+			// a cut too shallow for the check to tell (Probe.tells).
+			if p := (Probe{From: limit, To: next, Latency: sig.lat, Ratio: sig.ratio}); next < limit-0.5 && p.tells(EvidenceMargin(c, limit)) {
+				s.Probe = &p
+			}
+		}
 		return fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
 			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit), true
 	}

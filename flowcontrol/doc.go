@@ -200,17 +200,24 @@
 //     rule 1 reads each period first, so failures held for a check every
 //     period kept it from ever reading one, and under State.Law =
 //     LawBeforeCheckWaitBound a cut of 5% held the limit on them with no
-//     end. Overload answers while calls succeed mean the agency's capacity
-//     is below the limit: the capacity remembered comes down with the cut,
-//     and with every cut after it until the agency is seen healthy again
-//     (the timeouts of the calls the lost capacity queued, a period with no
-//     success while a call's life spans back to one that served), so growth
-//     does not jump back into the refusals (it finds a capacity that comes
-//     back by the regrow and grow-back forms). With no capacity remembered
-//     yet, the cut's limit becomes the first: an agency that refuses at once
-//     beyond its capacity (a rate limit, no queue) never shows its capacity
-//     in the latency, and growth would otherwise search beyond the refusals
-//     again. An agency in trouble — nothing succeeds, most failures are
+//     end; and once the check is due, the period run under the cut is the
+//     check's to read, whatever failed in it. A cut on timeouts, with
+//     nothing refused and the calls that succeeded slower than the
+//     tolerance, is checked the same way (rule 2): an agency slowed ×2 whose
+//     slow tail passed the client's timeout was otherwise cut to half its
+//     capacity on that tail, and held there for as long as the slowdown
+//     lasted (State.Law = LawBeforeTimeoutsChecked). Overload answers while
+//     calls succeed mean the agency's capacity is below the limit: the
+//     capacity remembered comes down with the cut, and with every cut after
+//     it until the agency is seen healthy again (the timeouts of the calls
+//     the lost capacity queued, a period with no success while a call's life
+//     spans back to one that served), so growth does not jump back into the
+//     refusals (it finds a capacity that comes back by the regrow and
+//     grow-back forms). With no capacity remembered yet, the cut's limit
+//     becomes the first: an agency that refuses at once beyond its capacity
+//     (a rate limit, no queue) never shows its capacity in the latency, and
+//     growth would otherwise search beyond the refusals again. An agency
+//     in trouble — nothing succeeds, most failures are
 //     calls slower than the client's timeout, or the calls that succeed are
 //     slower than the tolerance — is the breakers' case, not a capacity of
 //     ours to learn: the cut keeps half the Ceiling, so that the agency's

@@ -187,6 +187,13 @@ const heldRecoveryLawVersion = "held-recovery-law"
 // reason.
 const checkWaitBoundLawVersion = "check-wait-bound-law"
 
+// timeoutsCheckedLawVersion marks the controller whose control law checks
+// a failure cut on timeouts as a latency cut, and lets a check due read its
+// period whatever failed in it (flowcontrol LawBeforeTimeoutsChecked). Runs
+// recorded before it keep the earlier law to their end, for the same
+// reason.
+const timeoutsCheckedLawVersion = "timeouts-checked-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -210,6 +217,7 @@ var lawChanges = []struct {
 	{ceilingStopLawVersion, flowcontrol.LawBeforeCeilingStop},
 	{heldRecoveryLawVersion, flowcontrol.LawBeforeHeldRecovery},
 	{checkWaitBoundLawVersion, flowcontrol.LawBeforeCheckWaitBound},
+	{timeoutsCheckedLawVersion, flowcontrol.LawBeforeTimeoutsChecked},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

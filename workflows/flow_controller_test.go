@@ -175,7 +175,7 @@ func TestFlowControllerTicksAfterBuckets(t *testing.T) {
 
 // A run recorded before any of the control law's changes (lawChanges: no
 // background-law marker in its history, no probe-bound-law marker, and so
-// on to the check-wait-bound-law marker) keeps the law before that change
+// on to the timeouts-checked-law marker) keeps the law before that change
 // to its end, so that it replays its decisions; a new run takes the
 // current one, and reads the agency's levels. Each change has a case: the
 // markers before it in its history, its own not.
@@ -193,7 +193,7 @@ func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 		flowcontrol.LawBeforeServedFloor, flowcontrol.LawBeforeDrainedCheck, flowcontrol.LawBeforeFailureCutShown,
 		flowcontrol.LawBeforeBaselineNoise, flowcontrol.LawBeforeSettledFailures, flowcontrol.LawBeforeLostAt,
 		flowcontrol.LawBeforeLostAtCleared, flowcontrol.LawBeforeCeilingStop, flowcontrol.LawBeforeHeldRecovery,
-		flowcontrol.LawBeforeCheckWaitBound}
+		flowcontrol.LawBeforeCheckWaitBound, flowcontrol.LawBeforeTimeoutsChecked}
 	if len(pinned) != len(lawChanges) {
 		t.Fatalf("%d law changes marked, %d laws pinned here: give the new change its case", len(lawChanges), len(pinned))
 	}
