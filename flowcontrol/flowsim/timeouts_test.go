@@ -25,22 +25,22 @@ func slowedPastTimeout(c int, svc, timeout time.Duration, load, factor float64) 
 
 // TestSlowdownPastTimeout runs two agencies slowed with their capacity
 // unchanged, their calls' slow tail now past the client's timeout: C40 ×
-// 50 ms on two workers slowed ×2 against a 150 ms timeout, and C16 ×
-// 150 ms slowed ×3 against 700 ms; seeds 1–3. The timeouts of the first
-// slow period cut the limit (rule 1), at a latency that reads a busier
-// agency as readily as a slower one. Before LawBeforeTimeoutsChecked
-// nothing checked that cut: at C40 the limit went to half the capacity and
-// stayed there for the 20 s of the slowdown, every period's 4–8% of
-// timeouts (the oracle's own 5%) cut again, or held for the check of a
-// latency cut that rule 1, reading each period first, never let read one.
-// The slowed phase ran at 0.50–0.53 × the oracle on these seeds (0.52 over
-// seeds 1–12), C16 × 150 ms at 0.79 (seed 1 at 0.54; 0.85 over seeds 1–12).
-// Now the timeouts cut is checked as a latency cut is, on the period its
-// check is due: the latency stayed, the agency is slower, the cut is undone
-// (0.96 and 0.98 on these seeds, 0.93 and 0.96 over seeds 1–12). The slowed phase must be
-// at least targetGoodput × the oracle's (mean over the seeds), with agency
-// errors within 2 points of the oracle's (a slower agency's tail fails
-// whatever the limit). Run with -v for every run.
+// 50 ms on two workers slowed ×2 against a 150 ms timeout, and C16 × 150 ms
+// slowed ×3 against 700 ms; seeds 1–3. The timeouts of the first slow period
+// cut the limit (rule 1), at a latency that reads a busier agency as readily
+// as a slower one. Before LawBeforeTimeoutsChecked nothing checked that cut:
+// at C40 the limit went to half the capacity and stayed there for the 20 s
+// of the slowdown, every period's 4–8% of timeouts (the oracle's own 5%) cut
+// again, or held for the check of a latency cut that rule 1, reading each
+// period first, never let read one. The slowed phase ran at 0.50–0.53 × the
+// oracle on these seeds (0.52 over seeds 1–12), C16 × 150 ms at 0.79 (seed 1
+// at 0.54; 0.85 over seeds 1–12). Now the timeouts cut is checked as a
+// latency cut is, on the period its check is due: the latency stayed, the
+// agency is slower, the cut is undone (0.96 and 0.98 on these seeds, 0.93
+// and 0.96 over seeds 1–12). The slowed phase must be at least targetGoodput
+// × the oracle's (mean over the seeds), with agency errors within 2 points
+// of the oracle's (a slower agency's tail fails whatever the limit). Run
+// with -v for every run.
 func TestSlowdownPastTimeout(t *testing.T) {
 	cases := []otherShape{
 		{"C40x50ms x2 timeout 150ms 2w", slowedPastTimeout(40, 50*time.Millisecond, 150*time.Millisecond, 2, 2), 2, 40, ""},
