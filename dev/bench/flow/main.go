@@ -124,7 +124,7 @@ func main() {
 	flag.DurationVar(&c.duration, "duration", 60*time.Second, "measured length of each scenario (default: each scale's own)")
 	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "warm-up at half the nominal load before each measured part")
 	flag.DurationVar(&c.drain, "drain", 10*time.Second, "how long a run's leftover applications may take to drain before they are terminated")
-	flag.IntVar(&c.callsPerApp, "calls-per-app", 0, fmt.Sprintf("K, the agency calls each application makes in sequence, 1 to %d, for every scale; the offered load stays in calls/s and applications start at it ÷ K (default: each scale's own, 1 for a custom one)", maxCallsPerApp))
+	flag.IntVar(&c.callsPerApp, "calls-per-app", 0, fmt.Sprintf("K, the agency calls each application makes in sequence, 1 to %d, for every scale; the offered load stays in calls/s and applications start at it ÷ K (default: each scale's own; for a custom one, the fewest that start at most %d applications/s at its scenarios' highest offered load, what the embedded Temporal carries on 2 cores)", maxCallsPerApp, maxAppRate))
 	flag.IntVar(&c.capacity, "capacity", 4, "the agency's capacity C, calls in service at once; with -service-time, replaces -scales by this one scale")
 	flag.Int64Var(&c.minSamples, "min-samples", 5, "the controller's MinSamples: successful calls a period needs before its latency is trusted")
 	flag.DurationVar(&c.serviceTime, "service-time", 600*time.Millisecond, "the agency's median service time; with -capacity, replaces -scales by this one scale")
@@ -194,7 +194,7 @@ func scalesOf(c config, set map[string]bool, scalesFlag, scen string, probe floa
 		k = c.callsPerApp
 	}
 	custom := scale{name: "custom", capacity: c.capacity, serviceTime: c.serviceTime, clientTimeout: c.clientTimeout,
-		callsPerApp: k, duration: c.duration, scenarios: []string{"surge", "capacity", "slowdown"}, targets: targetsSmall}
+		callsPerApp: k, autoCalls: !set["calls-per-app"], duration: c.duration, scenarios: []string{"surge", "capacity", "slowdown"}, targets: targetsSmall}
 	var scales []scale
 	switch {
 	case probe > 0:
@@ -217,7 +217,7 @@ func scalesOf(c config, set map[string]bool, scalesFlag, scen string, probe floa
 			scales[i].clientTimeout = c.clientTimeout
 		}
 		if set["calls-per-app"] {
-			scales[i].callsPerApp = k
+			scales[i].callsPerApp, scales[i].autoCalls = k, false
 		}
 		if set["duration"] {
 			scales[i].duration, scales[i].durations = c.duration, nil
@@ -314,6 +314,11 @@ func run(ctx context.Context, c config, scales []scale) error {
 			sr.scs = append(sr.scs, sc)
 			nruns += len(c.strategies)
 			estimate += time.Duration(len(c.strategies)) * (c.warmup + d + runOverhead)
+		}
+		if s.autoCalls {
+			peak, _ := peakOffered(s, sr.scs)
+			k := callsFor(max(peak, s.nominal()))
+			sr.scale.callsPerApp, sr.cfg.callsPerApp = k, k
 		}
 		runs = append(runs, sr)
 	}
@@ -420,7 +425,8 @@ func run(ctx context.Context, c config, scales []scale) error {
 		c := sr.cfg
 		b.cfg = c
 		logger.Info("scale", "scale", c.scale, "capacity", c.capacity, "service_time", c.serviceTime,
-			"nominal_rate", sr.scale.nominal(), "client_timeout", c.clientTimeout, "runs", c.rounds*len(sr.scs)*len(c.strategies))
+			"nominal_rate", sr.scale.nominal(), "client_timeout", c.clientTimeout, "calls_per_app", c.callsPerApp,
+			"runs", c.rounds*len(sr.scs)*len(c.strategies))
 		// Round after round, each a whole pass over the scenarios and
 		// strategies, so that the machine's drift falls on every
 		// strategy alike. Every other round runs the strategies in
@@ -512,18 +518,23 @@ func ceilingChecks(runs []*scaleRun) []ceilingCheck {
 	for _, sr := range runs {
 		s := sr.scale
 		out = append(out, ceilingCheck{scale: s.name, kind: ceilingCapacity, of: s.name + " capacity", offered: s.nominal(), k: s.calls()})
-		var peak float64
-		var peakOf string
-		for _, sc := range sr.scs {
-			if l := sc.load(0) * s.nominal(); l > peak {
-				peak, peakOf = l, sc.name
-			}
-		}
+		peak, peakOf := peakOffered(s, sr.scs)
 		if peak > s.nominal() {
 			out = append(out, ceilingCheck{scale: s.name, kind: ceilingOffered, of: s.name + " " + peakOf + " offered", offered: peak, k: s.calls()})
 		}
 	}
 	return out
+}
+
+// peakOffered is the highest load, in calls/s, that the scenarios scs
+// offer at scale s, and the scenario that offers it.
+func peakOffered(s scale, scs []scenario) (peak float64, of string) {
+	for _, sc := range scs {
+		if l := sc.load(0) * s.nominal(); l > peak {
+			peak, of = l, sc.name
+		}
+	}
+	return peak, of
 }
 
 // ceilingTime is how long, at most, each of an application's calls may

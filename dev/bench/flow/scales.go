@@ -25,10 +25,14 @@ type scale struct {
 	// that rate ÷ K, so the call rate is not bounded by the rate at which
 	// Temporal can start workflows.
 	callsPerApp int
-	duration    time.Duration            // each scenario's measured length
-	durations   map[string]time.Duration // per scenario, overriding duration
-	scenarios   []string
-	targets     targets
+	// autoCalls says K is not given (a custom scale without
+	// -calls-per-app): it is chosen from the scenarios' highest offered
+	// load (callsFor).
+	autoCalls bool
+	duration  time.Duration            // each scenario's measured length
+	durations map[string]time.Duration // per scenario, overriding duration
+	scenarios []string
+	targets   targets
 }
 
 // durationOf is the measured length of scenario name at this scale.
@@ -48,6 +52,24 @@ func (s scale) calls() int { return max(s.callsPerApp, 1) }
 // maxCallsPerApp bounds K: an application's history stays far below
 // Temporal's limits even when every call is re-scheduled maxReschedules times.
 const maxCallsPerApp = 64
+
+// maxAppRate is the application start rate callsFor keeps a custom scale
+// within: the rate the embedded Temporal carried on this 2-core machine in
+// the committed report's ceiling checks, for applications of 1 call (26.7
+// applications/s, bench small's surge) and of 8 (25 applications/s, bench
+// large's, 200 calls/s).
+const maxAppRate = 25
+
+// callsFor is K for a custom scale whose scenarios offer at most peak
+// calls/s: the fewest calls per application that start at most maxAppRate
+// applications/s. One call per application at a custom scale of 10 × 200
+// ms surged 3× started 150 workflows/s: most starts timed out, and the
+// run measured Temporal, not flow control. Beyond about 200 calls/s the
+// cost per call bounds what Temporal carries whatever K (the ceiling
+// checks say so).
+func callsFor(peak float64) int {
+	return min(max(int(math.Ceil(peak/maxAppRate-1e-9)), 1), maxCallsPerApp)
+}
 
 // checkCallsPerApp rejects a K outside 1..maxCallsPerApp; field names it.
 func checkCallsPerApp(field string, k int) error {

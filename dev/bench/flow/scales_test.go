@@ -52,13 +52,18 @@ func TestLargeScaleIsTenTimesSmallsCallRate(t *testing.T) {
 func TestCallsPerAppFlag(t *testing.T) {
 	c := config{capacity: 8, serviceTime: time.Second, clientTimeout: 3 * time.Second, duration: 20 * time.Second}
 	got, err := scalesOf(c, map[string]bool{}, "small,large,20x300ms", "", 0)
-	if err != nil || len(got) != 3 || got[0].calls() != 1 || got[1].calls() != 8 || got[2].calls() != 1 {
-		t.Errorf("no -calls-per-app: %+v, %v; want each preset's own K (1, 8) and 1 for a custom scale", got, err)
+	if err != nil || len(got) != 3 || got[0].calls() != 1 || got[1].calls() != 8 || got[2].calls() != 1 ||
+		got[0].autoCalls || got[1].autoCalls || !got[2].autoCalls {
+		t.Errorf("no -calls-per-app: %+v, %v; want each preset's own K (1, 8), and a custom scale's chosen by its load", got, err)
+	}
+	got, err = scalesOf(c, map[string]bool{"capacity": true}, "", "", 0)
+	if err != nil || len(got) != 1 || !got[0].autoCalls {
+		t.Errorf("-capacity 8, no -calls-per-app: %+v, %v; want K chosen by the load", got, err)
 	}
 	c.callsPerApp = 4
 	set := map[string]bool{"calls-per-app": true}
 	got, err = scalesOf(c, set, "small,large,20x300ms", "", 0)
-	if err != nil || len(got) != 3 || got[0].calls() != 4 || got[1].calls() != 4 || got[2].calls() != 4 {
+	if err != nil || len(got) != 3 || got[0].calls() != 4 || got[1].calls() != 4 || got[2].calls() != 4 || got[2].autoCalls {
 		t.Errorf("-calls-per-app 4: %+v, %v; want K=4 on every scale", got, err)
 	}
 	got, err = scalesOf(c, set, "", "", 100)
@@ -177,5 +182,37 @@ func TestReportSaysWhatTheCeilingChecksMean(t *testing.T) {
 	}
 	if carried := doc(0.97, 0.95); !strings.Contains(carried, "were both carried") || !strings.Contains(carried, "| large | capacity | 66.7 | 8 | 8.3 | 63.2 | 61.4 |") {
 		t.Errorf("both carried: the report does not say so or lacks the check's row:\n%s", carried)
+	}
+}
+
+// A custom scale without -calls-per-app starts at most maxAppRate
+// applications/s at its scenarios' highest offered load: one call per
+// application at 10 × 200 ms surged 3× started 150 workflows/s, and most
+// starts timed out.
+func TestCustomScaleCallsKeepTheApplicationRateCarried(t *testing.T) {
+	s := scale{name: "10x200ms", capacity: 10, serviceTime: 200 * time.Millisecond, clientTimeout: 2 * time.Second, duration: 30 * time.Second}
+	c := config{capacity: s.capacity, serviceTime: s.serviceTime, clientTimeout: s.clientTimeout}
+	var scs []scenario
+	for _, name := range []string{"capacity", "surge", "slowdown"} {
+		sc, ok := scenarioOf(name, s.duration, c)
+		if !ok {
+			t.Fatalf("no %s scenario", name)
+		}
+		scs = append(scs, sc)
+	}
+	peak, of := peakOffered(s, scs)
+	if math.Abs(peak-150) > 1e-9 || of != "surge" {
+		t.Fatalf("peak offered %.1f calls/s by %q, want 150 by the surge (3 × 50)", peak, of)
+	}
+	if k := callsFor(peak); k != 6 || peak/float64(k) > maxAppRate {
+		t.Errorf("K for 150 calls/s: %d, want 6 (25 applications/s)", k)
+	}
+	for _, tc := range []struct {
+		peak float64
+		want int
+	}{{1, 1}, {20, 1}, {25, 1}, {25.1, 2}, {26.7, 2}, {200, 8}, {1e6, maxCallsPerApp}} {
+		if got := callsFor(tc.peak); got != tc.want {
+			t.Errorf("callsFor(%.1f) = %d, want %d", tc.peak, got, tc.want)
+		}
 	}
 }
