@@ -97,6 +97,15 @@ func TestParseScales(t *testing.T) {
 	if len(got) != 2 || got[0].name != "small" || got[1].capacity != 20 || got[1].serviceTime != 300*time.Millisecond || got[1].duration != 20*time.Second {
 		t.Errorf("parseScales: %+v", got)
 	}
+	if len(got) == 2 && (got[0].clientTimeout != 2*time.Second || got[1].clientTimeout != time.Second) {
+		t.Errorf("client timeouts: small %s, 20x300ms %s; want 2s (small's own) and 1s (10/3 × 300ms, as large)", got[0].clientTimeout, got[1].clientTimeout)
+	}
+	for median, want := range map[time.Duration]time.Duration{600 * time.Millisecond: 2 * time.Second, 1340 * time.Millisecond: 4500 * time.Millisecond,
+		200 * time.Millisecond: 700 * time.Millisecond, 6 * time.Millisecond: 20 * time.Millisecond} {
+		if got := timeoutFor(median); got != want {
+			t.Errorf("timeoutFor(%s) = %s, want %s", median, got, want)
+		}
+	}
 	for _, bad := range []string{"huge", "0x300ms", "20x", "x300ms", ""} {
 		if _, err := parseScales(bad, def); err == nil || !strings.Contains(err.Error(), "-scales") {
 			t.Errorf("parseScales(%q): %v, want an error naming -scales", bad, err)
@@ -109,6 +118,13 @@ func TestScalesOfFlags(t *testing.T) {
 	got, err := scalesOf(c, map[string]bool{"capacity": true, "duration": true}, "small,large", "", 0)
 	if err != nil || len(got) != 1 || got[0].name != "custom" || got[0].capacity != 8 || got[0].durationOf("surge") != 20*time.Second {
 		t.Errorf("-capacity 8: %+v, %v; want one custom scale of C=8 measured 20s", got, err)
+	}
+	if len(got) == 1 && got[0].clientTimeout != 3300*time.Millisecond {
+		t.Errorf("-capacity 8 -service-time 1s: client timeout %s, want 3.3s (10/3 × the median)", got[0].clientTimeout)
+	}
+	got, err = scalesOf(c, map[string]bool{"capacity": true, "client-timeout": true}, "", "", 0)
+	if err != nil || len(got) != 1 || got[0].clientTimeout != 3*time.Second {
+		t.Errorf("-capacity 8 -client-timeout 3s: %+v, %v; want the timeout given", got, err)
 	}
 	got, err = scalesOf(c, map[string]bool{"duration": true}, "small,large", "surge", 0)
 	if err != nil || len(got) != 2 || got[0].durationOf("incident") != 20*time.Second || len(got[1].scenarios) != 1 {
