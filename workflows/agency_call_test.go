@@ -12,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"loanflow/activities"
 	"loanflow/agency"
@@ -178,5 +179,39 @@ func TestQueueExpiryBoundedInCount(t *testing.T) {
 	}
 	if res.StatusReason != loan.ReasonAgencyBacklog || !strings.Contains(res.Error, fmt.Sprintf("(%d calls)", MaxPollsPerWait+1)) {
 		t.Fatalf("got %s/%s %q, want FAILED/%s after %d calls", res.Status, res.StatusReason, res.Error, loan.ReasonAgencyBacklog, MaxPollsPerWait+1)
+	}
+}
+
+// A call refused once whose retry then waited out its budget in the queue
+// (RetryQueuedOut) is the backlog's, not the agency's: scheduled again, the
+// application completes with the customer's own outcome. Histories recorded
+// before retryQueuedOutChange failed it.
+func TestRetryQueuedOutReschedules(t *testing.T) {
+	refusedThenQueued := temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE,
+		temporal.NewApplicationError("503: queue full", string(agency.ClassOverload)))
+	for _, tc := range []struct {
+		name    string
+		version workflow.Version
+		want    loan.Status
+	}{
+		{"now", 1, loan.StatusRejected},
+		{"recorded before the change", workflow.DefaultVersion, loan.StatusFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fa := goodCustomer()
+			fa.scores[agency.KCB] = 100 // rejected on score: no disbursement needed
+			fa.failKCBOnce = refusedThenQueued
+			h := newHarness(t, fa)
+			notes(h)
+			h.env.OnGetVersion(retryQueuedOutChange, workflow.DefaultVersion, 1).Return(tc.version)
+			h.env.ExecuteWorkflow(LoanApplicationWorkflow, Input{Application: validApp})
+			var res loan.Result
+			if err := h.env.GetWorkflowResult(&res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != tc.want {
+				t.Fatalf("got %s/%s (%s), want %s", res.Status, res.Reason(), res.Error, tc.want)
+			}
+		})
 	}
 }

@@ -26,11 +26,14 @@ var validApp = loan.Application{ApplicationID: "app-1", CustomerID: "C00012345",
 
 // fakeAgencies answers agency activities from fixed data and records calls.
 type fakeAgencies struct {
-	scores    map[agency.Name]int
-	fin       loan.Financials
-	failKCB   error
-	calls     atomic.Int32
-	finSource atomic.Value
+	scores  map[agency.Name]int
+	fin     loan.Financials
+	failKCB error
+	// failKCBOnce is kcb's answer to its first call only.
+	failKCBOnce error
+	kcbOnce     atomic.Bool
+	calls       atomic.Int32
+	finSource   atomic.Value
 	// kcbDown and mydataDown make those agencies answer overloaded
 	// (retryably) and their breakers read open.
 	kcbDown, mydataDown atomic.Bool
@@ -64,6 +67,9 @@ func (f *fakeAgencies) score(_ context.Context, req activities.AgencyRequest) (l
 	f.calls.Add(1)
 	if req.Agency == agency.KCB && f.failKCB != nil {
 		return loan.CreditScore{}, f.failKCB
+	}
+	if req.Agency == agency.KCB && f.failKCBOnce != nil && f.kcbOnce.CompareAndSwap(false, true) {
+		return loan.CreditScore{}, f.failKCBOnce
 	}
 	if req.Agency == agency.KCB && f.kcbDown.Load() {
 		return loan.CreditScore{}, temporal.NewApplicationError("agency kcb: overload: http 503", "overload")

@@ -68,7 +68,8 @@ const (
 // attempt's failure behind it, or refused by admission as expired) is
 // scheduled again with a fresh budget, at most maxReschedules times; so is
 // one the server dropped from the queue after it waited so long that less
-// than a full attempt's budget was left (its ScheduleToStart timeout).
+// than a full attempt's budget was left (its ScheduleToStart timeout), and
+// one whose retry waited out the budget there (workflows.RetryQueuedOut).
 func ApplicationWorkflow(ctx workflow.Context, in appInput) error {
 	rp := retryPolicy
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -99,7 +100,7 @@ func callOnce(ctx workflow.Context, in appInput) error {
 	var score loan.CreditScore
 	for n := 0; ; n++ {
 		err := workflow.ExecuteActivity(ctx, c.FetchCreditScore, in).Get(ctx, &score)
-		if err == nil || !workflows.QueuedOut(err) || n >= maxReschedules {
+		if err == nil || !workflows.QueuedOut(err) && !workflows.RetryQueuedOut(err) || n >= maxReschedules {
 			return err
 		}
 		if err := workflow.Sleep(ctx, requeueDelay); err != nil {
