@@ -185,7 +185,10 @@ func TestQueueExpiryBoundedInCount(t *testing.T) {
 // A call refused once whose retry then waited out its budget in the queue
 // (RetryQueuedOut) is the backlog's, not the agency's: scheduled again, the
 // application completes with the customer's own outcome. Histories recorded
-// before retryQueuedOutChange failed it.
+// before retryQueuedOutChange failed it. (The test environment names no
+// started attempt in a mocked failure, as the server does for a retry that
+// never started; TestRetryQueuedOutOnTheEmbeddedServer tells the two cases
+// apart on the server.)
 func TestRetryQueuedOutReschedules(t *testing.T) {
 	refusedThenQueued := temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE,
 		temporal.NewApplicationError("503: queue full", string(agency.ClassOverload)))

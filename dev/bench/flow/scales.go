@@ -56,7 +56,7 @@ const maxCallsPerApp = 64
 // timeoutFor is a custom scale's client timeout: the presets' ratio to the
 // median service time (2 s at 600 ms, 1 s at 300 ms), to 100 ms. A fixed
 // 2 s timed out 5% of the calls of an agency of 1.34 s (its p99 2.4 s at
-// agencysim's jitter of 0.25) with nothing wrong, and every call of its
+// agencysim's jitter of 0.25) with nothing wrong, and 88% of those of its
 // slowdown ×2.
 func timeoutFor(median time.Duration) time.Duration {
 	t := median * 10 / 3
@@ -148,9 +148,9 @@ func defaultScales() []scale {
 }
 
 // parseScales reads -scales: preset names (small, large) or C×service time
-// as "20x300ms", comma-separated. A custom scale takes def's client timeout,
-// calls per application, duration and scenarios, issue 13's targets, and
-// a client timeout at the presets' ratio to its service time (timeoutFor).
+// as "20x300ms", comma-separated. A custom scale takes def's calls per
+// application, duration and scenarios, issue 13's targets, and a client
+// timeout at the presets' ratio to its service time (timeoutFor).
 func parseScales(s string, def scale) ([]scale, error) {
 	var out []scale
 	for _, name := range split(s) {
