@@ -9,6 +9,7 @@ import (
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -82,31 +83,89 @@ func ApplicationWorkflow(ctx workflow.Context, in appInput) error {
 		RetryPolicy:            &rp,
 	})
 	var err error
+	queued := false
 	for range max(in.Calls, 1) {
-		if err = callOnce(ctx, in); err != nil {
+		if queued, err = callOnce(ctx, in); err != nil {
 			break
 		}
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 5 * time.Second})
 	var f *finisher
-	_ = workflow.ExecuteLocalActivity(lctx, f.Finish, in.Run, in.Seq, err == nil).Get(ctx, nil)
+	_ = workflow.ExecuteLocalActivity(lctx, f.Finish, in.Run, in.Seq, failCause(err, queued)).Get(ctx, nil)
 	return nil
 }
 
 // callOnce makes one agency call, scheduling it again while it only ran out
-// of budget in the queue.
-func callOnce(ctx workflow.Context, in appInput) error {
+// of budget in the queue; queued says the call failed that way
+// maxReschedules times over.
+func callOnce(ctx workflow.Context, in appInput) (queued bool, _ error) {
 	var c *agencyCall
 	var score loan.CreditScore
 	for n := 0; ; n++ {
 		err := workflow.ExecuteActivity(ctx, c.FetchCreditScore, in).Get(ctx, &score)
-		if err == nil || !workflows.QueuedOut(err) && !workflows.RetryQueuedOut(err) || n >= maxReschedules {
-			return err
+		queued = err != nil && (workflows.QueuedOut(err) || workflows.RetryQueuedOut(err))
+		if !queued || n >= maxReschedules {
+			return queued, err
 		}
 		if err := workflow.Sleep(ctx, requeueDelay); err != nil {
-			return err
+			return false, err
 		}
 	}
+}
+
+// Failure causes of an application, as the report counts them.
+const (
+	// causeQueue: a call's budget kept ending in the agency's queue,
+	// maxReschedules times over: the backlog alone failed the application
+	// (the loan workflow's AGENCY_BACKLOG), which issue 13 counts apart.
+	causeQueue = "queue"
+	// causeAttemptTimeout: an attempt outlived its start-to-close (the
+	// client's timeout + 1 s), so the worker never reported it.
+	causeAttemptTimeout = "attempt timeout"
+	// causeNotStarted: Temporal refused the workflow's start.
+	causeNotStarted = "not started"
+	// causeOther: anything else, e.g. the workflow's own failure.
+	causeOther = "other"
+)
+
+// failCause names what failed an application, "" when it succeeded: the
+// queue alone (causeQueue), or the last attempt's failure as the agency
+// client classed it (agency.Class: overload, agency_error, timeout,
+// transport, expired…), whether the retries ran out or the call's
+// schedule-to-close budget ended during them.
+func failCause(err error, queued bool) string {
+	if err == nil {
+		return ""
+	}
+	if queued {
+		return causeQueue
+	}
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) {
+		if te.TimeoutType() == enumspb.TIMEOUT_TYPE_START_TO_CLOSE {
+			return causeAttemptTimeout
+		}
+		if te.Unwrap() == nil {
+			switch te.TimeoutType() {
+			case enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE:
+				return "schedule-to-close timeout"
+			case enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START:
+				return "schedule-to-start timeout"
+			}
+			return causeOther
+		}
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() != "" {
+		return appErr.Type()
+	}
+	if errors.As(err, &te) {
+		// A schedule-to-close timeout behind an attempt that itself timed out.
+		if errors.As(te.Unwrap(), &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_START_TO_CLOSE {
+			return causeAttemptTimeout
+		}
+	}
+	return causeOther
 }
 
 // finisher records when each application ended, in the benchmark process.
@@ -114,10 +173,11 @@ type finisher struct {
 	runs sync.Map // run id → *runLog
 }
 
-// Finish notes that application seq of run ended, successfully or not.
-func (f *finisher) Finish(_ context.Context, run string, seq int, ok bool) error {
+// Finish notes that application seq of run ended: successfully when cause
+// is empty, otherwise failed by cause (see failCause).
+func (f *finisher) Finish(_ context.Context, run string, seq int, cause string) error {
 	if r, found := f.runs.Load(run); found {
-		r.(*runLog).finish(seq, ok, time.Now())
+		r.(*runLog).finish(seq, cause, time.Now())
 	}
 	return nil
 }
@@ -185,7 +245,7 @@ type runLog struct {
 	start             []time.Time
 	first             []time.Time
 	end               []time.Time
-	ok                []bool
+	cause             []string // why each ended application failed, "" if it succeeded
 	done              int
 }
 
@@ -195,7 +255,7 @@ func (r *runLog) add(t time.Time) int {
 	r.start = append(r.start, t)
 	r.first = append(r.first, time.Time{})
 	r.end = append(r.end, time.Time{})
-	r.ok = append(r.ok, false)
+	r.cause = append(r.cause, "")
 	return len(r.start) - 1
 }
 
@@ -207,11 +267,11 @@ func (r *runLog) firstCall(seq int, t time.Time) {
 	}
 }
 
-func (r *runLog) finish(seq int, ok bool, t time.Time) {
+func (r *runLog) finish(seq int, cause string, t time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if seq < len(r.end) && r.end[seq].IsZero() {
-		r.end[seq], r.ok[seq] = t, ok
+		r.end[seq], r.cause[seq] = t, cause
 		r.done++
 	}
 }
@@ -232,7 +292,9 @@ func (r *runLog) outstanding() int {
 
 // appStats are the applications that ended in [from, to).
 type appStats struct {
-	ok, failed         int
+	ok, failed int
+	// failedBy counts the failed applications by cause (see failCause).
+	failedBy           map[string]int
 	p50, p99           time.Duration
 	firstP50, firstP99 time.Duration // start → first call reaching a worker, apps started in the window
 	started            int           // applications started in the window
@@ -246,10 +308,14 @@ func (r *runLog) stats(from, to time.Time) appStats {
 	for i := range r.start {
 		if e := r.end[i]; !e.IsZero() && !e.Before(from) && e.Before(to) {
 			lat = append(lat, e.Sub(r.start[i]))
-			if r.ok[i] {
+			if c := r.cause[i]; c == "" {
 				st.ok++
 			} else {
 				st.failed++
+				if st.failedBy == nil {
+					st.failedBy = map[string]int{}
+				}
+				st.failedBy[c]++
 			}
 		}
 		if s := r.start[i]; !s.Before(from) && s.Before(to) {

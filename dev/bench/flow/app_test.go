@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -26,8 +27,9 @@ import (
 
 // runApplication runs ApplicationWorkflow for one application of k calls,
 // each call's attempt answered by answer(n), n counting every attempt from
-// 1; it returns the attempts made and whether the application ended ok.
-func runApplication(t *testing.T, k int, answer func(n int64) error) (attempts int64, ok bool) {
+// 1; it returns the attempts made and the application's failure cause as
+// reported to its run's log ("" when it succeeded).
+func runApplication(t *testing.T, k int, answer func(n int64) error) (attempts int64, cause string) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
@@ -63,7 +65,7 @@ func runApplication(t *testing.T, k int, answer func(n int64) error) (attempts i
 	if log.done != 1 {
 		t.Fatalf("the application was reported ended %d times, want once", log.done)
 	}
-	return n.Load(), log.ok[seq]
+	return n.Load(), log.cause[seq]
 }
 
 func TestApplicationCalls(t *testing.T) {
@@ -78,33 +80,64 @@ func TestApplicationCalls(t *testing.T) {
 		}
 	}
 	expired := temporal.NewNonRetryableApplicationError("budget spent in the queue", string(agency.ClassExpired), nil)
+	overloaded := temporal.NewApplicationError("agency overloaded", string(agency.ClassOverload))
 	for _, tc := range []struct {
 		name     string
 		k        int
 		answer   func(n int64) error
 		attempts int64
-		ok       bool
+		cause    string // "": the application succeeded
 	}{
-		{"one call", 1, ok, 1, true},
-		{"K=3: three calls", 3, ok, 3, true},
-		{"K=8: eight calls", 8, ok, 8, true},
+		{"one call", 1, ok, 1, ""},
+		{"K=3: three calls", 3, ok, 3, ""},
+		{"K=8: eight calls", 8, ok, 8, ""},
 		// An input without Calls is one call, as before K existed.
-		{"no K: one call", 0, ok, 1, true},
+		{"no K: one call", 0, ok, 1, ""},
 		// A call refused as expired (its budget ended in the queue) is
 		// scheduled again, and the application goes on to its other calls.
-		{"a queued-out call re-scheduled", 3, failAt(2, expired), 4, true},
+		{"a queued-out call re-scheduled", 3, failAt(2, expired), 4, ""},
 		// A retryable failure is retried by the call's retry policy.
-		{"a failed attempt retried", 3, failAt(3, temporal.NewApplicationError("agency overloaded", string(agency.ClassOverload))), 4, true},
+		{"a failed attempt retried", 3, failAt(3, overloaded), 4, ""},
 		// A call that fails for good fails the application; the calls
-		// after it are not made.
-		{"a call failed for good", 5, failAt(2, temporal.NewNonRetryableApplicationError("rejected", activities.ErrTypeAgencyRejected, errors.New("400"))), 2, false},
+		// after it are not made. The cause is the failure's class.
+		{"a call failed for good", 5, failAt(2, temporal.NewNonRetryableApplicationError("rejected", activities.ErrTypeAgencyRejected, errors.New("400"))), 2, activities.ErrTypeAgencyRejected},
+		// Refused on every attempt: the retries run out, and the
+		// application failed by the agency's refusals.
+		{"refused until the retries ran out", 2, func(int64) error { return overloaded }, int64(retryPolicy.MaximumAttempts), string(agency.ClassOverload)},
 		// A call still queued out after maxReschedules re-schedules fails
-		// the application.
-		{"re-scheduled too often", 2, func(int64) error { return expired }, maxReschedules + 1, false},
+		// the application, by the queue alone.
+		{"re-scheduled too often", 2, func(int64) error { return expired }, maxReschedules + 1, causeQueue},
 	} {
-		attempts, ok := runApplication(t, tc.k, tc.answer)
-		if attempts != tc.attempts || ok != tc.ok {
-			t.Errorf("%s: %d attempts, application ok %v; want %d attempts, ok %v", tc.name, attempts, ok, tc.attempts, tc.ok)
+		attempts, cause := runApplication(t, tc.k, tc.answer)
+		if attempts != tc.attempts || cause != tc.cause {
+			t.Errorf("%s: %d attempts, failure cause %q; want %d attempts, cause %q", tc.name, attempts, cause, tc.attempts, tc.cause)
+		}
+	}
+}
+
+// failCause reads a call's final error as the report counts it: the queue
+// alone, an attempt that outlived its start-to-close, a budget that ended
+// during the retries (the last attempt's class), or the class itself.
+func TestFailCause(t *testing.T) {
+	overloaded := temporal.NewApplicationError("agency overloaded", string(agency.ClassOverload))
+	for _, tc := range []struct {
+		name   string
+		err    error
+		queued bool
+		want   string
+	}{
+		{"succeeded", nil, false, ""},
+		{"the queue alone", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE, nil), true, causeQueue},
+		{"retries ran out", overloaded, false, string(agency.ClassOverload)},
+		{"the budget ended during the retries", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE, overloaded), false, string(agency.ClassOverload)},
+		{"an attempt outlived its start-to-close", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil), false, causeAttemptTimeout},
+		{"the budget ended behind a hung attempt", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE,
+			temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil)), false, causeAttemptTimeout},
+		{"a bare schedule-to-close not read as queued", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE, nil), false, "schedule-to-close timeout"},
+		{"anything else", errors.New("workflow broke"), false, causeOther},
+	} {
+		if got := failCause(tc.err, tc.queued); got != tc.want {
+			t.Errorf("%s: cause %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os/exec"
 	"slices"
@@ -57,10 +58,65 @@ func markdownTable(results []result) string {
 			conv[i] = seconds(d)
 		}
 		frac := r.goodput() / r.trueRate
-		fmt.Fprintf(&b, "| %s | %s | %d | %.1f | %.2f | %s | %.1f%% | %.2f | %s | %s | %d / %d | %s | %s / %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %.1f | %.2f | %s | %.1f%% | %.2f | %s | %s | %d / %d%s | %s | %s / %s |\n",
 			r.scenario, r.strategy, max(r.workers, 1), r.goodput(), frac, ratio, 100*r.errorRate(), frac*(1-r.errorRate()),
-			ms(r.apps.p50), ms(r.apps.p99), r.apps.ok, r.apps.failed, strings.Join(conv, ", "),
+			ms(r.apps.p50), ms(r.apps.p99), r.apps.ok, r.apps.failed, causesText(r.apps.failedBy), strings.Join(conv, ", "),
 			ms(r.apps.firstP50), ms(r.apps.firstP99))
+	}
+	return b.String()
+}
+
+// causesText is the failed applications' causes (see failCause), the most
+// frequent first, as " (overload 3, queue 1)"; empty when none failed.
+func causesText(by map[string]int) string {
+	if len(by) == 0 {
+		return ""
+	}
+	causes := slices.Collect(maps.Keys(by))
+	slices.SortFunc(causes, func(a, b string) int {
+		if by[a] != by[b] {
+			return by[b] - by[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(causes))
+	for i, c := range causes {
+		parts[i] = fmt.Sprintf("%s %d", c, by[c])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// appsRoundsTable gives, for each scenario and strategy, the applications
+// that ended and failed in each round, and how many of them failed by the
+// queue alone (issue 13's target: none).
+func appsRoundsTable(rounds [][]result) string {
+	var b strings.Builder
+	b.WriteString("| scenario | strategy | applications failed / ended, per round | failed by the queue alone, per round | causes over the rounds |\n")
+	b.WriteString("|---|---|---|---|---|\n")
+	if len(rounds) == 0 {
+		return b.String()
+	}
+	for _, first := range rounds[0] {
+		var failed, queue []string
+		all := map[string]int{}
+		for _, round := range rounds {
+			j := slices.IndexFunc(round, func(r result) bool { return r.scenario == first.scenario && r.strategy == first.strategy })
+			if j < 0 {
+				continue
+			}
+			a := round[j].apps
+			failed = append(failed, fmt.Sprintf("%d / %d", a.failed, a.ok+a.failed))
+			queue = append(queue, fmt.Sprint(a.failedBy[causeQueue]))
+			for c, n := range a.failedBy {
+				all[c] += n
+			}
+		}
+		causes := strings.TrimSuffix(strings.TrimPrefix(causesText(all), " ("), ")")
+		if causes == "" {
+			causes = "–"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", first.scenario, first.strategy,
+			strings.Join(failed, ", "), strings.Join(queue, ", "), causes)
 	}
 	return b.String()
 }
@@ -578,6 +634,8 @@ func writeScale(b *strings.Builder, sr *scaleRun, checks []ceilingCheck) {
 			"the first round's. Every other round ran the strategies in reverse order, so that the run after another's leftovers falls on each alike. "+
 			"Each round's ratio is to that round's oracle. The median of an even count of rounds is the lower of the two middle ones.\n\n", len(sr.rounds), len(sr.rounds))
 		b.WriteString(roundsTable(sr.rounds, t))
+		b.WriteString("\nApplications over the rounds (those that ended in each round's window):\n\n")
+		b.WriteString(appsRoundsTable(sr.rounds))
 		b.WriteString("\n")
 	}
 	for _, sc := range sr.scs {
@@ -617,6 +675,12 @@ Goodput, agency errors and convergence are per call; application latency and out
 - **app p50/p99 (K calls)**: workflow start to completion of the applications that ended in the window, each of its K
   calls one after another; an application fails when one of its calls does (its retries or its 30 s schedule-to-close
   exhausted, or re-scheduled 20 times), and failed applications count in the latency and in "failed".
+- **apps ok / failed**: the applications that ended in the window; the failed ones by cause, in brackets: **queue** when a
+  call's budget ended in the agency's queue 21 times over (the backlog alone failed it, which issue 13's target allows
+  none of), otherwise the class of the last attempt's failure as loanflow's agency client read it (**overload**: a 503
+  or 429; **agency_error**: another 5xx; **timeout**: the client's timeout cut the call; **expired**: admission refused
+  it for the budget left; **attempt timeout**: the attempt outlived its start-to-close), and **not started** when
+  Temporal refused the workflow's start.
 - **converged after steps**: for each step (the load step at 0 s, then the scenario's), the time after which the
   limit stayed within ±max(10% of the capacity, 1 call) of the true capacity until the next step; "never" if it did
   not. Measured the same way for every strategy, sampled every 200 ms: the limit summed over the worker processes

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"loanflow/agency"
 )
 
 // fakeRuns is one scale's results for the writer: an oracle and a strategy
@@ -372,5 +374,33 @@ func TestCheckoutSource(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "on commit 0123456789ab, took 1m0s") {
 		t.Errorf("the report's first lines do not name the commit:\n%s", b.String()[:min(400, b.Len())])
+	}
+}
+
+// The summary gives the failed applications by cause, the most frequent
+// first; the table over the rounds gives each round's failures and those
+// by the queue alone.
+func TestFailureCausesInTheReport(t *testing.T) {
+	s := defaultScales()[1]
+	rounds := roundsOf(s)
+	rounds[0][1].apps = appStats{ok: 40, failed: 4, failedBy: map[string]int{string(agency.ClassTimeout): 1, string(agency.ClassOverload): 2, causeQueue: 1}}
+	rounds[1][1].apps = appStats{ok: 45}
+	rounds[2][1].apps = appStats{ok: 30, failed: 2, failedBy: map[string]int{string(agency.ClassOverload): 2}}
+	for _, r := range rounds {
+		r[0].apps = appStats{ok: 50}
+	}
+	row := strings.Split(strings.TrimSpace(markdownTable(rounds[0])), "\n")[3]
+	if want := "| 40 / 4 (overload 2, queue 1, timeout 1) |"; !strings.Contains(row, want) {
+		t.Errorf("summary row %q lacks %q", row, want)
+	}
+	rows := strings.Split(strings.TrimSpace(appsRoundsTable(rounds)), "\n")
+	if len(rows) != 2+2 {
+		t.Fatalf("rows: %d, want a header, a rule, the oracle and the strategy:\n%s", len(rows), strings.Join(rows, "\n"))
+	}
+	if want := "| capacity | oracle | 0 / 50, 0 / 50, 0 / 50 | 0, 0, 0 | – |"; rows[2] != want {
+		t.Errorf("oracle:\n got %s\nwant %s", rows[2], want)
+	}
+	if want := "| capacity | failsafe-go | 4 / 44, 0 / 45, 2 / 32 | 1, 0, 0 | overload 4, queue 1, timeout 1 |"; rows[3] != want {
+		t.Errorf("strategy:\n got %s\nwant %s", rows[3], want)
 	}
 }

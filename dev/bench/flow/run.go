@@ -599,7 +599,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 					firstStartErr = err
 				}
 				startMu.Unlock()
-				log.finish(seq, false, time.Now())
+				log.finish(seq, causeNotStarted, time.Now())
 			}
 		}()
 		gap := 1.0
