@@ -77,7 +77,14 @@
 // missed 5 s in 387 of 864 scorecard runs; with the whole room, together
 // with the thin latency cut of rule 3, in 364.) Failures are never
 // waited for, and a latency already above the tolerance beyond its noise is
-// acted on at once, except when it is to check a latency cut (rule 2). The
+// acted on at once, except when it is to check a latency cut (rule 2): that
+// check needs its noise within half the fall queueing predicts for the cut
+// (Probe.fall), the precision its verdicts turn on, or within the margin
+// if that is wider; at an agency that refused calls since it was last
+// healthy, within the margin (State.Law = LawBeforeCheckEvidence waits for
+// the margin alone: a slowdown ×1.85 at C20 × 300 ms held the limit at
+// about half the capacity a period longer, where the check's 22 calls
+// told). The
 // period right after a change of the limit mostly holds calls sent under
 // the old one and does not start a gathering, nor do the periods before a
 // latency cut's check is due: at a low rate the agency's queue is still
@@ -303,7 +310,11 @@
 //     ours, the latency is the agency's own: the baseline is relearned as
 //     in rule 2 (and checked the same way), the limit back to the ceiling
 //     unless the agency refused calls. Before, a slower agency whose cut's
-//     check read noise held the limit at 1 for good.
+//     check read noise held the limit at 1 for good. Only if the last
+//     period, read alone, is slow too: evidence gathered over several
+//     periods may hold an incident's slow calls that ended after the
+//     agency came back, and relearnt they held the limit at one call
+//     (State.Law = LawBeforeCheckEvidence relearns on the evidence alone).
 //     Below the cut threshold, the trim: at the Ceiling, a limit whose
 //     latency holds between the growth and the cut thresholds keeps that
 //     share of its calls queued

@@ -66,12 +66,12 @@ func TestPhaseGatherBelowCeiling(t *testing.T) {
 	atBase := Observation{Period: time.Second, Calls: 6, OK: 6, LatencyMean: svc, LatencyP50: svc, LatencyP90: svc * 138 / 100, InFlight: 4}
 	s := warm(4)
 	s.Ceiling = 4
-	if ok, need := enough(atBase, s, c); ok {
+	if ok, need := enough(atBase, s, c, 0); ok {
 		t.Fatalf("at the ceiling: enough on 6 calls (need %d); want more", need)
 	}
 	s.Limit, s.Ceiling = 2, 4
 	atBase.InFlight = 2
-	if ok, need := enough(atBase, s, c); !ok {
+	if ok, need := enough(atBase, s, c, 0); !ok {
 		t.Fatalf("at 2, ceiling 4, latency at the baseline: not enough on 6 calls (need %d)", need)
 	}
 	// Two calls below a ceiling of 6 the room is a full half of the limit
@@ -79,7 +79,7 @@ func TestPhaseGatherBelowCeiling(t *testing.T) {
 	// half the room from none took 7.)
 	s.Limit, s.Ceiling = 4, 6
 	atBase.OK, atBase.Calls, atBase.InFlight = 5, 5, 4
-	if ok, need := enough(atBase, s, c); !ok {
+	if ok, need := enough(atBase, s, c, 0); !ok {
 		t.Fatalf("at 4, ceiling 6, latency at the baseline: not enough on 5 calls (need %d)", need)
 	}
 	s.Limit, s.Ceiling = 2, 4
@@ -89,14 +89,14 @@ func TestPhaseGatherBelowCeiling(t *testing.T) {
 	// few percent low under demand.
 	near := atBase
 	near.LatencyMean, near.LatencyP50, near.LatencyP90 = svc*11/10, svc*11/10, svc*11/10*138/100
-	if ok, need := enough(near, s, c); !ok {
+	if ok, need := enough(near, s, c, 0); !ok {
 		t.Fatalf("at 2, ceiling 4, latency 1.1× the baseline: not enough on 6 calls (need %d)", need)
 	}
 	// Latency above the baseline beyond that: the full evidence, even
 	// below the ceiling.
 	slower := atBase
 	slower.LatencyMean, slower.LatencyP50, slower.LatencyP90 = svc*12/10, svc*12/10, svc*12/10*138/100
-	if ok, _ := enough(slower, s, c); ok {
+	if ok, _ := enough(slower, s, c, 0); ok {
 		t.Fatal("at 2, ceiling 4, latency 1.2× the baseline: enough on 6 calls")
 	}
 }
@@ -125,7 +125,7 @@ func TestEvidenceFloorIsWhatEnoughWaitsFor(t *testing.T) {
 				continue
 			}
 			o := Observation{Period: time.Second, Calls: ok, OK: ok, LatencyMean: svc, LatencyP50: svc, LatencyP90: p90, InFlight: int(tc.limit)}
-			got, need := enough(o, s, c)
+			got, need := enough(o, s, c, 0)
 			if want := ok >= n; got != want {
 				t.Errorf("limit %.0f, %d calls at the baseline: enough %v (need %d), want %v", tc.limit, ok, got, need, want)
 			}

@@ -194,6 +194,12 @@ const checkWaitBoundLawVersion = "check-wait-bound-law"
 // reason.
 const timeoutsCheckedLawVersion = "timeouts-checked-law"
 
+// checkEvidenceLawVersion marks the controller whose control law checks a
+// latency cut on evidence within half the fall queueing predicts for it
+// (flowcontrol LawBeforeCheckEvidence). Runs recorded before it keep the
+// earlier law to their end, for the same reason.
+const checkEvidenceLawVersion = "check-evidence-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -218,6 +224,7 @@ var lawChanges = []struct {
 	{heldRecoveryLawVersion, flowcontrol.LawBeforeHeldRecovery},
 	{checkWaitBoundLawVersion, flowcontrol.LawBeforeCheckWaitBound},
 	{timeoutsCheckedLawVersion, flowcontrol.LawBeforeTimeoutsChecked},
+	{checkEvidenceLawVersion, flowcontrol.LawBeforeCheckEvidence},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

@@ -149,6 +149,9 @@ type Policy struct {
 	// set, Controller.Period otherwise. Its observations and the pacing of
 	// refused calls follow that period.
 	Controller *flowcontrol.Config
+	// Law pins the controller's control law (flowcontrol.State.Law), as a
+	// run recorded under an earlier one replays it; 0 runs the current law.
+	Law int
 	// ActuationDelay is the time between a decision and the pool following
 	// it.
 	ActuationDelay time.Duration
@@ -331,7 +334,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		poolInFlight   int
 		limit          int
 		pending        []pendingLimit
-		st             flowcontrol.State
+		st             = flowcontrol.State{Law: p.Law}
 		cur            period
 		history        []period // the previous Window-1 periods, oldest first
 		okLat          []time.Duration

@@ -18,15 +18,7 @@ import (
 // seeds 1–8 at both offsets: 6.8% agency errors and 0.94 × the oracle
 // before, 2.7% and 0.97 now.
 func TestFailuresPastTheSettle(t *testing.T) {
-	var sh shape
-	for _, s := range shapes {
-		if s.name == "C4 600ms 1w 2x" {
-			sh = s
-		}
-	}
-	if sh.name == "" {
-		t.Fatal("shape C4 600ms 1w 2x not found")
-	}
+	sh := shapeNamed(t, "C4 600ms 1w 2x")
 	halved := kinds[1]
 	if halved.name != "capacity ½" {
 		t.Fatalf("kind %q, want capacity ½", halved.name)
@@ -61,4 +53,16 @@ func TestFailuresPastTheSettle(t *testing.T) {
 	if ratio < 0.96 {
 		t.Errorf("halved phase: %.2f × the oracle (mean of %d runs), want ≥ 0.96", ratio, n)
 	}
+}
+
+// shapeNamed is the scorecard's shape of that name.
+func shapeNamed(t *testing.T, name string) shape {
+	t.Helper()
+	for _, s := range shapes {
+		if s.name == name {
+			return s
+		}
+	}
+	t.Fatalf("shape %q not found", name)
+	return shape{}
 }
