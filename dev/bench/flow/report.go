@@ -72,6 +72,12 @@ func causesText(by map[string]int) string {
 	if len(by) == 0 {
 		return ""
 	}
+	return " (" + causesList(by) + ")"
+}
+
+// causesList is causesText's list alone, "overload 3, queue 1"; empty when
+// none failed.
+func causesList(by map[string]int) string {
 	causes := slices.Collect(maps.Keys(by))
 	slices.SortFunc(causes, func(a, b string) int {
 		if by[a] != by[b] {
@@ -83,7 +89,7 @@ func causesText(by map[string]int) string {
 	for i, c := range causes {
 		parts[i] = fmt.Sprintf("%s %d", c, by[c])
 	}
-	return " (" + strings.Join(parts, ", ") + ")"
+	return strings.Join(parts, ", ")
 }
 
 // appsRoundsTable gives, for each scenario and strategy, the applications
@@ -111,7 +117,7 @@ func appsRoundsTable(rounds [][]result) string {
 				all[c] += n
 			}
 		}
-		causes := strings.TrimSuffix(strings.TrimPrefix(causesText(all), " ("), ")")
+		causes := causesList(all)
 		if causes == "" {
 			causes = "–"
 		}
