@@ -466,6 +466,7 @@ func run(ctx context.Context, c config, scales []scale) error {
 		fmt.Print("\nper phase:\n\n" + targetsLine(c.targets) + phaseTable(sr.results, c.targets))
 		if len(sr.rounds) > 1 {
 			fmt.Printf("\nper phase over %d rounds:\n\n%s", len(sr.rounds), roundsTable(sr.rounds, c.targets))
+			fmt.Printf("\napplications over the rounds (those that ended in each round's window):\n\n%s", appsRoundsTable(sr.rounds))
 		}
 	}
 	if c.out == "" {
