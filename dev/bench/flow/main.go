@@ -468,6 +468,17 @@ func run(ctx context.Context, c config, scales []scale) error {
 			fmt.Printf("\nper phase over %d rounds:\n\n%s", len(sr.rounds), roundsTable(sr.rounds, c.targets))
 			fmt.Printf("\napplications over the rounds (those that ended in each round's window):\n\n%s", appsRoundsTable(sr.rounds))
 		}
+		if c.trace {
+			var traces [][]sample
+			for _, rs := range sr.rounds {
+				for _, r := range rs {
+					traces = append(traces, r.trace)
+				}
+			}
+			fmt.Printf("\nloanflow's controller, latency ÷ its baseline by the limit's distance from the agency's true capacity "+
+				"(every period of %d calls or more, its limit and the capacity steady, over the rounds and scenarios):\n\n%s",
+				baselineMinCalls, baselineText(baselineTable(traces)))
+		}
 	}
 	if c.out == "" {
 		return nil

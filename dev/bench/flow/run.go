@@ -232,6 +232,18 @@ type sample struct {
 	// Decision is loanflow's controller's last decision for the agency
 	// and the observation it read (FlowStateQuery), once a second.
 	Decision string
+	// Reading is the observation that decision read, nil when none was
+	// queried.
+	Reading *reading
+}
+
+// reading is loanflow's controller's last observation of the agency, as
+// -trace queries it: the period's length, mean latency and successful
+// calls, the baseline the decision read them against, and the periods the
+// controller has observed so far (a new count is a new period).
+type reading struct {
+	Period, Mean, Baseline time.Duration
+	OK, Periods            int64
 }
 
 // slotState is one worker's slot supplier at one instant.
@@ -514,7 +526,7 @@ func (b *bench) runOne(ctx context.Context, sc scenario, strategy string) (res r
 					x.Backlog = b.backlog(rctx, tq, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
 					x.Workflows = b.backlog(rctx, benchQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
 					if strategy == stController {
-						x.Decision = b.decision(rctx, controllerID(runID), agencyName)
+						x.Decision, x.Reading = b.decision(rctx, controllerID(runID), agencyName)
 					}
 				}
 			}
@@ -741,18 +753,21 @@ func (b *bench) startController(ctx context.Context, runID, agencyName string, s
 func controllerID(runID string) string { return "bench-flow-controller-" + runID }
 
 // decision queries the controller for its last decision on the agency and
-// the observation it was taken on, for -trace.
-func (b *bench) decision(ctx context.Context, id, agencyName string) string {
+// the observation it was taken on, for -trace: as text, and as the reading
+// baselineTable counts (nil when the query failed or the agency has no
+// state yet).
+func (b *bench) decision(ctx context.Context, id, agencyName string) (string, *reading) {
 	qctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	v, err := b.tc.QueryWorkflow(qctx, id, "", workflows.FlowStateQuery)
 	if err != nil {
-		return "query: " + err.Error()
+		return "query: " + err.Error(), nil
 	}
 	var st workflows.FlowControllerStatus
 	if err := v.Get(&st); err != nil {
-		return "query: " + err.Error()
+		return "query: " + err.Error(), nil
 	}
+	var rd *reading
 	o := st.Observations[agencyName]
 	out := fmt.Sprintf("obs ok=%d fail=%d+%d+%d mean=%s p50=%s p90=%s inflight=%d wait=%s", o.OK, o.Overload, o.AgencyErrors, o.Timeouts,
 		o.LatencyMean.Round(time.Millisecond), o.LatencyP50.Round(time.Millisecond), o.LatencyP90.Round(time.Millisecond), o.InFlight, o.QueueWaitP90.Round(time.Millisecond))
@@ -760,6 +775,7 @@ func (b *bench) decision(ctx context.Context, id, agencyName string) string {
 	// (and the calls the warm-up's mean rests on, while it is that mean),
 	// and the capacity it last saw.
 	if a, ok := st.State.Agencies[agencyName]; ok {
+		rd = &reading{Period: o.Period, Mean: o.LatencyMean, Baseline: a.Baseline, OK: o.OK, Periods: a.Periods}
 		out += fmt.Sprintf(" baseline=%s", a.Baseline.Round(time.Millisecond))
 		if a.Averaged {
 			out += fmt.Sprintf(" (warm-up mean of %d calls)", a.BaselineSamples)
@@ -771,7 +787,7 @@ func (b *bench) decision(ctx context.Context, id, agencyName string) string {
 			out += fmt.Sprintf(" | %d→%d %s", d.Previous, d.Limit, d.Reason)
 		}
 	}
-	return out
+	return out, rd
 }
 
 // backlog asks the server for a task queue's backlog of one type
