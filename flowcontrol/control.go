@@ -331,6 +331,15 @@ type AgencyState struct {
 	// FailCheck is a failure cut made with the background rates unknown,
 	// waiting to be checked against them, nil when none is.
 	FailCheck *FailCheck `json:"fail_check,omitempty"`
+	// FloorTest is the trouble floor's test under way, nil when none is
+	// (see LawBeforeFloorTest). FloorHeld counts the failure cuts the
+	// floor held, FloorTested says a test was read and FloorOurs that it
+	// found the failures ours (the floor lifted), each since the agency
+	// was last seen healthy.
+	FloorTest   *FloorTest `json:"floor_test,omitempty"`
+	FloorHeld   int        `json:"floor_held,omitempty"`
+	FloorTested bool       `json:"floor_tested,omitempty"`
+	FloorOurs   bool       `json:"floor_ours,omitempty"`
 	// The last period's signals, kept for the audit trail.
 	LatencyRatio float64 `json:"latency_ratio"`
 	FailureRate  float64 `json:"failure_rate"`
@@ -351,7 +360,7 @@ type State struct {
 	// LawBeforeBaselineNoise, LawBeforeSettledFailures, LawBeforeLostAt,
 	// LawBeforeLostAtCleared, LawBeforeCeilingStop, LawBeforeHeldRecovery,
 	// LawBeforeCheckWaitBound, LawBeforeTimeoutsChecked,
-	// LawBeforeCheckEvidence)
+	// LawBeforeCheckEvidence, LawBeforeFloorTest)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -801,6 +810,11 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	sig.leftOut = takenOut.Refused
 	sig.shown = s.shown(o, raw)
 	s.hold(o, sig)
+	if reason, held := s.checkFloorTest(sig, o, c, period); held {
+		return s, note + reason
+	} else {
+		note += reason
+	}
 	before := s
 	for _, rule := range []func() (string, bool){
 		func() (string, bool) {
@@ -848,6 +862,11 @@ func (s *AgencyState) age() {
 		d := *s.Dip
 		d.Age++
 		s.Dip = &d
+	}
+	if s.FloorTest != nil {
+		f := *s.FloorTest
+		f.Age++
+		s.FloorTest = &f
 	}
 	if s.FailCheck != nil {
 		f := *s.FailCheck
@@ -1354,7 +1373,8 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 		if s.Cooldown == 0 {
 			next = min(next, limit*failureCut)
 		}
-		if s.Ceiling > 0 && (o.OK == 0 || 2*o.Timeouts >= failures || sig.lat > time.Duration(c.LatencyTolerance*float64(s.Baseline))) {
+		tested := false
+		if s.Ceiling > 0 && !s.floorLifted(sig.law) && (o.OK == 0 || 2*o.Timeouts >= failures || sig.lat > time.Duration(c.LatencyTolerance*float64(s.Baseline))) {
 			// Nothing succeeds, the failures are mostly calls slower
 			// than the client's timeout, or the calls that succeed are
 			// slow: the agency is in trouble, which is the breakers'
@@ -1376,7 +1396,13 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 				floor = min(floor, max(o.concurrency(), 1))
 			}
 			if floor >= next {
-				next, s.Floor = floor, floor
+				// Held at the floor a second time, the floor is tested
+				// (LawBeforeFloorTest): the failures may be our own queue.
+				if below, ok := s.testFloor(limit, floor, failRate, o, sig.law); ok {
+					next, tested = below, true
+				} else {
+					next, s.Floor = floor, floor
+				}
 			}
 		}
 		next = max(next, float64(c.MinLimit))
@@ -1417,6 +1443,10 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 			if p := (Probe{From: limit, To: next, Latency: sig.lat, Ratio: sig.ratio}); next < limit-0.5 && p.tells(EvidenceMargin(c, limit)) {
 				s.Probe = &p
 			}
+		}
+		if tested {
+			return fmt.Sprintf("%s %.1f%% > %.1f%% held at the trouble floor %.1f again: below it to test it (x%.2f)",
+				failureKind(o), 100*failRate, 100*c.FailureTarget, limit, next/limit), true
 		}
 		return fmt.Sprintf("%s %.1f%% > %.1f%%: to %s %.1f (x%.2f)",
 			failureKind(o), 100*failRate, 100*c.FailureTarget, via, target, next/limit), true
@@ -1914,6 +1944,7 @@ func (s *AgencyState) grow(sig signals, o Observation, c AgencyConfig, lastRule 
 			s.Refuted, s.Backoff = 0, 0
 		}
 		s.Good, s.Refused = limit, false
+		s.FloorHeld, s.FloorTested, s.FloorOurs = 0, false, false // healthy: the trouble is over
 		s.Ceiling = max(s.Ceiling, limit)
 		if limit >= (1+warmDipFall)*float64(s.WarmLimit) {
 			// Well beyond the warm-up's limit the latency is the

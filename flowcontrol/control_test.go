@@ -912,3 +912,79 @@ func TestLoneWarmRefusalArmsNoWarmCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestTroubleFloorTested: held at the trouble floor (half the Ceiling)
+// with most calls timing out, the floor is tested once it has held a
+// second failure cut: a quarter below it, failures that fall were our
+// queue's and lift the floor; failures that stay are the agency's, and the
+// limit goes back to the floor for good. Under LawBeforeFloorTest the floor
+// holds.
+func TestTroubleFloorTested(t *testing.T) {
+	// At the floor of 13: 4 of 17 calls succeed at 650 ms, 13 time out.
+	slow := func(limit, ok, timeouts int) Observation {
+		lat := 650 * time.Millisecond
+		return Observation{Period: time.Second, Calls: int64(ok + timeouts), OK: int64(ok), Timeouts: int64(timeouts),
+			LatencyMean: lat, LatencyP50: lat, LatencyP90: lat * 12 / 10, InFlight: limit, QueueWaitP90: 5 * time.Second}
+	}
+	start := func(law int) State {
+		s := warm(26)
+		s.Baseline, s.Limit, s.Good, s.Ceiling = 250*time.Millisecond, 13, 26, 26
+		st := state(s)
+		st.Law = law
+		return st
+	}
+	// run feeds trouble at the limit until the floor's test starts, then
+	// the test's periods at the limit it went to, for 12 periods or, with
+	// verdict, until the test is read.
+	run := func(t *testing.T, law int, testOK, testTimeouts int, verdict bool) (State, []string) {
+		t.Helper()
+		cfg := DefaultConfig(agencyA)
+		st, reasons := start(law), []string(nil)
+		var d Decision
+		for range 12 {
+			limit := int(st.Agencies[agencyA].Limit + 0.5)
+			o := slow(limit, 4, 13)
+			if st.Agencies[agencyA].FloorTest != nil || limit < 13 {
+				o = slow(limit, testOK, testTimeouts)
+			}
+			st, d = step1(t, st, o, cfg)
+			reasons = append(reasons, fmt.Sprintf("%d %s", d.Limit, d.Reason))
+			if verdict && st.Agencies[agencyA].FloorTested {
+				break // what follows the verdict is the other rules'
+			}
+		}
+		return st, reasons
+	}
+	has := func(reasons []string, part string) bool {
+		return slices.ContainsFunc(reasons, func(r string) bool { return strings.Contains(r, part) })
+	}
+
+	t.Run("our queue", func(t *testing.T) {
+		st, reasons := run(t, 0, 12, 1, true)
+		s := st.Agencies[agencyA]
+		if !has(reasons, "below it to test it") || !has(reasons, ", ours: no floor") || !s.FloorOurs || s.Limit >= 12.5 {
+			t.Fatalf("limit %.1f, floor lifted %v; want the floor tested, the failures ours and the limit below the floor of 13:\n%s",
+				s.Limit, s.FloorOurs, strings.Join(reasons, "\n"))
+		}
+	})
+	t.Run("the agency's own", func(t *testing.T) {
+		st, reasons := run(t, 0, 3, 10, false)
+		s := st.Agencies[agencyA]
+		tests := 0
+		for _, r := range reasons {
+			if strings.Contains(r, "below it to test it") {
+				tests++
+			}
+		}
+		if tests != 1 || !has(reasons, "the agency's own: back to 13.0") || s.FloorOurs || !s.FloorTested || s.Limit != 13 {
+			t.Fatalf("limit %.1f, %d tests, floor lifted %v; want one test, the failures the agency's and the limit back at 13:\n%s",
+				s.Limit, tests, s.FloorOurs, strings.Join(reasons, "\n"))
+		}
+	})
+	t.Run("LawBeforeFloorTest", func(t *testing.T) {
+		st, reasons := run(t, LawBeforeFloorTest, 12, 1, false)
+		if has(reasons, "trouble floor") || st.Agencies[agencyA].Limit != 13 {
+			t.Fatalf("limit %.1f; want the floor of 13 held, untested:\n%s", st.Agencies[agencyA].Limit, strings.Join(reasons, "\n"))
+		}
+	})
+}

@@ -243,6 +243,16 @@
 //     as the loss lasted, 0.16–0.27 × the oracle; now 5–66%, 0.55–0.96;
 //     flowsim's TestCapacityLostToATenth). Controllers recorded before keep
 //     half the Ceiling (State.Law = LawBeforeServedFloor).
+//     The floor is tested once it has held a second cut with calls still
+//     succeeding: a capacity lost together with a slowdown that leaves the
+//     calls within the timeout reads the same, our own queue taking them
+//     past it, and held at half the Ceiling that queue stayed for the whole
+//     incident. The limit goes a quarter below the floor; on the first
+//     period whose calls were all sent under it, failures that fell beyond
+//     their noise were ours (the floor is lifted until the agency is next
+//     seen healthy), failures that did not are the agency's (back to the
+//     floor, untested again until then). Controllers recorded before hold
+//     the floor (State.Law = LawBeforeFloorTest).
 //  2. A latency cut is checked SettlePeriods later, on a period whose calls
 //     were sent after the cut (a period reads the latency of the calls that
 //     ended in it, sent that latency before: at calls longer than a period,

@@ -200,6 +200,12 @@ const timeoutsCheckedLawVersion = "timeouts-checked-law"
 // earlier law to their end, for the same reason.
 const checkEvidenceLawVersion = "check-evidence-law"
 
+// floorTestLawVersion marks the controller whose control law tests the
+// trouble floor once it has held a second failure cut (flowcontrol
+// LawBeforeFloorTest). Runs recorded before it keep the earlier law to
+// their end, for the same reason.
+const floorTestLawVersion = "floor-test-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -225,6 +231,7 @@ var lawChanges = []struct {
 	{checkWaitBoundLawVersion, flowcontrol.LawBeforeCheckWaitBound},
 	{timeoutsCheckedLawVersion, flowcontrol.LawBeforeTimeoutsChecked},
 	{checkEvidenceLawVersion, flowcontrol.LawBeforeCheckEvidence},
+	{floorTestLawVersion, flowcontrol.LawBeforeFloorTest},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

@@ -193,7 +193,8 @@ func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 		flowcontrol.LawBeforeServedFloor, flowcontrol.LawBeforeDrainedCheck, flowcontrol.LawBeforeFailureCutShown,
 		flowcontrol.LawBeforeBaselineNoise, flowcontrol.LawBeforeSettledFailures, flowcontrol.LawBeforeLostAt,
 		flowcontrol.LawBeforeLostAtCleared, flowcontrol.LawBeforeCeilingStop, flowcontrol.LawBeforeHeldRecovery,
-		flowcontrol.LawBeforeCheckWaitBound, flowcontrol.LawBeforeTimeoutsChecked, flowcontrol.LawBeforeCheckEvidence}
+		flowcontrol.LawBeforeCheckWaitBound, flowcontrol.LawBeforeTimeoutsChecked, flowcontrol.LawBeforeCheckEvidence,
+		flowcontrol.LawBeforeFloorTest}
 	if len(pinned) != len(lawChanges) {
 		t.Fatalf("%d law changes marked, %d laws pinned here: give the new change its case", len(lawChanges), len(pinned))
 	}
