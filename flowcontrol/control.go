@@ -1396,8 +1396,9 @@ func (s *AgencyState) cutForFailures(sig signals, o Observation, c AgencyConfig,
 				floor = min(floor, max(o.concurrency(), 1))
 			}
 			if floor >= next {
-				// Held at the floor a second time, the floor is tested
-				// (LawBeforeFloorTest): the failures may be our own queue.
+				// Held at the floor twice in a row with calls
+				// succeeding, the floor is tested (LawBeforeFloorTest):
+				// the failures may be our own queue's.
 				if below, ok := s.testFloor(limit, floor, failRate, o, sig.law); ok {
 					next, tested = below, true
 				} else {
