@@ -60,8 +60,7 @@ const (
 
 // FloorTest is the trouble floor under test: a failure cut held at the
 // floor (half the Ceiling) a second time in a row with calls succeeding
-// went below it, From → To, at the
-// failure rate FailRate.
+// went below it, From → To, at the failure rate FailRate.
 type FloorTest struct {
 	From     float64 `json:"from"`
 	To       float64 `json:"to"`
