@@ -360,7 +360,8 @@ type State struct {
 	// LawBeforeBaselineNoise, LawBeforeSettledFailures, LawBeforeLostAt,
 	// LawBeforeLostAtCleared, LawBeforeCeilingStop, LawBeforeHeldRecovery,
 	// LawBeforeCheckWaitBound, LawBeforeTimeoutsChecked,
-	// LawBeforeCheckEvidence, LawBeforeFloorTest)
+	// LawBeforeCheckEvidence, LawBeforeFloorTest,
+	// LawBeforeRefusedLatencyCut)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -553,6 +554,7 @@ const (
 	searchFactor   = 1.5     // growth while no saturation has been seen yet
 	regrowMargin   = 0.05    // jump back toward HighWater while more than 5% below it
 	maxLatencyCut  = 0.5     // a latency cut keeps at least half the limit
+	refusedCut     = 0.75    // and three quarters at an agency that refused since it was last healthy (latencyCutKeeps)
 	maxTrim        = 0.85    // a trim keeps at least 85% of the limit
 	maxGather      = 8       // periods of evidence gathered at most before deciding
 	goodFloor      = 0.7     // a cut returns to Good if the estimate is at least this share of it
@@ -1645,7 +1647,7 @@ func (s *AgencyState) cutForLatency(sig signals, o Observation, c AgencyConfig, 
 		// than down to the estimate, and a lost capacity is cut further
 		// on the next periods' evidence.
 		target, via := s.backTo(max(estimate*c.Headroom, float64(c.MinLimit)), limit, o.OK < goodputSamples)
-		next := max(target, limit*maxLatencyCut)
+		next := max(target, limit*latencyCutKeeps(*s, limit, sig.law))
 		if next >= limit-0.5 {
 			if roundLimit(limit) <= 1 && s.Relearned == nil && sig.slowBefore && lawHas(sig.law, LawBeforeCheckEvidence) {
 				// Slow on evidence gathered over several periods, but
@@ -1699,6 +1701,41 @@ func (s *AgencyState) cutForLatency(sig signals, o Observation, c AgencyConfig, 
 	}
 
 	return "", false
+}
+
+// LawBeforeRefusedLatencyCut pins the control law as it was before a
+// latency cut at an agency that refused calls since it was last healthy
+// (AgencyState.Refused) kept three quarters of the limit: it kept half, as
+// everywhere.
+//
+// Such an agency is in an incident: it lost capacity, and the failure cuts
+// on its refusals have brought the limit to about what it served. A latency
+// above the tolerance then is as likely its slowdown (an incident's
+// capacity lost together with calls slowed) as a queue of ours, and a cut
+// by half on a slowdown went below the capacity left; rule 2's check, at
+// the few calls a period an incident leaves, took seconds to find the
+// agency slower and restore the limit. A cut by a quarter is still deep
+// enough for the check to tell the two apart (queueing predicts a fall of a
+// quarter, beyond the evidence margin of 15%), and a queue that remains is
+// cut again after it. Not where a quarter is less than a call: there the
+// cut would round to the limit, and the slower agency found at one call
+// (rule 3) is the way out. In flowsim's scorecard (seeds 1–36, both
+// offsets, 5 s warm-up) the incident's phase of C16 × 200 ms (capacity to
+// 6, slowed ×2 within the timeout) went from 0.81 to 0.93 × the oracle and
+// bench large's from 0.82 to 0.88 (TestLatencyCutAtARefusingAgency); the
+// misses from 2,497 to 2,474 (seeds 37–72: 2,578 to 2,550), and on twelve
+// shapes it was never tuned on from 2,597 to 2,583 and 1,836 to 1,819.
+const LawBeforeRefusedLatencyCut = 20
+
+// latencyCutKeeps is the share of limit a latency cut keeps at least:
+// half, and three quarters at an agency that refused calls since it was
+// last healthy (Refused), where a quarter of the limit is a call or more
+// (see LawBeforeRefusedLatencyCut).
+func latencyCutKeeps(s AgencyState, limit float64, law int) float64 {
+	if s.Refused && limit*(1-refusedCut) >= 1 && lawHas(law, LawBeforeRefusedLatencyCut) {
+		return refusedCut
+	}
+	return maxLatencyCut
 }
 
 // hold adds the period o to the evidence held at this limit (Held), or

@@ -3,6 +3,7 @@ package flowcontrol
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -987,4 +988,42 @@ func TestTroubleFloorTested(t *testing.T) {
 			t.Fatalf("limit %.1f; want the floor of 13 held, untested:\n%s", st.Agencies[agencyA].Limit, strings.Join(reasons, "\n"))
 		}
 	})
+}
+
+// TestLatencyCutAtARefusingAgency: a latency above the tolerance cuts by at
+// most half, and by at most a quarter at an agency that refused calls since
+// it was last healthy (Refused), unless a quarter of the limit is less than
+// a call. Under LawBeforeRefusedLatencyCut it cuts by half there too.
+func TestLatencyCutAtARefusingAgency(t *testing.T) {
+	// 10 calls at 2.2× the baseline of 100 ms: goodput × baseline (1.05
+	// with the headroom) is below every limit here, so the cut keeps what
+	// the law lets it keep.
+	slow := func(limit int) Observation {
+		lat := 220 * time.Millisecond
+		return Observation{Period: time.Second, Calls: 10, OK: 10, LatencyMean: lat, LatencyP50: lat, LatencyP90: lat * 12 / 10,
+			InFlight: limit, QueueWaitP90: 5 * time.Second}
+	}
+	for _, tc := range []struct {
+		name    string
+		limit   float64
+		refused bool
+		law     int
+		want    float64
+	}{
+		{"refused", 12, true, 0, 9},
+		{"not refused", 12, false, 0, 6},
+		{"refused, a quarter less than a call", 3.6, true, 0, 1.8},
+		{"refused, LawBeforeRefusedLatencyCut", 12, true, LawBeforeRefusedLatencyCut, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := warm(20)
+			s.Baseline, s.Limit, s.Good, s.Ceiling, s.Refused = 100*time.Millisecond, tc.limit, 0, 20, tc.refused
+			st := state(s)
+			st.Law = tc.law
+			st, d := step1(t, st, slow(int(tc.limit)), DefaultConfig(agencyA))
+			if got := st.Agencies[agencyA].Limit; math.Abs(got-tc.want) > 1e-9 || st.Agencies[agencyA].Rule != ruleCutLatency {
+				t.Fatalf("limit %.2f (%s), want a latency cut to %.2f", got, d.Reason, tc.want)
+			}
+		})
+	}
 }

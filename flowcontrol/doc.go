@@ -310,7 +310,17 @@
 //     if the latency at the restored limit is above tolerance again, so a
 //     misread probe cannot ratchet the baseline up.
 //  3. Latency above LatencyTolerance × baseline: cut to goodput × baseline ×
-//     Headroom, by at most half, and start the check of rule 2. Not while
+//     Headroom, by at most half, and start the check of rule 2. At an
+//     agency that refused calls since it was last healthy (Refused: an
+//     incident, whose failure cuts brought the limit to about what it
+//     served), by at most a quarter, where that is a call or more: the
+//     latency there is as likely the agency's slowdown as a queue of ours,
+//     a cut by half on a slowdown went below the capacity left for as long
+//     as the check took at an incident's few calls, and a quarter is still
+//     a fall queueing predicts beyond the evidence margin, so the check
+//     tells the two apart (C16 × 200 ms losing capacity to 6 and slowed ×2:
+//     the incident's phase 0.81 → 0.93 × the oracle; State.Law =
+//     LawBeforeRefusedLatencyCut cuts by half). Not while
 //     a latency cut waits for its check, nor right after a failure cut,
 //     until it has shown: the latency read then is the old limit's queue,
 //     and a cut on it went below the failure cut's floor of half the limit

@@ -206,6 +206,13 @@ const checkEvidenceLawVersion = "check-evidence-law"
 // their end, for the same reason.
 const floorTestLawVersion = "floor-test-law"
 
+// refusedLatencyCutLawVersion marks the controller whose control law cuts
+// by at most a quarter on the latency at an agency that refused calls since
+// it was last healthy (flowcontrol LawBeforeRefusedLatencyCut). Runs
+// recorded before it keep the earlier law to their end, for the same
+// reason.
+const refusedLatencyCutLawVersion = "refused-latency-cut-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -232,6 +239,7 @@ var lawChanges = []struct {
 	{timeoutsCheckedLawVersion, flowcontrol.LawBeforeTimeoutsChecked},
 	{checkEvidenceLawVersion, flowcontrol.LawBeforeCheckEvidence},
 	{floorTestLawVersion, flowcontrol.LawBeforeFloorTest},
+	{refusedLatencyCutLawVersion, flowcontrol.LawBeforeRefusedLatencyCut},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
