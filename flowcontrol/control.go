@@ -178,7 +178,9 @@ type AgencyState struct {
 	// Recovering says the agency is coming back from an outage (a failure
 	// cut in a period in which nothing succeeded, e.g. calls slower than
 	// the client's timeout) or from a slowdown (its latency fell well below
-	// the baseline at a steady limit): slow start applies until a cut or a
+	// the baseline at a steady limit, or came back to the baseline from
+	// before the slowdown far below the ceiling the slowdown set aside):
+	// slow start applies until a cut or a
 	// period at capacity ends it (not a step's cut for timeouts: the agency
 	// is still in trouble, its recovery still to come). After a mere loss
 	// of capacity it does
@@ -361,7 +363,7 @@ type State struct {
 	// LawBeforeLostAtCleared, LawBeforeCeilingStop, LawBeforeHeldRecovery,
 	// LawBeforeCheckWaitBound, LawBeforeTimeoutsChecked,
 	// LawBeforeCheckEvidence, LawBeforeFloorTest,
-	// LawBeforeRefusedLatencyCut)
+	// LawBeforeRefusedLatencyCut, LawBeforeBackAtSpeedRecovery)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -1236,8 +1238,13 @@ func (s *AgencyState) read(o Observation, c AgencyConfig, law int) (sig signals,
 	if latOK && s.Peak > s.Ceiling && s.PeakBaseline > 0 &&
 		float64(lat) <= float64(s.PeakBaseline)*(1+max((c.LatencyTolerance-1)*incFraction, noise)) {
 		// Back at the speed it had before the slowdown: the ceiling set
-		// aside is the agency's again, and so is its baseline.
+		// aside is the agency's again, and so is its baseline. Far below
+		// it, the agency is recovering: slow start climbs back to it
+		// (LawBeforeBackAtSpeedRecovery).
 		s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline, s.Relearned, s.Averaged = s.Peak, 0, s.PeakBaseline, 0, nil, false
+		if s.Ceiling > (1+regrowMargin)*limit && lawHas(law, LawBeforeBackAtSpeedRecovery) {
+			s.Recovering = true
+		}
 	}
 	ratio := 0.0
 	warm := s.BaselinePeriods >= warmupPeriods
@@ -1289,6 +1296,27 @@ func (s *AgencyState) read(o Observation, c AgencyConfig, law int) (sig signals,
 		latOK: latOK, sampled: sampled, demand: demand, noise: noise, ratio: ratio,
 		growBelow: growBelow, cutAbove: cutAbove, room: room, estimate: estimate}, note
 }
+
+// LawBeforeBackAtSpeedRecovery pins the control law as it was before an
+// agency read back at the speed it had before a slowdown, with the limit
+// more than regrowMargin below the ceiling that slowdown set aside, was
+// taken as recovering (State.Law). The ceiling and the baseline came back,
+// but slow start only began on a period read well below the slow baseline
+// (faster) or back at the baseline at the limit read slow (heldRecovery):
+// where the first period after the recovery mixed slow and fast calls, its
+// spread widened the noise past "faster", the ceiling and baseline came
+// back in read on that period, and the next period, at the restored
+// baseline, was neither. The limit then grew by the normal rules, a call
+// or a doubling increment a period, and a dip to check a baseline read on
+// the first fast period could come first (bench large's incident, seed 1:
+// 9 → 8 → 18 of 20 in 11 s after the recovery; now 9 → 17.8 → 21 in 3 s).
+// In flowsim's scorecard (seeds 1–36, both offsets, 5 s warm-up) the misses
+// went from 2,474 to 2,467 (seeds 37–72: 2,550 to 2,548), and on the twelve
+// shapes the law was not tuned on from 2,583 to 2,571 and 1,819 to 1,818
+// (seeds 37–72: 2,606 to 2,593 and 1,790 to 1,782); no recovery at offset 0
+// took longer, ten were faster (bench large 11 s and 16 s to 3 s, X5's
+// three 7–11 s to 4 s).
+const LawBeforeBackAtSpeedRecovery = 21
 
 // cutForFailures is rule 1: failures caused by load cut the limit at once
 // to what the agency delivered (see the package doc).

@@ -534,7 +534,13 @@
 // aside, the baseline from before the slowdown is kept with it
 // (AgencyState.PeakBaseline): a latency back within the growth threshold
 // of that baseline (widened by the reading's noise) is the agency back at
-// its old speed, and the Peak and that baseline are its own again. A mild
+// its old speed, and the Peak and that baseline are its own again; with
+// the limit more than 5% below that Peak the agency is recovering, and
+// slow start climbs back to it (LawBeforeBackAtSpeedRecovery: before, a
+// first period after the recovery that mixed slow and fast calls read
+// too noisy for "well below the baseline", brought the Peak back by this
+// path, and the limit grew by the normal rules from there, bench large's
+// incident 11–16 s to 90% of the capacity in two of 36 runs). A mild
 // slowdown (1.6×) rarely shows "well below the baseline" on one period,
 // and the limit then climbed back one call at a time.
 //

@@ -190,6 +190,28 @@ func TestPhaseRead(t *testing.T) {
 		t.Fatalf("back at the old speed: ceiling %.1f, peak %.1f, baseline %s, peak baseline %s; want 20, 0, %s, 0",
 			s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline, svc)
 	}
+	// Far below that ceiling the agency is recovering: the next period at
+	// the baseline with a backlog slow-starts to half the ceiling at once
+	// (LawBeforeBackAtSpeedRecovery). Under the law before it, it did
+	// not, and the limit grew by the normal rules.
+	if !s.Recovering {
+		t.Fatalf("back at the old speed at 8 of a ceiling of 20: not recovering")
+	}
+	st, d := step1(t, state(s), fluid{C: 20, S: svc, Q: 40}.observe(8), DefaultConfig(agencyA))
+	if got := st.Agencies[agencyA]; got.Rule != ruleSlowStart || got.Limit != 16 {
+		t.Fatalf("the period after: limit %.1f (%s), want slow start to 16", got.Limit, d.Reason)
+	}
+	s = warm(8)
+	s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline = 8, 20, 2*svc, svc
+	if s.read(o, c, LawBeforeBackAtSpeedRecovery); s.Recovering || s.Ceiling != 20 {
+		t.Fatalf("under LawBeforeBackAtSpeedRecovery: recovering %v, ceiling %.1f; want not recovering, 20", s.Recovering, s.Ceiling)
+	}
+	// At the ceiling, nothing to regain: not recovering.
+	s = warm(20)
+	s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline = 8, 20, 2*svc, svc
+	if s.read(o, c, 0); s.Recovering || s.Ceiling != 20 {
+		t.Fatalf("back at the old speed at the ceiling: recovering %v, ceiling %.1f; want not recovering, 20", s.Recovering, s.Ceiling)
+	}
 	// Still slow: nothing restored.
 	s = warm(8)
 	s.Ceiling, s.Peak, s.Baseline, s.PeakBaseline = 8, 20, 2*svc, svc

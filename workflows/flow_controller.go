@@ -213,6 +213,13 @@ const floorTestLawVersion = "floor-test-law"
 // reason.
 const refusedLatencyCutLawVersion = "refused-latency-cut-law"
 
+// backAtSpeedRecoveryLawVersion marks the controller whose control law
+// slow-starts back to the ceiling a slowdown set aside once the agency is
+// read back at its old speed far below it (flowcontrol
+// LawBeforeBackAtSpeedRecovery). Runs recorded before it keep the earlier
+// law to their end, for the same reason.
+const backAtSpeedRecoveryLawVersion = "back-at-speed-recovery-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -240,6 +247,7 @@ var lawChanges = []struct {
 	{checkEvidenceLawVersion, flowcontrol.LawBeforeCheckEvidence},
 	{floorTestLawVersion, flowcontrol.LawBeforeFloorTest},
 	{refusedLatencyCutLawVersion, flowcontrol.LawBeforeRefusedLatencyCut},
+	{backAtSpeedRecoveryLawVersion, flowcontrol.LawBeforeBackAtSpeedRecovery},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
