@@ -363,7 +363,8 @@ type State struct {
 	// LawBeforeLostAtCleared, LawBeforeCeilingStop, LawBeforeHeldRecovery,
 	// LawBeforeCheckWaitBound, LawBeforeTimeoutsChecked,
 	// LawBeforeCheckEvidence, LawBeforeFloorTest,
-	// LawBeforeRefusedLatencyCut, LawBeforeBackAtSpeedRecovery)
+	// LawBeforeRefusedLatencyCut, LawBeforeBackAtSpeedRecovery,
+	// LawBeforeSlowStartCapacity)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -950,6 +951,12 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 	s.Recovering = next <= s.Ceiling
 	if !s.Recovering {
 		s.Good = max(s.Good, from)
+		if lawHas(law, LawBeforeSlowStartCapacity) {
+			// The ceiling read healthy is the capacity as far as is
+			// known: growth beyond it starts gently, as beyond any
+			// capacity seen (LawBeforeSlowStartCapacity).
+			s.Capacity = max(s.Capacity, from)
+		}
 	}
 	if faster {
 		// After a slowdown the baseline is still the slow agency's; read
@@ -965,6 +972,24 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 	s.Limit, s.Streak, s.Saturated, s.Evidence, s.Rule, s.SlowFrom, s.Dip, s.Slowed = next, 0, 0, nil, ruleSlowStart, from, nil, 0
 	return fmt.Sprintf("slow start (%s): %.1f→%.1f, ceiling %.1f", why, from, next, s.Ceiling), true
 }
+
+// LawBeforeSlowStartCapacity pins the control law as it was before slow
+// start, ended at the ceiling read healthy, took that ceiling as the
+// capacity seen (State.Law). The capacity the law knew was still the one
+// an incident's cuts had set, far below the ceiling, so growth beyond the
+// ceiling was not "near a capacity": its steps doubled with each increase,
+// as in a search, instead of a call at a time. Where the demand did not
+// fill the limit, so that the latency at the ceiling read at the baseline,
+// the limit went past the capacity by a third before the latency cut it
+// back (the real stack's C25 × 250 ms incident, after the recovery:
+// 25 → 26 → 29 → 33 at a capacity of 25 in three periods, cut back to 25
+// three periods later; 11.6 s to converge). In flowsim's scorecard (seeds 1–36, both
+// offsets, 5 s warm-up) the steps not converged within 5 s went from
+// 3,450 to 3,426 (seeds 37–72: 3,476 to 3,450), and on the twelve shapes
+// the law was not tuned on from 3,316 to 3,291 and 2,981 to 2,934 (seeds
+// 37–72: 3,313 to 3,289, 2,963 to 2,919), all after the incident's
+// recovery; the misses moved by 2 at most.
+const LawBeforeSlowStartCapacity = 22
 
 // noteSlowed records the limit as Slowed when raw, a period whose calls
 // were all sent under the limit as it is (as many periods since it moved

@@ -1027,3 +1027,53 @@ func TestLatencyCutAtARefusingAgency(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowStartEndsAtACapacity: slow start ends at the ceiling once a
+// period there reads healthy, and the ceiling is then the capacity seen:
+// growth beyond it goes a call at a time, however low the capacity an
+// incident's cuts had set. Under LawBeforeSlowStartCapacity that capacity
+// stayed, and the steps beyond the ceiling doubled as in a search.
+func TestSlowStartEndsAtACapacity(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		law  int
+		want float64 // the capacity seen after the period at the ceiling
+	}{
+		{"now", 0, 20},
+		{"LawBeforeSlowStartCapacity", LawBeforeSlowStartCapacity, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := warm(20)
+			s.Ceiling, s.Capacity, s.Good, s.HighWater, s.Recovering, s.Rule = 20, 6, 10, 20, true, ruleWaitGrow
+			st := state(s)
+			st.Law = tc.law
+			// The agency has room beyond the ceiling: its latency at 20
+			// is the baseline.
+			agency := fluid{C: 40, S: svc, Q: 80}
+			st, d := step1(t, st, agency.observe(20), DefaultConfig(agencyA))
+			got := st.Agencies[agencyA]
+			if got.Recovering || got.Rule == ruleSlowStart || got.Capacity != tc.want || got.Good != 20 {
+				t.Fatalf("at the ceiling read healthy: recovering %v, rule %s, capacity %.1f, good %.1f (%s); want slow start over, capacity %.1f, good 20",
+					got.Recovering, got.Rule, got.Capacity, got.Good, d.Reason, tc.want)
+			}
+			// Growth beyond it while the agency has room: within 10% of the
+			// capacity seen, the additive step (a call, or 5% of the
+			// limit); the search's doubling steps only past that.
+			limit, doubled := got.Limit, false
+			for i := 0; i < 6 && limit <= (1+nearCapacity)*20; i++ {
+				st, d = step1(t, st, agency.observe(roundLimit(limit)), DefaultConfig(agencyA))
+				next := st.Agencies[agencyA].Limit
+				if next-limit > max(1, minStep*limit)+1e-9 {
+					doubled = true
+					if tc.law == 0 {
+						t.Fatalf("period %d beyond the ceiling: %.1f→%.1f (%s), want the additive step within 10%% of the capacity seen", i+1, limit, next, d.Reason)
+					}
+				}
+				limit = next
+			}
+			if tc.law != 0 && !doubled {
+				t.Fatalf("under LawBeforeSlowStartCapacity: no doubled step within 10%% of the ceiling, want the search's")
+			}
+		})
+	}
+}

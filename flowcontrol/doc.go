@@ -505,9 +505,12 @@
 // full period's evidence at each step of a slow agency would take many
 // seconds. Slow start ends at the Ceiling, the highest limit seen healthy,
 // once a period there reads healthy (not the period right after the step to
-// it, which holds mostly calls sent before it); the Ceiling becomes Good,
-// and growth beyond it is the normal rules', a call at a time near a
-// capacity and backed off once refuted. The Ceiling is the capacity with
+// it, which holds mostly calls sent before it); the Ceiling becomes Good
+// and the capacity seen, and growth beyond it is the normal rules', a call
+// at a time near a capacity and backed off once refuted. (Before
+// LawBeforeSlowStartCapacity the capacity seen stayed the one an
+// incident's cuts had set, and the steps beyond the Ceiling doubled as in
+// a search: 25 → 33 at a capacity of 25 on the real stack.) The Ceiling is the capacity with
 // the Headroom's call of queue: the law before LawBeforeCeilingStop took
 // one more step of 12.5% (at least one call) from it, a probe that went a
 // call or two past ±10% of the capacity after every recovery below a

@@ -220,6 +220,13 @@ const refusedLatencyCutLawVersion = "refused-latency-cut-law"
 // law to their end, for the same reason.
 const backAtSpeedRecoveryLawVersion = "back-at-speed-recovery-law"
 
+// slowStartCapacityLawVersion marks the controller whose control law takes
+// the ceiling slow start ended at as the capacity seen, so growth beyond it
+// goes a call at a time (flowcontrol LawBeforeSlowStartCapacity). Runs
+// recorded before it keep the earlier law to their end, for the same
+// reason.
+const slowStartCapacityLawVersion = "slow-start-capacity-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -248,6 +255,7 @@ var lawChanges = []struct {
 	{floorTestLawVersion, flowcontrol.LawBeforeFloorTest},
 	{refusedLatencyCutLawVersion, flowcontrol.LawBeforeRefusedLatencyCut},
 	{backAtSpeedRecoveryLawVersion, flowcontrol.LawBeforeBackAtSpeedRecovery},
+	{slowStartCapacityLawVersion, flowcontrol.LawBeforeSlowStartCapacity},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

@@ -194,7 +194,8 @@ func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 		flowcontrol.LawBeforeBaselineNoise, flowcontrol.LawBeforeSettledFailures, flowcontrol.LawBeforeLostAt,
 		flowcontrol.LawBeforeLostAtCleared, flowcontrol.LawBeforeCeilingStop, flowcontrol.LawBeforeHeldRecovery,
 		flowcontrol.LawBeforeCheckWaitBound, flowcontrol.LawBeforeTimeoutsChecked, flowcontrol.LawBeforeCheckEvidence,
-		flowcontrol.LawBeforeFloorTest, flowcontrol.LawBeforeRefusedLatencyCut, flowcontrol.LawBeforeBackAtSpeedRecovery}
+		flowcontrol.LawBeforeFloorTest, flowcontrol.LawBeforeRefusedLatencyCut, flowcontrol.LawBeforeBackAtSpeedRecovery,
+		flowcontrol.LawBeforeSlowStartCapacity}
 	if len(pinned) != len(lawChanges) {
 		t.Fatalf("%d law changes marked, %d laws pinned here: give the new change its case", len(lawChanges), len(pinned))
 	}
