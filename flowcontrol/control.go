@@ -983,8 +983,8 @@ func (s *AgencyState) slowStart(raw Observation, c AgencyConfig, law int) (note 
 // the limit went past the capacity by a third before the latency cut it
 // back (the real stack's C25 × 250 ms incident, after the recovery:
 // 25 → 26 → 29 → 33 at a capacity of 25 in three periods, cut back to 25
-// three periods later; 11.6 s to converge). In flowsim's scorecard (seeds 1–36, both
-// offsets, 5 s warm-up) the steps not converged within 5 s went from
+// three periods later; 11.6 s to converge). In flowsim's scorecard (seeds
+// 1–36, both offsets, 5 s warm-up) the steps not converged within 5 s went from
 // 3,450 to 3,426 (seeds 37–72: 3,476 to 3,450), and on the twelve shapes
 // the law was not tuned on from 3,316 to 3,291 and 2,981 to 2,934 (seeds
 // 37–72: 3,313 to 3,289, 2,963 to 2,919), all after the incident's
@@ -1339,8 +1339,9 @@ func (s *AgencyState) read(o Observation, c AgencyConfig, law int) (sig signals,
 // went from 2,474 to 2,467 (seeds 37–72: 2,550 to 2,548), and on the twelve
 // shapes the law was not tuned on from 2,583 to 2,571 and 1,819 to 1,818
 // (seeds 37–72: 2,606 to 2,593 and 1,790 to 1,782); no recovery at offset 0
-// took longer, ten were faster (bench large 11 s and 16 s to 3 s, X5's
-// three 7–11 s to 4 s).
+// took longer, ten were faster (bench large 11 s and 16 s to 3 s; a
+// held-out C25 × 250 ms slowed ×2 at a third of its capacity, 7, 11 and
+// 7 s to 4 s).
 const LawBeforeBackAtSpeedRecovery = 21
 
 // cutForFailures is rule 1: failures caused by load cut the limit at once
