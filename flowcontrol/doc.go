@@ -510,12 +510,13 @@
 // at a time near a capacity and backed off once refuted. (Before
 // LawBeforeSlowStartCapacity the capacity seen stayed the one an
 // incident's cuts had set, and the steps beyond the Ceiling doubled as in
-// a search: 25 → 33 at a capacity of 25 on the real stack.) The Ceiling is the capacity with
-// the Headroom's call of queue: the law before LawBeforeCeilingStop took
-// one more step of 12.5% (at least one call) from it, a probe that went a
-// call or two past ±10% of the capacity after every recovery below a
-// capacity of 20. Growth waits a period after any slow-start step, since
-// the period that follows holds mostly calls sent before it. A cut right
+// a search: 25 → 33 at a capacity of 25 on the real stack.) The Ceiling
+// is the capacity with the Headroom's call of queue: the law before
+// LawBeforeCeilingStop took one more step of 12.5% (at least one call)
+// from it, a probe that went a call or two past ±10% of the capacity
+// after every recovery below a capacity of 20. Growth waits a period after
+// any slow-start step, since the period that follows holds mostly calls
+// sent before it. A cut right
 // after a doubling lowers Ceiling and ends the slow start too, unless its
 // failures are mostly timeouts: the agency is still in trouble, and its
 // recovery, still to come, is slow-started toward the lowered Ceiling
