@@ -23,15 +23,7 @@ import (
 // seed 1 (9 → 8 → 18 in 11 s; 16 s on seed 32). Back at the old speed far
 // below the ceiling, the agency is recovering, and slow start doubles back.
 func TestRecoveryBackAtSpeed(t *testing.T) {
-	var sh shape
-	for _, s := range shapes {
-		if s.name == "bench large: C20 300ms 1w 2x" {
-			sh = s
-		}
-	}
-	if sh.name == "" {
-		t.Fatal("bench large not among the scorecard's shapes")
-	}
+	sh := shapeNamed(t, "bench large: C20 300ms 1w 2x")
 	const warmup = 5 * time.Second
 	late := func(law int) (seeds []uint64) {
 		for seed := uint64(1); seed <= 36; seed++ {

@@ -24,16 +24,8 @@ import (
 func TestLatencyCutAtARefusingAgency(t *testing.T) {
 	// The phase wanted: under LawBeforeRefusedLatencyCut 0.83 and 0.85.
 	want := map[string]float64{"C16 200ms 2w 3x, slower within timeout": 0.9, "bench large: C20 300ms 1w 2x": 0.87}
-	picked := []shape{}
-	for _, sh := range shapes {
-		if _, ok := want[sh.name]; ok {
-			picked = append(picked, sh)
-		}
-	}
-	if len(picked) != 2 {
-		t.Fatalf("found %d of the two shapes in the scorecard's", len(picked))
-	}
-	for _, sh := range picked {
+	for _, name := range []string{"C16 200ms 2w 3x, slower within timeout", "bench large: C20 300ms 1w 2x"} {
+		sh := shapeNamed(t, name)
 		phase := func(law int) float64 {
 			goodput, _ := incidentPhase(t, sh, law)
 			return goodput
