@@ -364,7 +364,7 @@ type State struct {
 	// LawBeforeCheckWaitBound, LawBeforeTimeoutsChecked,
 	// LawBeforeCheckEvidence, LawBeforeFloorTest,
 	// LawBeforeRefusedLatencyCut, LawBeforeBackAtSpeedRecovery,
-	// LawBeforeSlowStartCapacity)
+	// LawBeforeSlowStartCapacity, LawBeforeFloorTestRead)
 	// for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
@@ -1619,7 +1619,14 @@ func (s *AgencyState) beforeCut(raw Observation, c AgencyConfig, period time.Dur
 // check of Relearned, and restores the limit to restore, or to Good if
 // higher and the agency refused nothing since it was healthy.
 func (s *AgencyState) slower(lat time.Duration, restore float64, law int) {
-	if lawHas(law, LawBeforeFastBaseline) && !s.Refused && !s.Unverified && s.FastBaseline == 0 {
+	s.slowerLost(lat, restore, s.Refused, law)
+}
+
+// slowerLost is slower for an agency that lost capacity too (lost), as one
+// that refused calls since it was healthy did: the limit stays at restore
+// and the ceiling is set aside.
+func (s *AgencyState) slowerLost(lat time.Duration, restore float64, lost bool, law int) {
+	if lawHas(law, LawBeforeFastBaseline) && !lost && !s.Unverified && s.FastBaseline == 0 {
 		// A slower agency that kept its capacity: its baseline until now
 		// is kept for its return (backToFast). One that refused lost
 		// capacity too, and keeps it with its Peak (PeakBaseline).
@@ -1636,14 +1643,14 @@ func (s *AgencyState) slower(lat time.Duration, restore float64, law int) {
 	// incident), and the latency, read against the relearned baseline,
 	// grows the limit back from the cut's if it still can.
 	s.Limit = restore
-	if !s.Refused {
+	if !lost {
 		s.Limit = max(s.Limit, s.Good)
 	}
 	// The cut took its target as the capacity; the limit restored is the
 	// capacity again, so growth from it probes gently instead of
 	// accelerating as beyond it.
 	s.Capacity = s.Limit
-	if s.Refused {
+	if lost {
 		// It lost capacity as well: the probes refuted at the old one say
 		// nothing about the new one, and the ceiling, the highest limit
 		// it took before, is a capacity it no longer has. Grow-back

@@ -919,7 +919,9 @@ func TestLoneWarmRefusalArmsNoWarmCheck(t *testing.T) {
 // second failure cut: a quarter below it, failures that fall were our
 // queue's and lift the floor; failures that stay are the agency's, and the
 // limit goes back to the floor for good. Under LawBeforeFloorTest the floor
-// holds.
+// holds. The test reads 20 calls over as many periods as its wait allows,
+// and failures found ours at calls still slow below the floor relearn the
+// baseline (LawBeforeFloorTestRead).
 func TestTroubleFloorTested(t *testing.T) {
 	// At the floor of 13: 4 of 17 calls succeed at 650 ms, 13 time out.
 	slow := func(limit, ok, timeouts int) Observation {
@@ -966,6 +968,40 @@ func TestTroubleFloorTested(t *testing.T) {
 		if !has(reasons, "below it to test it") || !has(reasons, ", ours: no floor") || !s.FloorOurs || s.Limit >= 12.5 {
 			t.Fatalf("limit %.1f, floor lifted %v; want the floor tested, the failures ours and the limit below the floor of 13:\n%s",
 				s.Limit, s.FloorOurs, strings.Join(reasons, "\n"))
+		}
+		// The test's calls, 650 ms at 2.6× the baseline of 250 ms below
+		// the floor, are the agency's own latency: it is slower, and lost
+		// capacity too (LawBeforeFloorTestRead). The baseline is relearnt,
+		// the limit kept at the test's, not restored to Good (26).
+		if !has(reasons, "13 calls read (need 20)") || !has(reasons, "and the agency slower") ||
+			s.Baseline != 650*time.Millisecond || s.Limit != 9.75 || s.Ceiling != 9.75 || s.Peak != 26 ||
+			s.PeakBaseline != 250*time.Millisecond || s.Recovering {
+			t.Fatalf("baseline %s, limit %.2f, ceiling %.2f (peak %.1f at %s), recovering %v; want the test read on 26 calls, "+
+				"the baseline 650ms, the limit and ceiling 9.75, the ceiling of 26 set aside with the baseline of 250ms:\n%s",
+				s.Baseline, s.Limit, s.Ceiling, s.Peak, s.PeakBaseline, s.Recovering, strings.Join(reasons, "\n"))
+		}
+	})
+	t.Run("our queue, LawBeforeFloorTestRead", func(t *testing.T) {
+		st, reasons := run(t, LawBeforeFloorTestRead, 12, 1, true)
+		s := st.Agencies[agencyA]
+		if !has(reasons, ", ours: no floor") || has(reasons, "calls read") || has(reasons, "agency slower") || s.Baseline != 250*time.Millisecond {
+			t.Fatalf("baseline %s; want the test read on its first period and the baseline kept at 250ms:\n%s",
+				s.Baseline, strings.Join(reasons, "\n"))
+		}
+	})
+	t.Run("a few calls a period", func(t *testing.T) {
+		// 3 calls a period, 2 of them successes: the test reads on
+		// until 20 calls or the end of its wait, not one period's 3.
+		st, reasons := run(t, 0, 2, 1, true)
+		read := 0
+		for _, r := range reasons {
+			if strings.Contains(r, "calls read (need 20)") {
+				read++
+			}
+		}
+		if read < 2 || !st.Agencies[agencyA].FloorTested {
+			t.Fatalf("%d periods held to read the test's calls, tested %v; want 2 or more, then the verdict:\n%s",
+				read, st.Agencies[agencyA].FloorTested, strings.Join(reasons, "\n"))
 		}
 	})
 	t.Run("the agency's own", func(t *testing.T) {

@@ -247,12 +247,20 @@
 //     succeeding: a capacity lost together with a slowdown that leaves the
 //     calls within the timeout reads the same, our own queue taking them
 //     past it, and held at half the Ceiling that queue stayed for the whole
-//     incident. The limit goes a quarter below the floor; on the first
-//     period whose calls were all sent under it, failures that fell beyond
-//     their noise were ours (the floor is lifted until the agency is next
-//     seen healthy), failures that did not are the agency's (back to the
-//     floor, untested again until then). Controllers recorded before hold
-//     the floor (State.Law = LawBeforeFloorTest).
+//     incident. The limit goes a quarter below the floor; from the first
+//     period whose calls were all sent under it, the test reads 20 calls
+//     (floorTestCalls) over as many periods as its wait allows: failures
+//     that fell beyond their noise were ours (the floor is lifted until the
+//     agency is next seen healthy), failures that did not are the agency's
+//     (back to the floor, untested again until then). Controllers recorded
+//     before hold the floor (State.Law = LawBeforeFloorTest). Failures that
+//     were ours, with the calls that succeeded below the floor still slow
+//     beyond the tolerance, are our queue at an agency that is slower too:
+//     the test's latency is relearnt as the baseline, its limit kept and
+//     the Ceiling set aside as after any slowdown with a capacity lost
+//     (before LawBeforeFloorTestRead the test read one period, a coin toss
+//     at a few slow calls a second, and the latency cuts that followed,
+//     against the old baseline, took the limit below the capacity left).
 //  2. A latency cut is checked SettlePeriods later, on a period whose calls
 //     were sent after the cut (a period reads the latency of the calls that
 //     ended in it, sent that latency before: at calls longer than a period,

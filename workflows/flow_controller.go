@@ -227,6 +227,13 @@ const backAtSpeedRecoveryLawVersion = "back-at-speed-recovery-law"
 // reason.
 const slowStartCapacityLawVersion = "slow-start-capacity-law"
 
+// floorTestReadLawVersion marks the controller whose control law has the
+// trouble floor's test read 20 calls, and relearn the baseline of an agency
+// found slower below the floor (flowcontrol LawBeforeFloorTestRead). Runs
+// recorded before it keep the earlier law to their end, for the same
+// reason.
+const floorTestReadLawVersion = "floor-test-read-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -256,6 +263,7 @@ var lawChanges = []struct {
 	{refusedLatencyCutLawVersion, flowcontrol.LawBeforeRefusedLatencyCut},
 	{backAtSpeedRecoveryLawVersion, flowcontrol.LawBeforeBackAtSpeedRecovery},
 	{slowStartCapacityLawVersion, flowcontrol.LawBeforeSlowStartCapacity},
+	{floorTestReadLawVersion, flowcontrol.LawBeforeFloorTestRead},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
