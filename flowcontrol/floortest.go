@@ -135,9 +135,9 @@ func (s *AgencyState) checkFloorTest(sig signals, o Observation, c AgencyConfig,
 		// period of a few slow calls tells a rate halved from its noise
 		// no better than a coin.
 		if t.Read != nil {
-			read = t.Read.merge(o)
-			if !due {
-				read = *t.Read
+			read = *t.Read
+			if due {
+				read = read.merge(o)
 			}
 		}
 		if due && read.Calls < floorTestCalls && waiting {
@@ -168,7 +168,9 @@ func (s *AgencyState) checkFloorTest(sig signals, o Observation, c AgencyConfig,
 			// with the failures, so this is the agency's own latency, as
 			// a latency cut's check finds it (rule 2). Read against the
 			// old baseline, the calls the agency serves pass for a queue
-			// and the latency cuts take the limit below its capacity.
+			// and the latency cuts take the limit below its capacity. The
+			// agency answers: a slow start armed by a period of nothing
+			// but failures at the incident's start is over.
 			was := s.Baseline
 			s.Recovering = false
 			s.slowerLost(lat, max(sig.limit, t.To), true, sig.law)
