@@ -976,7 +976,7 @@ func TestTroubleFloorTested(t *testing.T) {
 		if !has(reasons, "13 calls read (need 20)") || !has(reasons, "and the agency slower") ||
 			s.Baseline != 650*time.Millisecond || s.Limit != 9.75 || s.Ceiling != 9.75 || s.Peak != 26 ||
 			s.PeakBaseline != 250*time.Millisecond || s.Recovering {
-			t.Fatalf("baseline %s, limit %.2f, ceiling %.2f (peak %.1f at %s), recovering %v; want the test read on 26 calls, "+
+			t.Fatalf("baseline %s, limit %.2f, ceiling %.2f (peak %.1f at %s), recovering %v; want the test held on past its first 13 calls, "+
 				"the baseline 650ms, the limit and ceiling 9.75, the ceiling of 26 set aside with the baseline of 250ms:\n%s",
 				s.Baseline, s.Limit, s.Ceiling, s.Peak, s.PeakBaseline, s.Recovering, strings.Join(reasons, "\n"))
 		}
