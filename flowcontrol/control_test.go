@@ -1113,3 +1113,41 @@ func TestSlowStartEndsAtACapacity(t *testing.T) {
 		})
 	}
 }
+
+// TestLoneRefusalRefutesAProbe: held at a capacity of 4 it lost (Good 4,
+// Ceiling 8), the limit probes a call beyond it. At an agency that refuses
+// at once beyond its capacity, the probe's answer is one refusal a period;
+// of a few calls, that refutes it at once, back to Good, the probe counted
+// as refuted. Under LawBeforeProbeRefused it was read with the next period.
+// With many calls a period, one refusal is no such answer: it is read with
+// the next period as before. So is a search step of several calls beyond
+// Good: back to Good would undo the calls below the refusal too.
+func TestLoneRefusalRefutesAProbe(t *testing.T) {
+	probe := func(limit float64) AgencyState {
+		s := warm(4)
+		s.Limit, s.Good, s.Ceiling, s.Periods = limit, 4, 8, 30
+		return s
+	}
+	refused := func(calls int64) Observation {
+		return Observation{Period: time.Second, Calls: calls, OK: calls - 1, Overload: 1, InFlight: 5,
+			LatencyMean: svc, LatencyP50: svc, LatencyP90: svc * 138 / 100, QueueWaitP90: time.Second}
+	}
+	cfg := DefaultConfig(agencyA)
+	st, d := step1(t, state(probe(5)), refused(5), cfg)
+	s := st.Agencies[agencyA]
+	if d.Limit != 4 || !strings.Contains(d.Reason, "refused 1 of 5 calls at a probe beyond 4.0") || s.Refuted != 1 || !s.Refused {
+		t.Fatalf("a probe to 5 refused once in 5 calls: limit %d (%s), refuted %d, refused %v; want back to 4 at once, the probe refuted",
+			d.Limit, d.Reason, s.Refuted, s.Refused)
+	}
+	pinned := state(probe(5))
+	pinned.Law = LawBeforeProbeRefused
+	if _, d := step1(t, pinned, refused(5), cfg); d.Limit != 5 || !strings.Contains(d.Reason, "hold") {
+		t.Fatalf("under LawBeforeProbeRefused: limit %d (%s), want the probe held, the refusal read with the next period", d.Limit, d.Reason)
+	}
+	if _, d := step1(t, state(probe(5)), refused(probeRefusalCalls+1), cfg); d.Limit != 5 {
+		t.Fatalf("one refusal in %d calls: limit %d (%s), want the probe held", probeRefusalCalls+1, d.Limit, d.Reason)
+	}
+	if _, d := step1(t, state(probe(7)), refused(5), cfg); strings.Contains(d.Reason, "at a probe") {
+		t.Fatalf("a step from Good 4 to 7 refused once: %q, want it left to the rules for a rate", d.Reason)
+	}
+}

@@ -100,7 +100,12 @@
 // the pacing alone left 3.1% of the calls of the halved phase refused at
 // C16 × 200 ms and 3.0% at C20 × 300 ms; read over two periods, 1.4% and
 // 1.6%.) A refusal in evidence that still holds too few to cut holds the
-// limit (hold-refused).
+// limit (hold-refused). A probe of one call beyond Good, refused once in a
+// period of probeRefusalCalls calls or fewer, is not read on: that refusal
+// is the probe's answer, a share of the calls far beyond the target, and
+// the limit goes back to Good at once, the probe refuted
+// (LawBeforeProbeRefused). Read over two periods, each probe toward a
+// capacity lost at a few slow calls a second drew three refusals.
 //
 // # Background failures
 //

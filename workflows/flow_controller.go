@@ -234,6 +234,12 @@ const slowStartCapacityLawVersion = "slow-start-capacity-law"
 // reason.
 const floorTestReadLawVersion = "floor-test-read-law"
 
+// probeRefusedLawVersion marks the controller whose control law has a lone
+// refusal of a few calls refute a one-call probe at once (flowcontrol
+// LawBeforeProbeRefused). Runs recorded before it keep the earlier law to
+// their end, for the same reason.
+const probeRefusedLawVersion = "probe-refused-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -264,6 +270,7 @@ var lawChanges = []struct {
 	{backAtSpeedRecoveryLawVersion, flowcontrol.LawBeforeBackAtSpeedRecovery},
 	{slowStartCapacityLawVersion, flowcontrol.LawBeforeSlowStartCapacity},
 	{floorTestReadLawVersion, flowcontrol.LawBeforeFloorTestRead},
+	{probeRefusedLawVersion, flowcontrol.LawBeforeProbeRefused},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

@@ -55,24 +55,7 @@ func incidentPhase(t *testing.T, sh shape, law int) (goodput, errs float64) {
 	if incident.name != "incident" {
 		t.Fatalf("kind %q, want the incident", incident.name)
 	}
-	const warmup = 5 * time.Second
-	n := 0
-	for _, off := range []time.Duration{0, 500 * time.Millisecond} {
-		for seed := uint64(1); seed <= 6; seed++ {
-			sc := scorecardScenario(incident, sh, seed, off, warmup)
-			oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: sh.workers})
-			p := shapeController(sh)
-			p.Law = law
-			ctl := run(t, sc, p)
-			ph := ctl.Phases[2]
-			goodput += ph.Goodput / oracle.Phases[2].Goodput
-			if c := ph.OK + ph.Errors; c > 0 {
-				errs += float64(ph.Errors) / float64(c)
-			}
-			n++
-		}
-	}
-	return goodput / float64(n), errs / float64(n)
+	return kindPhase(t, incident, sh, 2, law)
 }
 
 // TestFloorTestReadsTheSlowerAgency: a capacity lost with the calls slowed
