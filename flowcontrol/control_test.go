@@ -1151,3 +1151,42 @@ func TestLoneRefusalRefutesAProbe(t *testing.T) {
 		t.Fatalf("a step from Good 4 to 7 refused once: %q, want it left to the rules for a rate", d.Reason)
 	}
 }
+
+// TestRefusedHeldIsSeenHealthy: a limit of 41 held at an agency with no
+// queue and a capacity of 40, refused twice a period at 260 calls, the
+// latency at the baseline. Too few refusals to cut; the limit a call below
+// is now Good and the Ceiling, and the probes counted refuted beyond the
+// search's 30 are cleared. Under LawBeforeRefusedHeld only a period without
+// a refusal counted, and none came.
+func TestRefusedHeldIsSeenHealthy(t *testing.T) {
+	held := func() AgencyState {
+		s := warm(41)
+		s.Good, s.Ceiling, s.Refuted, s.Backoff, s.Periods = 30, 30, 2, 20, 30
+		return s
+	}
+	o := Observation{Period: time.Second, Calls: 262, OK: 260, Overload: 2, InFlight: 41, QueueWaitP90: time.Second,
+		LatencyMean: svc, LatencyP50: svc, LatencyP90: svc * 138 / 100}
+	cfg := DefaultConfig(agencyA)
+	st, d := step1(t, state(held()), o, cfg)
+	s := st.Agencies[agencyA]
+	if d.Limit != 41 || !strings.Contains(d.Reason, "hold: 2 refused") {
+		t.Fatalf("limit %d (%s), want 41 held on 2 refusals", d.Limit, d.Reason)
+	}
+	if s.Good != 40 || s.Ceiling != 40 || s.Refuted != 0 || s.Backoff != 0 {
+		t.Fatalf("Good %.1f, Ceiling %.1f, refuted %d, back-off %d; want 40, 40 and the back-off cleared", s.Good, s.Ceiling, s.Refuted, s.Backoff)
+	}
+	pinned := state(held())
+	pinned.Law = LawBeforeRefusedHeld
+	st, _ = step1(t, pinned, o, cfg)
+	if s := st.Agencies[agencyA]; s.Good != 30 || s.Ceiling != 30 || s.Refuted != 2 {
+		t.Fatalf("under LawBeforeRefusedHeld: Good %.1f, Ceiling %.1f, refuted %d; want them as they were (30, 30, 2)", s.Good, s.Ceiling, s.Refuted)
+	}
+	// Slow as well: the refusals may be the agency's trouble, not its
+	// capacity; nothing is learnt.
+	slow := o
+	slow.LatencyMean, slow.LatencyP50, slow.LatencyP90 = 2*svc, 2*svc, 3*svc
+	st, _ = step1(t, state(held()), slow, cfg)
+	if s := st.Agencies[agencyA]; s.Good != 30 || s.Ceiling != 30 {
+		t.Fatalf("refused and slow: Good %.1f, Ceiling %.1f; want 30, 30", s.Good, s.Ceiling)
+	}
+}

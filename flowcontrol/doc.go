@@ -105,7 +105,13 @@
 // is the probe's answer, a share of the calls far beyond the target, and
 // the limit goes back to Good at once, the probe refuted
 // (LawBeforeProbeRefused). Read over two periods, each probe toward a
-// capacity lost at a few slow calls a second drew three refusals.
+// capacity lost at a few slow calls a second drew three refusals. A limit
+// held on a few refusals, too few to cut, with the latency normal and no
+// other failure, has the agency taking all but about a call of it: the
+// limit a call below counts as seen healthy, Good and the Ceiling
+// (LawBeforeRefusedHeld). At a high call rate such an agency refuses a call
+// or two in every period, and waiting for a period without one left Good
+// and the Ceiling where the search had passed them.
 //
 // # Background failures
 //

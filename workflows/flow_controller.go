@@ -240,6 +240,12 @@ const floorTestReadLawVersion = "floor-test-read-law"
 // their end, for the same reason.
 const probeRefusedLawVersion = "probe-refused-law"
 
+// refusedHeldLawVersion marks the controller whose control law has a limit
+// held with a few refusals, too few to cut, count the limit a call below
+// it as seen healthy (flowcontrol LawBeforeRefusedHeld). Runs recorded
+// before it keep the earlier law to their end, for the same reason.
+const refusedHeldLawVersion = "refused-held-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -271,6 +277,7 @@ var lawChanges = []struct {
 	{slowStartCapacityLawVersion, flowcontrol.LawBeforeSlowStartCapacity},
 	{floorTestReadLawVersion, flowcontrol.LawBeforeFloorTestRead},
 	{probeRefusedLawVersion, flowcontrol.LawBeforeProbeRefused},
+	{refusedHeldLawVersion, flowcontrol.LawBeforeRefusedHeld},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

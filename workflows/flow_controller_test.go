@@ -195,7 +195,8 @@ func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 		flowcontrol.LawBeforeLostAtCleared, flowcontrol.LawBeforeCeilingStop, flowcontrol.LawBeforeHeldRecovery,
 		flowcontrol.LawBeforeCheckWaitBound, flowcontrol.LawBeforeTimeoutsChecked, flowcontrol.LawBeforeCheckEvidence,
 		flowcontrol.LawBeforeFloorTest, flowcontrol.LawBeforeRefusedLatencyCut, flowcontrol.LawBeforeBackAtSpeedRecovery,
-		flowcontrol.LawBeforeSlowStartCapacity, flowcontrol.LawBeforeFloorTestRead, flowcontrol.LawBeforeProbeRefused}
+		flowcontrol.LawBeforeSlowStartCapacity, flowcontrol.LawBeforeFloorTestRead, flowcontrol.LawBeforeProbeRefused,
+		flowcontrol.LawBeforeRefusedHeld}
 	if len(pinned) != len(lawChanges) {
 		t.Fatalf("%d law changes marked, %d laws pinned here: give the new change its case", len(lawChanges), len(pinned))
 	}
