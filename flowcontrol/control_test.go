@@ -1120,8 +1120,8 @@ func TestSlowStartEndsAtACapacity(t *testing.T) {
 // of a few calls, that refutes it at once, back to Good, the probe counted
 // as refuted. Under LawBeforeProbeRefused it was read with the next period.
 // With many calls a period, one refusal is no such answer: it is read with
-// the next period as before. So is a search step of several calls beyond
-// Good: back to Good would undo the calls below the refusal too.
+// the next period as before. A step of several calls beyond Good goes back
+// one call: back to Good would undo the calls below the refusal too.
 func TestLoneRefusalRefutesAProbe(t *testing.T) {
 	probe := func(limit float64) AgencyState {
 		s := warm(4)
@@ -1147,8 +1147,17 @@ func TestLoneRefusalRefutesAProbe(t *testing.T) {
 	if _, d := step1(t, state(probe(5)), refused(probeRefusalCalls+1), cfg); d.Limit != 5 {
 		t.Fatalf("one refusal in %d calls: limit %d (%s), want the probe held", probeRefusalCalls+1, d.Limit, d.Reason)
 	}
-	if _, d := step1(t, state(probe(7)), refused(5), cfg); strings.Contains(d.Reason, "at a probe") {
-		t.Fatalf("a step from Good 4 to 7 refused once: %q, want it left to the rules for a rate", d.Reason)
+	// A step of several calls beyond Good goes back one call, below the
+	// refused limit, not to Good (LawBeforeStepRefused).
+	st, d = step1(t, state(probe(7)), refused(5), cfg)
+	if d.Limit != 6 || !strings.Contains(d.Reason, "a step beyond 4.0: a call back, to 6") || st.Agencies[agencyA].Refuted != 1 {
+		t.Fatalf("a step from Good 4 to 7 refused once: limit %d (%s), refuted %d; want 6, a call back, counted refuted",
+			d.Limit, d.Reason, st.Agencies[agencyA].Refuted)
+	}
+	pinnedStep := state(probe(7))
+	pinnedStep.Law = LawBeforeStepRefused
+	if _, d := step1(t, pinnedStep, refused(5), cfg); d.Limit != 7 || strings.Contains(d.Reason, "refused 1 of") {
+		t.Fatalf("under LawBeforeStepRefused a step from Good 4 to 7 refused once: limit %d (%s), want it held, left to the rules for a rate", d.Limit, d.Reason)
 	}
 }
 

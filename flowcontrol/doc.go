@@ -105,7 +105,10 @@
 // is the probe's answer, a share of the calls far beyond the target, and
 // the limit goes back to Good at once, the probe refuted
 // (LawBeforeProbeRefused). Read over two periods, each probe toward a
-// capacity lost at a few slow calls a second drew three refusals. A limit
+// capacity lost at a few slow calls a second drew three refusals. A step
+// of several calls beyond Good (a search's ×1.5, a regrow) refused so goes
+// back one call below the refused limit (LawBeforeStepRefused): one refusal
+// says it passed the capacity by about a call. A limit
 // held on a few refusals, too few to cut, with the latency normal and no
 // other failure, has the agency taking all but about a call of it: the
 // limit a call below counts as seen healthy, Good and the Ceiling

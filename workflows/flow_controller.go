@@ -246,6 +246,13 @@ const probeRefusedLawVersion = "probe-refused-law"
 // before it keep the earlier law to their end, for the same reason.
 const refusedHeldLawVersion = "refused-held-law"
 
+// stepRefusedLawVersion marks the controller whose control law has a lone
+// refusal of a few calls at a step of several calls beyond Good take the
+// limit back one call at once (flowcontrol LawBeforeStepRefused). Runs
+// recorded before it keep the earlier law to their end, for the same
+// reason.
+const stepRefusedLawVersion = "step-refused-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -278,6 +285,7 @@ var lawChanges = []struct {
 	{floorTestReadLawVersion, flowcontrol.LawBeforeFloorTestRead},
 	{probeRefusedLawVersion, flowcontrol.LawBeforeProbeRefused},
 	{refusedHeldLawVersion, flowcontrol.LawBeforeRefusedHeld},
+	{stepRefusedLawVersion, flowcontrol.LawBeforeStepRefused},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

@@ -111,3 +111,34 @@ func noQueueKind(t *testing.T) kind {
 	}
 	return k
 }
+
+// TestStepRefusedAtOnce runs the scorecard's "no queue ½" (5 s warm-up,
+// seeds 1–6 at both offsets) on two shapes with a few slow calls a second,
+// one the law was tuned on and one it was not, and holds the first phase,
+// the search for the capacity from the initial limit, to its refusals.
+//
+// The search steps ×1.5 while no capacity has been seen. Under
+// LawBeforeStepRefused a step beyond the capacity of an agency with no
+// queue, refused once a period, was read with the next period, as any lone
+// refusal, and drew four to six refusals before its cut. Now a lone
+// refusal of a few calls at a step of several calls beyond Good takes the
+// limit back one call at once: 1.8% → 1.3% and 4.7% → 2.5% of the phase's
+// calls refused, goodput unchanged.
+func TestStepRefusedAtOnce(t *testing.T) {
+	ms := time.Millisecond
+	shapes := []shape{
+		{"issue: C8 1.34s 2w 4x", 8, 1340 * ms, 3 * time.Second, 2, 4, 4, 3, 3},
+		{"C3 800ms 2w 5x", 3, 800 * ms, 2500 * ms, 2, 5, 3, 1, 2},
+	}
+	noQueue := noQueueKind(t)
+	for _, sh := range shapes {
+		before, beforeErrs := kindPhase(t, noQueue, sh, 1, flowcontrol.LawBeforeStepRefused)
+		now, nowErrs := kindPhase(t, noQueue, sh, 1, 0)
+		t.Logf("%s: the first phase %.2f × the oracle, %.1f%% refused (%.2f, %.1f%% under LawBeforeStepRefused)",
+			sh.name, now, 100*nowErrs, before, 100*beforeErrs)
+		if nowErrs > 0.75*beforeErrs || now < before-0.02 {
+			t.Errorf("%s: the first phase %.2f × the oracle, %.1f%% refused; want at most 0.75 × LawBeforeStepRefused's %.1f%%, goodput no more than 0.02 below its %.2f",
+				sh.name, now, 100*nowErrs, 100*beforeErrs, before)
+		}
+	}
+}
