@@ -37,7 +37,7 @@ func TestProbeRefusedAtOnce(t *testing.T) {
 		t.Logf("%s: the loss's phase %.2f × the oracle, %.1f%% refused (%.2f, %.1f%% under LawBeforeProbeRefused)",
 			sh.name, now, 100*nowErrs, before, 100*beforeErrs)
 		if nowErrs > 0.8*beforeErrs || now < before-0.02 {
-			t.Errorf("%s: the loss's phase %.2f × the oracle, %.1f%% refused; want at most 0.8 ×  LawBeforeProbeRefused's %.1f%%, goodput no more than 0.02 below its %.2f",
+			t.Errorf("%s: the loss's phase %.2f × the oracle, %.1f%% refused; want at most 0.8 × LawBeforeProbeRefused's %.1f%%, goodput no more than 0.02 below its %.2f",
 				sh.name, now, 100*nowErrs, 100*beforeErrs, before)
 		}
 	}
