@@ -241,6 +241,13 @@ type AgencyState struct {
 	// healthy, with nothing refused, says it has, and the limit goes back
 	// toward the ceiling as a regrow does, instead of by grow-back's steps.
 	LostAt float64 `json:"lost_at,omitempty"`
+	// LostRefused says the probe at LostAt was refused at once: a lone
+	// refusal answered it (LawBeforeProbeRefused, LawBeforeStepRefused)
+	// with the latency not read slow. Such an agency refuses beyond its
+	// capacity rather than queueing, so a period at LostAt with nothing
+	// refused says the capacity is back (LawBeforeProbeTaken). Read only
+	// while LostAt is set; settle clears it when it sets LostAt.
+	LostRefused bool `json:"lost_refused,omitempty"`
 	// Cooldown counts the periods left in which the limit may not grow.
 	Cooldown int `json:"cooldown"`
 	// Streak counts consecutive increases; each one doubles the next step.
@@ -365,8 +372,8 @@ type State struct {
 	// LawBeforeCheckEvidence, LawBeforeFloorTest,
 	// LawBeforeRefusedLatencyCut, LawBeforeBackAtSpeedRecovery,
 	// LawBeforeSlowStartCapacity, LawBeforeFloorTestRead,
-	// LawBeforeProbeRefused, LawBeforeRefusedHeld, LawBeforeStepRefused)
-	// for a workflow run recorded under it, which must replay its decisions; 0
+	// LawBeforeProbeRefused, LawBeforeRefusedHeld, LawBeforeStepRefused,
+	// LawBeforeProbeTaken) for a workflow run recorded under it, which must replay its decisions; 0
 	// runs the current law.
 	Law int `json:"law,omitempty"`
 }
@@ -1124,10 +1131,19 @@ func (s *AgencyState) gather(o Observation, fresh bool, saturated int, c AgencyC
 			s.Capacity = to
 		}
 		s.Limit, s.Cooldown, s.Probe, s.Dip, s.Rule = to, s.settle(limit, to, via, law, c), nil, nil, ruleCutFailure
+		if s.LostAt == float64(roundLimit(limit)) && s.Baseline > 0 && o.OK > 0 &&
+			float64(o.latency())/float64(s.Baseline) <= c.LatencyTolerance+latencyNoise(o) {
+			// Refused with the latency not read slow: refused at the
+			// door, not after a queue (LawBeforeProbeTaken).
+			s.LostRefused = true
+		}
 		if via == viaEstimate {
 			return fmt.Sprintf("refused %d of %d calls at %d, a step beyond %.1f: a call back, to %.0f", o.Overload, o.Calls, roundLimit(limit), s.Good, to), true
 		}
 		return fmt.Sprintf("refused %d of %d calls at a probe beyond %.1f: back to it", o.Overload, o.Calls, s.Good), true
+	}
+	if reason, ok := s.probeTaken(o, fresh, failures, c, law); ok {
+		return reason, true
 	}
 	if ok, need := enough(o, *s, c, law); failures < minFailures && o.Period < maxGather*period && (!ok || lone) {
 		s.Saturated = saturated
@@ -1150,6 +1166,43 @@ func (s *AgencyState) gather(o Observation, fresh bool, saturated int, c AgencyC
 		return fmt.Sprintf("hold: gathering evidence, %d samples in %s (need %d)", o.OK, o.Period, need), true
 	}
 	return "", false
+}
+
+// probeTaken regrows the limit from a period run at LostAt, the limit of a
+// probe refused at once lately (LostRefused), with nothing refused and
+// nothing failed: the period's own calls (the limit not just moved), the
+// limit filled (every call slot in flight at the period's end), demand
+// beyond it, no latency cut's check pending, and the latency neither read
+// slow at this limit (Slowed) nor above the growth threshold widened by
+// its noise. Such an agency refuses at once beyond its capacity, as it
+// refused the probe, so a period at that limit without a refusal says the
+// capacity lost is back: three quarters of the way back to the earlier
+// capacity at once, as the regrow goes (see grow), without waiting for the
+// latency evidence a queueing agency needs. That evidence, MinSamples
+// calls and more, took one to three periods more at a few calls a second,
+// and the restored capacity was regained 5–7 s after its return
+// (LawBeforeProbeTaken). The latency guards keep an agency that queues and
+// refused the probe from its full queue (a queue timeout) out of it: not
+// refused there is no news.
+func (s *AgencyState) probeTaken(o Observation, fresh bool, failures int64, c AgencyConfig, law int) (string, bool) {
+	if !lawHas(law, LawBeforeProbeTaken) || !fresh || s.LostAt <= 0 || !s.LostRefused || s.Moved || failures > 0 ||
+		o.OK == 0 || s.Baseline <= 0 || s.Probe != nil || s.Cooldown > 0 {
+		return "", false
+	}
+	limit := s.Limit
+	to := s.regrowTo()
+	if s.inEffect() < s.LostAt-0.5 || o.InFlight < roundLimit(limit) || !demanded(o, s.inEffect(), c) ||
+		to <= (1+regrowMargin)*limit || s.Slowed == roundLimit(limit) ||
+		float64(o.latency())/float64(s.Baseline) > 1+max((c.LatencyTolerance-1)*incFraction, latencyNoise(o)) {
+		return "", false
+	}
+	lost := s.LostAt
+	s.Good, s.Refused = max(s.Good, float64(roundLimit(limit))), false
+	s.Limit = limit + 0.75*(to-limit)
+	s.Capacity = max(s.Capacity, s.Limit)
+	s.Streak, s.LostAt, s.LostRefused, s.Rule = 0, 0, false, ruleRegrow
+	return fmt.Sprintf("nothing refused at %d, where %.0f was refused at once lately: 75%% of the way to earlier capacity %.1f",
+		roundLimit(limit), lost, to), true
 }
 
 // LawBeforeProbeRefused pins the control law as it was before a lone
@@ -1209,6 +1262,24 @@ const LawBeforeRefusedHeld = 25
 // to 2,880; lasting 604 to 590, 638 to 624). No shape lost more than one
 // miss.
 const LawBeforeStepRefused = 26
+
+// LawBeforeProbeTaken pins the control law as it was before a period run
+// at the limit of a probe refused at once lately (LostAt, LostRefused),
+// with nothing refused, regrew the limit at once (probeTaken), State.Law:
+// the regrow waited for the latency evidence a queueing agency needs,
+// MinSamples calls and more, one to three periods more at a few calls a
+// second. At an agency with no queue the capacity lost was regained 5–7 s
+// after its return at 3–6 calls/s. In flowsim's scorecard (seeds 1–36,
+// both offsets, 5 s warm-up) the misses went from 2,324 to 2,258 (seeds
+// 37–72: 2,385 to 2,310), on the twelve shapes the law was not tuned on
+// from 2,429 to 2,384 and 1,667 to 1,619 (seeds 37–72: 2,461 to 2,443,
+// 1,661 to 1,606), and on the lasting kinds from 1,446 to 1,448 (1,475 to
+// 1,475); the steps not converged within 5 s from 3,475 to 3,449, 3,178
+// to 3,161 and 2,892 to 2,879 (seeds 37–72: 3,485 to 3,460, 3,174 to
+// 3,158, 2,880 to 2,867). Every shape that gained was a capacity halved at
+// an agency with no queue (C5 × 300 ms −42, bench small −35, C6 × 2 s
+// −24); none lost more than 2.
+const LawBeforeProbeTaken = 27
 
 // signals are one decision's reading of its (gathered) period.
 type signals struct {
@@ -2525,7 +2596,7 @@ func (s *AgencyState) settle(limit, next float64, via string, law int, c AgencyC
 		s.Backoff = min(probeBackoff<<min(s.Refuted, 6), bound)
 		s.Refuted++
 		if lawHas(law, LawBeforeLostAt) && s.Good < s.Ceiling-0.5 && (s.LostAt == 0 || limit < s.LostAt) {
-			s.LostAt = float64(roundLimit(limit))
+			s.LostAt, s.LostRefused = float64(roundLimit(limit)), false
 		}
 	} else if s.Good > 0 && next < goodFloor*s.Good && roundLimit(next) < roundLimit(s.Good)-1 {
 		// A cut far below Good, by more than one call (at a capacity

@@ -1161,6 +1161,60 @@ func TestLoneRefusalRefutesAProbe(t *testing.T) {
 	}
 }
 
+// TestProbeTakenRegrowsAtOnce: held at 2 of a lost capacity of 4 at an
+// agency with no queue, the probe to 3 is refused once at the baseline
+// latency, so LostAt is 3 and it was refused at once (LostRefused). A later
+// period at 3 with nothing refused regrows the limit three quarters of the
+// way back to 4 at once, on 3 calls, fewer than MinSamples. Not when the
+// probe's refusal came with the latency read slow (an agency that queues,
+// refusing from its full queue), nor when the period at 3 reads slow
+// itself, nor under LawBeforeProbeTaken: those wait for the evidence.
+func TestProbeTakenRegrowsAtOnce(t *testing.T) {
+	lost := func(limit float64) AgencyState {
+		s := warm(limit)
+		s.Good, s.Ceiling, s.Capacity, s.HighWater, s.Periods = 2, 4, 2, 4, 30
+		return s
+	}
+	at := func(calls, refused int64, lat time.Duration) Observation {
+		return Observation{Period: time.Second, Calls: calls, OK: calls - refused, Overload: refused, InFlight: 3,
+			LatencyMean: lat, LatencyP50: lat, LatencyP90: lat * 138 / 100, QueueWaitP90: time.Second}
+	}
+	cfg := DefaultConfig(agencyA)
+	st, d := step1(t, state(lost(3)), at(3, 1, svc), cfg)
+	if s := st.Agencies[agencyA]; d.Limit != 2 || s.LostAt != 3 || !s.LostRefused {
+		t.Fatalf("the probe to 3 refused once at the baseline latency: limit %d (%s), LostAt %.1f, LostRefused %v; want back to 2, LostAt 3, refused at once",
+			d.Limit, d.Reason, s.LostAt, s.LostRefused)
+	}
+	if st, d := step1(t, state(lost(3)), at(3, 1, 2*svc), cfg); st.Agencies[agencyA].LostRefused {
+		t.Fatalf("the probe to 3 refused once with the latency at 2× the baseline: LostRefused (%s), want it left unset", d.Reason)
+	}
+	taken := func(refusedAtOnce bool, law int) State {
+		s := lost(3)
+		s.LostAt, s.LostRefused, s.SinceMove = 3, refusedAtOnce, 3
+		st := state(s)
+		st.Law = law
+		return st
+	}
+	st, d = step1(t, taken(true, 0), at(3, 0, svc), cfg)
+	if s := st.Agencies[agencyA]; d.Limit != 4 || !strings.Contains(d.Reason, "nothing refused at 3") || s.LostAt != 0 || s.Good != 3 {
+		t.Fatalf("a period at 3 with nothing refused: limit %d (%s), LostAt %.1f, Good %.1f; want 4 at once, LostAt cleared, Good 3",
+			d.Limit, d.Reason, s.LostAt, s.Good)
+	}
+	for _, tc := range []struct {
+		name string
+		st   State
+		o    Observation
+	}{
+		{"the probe refused from a queue", taken(false, 0), at(3, 0, svc)},
+		{"the period at 3 read slow", taken(true, 0), at(3, 0, 2*svc)},
+		{"under LawBeforeProbeTaken", taken(true, LawBeforeProbeTaken), at(3, 0, svc)},
+	} {
+		if _, d := step1(t, tc.st, tc.o, cfg); d.Limit != 3 {
+			t.Errorf("%s: limit %d (%s), want 3 held for the evidence", tc.name, d.Limit, d.Reason)
+		}
+	}
+}
+
 // TestRefusedHeldIsSeenHealthy: a limit of 41 held at an agency with no
 // queue and a capacity of 40, refused twice a period at 260 calls, the
 // latency at the baseline. Too few refusals to cut; the limit a call below

@@ -108,9 +108,15 @@
 // capacity lost at a few slow calls a second drew three refusals. A step
 // of several calls beyond Good (a search's ×1.5, a regrow) refused so goes
 // back one call below the refused limit (LawBeforeStepRefused): one refusal
-// says it passed the capacity by about a call. A limit
-// held on a few refusals, too few to cut, with the latency normal and no
-// other failure, has the agency taking all but about a call of it: the
+// says it passed the capacity by about a call. A probe refused so, at the
+// latency not read slow, marks an agency that refuses at the door rather
+// than after a queue (LostRefused): held at the capacity left, a later
+// period at that probe's limit with nothing refused says the capacity is
+// back, and the limit regrows toward the earlier capacity at once, on
+// however few calls (LawBeforeProbeTaken); the latency evidence a queueing
+// agency needs took one to three periods more at a few calls a second. A
+// limit held on a few refusals, too few to cut, with the latency normal and
+// no other failure, has the agency taking all but about a call of it: the
 // limit a call below counts as seen healthy, Good and the Ceiling
 // (LawBeforeRefusedHeld). At a high call rate such an agency refuses a call
 // or two in every period, and waiting for a period without one left Good

@@ -253,6 +253,13 @@ const refusedHeldLawVersion = "refused-held-law"
 // reason.
 const stepRefusedLawVersion = "step-refused-law"
 
+// probeTakenLawVersion marks the controller whose control law regrows the
+// limit at once from a period with nothing refused at the limit of a probe
+// an agency with no queue refused at once lately (flowcontrol
+// LawBeforeProbeTaken). Runs recorded before it keep the earlier law to
+// their end, for the same reason.
+const probeTakenLawVersion = "probe-taken-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -286,6 +293,7 @@ var lawChanges = []struct {
 	{probeRefusedLawVersion, flowcontrol.LawBeforeProbeRefused},
 	{refusedHeldLawVersion, flowcontrol.LawBeforeRefusedHeld},
 	{stepRefusedLawVersion, flowcontrol.LawBeforeStepRefused},
+	{probeTakenLawVersion, flowcontrol.LawBeforeProbeTaken},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

@@ -20,7 +20,8 @@ import (
 // period, as any lone refusal is, so each probe stood two or three periods
 // and was refused in each. Now one refusal in a period of a few calls
 // refutes a one-call probe at once: 13.2% → 9.9%, 11.5% → 6.2% and
-// 8.7% → 5.2% of the phase's calls refused, goodput unchanged. Still above
+// 8.7% → 5.2% of the phase's calls refused, goodput unchanged (9.1%, 5.9%
+// and 5.2% since law 27, LawBeforeProbeTaken). Still above
 // the 2% target: a probe every few seconds at a few calls a second is
 // refused once each time (see the lab notes).
 func TestProbeRefusedAtOnce(t *testing.T) {
@@ -48,24 +49,36 @@ func TestProbeRefusedAtOnce(t *testing.T) {
 // its step) mean goodput ÷ the oracle's and mean share of calls failed.
 func kindPhase(t *testing.T, k kind, sh shape, phase int, law int) (goodput, errs float64) {
 	t.Helper()
-	const warmup = 5 * time.Second
+	n := kindRuns(t, k, sh, law, func(_ time.Duration, oracle, ctl Result) {
+		ph := ctl.Phases[phase]
+		goodput += ph.Goodput / oracle.Phases[phase].Goodput
+		if c := ph.OK + ph.Errors; c > 0 {
+			errs += float64(ph.Errors) / float64(c)
+		}
+	})
+	return goodput / float64(n), errs / float64(n)
+}
+
+// kindWarmup is the warm-up of kindRuns' runs, as the real-stack benchmark's.
+const kindWarmup = 5 * time.Second
+
+// kindRuns runs the scorecard's kind on the shape (kindWarmup) on seeds 1–6
+// at both offsets, the oracle and the controller under law, hands each
+// pair to read with the run's offset, and returns the number of runs.
+func kindRuns(t *testing.T, k kind, sh shape, law int, read func(off time.Duration, oracle, ctl Result)) int {
+	t.Helper()
 	n := 0
 	for _, off := range []time.Duration{0, 500 * time.Millisecond} {
 		for seed := uint64(1); seed <= 6; seed++ {
-			sc := scorecardScenario(k, sh, seed, off, warmup)
+			sc := scorecardScenario(k, sh, seed, off, kindWarmup)
 			oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: sh.workers})
 			p := shapeController(sh)
 			p.Law = law
-			ctl := run(t, sc, p)
-			ph := ctl.Phases[phase]
-			goodput += ph.Goodput / oracle.Phases[phase].Goodput
-			if c := ph.OK + ph.Errors; c > 0 {
-				errs += float64(ph.Errors) / float64(c)
-			}
+			read(off, oracle, run(t, sc, p))
 			n++
 		}
 	}
-	return goodput / float64(n), errs / float64(n)
+	return n
 }
 
 // TestRefusedHeldRegrowsToTheCapacity restores the capacity of an agency
@@ -141,4 +154,57 @@ func TestStepRefusedAtOnce(t *testing.T) {
 				sh.name, now, 100*nowErrs, 100*beforeErrs, before)
 		}
 	}
+}
+
+// TestProbeTakenRegrowsAtOnce restores the capacity of an agency with no
+// queue at a few calls a second (the scorecard's "no queue ½", 5 s warm-up,
+// seeds 1–6 at both offsets), on the flow benchmark's small agency and two
+// shapes the law was not tuned on, and counts the runs whose limit is back
+// at 90% of the capacity within 5 s of its return.
+//
+// Held at the capacity left, the limit probes a call beyond it now and
+// then, and the agency refuses the probe at once while the capacity is
+// still lost. Once it is back, a probe is not refused; under
+// LawBeforeProbeTaken the regrow still waited for the latency evidence a
+// queueing agency needs, MinSamples calls and more, one to three periods
+// more at these rates. Now a period at the refused probe's limit with
+// nothing refused regrows at once: back within 5 s in 3 → 8 and 1 → 10
+// runs of 12 at C4 × 600 ms and C5 × 300 ms, the restored phase 0.95 →
+// 0.98 and 0.98 → 1.00 × the oracle. At C6 × 2 s (2 calls a second) the
+// probes themselves come too seldom for 5 s: 0 → 1 run, 0.84 → 0.86.
+func TestProbeTakenRegrowsAtOnce(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		sh   shape
+		gain int // runs back within 5 s, at least, beyond LawBeforeProbeTaken's
+	}{
+		{shape{"bench small: C4 600ms 2w 4x", 4, 600 * ms, 2 * time.Second, 2, 4, 4, 2, 3}, 4},
+		{shape{"C5 300ms 1w 3x", 5, 300 * ms, time.Second, 1, 3, 2, 2, 2}, 4},
+		{shape{"C6 2s 1w 3x", 6, 2 * time.Second, 5 * time.Second, 1, 3, 6, 2, 2}, 0},
+	} {
+		noQueue := noQueueKind(t)
+		before, beforeBack := restored(t, noQueue, tc.sh, flowcontrol.LawBeforeProbeTaken)
+		now, nowBack := restored(t, noQueue, tc.sh, 0)
+		t.Logf("%s: back at 90%% within 5 s in %d of 12 runs, the restored capacity's phase %.2f × the oracle (%d, %.2f under LawBeforeProbeTaken)",
+			tc.sh.name, nowBack, now, beforeBack, before)
+		if nowBack < beforeBack+tc.gain || now < before-0.02 {
+			t.Errorf("%s: back within 5 s in %d of 12 runs, the restored phase %.2f × the oracle; want at least %d more than LawBeforeProbeTaken's %d, goodput no more than 0.02 below its %.2f",
+				tc.sh.name, nowBack, now, tc.gain, beforeBack, before)
+		}
+	}
+}
+
+// restored runs the kind on the shape as kindRuns does under law, and
+// returns the restored capacity's phase mean goodput ÷ the oracle's and the
+// runs whose limit was back at 90% of the capacity within recoverWithin of
+// its return.
+func restored(t *testing.T, k kind, sh shape, law int) (goodput float64, back int) {
+	t.Helper()
+	n := kindRuns(t, k, sh, law, func(off time.Duration, oracle, ctl Result) {
+		goodput += ctl.Phases[3].Goodput / oracle.Phases[3].Goodput
+		if at := reachedFraction(ctl.Trace, 50*time.Second+off+kindWarmup, 0.9); at >= 0 && at <= recoverWithin {
+			back++
+		}
+	})
+	return goodput / float64(n), back
 }
