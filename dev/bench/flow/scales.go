@@ -115,7 +115,10 @@ var (
 // 600 ms, 6.7 calls/s nominal, one call per application; with the incident
 // of issue 13 (two worker processes, capacity drop with slowdown, a backlog
 // older than the calls' 30 s budget) measured for 60 s so the backlog has
-// time to age past it.
+// time to age past it, and the capacity halved at an agency with no queue,
+// which refuses at once beyond its capacity, as a rate limit does: the
+// refusals a probe draws there are the law's cost the other scenarios do
+// not show.
 //
 // large is issue 12's 10× call rate: 20 calls in service × 300 ms,
 // 66.7 calls/s nominal, its 3× surge offering 200 calls/s, with the client
@@ -140,7 +143,7 @@ func defaultScales() []scale {
 	return []scale{
 		{name: "small", capacity: 4, serviceTime: 600 * time.Millisecond, clientTimeout: 2 * time.Second, callsPerApp: 1,
 			duration: 40 * time.Second, durations: map[string]time.Duration{"incident": 60 * time.Second},
-			scenarios: []string{"surge", "capacity", "slowdown", "incident"}, targets: targetsSmall},
+			scenarios: []string{"surge", "capacity", "slowdown", "incident", "no-queue"}, targets: targetsSmall},
 		{name: "large", capacity: 20, serviceTime: 300 * time.Millisecond, clientTimeout: time.Second, callsPerApp: 8,
 			duration:  30 * time.Second,
 			scenarios: []string{"surge", "capacity", "slowdown"}, targets: targetsLarge},
