@@ -88,7 +88,7 @@ bench-disburse: services
 	$(GO) run ./dev/bench/disburse
 
 .PHONY: bench-flow
-## bench-flow: flow control against fixed pools, unbounded fan-out, failsafe-go's adaptive limiter (tuned) and the oracle, at two agency scales, on embedded Temporal, real Redis and a simulated agency; writes docs/bench-flow.md and docs/bench-flow-<scale>-<scenario>.svg (about 45 min)
+## bench-flow: flow control against fixed pools, unbounded fan-out, failsafe-go's adaptive limiter (tuned) and the oracle, at two agency scales, on embedded Temporal, real Redis and a simulated agency; writes docs/bench-flow.md and docs/bench-flow-<scale>-<scenario>.svg (about 50 min)
 bench-flow: services
 	$(GO) run ./dev/bench/flow
 

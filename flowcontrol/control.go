@@ -373,8 +373,8 @@ type State struct {
 	// LawBeforeRefusedLatencyCut, LawBeforeBackAtSpeedRecovery,
 	// LawBeforeSlowStartCapacity, LawBeforeFloorTestRead,
 	// LawBeforeProbeRefused, LawBeforeRefusedHeld, LawBeforeStepRefused,
-	// LawBeforeProbeTaken) for a workflow run recorded under it, which must replay its decisions; 0
-	// runs the current law.
+	// LawBeforeProbeTaken) for a workflow run recorded under it, which must
+	// replay its decisions; 0 runs the current law.
 	Law int `json:"law,omitempty"`
 }
 
