@@ -4,9 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"loanflow/flowcontrol"
 )
 
 var scorecard = flag.Bool("scorecard", false, "run TestScorecard: every shape's incident, capacity step, slowdown and queue-less capacity step against the issue's per-phase targets")
@@ -145,7 +148,13 @@ const (
 // as the real-stack benchmark does. SCORECARD_LASTING=1 runs lastingKinds
 // instead: the capacity lost for good, each run scored on its two phases and
 // on the limit settled at the capacity left within 5 s (its "back" column
-// then gives the seconds to settle).
+// then gives the seconds to settle). SCORECARD_SET=a or b runs the held-out
+// shapes (heldOutA, heldOutB) instead of the tuned ones; SCORECARD_JITTER=<σ>
+// spreads every shape's calls by that lognormal σ instead of 0.25;
+// SCORECARD_LAW=<n> runs the law as flowcontrol.State.Law pins it (e.g. 27,
+// flowcontrol.LawBeforeProbeTaken), so two laws are compared from one
+// build. `make scorecard` (dev/bench/scorecard) runs every set on two
+// ranges of seeds and sums the misses.
 //
 //	go test ./flowcontrol/flowsim -run TestScorecard -v -args -scorecard
 func TestScorecard(t *testing.T) {
@@ -155,6 +164,9 @@ func TestScorecard(t *testing.T) {
 	seeds := scorecardSeeds(t)
 	off := scorecardOffset(t)
 	warmup := scorecardWarmup(t)
+	shapes := scorecardShapes(t)
+	jitter := scorecardJitter(t)
+	law := scorecardLaw(t)
 	var lines []string
 	misses, unconverged, runs := map[string]int{}, map[string]int{}, map[string]int{}
 	// causes tallies, per kind and step, what kept the limit out of the
@@ -180,11 +192,16 @@ func TestScorecard(t *testing.T) {
 			scored2 := true
 			for _, seed := range seeds {
 				sc := scorecardScenario(k, sh, seed, off, warmup)
+				if jitter > 0 {
+					sc.Agency.Jitter = jitter
+				}
 				runs[k.name]++
 				// Read in the middle of the change, which the warm-up moves later.
 				unservable := time.Duration(sc.ServiceFactor(40*time.Second+off+warmup)*float64(sh.service)) > sh.clientTimeout
 				oracle := run(t, sc, Policy{Name: "oracle", Oracle: true, Workers: sh.workers})
-				ctl := run(t, sc, shapeController(sh))
+				p := shapeController(sh)
+				p.Law = law
+				ctl := run(t, sc, p)
 				var b strings.Builder
 				fmt.Fprintf(&b, "%-10s %-34s s%d", k.name, sh.name, seed)
 				for i, ph := range ctl.Phases {
@@ -297,6 +314,73 @@ func TestScorecard(t *testing.T) {
 	lines = append(lines, "", "Mean over the seeds (phases from 5 s after their step; misses: phases below 0.9 × oracle or above 2% errors, and recoveries over 5 s; not converged: steps after which the limit was not within ±max(10%, 1 call) of the capacity for good within 5 s, the unscored incident phase left out):", "")
 	lines = append(lines, table...)
 	t.Log("\n" + strings.Join(lines, "\n"))
+}
+
+// heldOutA and heldOutB are the scorecard's held-out shapes
+// (SCORECARD_SET=a, b): shapes the law was not tuned on, on which the lab
+// checks that a change gains beyond the tuned ones (docs/flow-control-lab.md,
+// law 20). Set A is law 19's six; set B spans 5 to 100 calls in service.
+var (
+	heldOutA = []shape{
+		{"A1 C30 500ms 2w 2x", 30, 500 * time.Millisecond, 1500 * time.Millisecond, 2, 2, 15, 12, 2},
+		{"A2 C6 2s 1w 3x", 6, 2 * time.Second, 5 * time.Second, 1, 3, 6, 2, 2},
+		{"A3 C40 150ms 3w 2x", 40, 150 * time.Millisecond, 500 * time.Millisecond, 3, 2, 20, 16, 2},
+		{"A4 C10 1s 3w 3x", 10, time.Second, 3 * time.Second, 3, 3, 5, 4, 2},
+		{"A5 C25 250ms 1w 1.5x", 25, 250 * time.Millisecond, 800 * time.Millisecond, 1, 1.5, 25, 8, 2},
+		{"A6 C3 800ms 2w 5x", 3, 800 * time.Millisecond, 2500 * time.Millisecond, 2, 5, 3, 1, 2},
+	}
+	heldOutB = []shape{
+		{"B1 C50 200ms 2w 2x", 50, 200 * time.Millisecond, 700 * time.Millisecond, 2, 2, 25, 20, 2.5},
+		{"B2 C8 700ms 2w 3x", 8, 700 * time.Millisecond, 2500 * time.Millisecond, 2, 3, 4, 3, 2.5},
+		{"B3 C15 400ms 1w 2x", 15, 400 * time.Millisecond, 1200 * time.Millisecond, 1, 2, 15, 5, 2},
+		{"B4 C100 100ms 4w 1.5x", 100, 100 * time.Millisecond, 400 * time.Millisecond, 4, 1.5, 50, 40, 2},
+		{"B5 C5 300ms 1w 3x", 5, 300 * time.Millisecond, time.Second, 1, 3, 2, 2, 2},
+		{"B6 C20 600ms 2w 2x", 20, 600 * time.Millisecond, 2 * time.Second, 2, 2, 10, 7, 2.5},
+	}
+)
+
+// scorecardShapes returns the shapes SCORECARD_SET names: the tuned ones
+// (shapes) by default, or a held-out set.
+func scorecardShapes(t *testing.T) []shape {
+	switch v := os.Getenv("SCORECARD_SET"); v {
+	case "", "tuned":
+		return shapes
+	case "a":
+		return heldOutA
+	case "b":
+		return heldOutB
+	default:
+		t.Fatalf("SCORECARD_SET %q: accepted tuned (the default), a or b", v)
+		return nil
+	}
+}
+
+// scorecardJitter returns the lognormal σ SCORECARD_JITTER names, 0 (each
+// shape's own, 0.25) by default.
+func scorecardJitter(t *testing.T) float64 {
+	v := os.Getenv("SCORECARD_JITTER")
+	if v == "" {
+		return 0
+	}
+	j, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(j > 0 && j <= 2) {
+		t.Fatalf("SCORECARD_JITTER %q: accepted a lognormal σ above 0 and at most 2, e.g. 0.12", v)
+	}
+	return j
+}
+
+// scorecardLaw returns the law SCORECARD_LAW pins, 0 (the current law) by
+// default.
+func scorecardLaw(t *testing.T) int {
+	v := os.Getenv("SCORECARD_LAW")
+	if v == "" {
+		return 0
+	}
+	law, err := strconv.Atoi(v)
+	if err != nil || law < 0 || law > flowcontrol.LawBeforeProbeTaken {
+		t.Fatalf("SCORECARD_LAW %q: accepted 0 (the current law) or a law flowcontrol pins, up to %d (LawBeforeProbeTaken)", v, flowcontrol.LawBeforeProbeTaken)
+	}
+	return law
 }
 
 // scorecardOffset returns the offset SCORECARD_OFFSET names, 0 by default.
