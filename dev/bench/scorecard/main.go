@@ -180,14 +180,19 @@ func run(ctx context.Context, ranges [][2]int, jobs, law int, jitter float64, wa
 func runJob(ctx context.Context, bin string, j job, law int, jitter float64, warmup time.Duration) (map[string]tally, error) {
 	cmd := exec.CommandContext(ctx, bin, "-test.run", "^TestScorecard$", "-test.v", "-scorecard")
 	cmd.Dir = filepath.Join("flowcontrol", "flowsim")
-	cmd.Env = append(os.Environ(),
+	// The run's settings are all ours: a SCORECARD_SHAPE or _TRACE left in
+	// the caller's environment would narrow or lengthen every run.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SCORECARD_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env,
 		"SCORECARD_SET="+parts[j.part].set,
 		fmt.Sprintf("SCORECARD_SEEDS=%d-%d", j.from, j.to),
 		"SCORECARD_OFFSET="+j.offset,
 		"SCORECARD_WARMUP="+warmup.String(),
 		fmt.Sprintf("SCORECARD_LAW=%d", law),
-		"SCORECARD_LASTING=",
-		"SCORECARD_JITTER=",
 	)
 	if parts[j.part].lasting {
 		cmd.Env = append(cmd.Env, "SCORECARD_LASTING=1")
