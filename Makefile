@@ -93,7 +93,7 @@ bench-flow: services
 	$(GO) run ./dev/bench/flow
 
 .PHONY: scorecard
-## scorecard: the flow-control lab's scorecard in the simulator, every set of shapes (tuned and held out) on seeds 1-36 and 37-72 at both offsets, and the capacity lost for good; prints the misses per set and kind (about 2 minutes; SCORECARD_ARGS="-law 27 -jitter 0.12" runs the law before change 27 on calls spread by σ 0.12)
+## scorecard: the flow-control lab's scorecard in the simulator, every set of shapes (tuned and held out) on seeds 1-36 and 37-72 at both offsets, and the capacity lost for good; prints the misses per set and kind (about 3 minutes; SCORECARD_ARGS="-law 27 -jitter 0.12" runs the law before change 27 on calls spread by σ 0.12)
 scorecard:
 	$(GO) run ./dev/bench/scorecard $(SCORECARD_ARGS)
 

@@ -1,6 +1,6 @@
 // Command scorecard runs the flow-control lab's scorecard (flowsim's
 // TestScorecard) the way the lab notes report it, and sums its misses: each
-// set of shapes (the tuned ones and the two held-out sets) on each range of
+// set of shapes (the tuned ones and the three held-out sets) on each range of
 // seeds, at both offsets (the changes on a control period's edge and inside
 // one), after a warm-up as the real-stack benchmark's, and the capacity lost
 // for good on the tuned shapes. The runs are deterministic, so a figure
@@ -12,7 +12,7 @@
 // spreads the calls by another lognormal σ, so two laws, or a law on calls
 // noisier or steadier than the shapes', are compared with the same build.
 //
-//	go run ./dev/bench/scorecard                       # about 2 minutes on 2 cores
+//	go run ./dev/bench/scorecard                       # about 3 minutes on 2 cores
 //	go run ./dev/bench/scorecard -law 27 -jitter 0.12  # law 26, calls spread by σ 0.12
 package main
 
@@ -42,6 +42,7 @@ var parts = []part{
 	{"tuned", "tuned", false},
 	{"held-out A", "a", false},
 	{"held-out B", "b", false},
+	{"held-out C", "c", false},
 	{"lasting (tuned)", "tuned", true},
 }
 

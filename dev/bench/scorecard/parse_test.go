@@ -55,6 +55,7 @@ func TestReportSumsKindsPerPart(t *testing.T) {
 		"| tuned | 7 / 4 | 2 / 2 |",
 		"| held-out A | 0 / 0 | 0 / 0 |",
 		"| held-out B | 0 / 0 | 5 / 6 |",
+		"| held-out C | 0 / 0 | 0 / 0 |",
 		"| part | kind | seeds 1–6 | seeds 7–12 |\n|---|---|---:|---:|\n",
 		"| tuned | slowdown | 4 / 3 | 0 / 0 |",
 		"| held-out B | capacity ½ | 0 / 0 | 5 / 6 |",
