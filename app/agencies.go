@@ -35,6 +35,13 @@ type AgencyContract struct {
 	// MaxConcurrency caps the agency's global concurrency limit, over every
 	// worker (0: LOANFLOW_AGENCY_MAX_CONCURRENCY, else flowcontrol's default).
 	MaxConcurrency int
+	// InitialLimit is where a new controller starts the agency's limit (0:
+	// the worker's default, LOANFLOW_AGENCY_CONCURRENCY or 16), capped at its
+	// maximum. An agency known to take many calls at once starts near that
+	// instead of climbing to it: the climb's steps each wait for the
+	// latency, and at calls of a second or more that takes tens of seconds
+	// (docs/flow-control-lab.md, held-out set C).
+	InitialLimit int
 	// TPS is the contracted ceiling of calls per second: Temporal holds the
 	// agency's task queue to it (a task-queue rate limit), 0 for none.
 	TPS float64
@@ -48,6 +55,7 @@ type agenciesFile struct {
 type agencyEntry struct {
 	Period         *string  `toml:"period"`
 	MaxConcurrency *int     `toml:"max_concurrency"`
+	InitialLimit   *int     `toml:"initial_limit"`
 	TPS            *float64 `toml:"tps"`
 }
 
@@ -80,9 +88,9 @@ func ParseAgencies(text string) (map[string]AgencyContract, error) {
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
 		if k[0] != "agencies" || len(k) < 3 {
-			return nil, fmt.Errorf("unknown table or field %q: accepted [agencies.<name>] tables with period, max_concurrency and tps", k[0])
+			return nil, fmt.Errorf("unknown table or field %q: accepted [agencies.<name>] tables with period, max_concurrency, initial_limit and tps", k[0])
 		}
-		return nil, fmt.Errorf("unknown field %q: accepted period, max_concurrency, tps", k.String())
+		return nil, fmt.Errorf("unknown field %q: accepted period, max_concurrency, initial_limit, tps", k.String())
 	}
 	out := make(map[string]AgencyContract, len(f.Agencies))
 	for _, name := range slices.Sorted(maps.Keys(f.Agencies)) {
@@ -105,6 +113,19 @@ func ParseAgencies(text string) (map[string]AgencyContract, error) {
 			}
 			c.MaxConcurrency = *e.MaxConcurrency
 		}
+		if e.InitialLimit != nil {
+			n, most := *e.InitialLimit, maxAgencyConcurrencyValue
+			if c.MaxConcurrency > 0 {
+				most = c.MaxConcurrency
+			}
+			if n < 1 || n > most {
+				if c.MaxConcurrency > 0 && n > most {
+					return nil, fmt.Errorf("%s %d: accepted a whole number from 1 to the agency's max_concurrency, %d", field("initial_limit"), n, most)
+				}
+				return nil, fmt.Errorf("%s %d: accepted a whole number from 1 to %d", field("initial_limit"), n, most)
+			}
+			c.InitialLimit = n
+		}
 		if e.TPS != nil {
 			if v := *e.TPS; !(v > 0) || v > maxAgencyTPS || math.IsInf(v, 0) {
 				return nil, fmt.Errorf("%s %v: accepted calls per second, more than 0 and at most %d (leave it out for no ceiling)", field("tps"), v, maxAgencyTPS)
@@ -125,8 +146,8 @@ func agencyList() string {
 }
 
 // withContracts applies the contracts to the flow configuration: each
-// agency's own period, and its concurrency capped at max_concurrency (its
-// floor and starting limit capped too).
+// agency's own period, its concurrency capped at max_concurrency (its floor
+// and starting limit capped too), and its starting limit, initial_limit.
 func withContracts(flow flowcontrol.Config, contracts map[string]AgencyContract) flowcontrol.Config {
 	if len(contracts) == 0 {
 		return flow
@@ -141,6 +162,10 @@ func withContracts(flow flowcontrol.Config, contracts map[string]AgencyContract)
 			ac.MaxLimit = m
 			ac.MinLimit = min(ac.MinLimit, m)
 			ac.InitialLimit = min(ac.InitialLimit, m)
+		}
+		if n := c.InitialLimit; n > 0 {
+			// Within the agency's bounds, whichever set them.
+			ac.InitialLimit = min(max(n, ac.MinLimit), ac.MaxLimit)
 		}
 		agencies[name] = ac
 	}

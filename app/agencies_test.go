@@ -59,6 +59,28 @@ func TestAgenciesFileAppliedToFlowConfig(t *testing.T) {
 	if got := cfg.Flow.PeriodOf("kcb"); got != cfg.Flow.Period {
 		t.Errorf("kcb's period %s, want the controller's %s", got, cfg.Flow.Period)
 	}
+
+	// initial_limit is where a new controller starts the agency, within its
+	// bounds: the contract's cap, else LOANFLOW_AGENCY_MAX_CONCURRENCY's.
+	if err := os.WriteFile(path, []byte("[agencies.kcb]\nmax_concurrency = 64\ninitial_limit = 32\n[agencies.nice]\ninitial_limit = 30\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = app.FromEnv(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Flow.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if kcb := cfg.Flow.Agencies["kcb"]; kcb.InitialLimit != 32 || kcb.MaxLimit != 64 {
+		t.Errorf("kcb: initial %d, max %d; want the file's 32 and 64", kcb.InitialLimit, kcb.MaxLimit)
+	}
+	if nice := cfg.Flow.Agencies["nice"]; nice.InitialLimit != 20 || nice.MaxLimit != 20 {
+		t.Errorf("nice: initial %d, max %d; want 30 capped at LOANFLOW_AGENCY_MAX_CONCURRENCY's 20", nice.InitialLimit, nice.MaxLimit)
+	}
+	if my := cfg.Flow.Agencies["mydata"]; my.InitialLimit == 32 || my.InitialLimit == 30 {
+		t.Errorf("mydata: initial %d, want the default (no initial_limit in its contract)", my.InitialLimit)
+	}
 }
 
 // Without the file nothing changes: no contracts, no periods of their own.
@@ -77,7 +99,11 @@ func TestNoAgenciesFileKeepsDefaults(t *testing.T) {
 // Every mistake names the field, the value and what is accepted.
 func TestAgenciesFileRefusesBadInput(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
-		{"[agencies.kcb]\ntsp = 5\n", `unknown field "agencies.kcb.tsp": accepted period, max_concurrency, tps`},
+		{"[agencies.kcb]\ntsp = 5\n", `unknown field "agencies.kcb.tsp": accepted period, max_concurrency, initial_limit, tps`},
+		{"[agencies.kcb]\ninitial_limit = 0\n", "agencies.kcb.initial_limit 0: accepted a whole number from 1 to 1000"},
+		{"[agencies.kcb]\ninitial_limit = 1001\n", "agencies.kcb.initial_limit 1001: accepted a whole number from 1 to 1000"},
+		{"[agencies.kcb]\nmax_concurrency = 40\ninitial_limit = 41\n", "agencies.kcb.initial_limit 41: accepted a whole number from 1 to the agency's max_concurrency, 40"},
+		{"[agencies.kcb]\ninitial_limit = 2.5\n", "initial_limit"},
 		{"[agency.kcb]\ntps = 5\n", `unknown table or field "agency"`},
 		{"[agencies.equifax]\ntps = 5\n", "unknown agency [agencies.equifax]: accepted kcb, nice, mydata, scraping"},
 		{"[agencies.KCB]\ntps = 5\n", "unknown agency [agencies.KCB]"},
