@@ -119,10 +119,11 @@ func ParseAgencies(text string) (map[string]AgencyContract, error) {
 				most = c.MaxConcurrency
 			}
 			if n < 1 || n > most {
-				if c.MaxConcurrency > 0 && n > most {
-					return nil, fmt.Errorf("%s %d: accepted a whole number from 1 to the agency's max_concurrency, %d", field("initial_limit"), n, most)
+				accepted := fmt.Sprint(most)
+				if c.MaxConcurrency > 0 {
+					accepted = fmt.Sprintf("the agency's max_concurrency, %d", most)
 				}
-				return nil, fmt.Errorf("%s %d: accepted a whole number from 1 to %d", field("initial_limit"), n, most)
+				return nil, fmt.Errorf("%s %d: accepted a whole number from 1 to %s", field("initial_limit"), n, accepted)
 			}
 			c.InitialLimit = n
 		}

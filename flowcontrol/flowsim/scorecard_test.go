@@ -208,8 +208,9 @@ func TestScorecard(t *testing.T) {
 					if i == 0 {
 						continue // before the load step: empty
 					}
-					// A phase the oracle served nothing in (calls longer
-					// than it, C2's slowed ones) holds nothing to compare.
+					// A phase in which the oracle served nothing (C2's
+					// slowed calls, 10 s each in a 15 s phase) holds
+					// nothing to compare with.
 					ratio := 1.0
 					if og := oracle.Phases[i].Goodput; og > 0 {
 						ratio = ph.Goodput / og
