@@ -17,7 +17,7 @@ func inBand(trace []Sample, from time.Duration) float64 {
 			continue
 		}
 		n++
-		if math.Abs(float64(s.Limit-s.Capacity)) <= max(0.1*float64(s.Capacity), 1) {
+		if withinBand(s) {
 			in++
 		}
 	}
@@ -25,6 +25,12 @@ func inBand(trace []Sample, from time.Duration) float64 {
 		return 0
 	}
 	return float64(in) / float64(n)
+}
+
+// withinBand reports whether the sample's limit is within ±max(10%, 1 call)
+// of its capacity.
+func withinBand(s Sample) bool {
+	return math.Abs(float64(s.Limit-s.Capacity)) <= max(0.1*float64(s.Capacity), 1)
 }
 
 // minInBand is the least share of periods a steady run's limit must spend
