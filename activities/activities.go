@@ -152,7 +152,12 @@ func activityError(ctx context.Context, req AgencyRequest, err error) error {
 		// workflow decides (it schedules the call again with a new budget).
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("application %s: %v", req.ApplicationID, err), string(ce.Class), nil)
 	}
-	activity.GetLogger(ctx).Warn("agency call failed; will retry", "agency", req.Agency, "class", string(ce.Class), "error", err)
+	// One line a second per agency and class, with the count of those left
+	// out since the last one (see retryLogEvery).
+	if ok, dropped := retryLogs.allow(string(req.Agency)+"/"+string(ce.Class), time.Now()); ok {
+		activity.GetLogger(ctx).Warn("agency call failed; will retry", "agency", req.Agency, "class", string(ce.Class), "error", err,
+			"left_out", dropped)
+	}
 	// The message carries the whole story; a cause would repeat it in
 	// every nested failure shown in the Web UI.
 	msg := fmt.Sprintf("application %s: %v", req.ApplicationID, err)

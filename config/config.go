@@ -126,7 +126,7 @@ func (t Temporal) ClientOptions(logger *slog.Logger) (client.Options, error) {
 		opts.Interceptors = append(opts.Interceptors, h.ClientInterceptor())
 	}
 	if logger != nil {
-		opts.Logger = sdklog.NewStructuredLogger(logger)
+		opts.Logger = sdklog.NewStructuredLogger(SDKLogger(logger))
 	}
 	return opts, nil
 }
