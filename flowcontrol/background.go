@@ -99,23 +99,23 @@ func (s *AgencyState) record(o Observation, limit int) {
 
 // background is the agency's rates of refusals and errors that do not
 // depend on the limit (see rate).
-func (s AgencyState) background(limit int) (refused, errors float64) {
-	return s.rate(limit, func(c Counts) float64 { return c.Refused }), s.rate(limit, func(c Counts) float64 { return c.Errors })
+func (s AgencyState) background(limit, law int) (refused, errors float64) {
+	return s.rate(limit, refusedCount, law), s.rate(limit, errorCount, law)
 }
 
 // rate is the background rate of one kind of failure (count reads it off a
 // level's counts) at limit, read at the lowest levels below it: from the
 // lowest up, to backgroundPool calls, and up to the first level that fails
 // more often than those below it (a capacity: failures that rise with the
-// limit), once they hold a quarter of that. Pooled with no such stop, the
-// lowest levels took in the level a call beyond a lost capacity once the
-// capacity was back (7 at a capacity of 6 back to 12), and its refusals
-// passed for background. The rate starts from backgroundPrior calls
-// without a failure, and is 0 where the level at limit itself failed more
-// often than that over the last few periods (its Recent counts): the limit
-// is beyond a capacity, whatever the noise.
-func (s AgencyState) rate(limit int, count func(Counts) float64) float64 {
-	below := rateOf(s.pool(limit, count), count)
+// limit; see failsMore), once they hold a quarter of that. Pooled with no
+// such stop, the lowest levels took in the level a call beyond a lost
+// capacity once the capacity was back (7 at a capacity of 6 back to 12),
+// and its refusals passed for background. The rate starts from
+// backgroundPrior calls without a failure, and is 0 where the level at
+// limit itself failed more often than that over the last few periods (its
+// Recent counts): the limit is beyond a capacity, whatever the noise.
+func (s AgencyState) rate(limit int, count func(Counts) float64, law int) float64 {
+	below := rateOf(s.pool(limit, count, law), count)
 	i, found := slices.BinarySearchFunc(s.Levels, limit, func(l Level, limit int) int { return l.Limit - limit })
 	if found && above(s.Levels[i].Recent, below, count) {
 		// The current level fails more often than the background: the
@@ -128,19 +128,55 @@ func (s AgencyState) rate(limit int, count func(Counts) float64) float64 {
 // pool merges the levels below limit that give its background rate of one
 // kind of failure (count reads it off a level's counts): from the lowest
 // up, to backgroundPool calls, and up to the first level that fails more
-// often than those below it, once they hold a quarter of that (see rate).
-func (s AgencyState) pool(limit int, count func(Counts) float64) Counts {
+// often than those below it (failsMore), once they hold a quarter of that
+// (see rate).
+func (s AgencyState) pool(limit int, count func(Counts) float64, law int) Counts {
 	var pool Counts
 	for _, l := range s.Levels {
 		if l.Limit >= limit || pool.Calls >= backgroundPool {
 			break
 		}
-		if pool.Calls >= backgroundPool/4 && above(l.Counts, rateOf(pool, count), count) {
+		if pool.Calls >= backgroundPool/4 && failsMore(l.Counts, pool, count, law) {
 			break
 		}
 		pool = pool.plus(l.Counts)
 	}
 	return pool
+}
+
+// LawBeforeWellReadLevel pins the control law as it was before a level
+// read over more calls than the pool below it (and than backgroundPool)
+// was tested against the pool's counts, not its rate, to stop the pool
+// (failsMore; State.Law): a level of 477 calls with 4 refusals stopped a
+// pool of 170 calls with none, whose rate, read as exact, is 0, and the
+// background at the limit above it was nothing. At an agency refusing 1%
+// of its calls at random, half the periods at the limit then refused more
+// than the FailureTarget, and the limit held at 10–12 of a capacity of 20
+// (flowsim's TestRandomRefusals).
+const LawBeforeWellReadLevel = 28
+
+// LastLaw is the latest law a State can pin (State.Law): the one before the
+// last change. The session that adds a law moves it on.
+const LastLaw = LawBeforeWellReadLevel
+
+// failsMore reports whether the level read over c fails more often than the
+// pool of the levels below it, in one kind of failure (count): beyond the
+// pool's rate as if it were exact (above), or, for a level read over more
+// calls than the pool and than backgroundPool, beyond the pool's counts
+// (beyond: the two shares compared, the pool's spread with its own). A
+// pool of a few hundred calls with no failure has a rate of 0 read as
+// exact, and a long-held level's few refusals were beyond it; read as
+// counts, 4 refusals in 477 calls against none in 170 are as likely as 3
+// in 10 under one rate. A level visited briefly, a probe's or a lost
+// capacity's (1 refusal in 46 calls, the capacity halved), is still read
+// against the rate: at an agency with no queue its refusals are the
+// capacity's, and pooled they passed for background once the capacity was
+// back.
+func failsMore(c, pool Counts, count func(Counts) float64, law int) bool {
+	if lawHas(law, LawBeforeWellReadLevel) && c.Calls >= max(pool.Calls, backgroundPool) {
+		return beyond(c, pool, count)
+	}
+	return above(c, rateOf(pool, count), count)
 }
 
 // rateOf is the rate of one kind of failure in the counts c, starting from
@@ -164,8 +200,8 @@ func above(c Counts, rate float64, count func(Counts) float64) bool {
 // every limit: counted, those answers held the limit's growth for good
 // (any refusal holds it) and cut it whenever a period's share passed the
 // FailureTarget.
-func (s AgencyState) denoise(o Observation, limit int) Observation {
-	refused, errors := s.background(limit)
+func (s AgencyState) denoise(o Observation, limit, law int) Observation {
+	refused, errors := s.background(limit, law)
 	n := float64(o.Calls)
 	allow := func(rate float64) int64 {
 		e := n * rate

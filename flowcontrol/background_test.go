@@ -15,7 +15,7 @@ func level(limit int, n, f, e float64) Level {
 
 func TestBackgroundReadsTheLowestLevels(t *testing.T) {
 	s := AgencyState{Levels: []Level{level(5, 300, 3, 9), level(6, 300, 3, 9), level(7, 300, 30, 9)}}
-	refused, errors := s.background(8)
+	refused, errors := s.background(8, 0)
 	// Level 5 alone holds backgroundPool calls; level 7's refusals (a
 	// capacity) are not read.
 	if want := 3.0 / 350; refused != want {
@@ -26,12 +26,12 @@ func TestBackgroundReadsTheLowestLevels(t *testing.T) {
 	}
 	// At 8, where nothing was read yet, a period of 200 calls: 1.7 refusals
 	// expected, up to 4 taken out; 5.1 errors expected, up to 9.
-	o := s.denoise(Observation{Calls: 200, OK: 180, Overload: 5, AgencyErrors: 15}, 8)
+	o := s.denoise(Observation{Calls: 200, OK: 180, Overload: 5, AgencyErrors: 15}, 8, 0)
 	if o.Overload != 1 || o.AgencyErrors != 6 || o.Calls != 187 {
 		t.Errorf("denoised to %d refused, %d errors of %d calls; want 1, 6 of 187", o.Overload, o.AgencyErrors, o.Calls)
 	}
 	// Below the lowest level there is nothing to read.
-	if r, e := s.background(5); r != 0 || e != 0 {
+	if r, e := s.background(5, 0); r != 0 || e != 0 {
 		t.Errorf("background at the lowest level %.4f, %.4f; want 0", r, e)
 	}
 }
@@ -41,12 +41,45 @@ func TestBackgroundStopsAtALevelThatFailsMore(t *testing.T) {
 	// levels 4 and 5 nothing. Pooled up to backgroundPool calls, level 6's
 	// refusals would pass for background at 7.
 	s := AgencyState{Levels: []Level{level(4, 40, 0, 0), level(5, 60, 0, 0), level(6, 120, 6, 0)}}
-	if r, _ := s.background(7); r != 0 {
+	if r, _ := s.background(7, 0); r != 0 {
 		t.Errorf("refused background %.4f at 7, want 0: level 6 refuses more than those below it", r)
 	}
 	o := Observation{Calls: 25, OK: 24, Overload: 1}
-	if got := s.denoise(o, 7); got != o {
+	if got := s.denoise(o, 7, 0); got != o {
 		t.Errorf("denoised %+v to %+v; want it unchanged", o, got)
+	}
+}
+
+// TestBackgroundReadsAWellReadLevel holds the levels an agency refusing 1%
+// of its calls at random left in flowsim's TestRandomRefusals (seed 3): a
+// dip's level 4 and level 9 with no refusal in 170 calls, and level 10,
+// where the limit held, with 3.7 in 477. Read against the rate of the
+// levels below it, 0, level 10's refusals were beyond it, the pool stopped
+// there and the background at 11 was nothing: a period at 11 with 2
+// refusals in 111 calls was overload, and cut. Read as counts against the
+// pool's, they are the background's; the period's refusals are taken out.
+// A level visited briefly with a refusal (7, a capacity halved) still
+// stops the pool, as under the pinned law.
+func TestBackgroundReadsAWellReadLevel(t *testing.T) {
+	s := AgencyState{Levels: []Level{level(4, 29, 0, 0), level(9, 141, 0, 0), level(10, 477, 3.7, 0)}}
+	o := Observation{Calls: 111, OK: 109, Overload: 2}
+	r, _ := s.background(11, 0)
+	if want := 3.7 / (647 + backgroundPrior); math.Abs(r-want) > 1e-12 {
+		t.Errorf("refused background at 11: %.4f, want %.4f (levels 4, 9 and 10)", r, want)
+	}
+	if got := s.denoise(o, 11, 0); got.Overload != 0 || got.Calls != 109 {
+		t.Errorf("denoised to %d refused of %d calls; want none of 109", got.Overload, got.Calls)
+	}
+	if r, _ := s.background(11, LawBeforeWellReadLevel); r != 0 {
+		t.Errorf("pinned law: refused background at 11 %.4f, want 0", r)
+	}
+	if got := s.denoise(o, 11, LawBeforeWellReadLevel); got != o {
+		t.Errorf("pinned law: denoised %+v to %+v; want it unchanged", o, got)
+	}
+
+	brief := AgencyState{Levels: []Level{level(5, 24, 0, 0), level(6, 70, 0, 0), level(7, 46, 1.3, 0), level(12, 200, 0, 0)}}
+	if r, _ := brief.background(13, 0); r != 0 {
+		t.Errorf("refused background at 13 %.4f; want 0: level 7, read over 46 calls, stops the pool", r)
 	}
 }
 
@@ -55,11 +88,11 @@ func TestBackgroundNotAtALevelBeyondACapacity(t *testing.T) {
 	// capacity and refuses 6% over its last periods.
 	s := AgencyState{Levels: []Level{level(5, 150, 2, 0), level(6, 150, 1, 0), level(7, 200, 12, 0)}}
 	o := Observation{Calls: 100, OK: 94, Overload: 6}
-	if got := s.denoise(o, 7); got != o {
+	if got := s.denoise(o, 7, 0); got != o {
 		t.Errorf("denoised %+v to %+v at a level refusing more than the background; want it unchanged", o, got)
 	}
 	// At 6 itself the refusals are the background's.
-	if got := s.denoise(Observation{Calls: 100, OK: 98, Overload: 2}, 6); got.Overload != 0 {
+	if got := s.denoise(Observation{Calls: 100, OK: 98, Overload: 2}, 6, 0); got.Overload != 0 {
 		t.Errorf("at 6, %d refusals left of 2; want none", got.Overload)
 	}
 }

@@ -373,8 +373,9 @@ type State struct {
 	// LawBeforeRefusedLatencyCut, LawBeforeBackAtSpeedRecovery,
 	// LawBeforeSlowStartCapacity, LawBeforeFloorTestRead,
 	// LawBeforeProbeRefused, LawBeforeRefusedHeld, LawBeforeStepRefused,
-	// LawBeforeProbeTaken) for a workflow run recorded under it, which must
-	// replay its decisions; 0 runs the current law.
+	// LawBeforeProbeTaken, LawBeforeWellReadLevel) for a workflow run
+	// recorded under it, which must replay its decisions; 0 runs the
+	// current law.
 	Law int `json:"law,omitempty"`
 }
 
@@ -749,7 +750,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		// at any limit, are not its capacity: the law reads what is left.
 		limit := roundLimit(s.Limit)
 		s.record(o, limit)
-		read := s.denoise(o, limit)
+		read := s.denoise(o, limit, law)
 		if read != o {
 			left := fmt.Sprintf("background: %d of %d refused, %d of %d errors left out; ",
 				o.Overload-read.Overload, o.Overload, o.AgencyErrors-read.AgencyErrors, o.AgencyErrors)
@@ -759,7 +760,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		o = read
 	}
 	if lawHas(law, LawBeforeFailCheck) {
-		if reason, ok := s.checkFailCut(); ok {
+		if reason, ok := s.checkFailCut(law); ok {
 			return s, reason
 		}
 	}
@@ -837,7 +838,7 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 		func() (string, bool) {
 			reason, ok := s.cutForFailures(sig, o, c, lastRule)
 			if ok && s.Rule == ruleCutFailure && lawHas(law, LawBeforeFailCheck) {
-				s.armFailCheck(before, o, takenOut, sig)
+				s.armFailCheck(before, o, takenOut, sig, law)
 			}
 			return reason, ok
 		},

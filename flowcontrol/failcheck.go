@@ -85,14 +85,14 @@ func errorCount(c Counts) float64   { return c.Errors }
 // levels below the limit too thin to give the background. A check already
 // pending is kept: it holds the first of the cuts, which it undoes with
 // the rest.
-func (s *AgencyState) armFailCheck(before AgencyState, o Observation, takenOut Counts, sig signals) {
+func (s *AgencyState) armFailCheck(before AgencyState, o Observation, takenOut Counts, sig signals, law int) {
 	if s.FailCheck != nil || o.Timeouts > 0 || o.OK == 0 || sig.failRate > failCheckShare ||
 		sig.latOK && sig.ratio > sig.cutAbove {
 		return
 	}
 	read := Counts{Calls: float64(o.Calls) + takenOut.Calls, Refused: float64(o.Overload) + takenOut.Refused, Errors: float64(o.AgencyErrors) + takenOut.Errors}
 	from := roundLimit(before.Limit)
-	if s.pool(from, refusedCount).Calls >= failCheckCalls(read) && s.pool(from, errorCount).Calls >= failCheckCalls(read) {
+	if s.pool(from, refusedCount, law).Calls >= failCheckCalls(read) && s.pool(from, errorCount, law).Calls >= failCheckCalls(read) {
 		return // the background was known: denoise took it out.
 	}
 	s.FailCheck = &FailCheck{From: before.Limit, To: roundLimit(s.Limit), Read: read, Before: failCutOf(before)}
@@ -159,13 +159,13 @@ func poolRate(pool Counts, kind func(Counts) float64) float64 {
 // it waits, for failCheckPeriods at most. Undone, the limit goes back to the cut's
 // (or stays, if it has grown past it), and the state the cut changed is
 // restored.
-func (s *AgencyState) checkFailCut() (string, bool) {
+func (s *AgencyState) checkFailCut(law int) (string, bool) {
 	fc := s.FailCheck
 	if fc == nil {
 		return "", false
 	}
 	from := roundLimit(fc.From)
-	refused, errs := s.pool(from, refusedCount), s.pool(from, errorCount)
+	refused, errs := s.pool(from, refusedCount, law), s.pool(from, errorCount, law)
 	need := failCheckCalls(fc.Read)
 	ready := refused.Calls >= need && errs.Calls >= need && s.Dip == nil && s.Probe == nil
 	if ready && (beyond(fc.Read, refused, refusedCount) || beyond(fc.Read, errs, errorCount)) {

@@ -260,6 +260,13 @@ const stepRefusedLawVersion = "step-refused-law"
 // their end, for the same reason.
 const probeTakenLawVersion = "probe-taken-law"
 
+// wellReadLevelLawVersion marks the controller whose control law tests a
+// level read over more calls than the pool below it against the pool's
+// counts, not its rate, before it stops the pool of the background rates
+// (flowcontrol LawBeforeWellReadLevel). Runs recorded before it keep the
+// earlier law to their end, for the same reason.
+const wellReadLevelLawVersion = "well-read-level-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -294,6 +301,7 @@ var lawChanges = []struct {
 	{refusedHeldLawVersion, flowcontrol.LawBeforeRefusedHeld},
 	{stepRefusedLawVersion, flowcontrol.LawBeforeStepRefused},
 	{probeTakenLawVersion, flowcontrol.LawBeforeProbeTaken},
+	{wellReadLevelLawVersion, flowcontrol.LawBeforeWellReadLevel},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

@@ -196,7 +196,8 @@ func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 		flowcontrol.LawBeforeCheckWaitBound, flowcontrol.LawBeforeTimeoutsChecked, flowcontrol.LawBeforeCheckEvidence,
 		flowcontrol.LawBeforeFloorTest, flowcontrol.LawBeforeRefusedLatencyCut, flowcontrol.LawBeforeBackAtSpeedRecovery,
 		flowcontrol.LawBeforeSlowStartCapacity, flowcontrol.LawBeforeFloorTestRead, flowcontrol.LawBeforeProbeRefused,
-		flowcontrol.LawBeforeRefusedHeld, flowcontrol.LawBeforeStepRefused, flowcontrol.LawBeforeProbeTaken}
+		flowcontrol.LawBeforeRefusedHeld, flowcontrol.LawBeforeStepRefused, flowcontrol.LawBeforeProbeTaken,
+		flowcontrol.LawBeforeWellReadLevel}
 	if len(pinned) != len(lawChanges) {
 		t.Fatalf("%d law changes marked, %d laws pinned here: give the new change its case", len(lawChanges), len(pinned))
 	}

@@ -151,8 +151,8 @@ const (
 // then gives the seconds to settle). SCORECARD_SET=a, b or c runs the held-out
 // shapes (heldOutA, heldOutB, heldOutC) instead of the tuned ones; SCORECARD_JITTER=<σ>
 // spreads every shape's calls by that lognormal σ instead of 0.25;
-// SCORECARD_LAW=<n> runs the law as flowcontrol.State.Law pins it (e.g. 27,
-// flowcontrol.LawBeforeProbeTaken), so two laws are compared from one
+// SCORECARD_LAW=<n> runs the law as flowcontrol.State.Law pins it (e.g. 28,
+// flowcontrol.LawBeforeWellReadLevel), so two laws are compared from one
 // build. `make scorecard` (dev/bench/scorecard) runs every set on two
 // ranges of seeds and sums the misses.
 //
@@ -395,8 +395,8 @@ func scorecardLaw(t *testing.T) int {
 		return 0
 	}
 	law, err := strconv.Atoi(v)
-	if err != nil || law < 0 || law > flowcontrol.LawBeforeProbeTaken {
-		t.Fatalf("SCORECARD_LAW %q: accepted 0 (the current law) or a law flowcontrol pins, up to %d (LawBeforeProbeTaken)", v, flowcontrol.LawBeforeProbeTaken)
+	if err != nil || law < 0 || law > flowcontrol.LastLaw {
+		t.Fatalf("SCORECARD_LAW %q: accepted 0 (the current law) or a law flowcontrol pins, up to %d (flowcontrol.LastLaw)", v, flowcontrol.LastLaw)
 	}
 	return law
 }
