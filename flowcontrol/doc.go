@@ -211,8 +211,8 @@
 // background once it was back, and probes a call beyond it went
 // unrefuted. In TestRandomRefusals the mean of the eight cases went from
 // 0.847 to 0.868 × the oracle; in the scorecard only the kinds with no
-// queue moved (tuned: 830 → 841 and 831 → 836 misses), the rest by 1 at
-// most. Controllers recorded before it keep the earlier law (State.Law =
+// queue moved (tuned: 830 → 841 and 831 → 836 misses), the others by 4
+// at most. Controllers recorded before it keep the earlier law (State.Law =
 // LawBeforeWellReadLevel).
 //
 // # Rules
