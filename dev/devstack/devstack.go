@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -57,6 +58,7 @@ type Options struct {
 // Stack is a running embedded Temporal server and Web UI.
 type Stack struct {
 	server    temporal.Server
+	stopping  *atomic.Bool // set by Stop; the server's logger reads it
 	ui        *uiserver.Server
 	uiErr     chan error
 	Address   string // host:port of the gRPC frontend
@@ -88,7 +90,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := serverLogger{log: o.Logger}
+	stopping := new(atomic.Bool)
+	logger := serverLogger{log: o.Logger, stopping: stopping}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("create authorizer: %w", err)
@@ -130,6 +133,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s := &Stack{
 		server:    srv,
+		stopping:  stopping,
 		Address:   net.JoinHostPort(o.Host, strconv.Itoa(o.FrontendPort)),
 		Namespace: o.Namespace,
 	}
@@ -159,8 +163,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	return s, nil
 }
 
-// Stop shuts the UI and the server down.
+// Stop shuts the UI and the server down. The server's warnings from then on
+// go at debug level (see serverLogger).
 func (s *Stack) Stop() {
+	if s.stopping != nil {
+		s.stopping.Store(true)
+	}
 	if s.ui != nil {
 		s.ui.Stop()
 	}

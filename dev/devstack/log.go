@@ -3,25 +3,37 @@ package devstack
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
 )
 
 // serverLogger adapts slog to the server's logger. The server is chatty at
-// info level, so only warnings and errors pass.
-type serverLogger struct{ log *slog.Logger }
+// info level, so only warnings and errors pass. Once the stack is stopping
+// (stopping set), its warnings and errors go at debug level: its own system
+// workers and clients warn about every connection the shutdown closes under
+// them, and a workflow task a timer adds in the last instant fails as
+// Unavailable (a `make demo` stopped with Ctrl-C printed 15 to 16 such
+// lines). None of them is news to whoever stopped it; -log-level debug
+// still shows them.
+type serverLogger struct {
+	log      *slog.Logger
+	stopping *atomic.Bool
+}
 
 var _ log.Logger = serverLogger{}
 
-func (s serverLogger) Debug(string, ...tag.Tag)           {}
-func (s serverLogger) Info(string, ...tag.Tag)            {}
-func (s serverLogger) Warn(msg string, tags ...tag.Tag)   { s.emit(slog.LevelWarn, msg, tags) }
-func (s serverLogger) Error(msg string, tags ...tag.Tag)  { s.emit(slog.LevelError, msg, tags) }
-func (s serverLogger) DPanic(msg string, tags ...tag.Tag) { s.emit(slog.LevelError, msg, tags) }
-func (s serverLogger) Panic(msg string, tags ...tag.Tag)  { s.emit(slog.LevelError, msg, tags) }
-func (s serverLogger) Fatal(msg string, tags ...tag.Tag)  { s.emit(slog.LevelError, msg, tags) }
-func (s serverLogger) SLog() *slog.Logger                 { return s.log }
+func (s serverLogger) Debug(string, ...tag.Tag)          {}
+func (s serverLogger) Info(string, ...tag.Tag)           {}
+func (s serverLogger) Warn(msg string, tags ...tag.Tag)  { s.emit(s.level(slog.LevelWarn), msg, tags) }
+func (s serverLogger) Error(msg string, tags ...tag.Tag) { s.emit(s.level(slog.LevelError), msg, tags) }
+func (s serverLogger) DPanic(msg string, tags ...tag.Tag) {
+	s.emit(s.level(slog.LevelError), msg, tags)
+}
+func (s serverLogger) Panic(msg string, tags ...tag.Tag) { s.emit(s.level(slog.LevelError), msg, tags) }
+func (s serverLogger) Fatal(msg string, tags ...tag.Tag) { s.emit(s.level(slog.LevelError), msg, tags) }
+func (s serverLogger) SLog() *slog.Logger                { return s.log }
 
 func (s serverLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
 	attrs := make([]slog.Attr, 0, len(tags)+1)
@@ -30,4 +42,12 @@ func (s serverLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
 		attrs = append(attrs, slog.Any(t.Key(), t.Value()))
 	}
 	s.log.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+// level is the level a line of the server's at level l goes at.
+func (s serverLogger) level(l slog.Level) slog.Level {
+	if s.stopping != nil && s.stopping.Load() {
+		return slog.LevelDebug
+	}
+	return l
 }

@@ -132,6 +132,10 @@ func run() int {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
+		stopping := time.Now()
+		fmt.Println("stopping: the workers finish their tasks in hand, then the server stops")
+		st.Close()
+		fmt.Printf("stopped in %s\n", time.Since(stopping).Round(time.Millisecond))
 		return 0
 	case <-st.Workers().Done():
 		log.Error("workers stopped", "error", st.Workers().Wait())
