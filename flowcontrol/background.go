@@ -115,7 +115,7 @@ func (s AgencyState) background(limit, law int) (refused, errors float64) {
 // limit itself failed more often than that over the last few periods (its
 // Recent counts): the limit is beyond a capacity, whatever the noise.
 func (s AgencyState) rate(limit int, count func(Counts) float64, law int) float64 {
-	below := rateOf(s.pool(limit, count, law), count)
+	below := rateOf(s.pool(limit, count, law), count, law)
 	i, found := slices.BinarySearchFunc(s.Levels, limit, func(l Level, limit int) int { return l.Limit - limit })
 	if found && above(s.Levels[i].Recent, below, count) {
 		// The current level fails more often than the background: the
@@ -155,10 +155,6 @@ func (s AgencyState) pool(limit int, count func(Counts) float64, law int) Counts
 // (flowsim's TestRandomRefusals).
 const LawBeforeWellReadLevel = 28
 
-// LastLaw is the latest law a State can pin (State.Law): the one before the
-// last change. The session that adds a law moves it on.
-const LastLaw = LawBeforeWellReadLevel
-
 // failsMore reports whether the level read over c fails more often than the
 // pool of the levels below it, in one kind of failure (count): beyond the
 // pool's rate as if it were exact (above), or, for a level read over more
@@ -176,13 +172,80 @@ func failsMore(c, pool Counts, count func(Counts) float64, law int) bool {
 	if lawHas(law, LawBeforeWellReadLevel) && c.Calls >= max(pool.Calls, backgroundPool) {
 		return beyond(c, pool, count)
 	}
-	return above(c, rateOf(pool, count), count)
+	return above(c, rateOf(pool, count, law), count)
 }
 
+// LawBeforeBackgroundTail pins the control law as it was before the
+// background's allowance was read off the Poisson tail and its prior faded
+// with the failures read (State.Law): a period's refusals were taken out
+// up to floor(e + 2√e) for e expected, and every rate started from
+// backgroundPrior calls without a failure, however many it had read. At a
+// few expected refusals a period that floor is passed by a background
+// exactly at its rate in 2–9% of the periods (e = 0.5: 9%), and the prior
+// read a pool of a few hundred calls a sixth to a fifth low: at 5% of
+// calls refused at random, each such period cut the limit, each cut made a
+// new lowest level with nothing below it, and the limit ratcheted down to
+// 1–2 calls of 20 on one seed in three (flowsim's TestRandomRefusals).
+const LawBeforeBackgroundTail = 29
+
+// LastLaw is the latest law a State can pin (State.Law): the one before the
+// last change. The session that adds a law moves it on.
+const LastLaw = LawBeforeBackgroundTail
+
+// backgroundTail is the share of a period's failures, under the background
+// rate alone, that allow takes out: the one-sided level of backgroundSigmas
+// (2σ) of a normal, read off the Poisson distribution itself.
+const backgroundTail = 0.977
+
+// backgroundFade is the failures over which a rate's prior fades out: a
+// pool that has read that many is a rate, not noise (see rateOf).
+const backgroundFade = 5
+
 // rateOf is the rate of one kind of failure in the counts c, starting from
-// backgroundPrior calls without one.
-func rateOf(c Counts, count func(Counts) float64) float64 {
-	return count(c) / (c.Calls + backgroundPrior)
+// backgroundPrior calls without one. From LawBeforeBackgroundTail on, the
+// prior fades as the counts hold failures and is gone at backgroundFade:
+// a failure or two in a few dozen calls is not a rate, but five in a few
+// hundred are one, and the prior read them a sixth to a fifth low.
+func rateOf(c Counts, count func(Counts) float64, law int) float64 {
+	prior := float64(backgroundPrior)
+	if lawHas(law, LawBeforeBackgroundTail) {
+		prior *= max(0, 1-count(c)/backgroundFade)
+	}
+	if c.Calls+prior <= 0 {
+		return 0
+	}
+	return count(c) / (c.Calls + prior)
+}
+
+// allowance is how many of a period of n calls' failures of one kind the
+// background rate accounts for: their expected count e and backgroundSigmas
+// standard deviations, floored; from LawBeforeBackgroundTail on, where that
+// is one or more, the Poisson quantile at backgroundTail if higher. At a
+// few expected the normal form falls short of the tail it means (e = 0.5:
+// 1, where 2 hold 98.6% of the periods). Where it allows none (e below
+// about 0.17, a trace of a background), none is allowed still: a lone
+// refusal there is a capacity's, at an agency with no queue the only
+// answer a probe beyond it gets.
+func allowance(n, rate float64, law int) int64 {
+	e := n * rate
+	normal := int64(math.Floor(e + backgroundSigmas*math.Sqrt(e)))
+	if normal < 1 || !lawHas(law, LawBeforeBackgroundTail) {
+		return normal
+	}
+	return max(normal, poissonQuantile(e, backgroundTail))
+}
+
+// poissonQuantile is the smallest k with P(X ≤ k) ≥ q for X Poisson with
+// mean e.
+func poissonQuantile(e, q float64) int64 {
+	term := math.Exp(-e)
+	cdf, k := term, int64(0)
+	for cdf < q && float64(k) < e+50*math.Sqrt(e)+50 {
+		k++
+		term *= e / float64(k)
+		cdf += term
+	}
+	return k
 }
 
 // above reports whether the counts c hold more failures than rate accounts
@@ -195,7 +258,7 @@ func above(c Counts, rate float64, count func(Counts) float64) bool {
 
 // denoise takes out of o the refusals and errors the agency's background
 // rates account for at the limit (see background): up to their expected
-// count plus backgroundSigmas standard deviations. An agency that refuses
+// count plus backgroundSigmas standard deviations (allowance). An agency that refuses
 // or fails a call in a hundred whatever the load is not at its capacity at
 // every limit: counted, those answers held the limit's growth for good
 // (any refusal holds it) and cut it whenever a period's share passed the
@@ -203,12 +266,8 @@ func above(c Counts, rate float64, count func(Counts) float64) bool {
 func (s AgencyState) denoise(o Observation, limit, law int) Observation {
 	refused, errors := s.background(limit, law)
 	n := float64(o.Calls)
-	allow := func(rate float64) int64 {
-		e := n * rate
-		return int64(math.Floor(e + backgroundSigmas*math.Sqrt(e)))
-	}
-	ref := min(o.Overload, allow(refused))
-	errs := min(o.AgencyErrors, allow(errors))
+	ref := min(o.Overload, allowance(n, refused, law))
+	errs := min(o.AgencyErrors, allowance(n, errors, law))
 	o.Overload -= ref
 	o.AgencyErrors -= errs
 	o.Calls -= ref + errs

@@ -13,9 +13,14 @@ func level(limit int, n, f, e float64) Level {
 	return Level{Limit: limit, Counts: c, Recent: c}
 }
 
+// TestBackgroundReadsTheLowestLevels holds the pool of the background's
+// levels and the allowance under the law before the Poisson tail
+// (LawBeforeBackgroundTail); TestBackgroundTail holds the same under the
+// current law.
 func TestBackgroundReadsTheLowestLevels(t *testing.T) {
+	const law = LawBeforeBackgroundTail
 	s := AgencyState{Levels: []Level{level(5, 300, 3, 9), level(6, 300, 3, 9), level(7, 300, 30, 9)}}
-	refused, errors := s.background(8, 0)
+	refused, errors := s.background(8, law)
 	// Level 5 alone holds backgroundPool calls; level 7's refusals (a
 	// capacity) are not read.
 	if want := 3.0 / 350; refused != want {
@@ -26,12 +31,12 @@ func TestBackgroundReadsTheLowestLevels(t *testing.T) {
 	}
 	// At 8, where nothing was read yet, a period of 200 calls: 1.7 refusals
 	// expected, up to 4 taken out; 5.1 errors expected, up to 9.
-	o := s.denoise(Observation{Calls: 200, OK: 180, Overload: 5, AgencyErrors: 15}, 8, 0)
+	o := s.denoise(Observation{Calls: 200, OK: 180, Overload: 5, AgencyErrors: 15}, 8, law)
 	if o.Overload != 1 || o.AgencyErrors != 6 || o.Calls != 187 {
 		t.Errorf("denoised to %d refused, %d errors of %d calls; want 1, 6 of 187", o.Overload, o.AgencyErrors, o.Calls)
 	}
 	// Below the lowest level there is nothing to read.
-	if r, e := s.background(5, 0); r != 0 || e != 0 {
+	if r, e := s.background(5, law); r != 0 || e != 0 {
 		t.Errorf("background at the lowest level %.4f, %.4f; want 0", r, e)
 	}
 }
@@ -63,11 +68,11 @@ func TestBackgroundStopsAtALevelThatFailsMore(t *testing.T) {
 func TestBackgroundReadsAWellReadLevel(t *testing.T) {
 	s := AgencyState{Levels: []Level{level(4, 29, 0, 0), level(9, 141, 0, 0), level(10, 477, 3.7, 0)}}
 	o := Observation{Calls: 111, OK: 109, Overload: 2}
-	r, _ := s.background(11, 0)
+	r, _ := s.background(11, LawBeforeBackgroundTail)
 	if want := 3.7 / (647 + backgroundPrior); math.Abs(r-want) > 1e-12 {
 		t.Errorf("refused background at 11: %.4f, want %.4f (levels 4, 9 and 10)", r, want)
 	}
-	if got := s.denoise(o, 11, 0); got.Overload != 0 || got.Calls != 109 {
+	if got := s.denoise(o, 11, LawBeforeBackgroundTail); got.Overload != 0 || got.Calls != 109 {
 		t.Errorf("denoised to %d refused of %d calls; want none of 109", got.Overload, got.Calls)
 	}
 	if r, _ := s.background(11, LawBeforeWellReadLevel); r != 0 {
@@ -257,5 +262,73 @@ func TestBinomialTail(t *testing.T) {
 	}
 	if !beyond(Counts{Calls: 95, Refused: 8}, Counts{Calls: 99}, refusedCount) {
 		t.Error("8 of 95 against 0 of 99 not read as beyond")
+	}
+}
+
+// TestBackgroundTail holds the current law's allowance and rate. The
+// allowance is the Poisson quantile at backgroundTail where the normal
+// form floor(e + 2√e) allows one or more, and none where it allows none;
+// the rate's prior fades out over backgroundFade failures.
+func TestBackgroundTail(t *testing.T) {
+	for _, tc := range []struct {
+		n, rate      float64
+		normal, tail int64
+		why          string
+	}{
+		{100, 0.001, 0, 0, "a trace of a background (e = 0.1): none, a lone refusal stays a probe's answer"},
+		{100, 0.005, 1, 2, "e = 0.5: the normal form allows 1, which 9% of such periods pass; the tail 2 (1.4%)"},
+		{32, 0.02, 2, 3, "e = 0.64: 2 (2.8% pass), the tail 3"},
+		{100, 0.02, 4, 5, "e = 2: 4 (5.3% pass), the tail 5"},
+		{1000, 0.05, 64, 65, "e = 50: the two within a call of each other"},
+	} {
+		if got := allowance(tc.n, tc.rate, LawBeforeBackgroundTail); got != tc.normal {
+			t.Errorf("%s: pinned law's allowance %d, want %d", tc.why, got, tc.normal)
+		}
+		want := max(tc.normal, tc.tail)
+		if tc.normal == 0 {
+			want = 0
+		}
+		if got := allowance(tc.n, tc.rate, 0); got != want {
+			t.Errorf("%s: allowance %d, want %d", tc.why, got, want)
+		}
+	}
+	// The quantile itself: P(X ≤ 2) = 0.986 at e = 0.5, P(X ≤ 1) = 0.910.
+	if k := poissonQuantile(0.5, backgroundTail); k != 2 {
+		t.Errorf("Poisson(0.5) quantile at %.3f: %d, want 2", backgroundTail, k)
+	}
+	if k := poissonQuantile(0, backgroundTail); k != 0 {
+		t.Errorf("Poisson(0) quantile: %d, want 0", k)
+	}
+
+	// The prior: 4 refusals in 240 calls read 4/290 under the pinned law,
+	// 4/(240 + 50/5) now; 6 in 300, past the fade, 6/300.
+	refused := func(c Counts) float64 { return c.Refused }
+	for _, tc := range []struct {
+		c             Counts
+		pinned, fades float64
+	}{
+		{Counts{Calls: 240, Refused: 4}, 4.0 / 290, 4.0 / 250},
+		{Counts{Calls: 300, Refused: 6}, 6.0 / 350, 6.0 / 300},
+		{Counts{Calls: 40}, 0, 0},
+		{Counts{}, 0, 0},
+	} {
+		if got := rateOf(tc.c, refused, LawBeforeBackgroundTail); math.Abs(got-tc.pinned) > 1e-12 {
+			t.Errorf("pinned law: rate of %+v %.5f, want %.5f", tc.c, got, tc.pinned)
+		}
+		if got := rateOf(tc.c, refused, 0); math.Abs(got-tc.fades) > 1e-12 {
+			t.Errorf("rate of %+v %.5f, want %.5f", tc.c, got, tc.fades)
+		}
+	}
+
+	// The traced levels of TestBackgroundReadsAWellReadLevel under the
+	// current law: level 10's 3.7 refusals in 477 calls, with none below,
+	// read at 3.7/(647 + 50 × 0.26); the period at 11, 2 refusals in 111
+	// calls, all taken out.
+	s := AgencyState{Levels: []Level{level(4, 29, 0, 0), level(9, 141, 0, 0), level(10, 477, 3.7, 0)}}
+	if r, _ := s.background(11, 0); math.Abs(r-3.7/(647+backgroundPrior*(1-3.7/backgroundFade))) > 1e-12 {
+		t.Errorf("refused background at 11: %.5f, want %.5f", r, 3.7/(647+backgroundPrior*(1-3.7/backgroundFade)))
+	}
+	if got := s.denoise(Observation{Calls: 111, OK: 109, Overload: 2}, 11, 0); got.Overload != 0 {
+		t.Errorf("denoised to %d refused; want none", got.Overload)
 	}
 }

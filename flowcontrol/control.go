@@ -373,7 +373,8 @@ type State struct {
 	// LawBeforeRefusedLatencyCut, LawBeforeBackAtSpeedRecovery,
 	// LawBeforeSlowStartCapacity, LawBeforeFloorTestRead,
 	// LawBeforeProbeRefused, LawBeforeRefusedHeld, LawBeforeStepRefused,
-	// LawBeforeProbeTaken, LawBeforeWellReadLevel) for a workflow run
+	// LawBeforeProbeTaken, LawBeforeWellReadLevel, LawBeforeBackgroundTail)
+	// for a workflow run
 	// recorded under it, which must replay its decisions; 0 runs the
 	// current law.
 	Law int `json:"law,omitempty"`

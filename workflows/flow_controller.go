@@ -267,6 +267,13 @@ const probeTakenLawVersion = "probe-taken-law"
 // earlier law to their end, for the same reason.
 const wellReadLevelLawVersion = "well-read-level-law"
 
+// backgroundTailLawVersion marks the controller whose control law reads the
+// background's allowance off the Poisson tail and fades the rates' prior
+// with the failures read (flowcontrol LawBeforeBackgroundTail). Runs
+// recorded before it keep the earlier law to their end, for the same
+// reason.
+const backgroundTailLawVersion = "background-tail-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -302,6 +309,7 @@ var lawChanges = []struct {
 	{stepRefusedLawVersion, flowcontrol.LawBeforeStepRefused},
 	{probeTakenLawVersion, flowcontrol.LawBeforeProbeTaken},
 	{wellReadLevelLawVersion, flowcontrol.LawBeforeWellReadLevel},
+	{backgroundTailLawVersion, flowcontrol.LawBeforeBackgroundTail},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.
