@@ -193,9 +193,15 @@ const LawBeforeBackgroundTail = 29
 const LastLaw = LawBeforeBackgroundTail
 
 // backgroundTail is the share of a period's failures, under the background
-// rate alone, that allow takes out: the one-sided level of backgroundSigmas
-// (2σ) of a normal, read off the Poisson distribution itself.
+// rate alone, that allowance takes out: the one-sided level of
+// backgroundSigmas (2σ) of a normal, read off the Poisson distribution
+// itself.
 const backgroundTail = 0.977
+
+// backgroundTailMax is the expected count from which allowance keeps the
+// normal form: there the two are within a call of each other (e = 50: 64
+// and 65), and far beyond it e^-e, the Poisson's first term, underflows.
+const backgroundTailMax = 200
 
 // backgroundFade is the failures over which a rate's prior fades out: a
 // pool that has read that many is a rate, not noise (see rateOf).
@@ -229,14 +235,15 @@ func rateOf(c Counts, count func(Counts) float64, law int) float64 {
 func allowance(n, rate float64, law int) int64 {
 	e := n * rate
 	normal := int64(math.Floor(e + backgroundSigmas*math.Sqrt(e)))
-	if normal < 1 || !lawHas(law, LawBeforeBackgroundTail) {
+	if normal < 1 || e >= backgroundTailMax || !lawHas(law, LawBeforeBackgroundTail) {
 		return normal
 	}
 	return max(normal, poissonQuantile(e, backgroundTail))
 }
 
 // poissonQuantile is the smallest k with P(X ≤ k) ≥ q for X Poisson with
-// mean e.
+// mean e, for e well below the 745 at which e^-e underflows (allowance
+// reads it below backgroundTailMax).
 func poissonQuantile(e, q float64) int64 {
 	term := math.Exp(-e)
 	cdf, k := term, int64(0)
@@ -258,11 +265,11 @@ func above(c Counts, rate float64, count func(Counts) float64) bool {
 
 // denoise takes out of o the refusals and errors the agency's background
 // rates account for at the limit (see background): up to their expected
-// count plus backgroundSigmas standard deviations (allowance). An agency that refuses
-// or fails a call in a hundred whatever the load is not at its capacity at
-// every limit: counted, those answers held the limit's growth for good
-// (any refusal holds it) and cut it whenever a period's share passed the
-// FailureTarget.
+// count plus backgroundSigmas standard deviations, or the Poisson tail
+// (allowance). An agency that refuses or fails a call in a hundred whatever
+// the load is not at its capacity at every limit: counted, those answers
+// held the limit's growth for good (any refusal holds it) and cut it
+// whenever a period's share passed the FailureTarget.
 func (s AgencyState) denoise(o Observation, limit, law int) Observation {
 	refused, errors := s.background(limit, law)
 	n := float64(o.Calls)

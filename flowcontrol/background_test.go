@@ -15,8 +15,8 @@ func level(limit int, n, f, e float64) Level {
 
 // TestBackgroundReadsTheLowestLevels holds the pool of the background's
 // levels and the allowance under the law before the Poisson tail
-// (LawBeforeBackgroundTail); TestBackgroundTail holds the same under the
-// current law.
+// (LawBeforeBackgroundTail); TestBackgroundTail holds the current law's
+// allowance and rate.
 func TestBackgroundReadsTheLowestLevels(t *testing.T) {
 	const law = LawBeforeBackgroundTail
 	s := AgencyState{Levels: []Level{level(5, 300, 3, 9), level(6, 300, 3, 9), level(7, 300, 30, 9)}}
@@ -280,6 +280,7 @@ func TestBackgroundTail(t *testing.T) {
 		{32, 0.02, 2, 3, "e = 0.64: 2 (2.8% pass), the tail 3"},
 		{100, 0.02, 4, 5, "e = 2: 4 (5.3% pass), the tail 5"},
 		{1000, 0.05, 64, 65, "e = 50: the two within a call of each other"},
+		{10000, 0.1, 1063, 0, "e = 1000, past backgroundTailMax: the normal form (the Poisson's first term underflows)"},
 	} {
 		if got := allowance(tc.n, tc.rate, LawBeforeBackgroundTail); got != tc.normal {
 			t.Errorf("%s: pinned law's allowance %d, want %d", tc.why, got, tc.normal)

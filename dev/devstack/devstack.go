@@ -163,8 +163,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	return s, nil
 }
 
-// Stop shuts the UI and the server down. The server's warnings from then on
-// go at debug level (see serverLogger).
+// Stop shuts the UI and the server down. The server's warnings and errors
+// from then on go at debug level (see serverLogger).
 func (s *Stack) Stop() {
 	if s.stopping != nil {
 		s.stopping.Store(true)
