@@ -14,9 +14,9 @@ import (
 // (stopping set), its warnings and errors go at debug level: its own system
 // workers and clients warn about every connection the shutdown closes under
 // them, and a workflow task a timer adds in the last instant fails as
-// Unavailable (a `make demo` stopped with Ctrl-C printed 15 to 16 such
-// lines). None of them is news to whoever stopped it; -log-level debug
-// still shows them.
+// Unavailable (a demo stopped with Ctrl-C printed 13–14 such warnings,
+// and at times that error). None of them is news to whoever stopped it;
+// -log-level debug still shows them.
 type serverLogger struct {
 	log      *slog.Logger
 	stopping *atomic.Bool
