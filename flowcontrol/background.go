@@ -188,10 +188,6 @@ func failsMore(c, pool Counts, count func(Counts) float64, law int) bool {
 // 1–2 calls of 20 on one seed in three (flowsim's TestRandomRefusals).
 const LawBeforeBackgroundTail = 29
 
-// LastLaw is the latest law a State can pin (State.Law): the one before the
-// last change. The session that adds a law moves it on.
-const LastLaw = LawBeforeBackgroundTail
-
 // backgroundTail is the share of a period's failures, under the background
 // rate alone, that allowance takes out: the one-sided level of
 // backgroundSigmas (2σ) of a normal, read off the Poisson distribution

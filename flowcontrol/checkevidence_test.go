@@ -15,9 +15,11 @@ import (
 // queue of ours read as room (flowsim's bench small incident, seed 2: 22 s
 // after the recovery to regain 90% of the capacity, 0.59 × the oracle; the
 // real stack's small incident relearnt 615 → 931 ms the same way). Now the
-// law holds, and the next periods tell; under LawBeforeCheckEvidence it
-// relearnt the baseline. Slow in the last period too, the latency is the
-// agency's own, and it is relearnt as before.
+// law gathers the evidence anew from the last period, which reads faster
+// than the earlier ones beyond the noise of both (TestFasterInTheLastPeriod);
+// under LawBeforeFreshEvidence it held on the evidence gathered, and under
+// LawBeforeCheckEvidence it relearnt the baseline. Slow in the last period
+// too, the latency is the agency's own, and it is relearnt as before.
 func TestPhaseSlowOnlyInGatheredEvidence(t *testing.T) {
 	cfg := cfgWith(func(ac *AgencyConfig) { ac.MinSamples = 5 }) // the benchmarks' and the simulator's
 	slow := Observation{Period: 3 * time.Second, Calls: 3, OK: 3, InFlight: 1, QueueWaitP90: 2 * time.Second,
@@ -31,11 +33,13 @@ func TestPhaseSlowOnlyInGatheredEvidence(t *testing.T) {
 		last    Observation
 		law     int
 		relearn bool
+		reason  string
 	}{
-		{"current law", last, 0, false},
-		{"law before", last, LawBeforeCheckEvidence, true},
+		{"current law", last, 0, false, "gathering anew"},
+		{"law before the fresh evidence", last, LawBeforeFreshEvidence, false, "not in the last period"},
+		{"law before the check's evidence", last, LawBeforeCheckEvidence, true, ""},
 		// Slow in the last period too: the agency's own latency.
-		{"slow in the last period too", slowLast, 0, true},
+		{"slow in the last period too", slowLast, 0, true, ""},
 	} {
 		s := warm(1)
 		s.Ceiling, s.Good, s.SinceMove, s.Refused = 4, 1, 8, true
@@ -48,8 +52,8 @@ func TestPhaseSlowOnlyInGatheredEvidence(t *testing.T) {
 		if relearnt != tc.relearn || got.Limit != 1 {
 			t.Errorf("%s: %q, baseline %s, limit %.1f; want the baseline relearnt %v, the limit held at 1", tc.name, d.Reason, got.Baseline, got.Limit, tc.relearn)
 		}
-		if !tc.relearn && !strings.Contains(d.Reason, "not in the last period") {
-			t.Errorf("%s: %q, want a hold on the evidence gathered", tc.name, d.Reason)
+		if tc.reason != "" && !strings.Contains(d.Reason, tc.reason) {
+			t.Errorf("%s: %q, want a hold saying %q", tc.name, d.Reason, tc.reason)
 		}
 	}
 }

@@ -791,6 +791,20 @@ func stepAgency(s AgencyState, o Observation, observed bool, c AgencyConfig, per
 	if reason, held := s.gather(o, fresh, saturated, c, period, law); held {
 		return s, reason
 	}
+	if !fresh && lawHas(law, LawBeforeFreshEvidence) {
+		// The agency got faster while the evidence was gathered: its
+		// earlier periods are calls it no longer takes that long over
+		// (LawBeforeFreshEvidence).
+		if faster, why := changedFaster(o, raw); faster {
+			if ok, _ := enough(raw, s, c, law); !ok {
+				ev := raw
+				s.Evidence, s.Saturated = &ev, saturated
+				return s, "hold: " + why + "; gathering anew from it"
+			}
+			o = raw
+			defer func() { reason = why + "; read alone: " + reason }()
+		}
+	}
 	learnt := s.BaselinePeriods
 	sig, note := s.read(o, c, law)
 	// The warm-up filled its limit: a backlog, or failures. A lone refusal

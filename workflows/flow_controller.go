@@ -274,6 +274,13 @@ const wellReadLevelLawVersion = "well-read-level-law"
 // reason.
 const backgroundTailLawVersion = "background-tail-law"
 
+// freshEvidenceLawVersion marks the controller whose control law reads
+// evidence gathered over several periods without its earlier ones once the
+// last reads faster than they do beyond the noise of both (flowcontrol
+// LawBeforeFreshEvidence). Runs recorded before it keep the earlier law to
+// their end, for the same reason.
+const freshEvidenceLawVersion = "fresh-evidence-law"
+
 // lawChanges are the control law's changes, each marker with the law
 // before it, in the order they were made: a run without a change's marker
 // predates it and every later one.
@@ -310,6 +317,7 @@ var lawChanges = []struct {
 	{probeTakenLawVersion, flowcontrol.LawBeforeProbeTaken},
 	{wellReadLevelLawVersion, flowcontrol.LawBeforeWellReadLevel},
 	{backgroundTailLawVersion, flowcontrol.LawBeforeBackgroundTail},
+	{freshEvidenceLawVersion, flowcontrol.LawBeforeFreshEvidence},
 }
 
 // ControllerSettings is a configuration change sent through ConfigUpdate.

@@ -197,7 +197,7 @@ func TestFlowControllerKeepsTheLawItWasRecordedUnder(t *testing.T) {
 		flowcontrol.LawBeforeFloorTest, flowcontrol.LawBeforeRefusedLatencyCut, flowcontrol.LawBeforeBackAtSpeedRecovery,
 		flowcontrol.LawBeforeSlowStartCapacity, flowcontrol.LawBeforeFloorTestRead, flowcontrol.LawBeforeProbeRefused,
 		flowcontrol.LawBeforeRefusedHeld, flowcontrol.LawBeforeStepRefused, flowcontrol.LawBeforeProbeTaken,
-		flowcontrol.LawBeforeWellReadLevel, flowcontrol.LawBeforeBackgroundTail}
+		flowcontrol.LawBeforeWellReadLevel, flowcontrol.LawBeforeBackgroundTail, flowcontrol.LawBeforeFreshEvidence}
 	if len(pinned) != len(lawChanges) {
 		t.Fatalf("%d law changes marked, %d laws pinned here: give the new change its case", len(lawChanges), len(pinned))
 	}
