@@ -8,7 +8,7 @@ import (
 
 // TestFasterInTheLastPeriod is the real stack's small incident at its
 // recovery (bench-flow -scenarios incident, traced): the limit at 2 of a
-// ceiling of 4, evidence gathered over three periods of 4 calls at 2.76×
+// ceiling of 4, evidence of 4 calls gathered over three periods at 2.76×
 // the baseline (the incident's calls, slowed ×3), and a last period of 3
 // calls at 0.98×, the agency back at its speed. Read whole the evidence is
 // 2.02× the baseline, and law 29 cut the limit to 1 on it; from there slow
